@@ -1,0 +1,47 @@
+# morphotx entry points. `make run` and `make test` create the venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+
+.PHONY: run test test-fast lint dag report bench bench-lincs clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls several GB of CUDA wheels
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## run the default target (the embedded demo) and print where the results are
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --printshellcmds
+	@echo ""
+	@echo "Baseline scores: results/demo/baseline/knn_summary.md"
+	@cat results/demo/baseline/knn_summary.md
+
+## the test suite (unit, workflow and real-fixture tests)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check Snakefile workflow/rules/
+
+dag: $(STAMP)
+	$(BIN)/snakemake --dag | tee results/dag.dot
+
+## benchmarks (print figures; not part of `make test`)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_demo.py
+
+bench-lincs: $(STAMP)
+	$(BIN)/python benchmarks/bench_lincs_scale.py
+
+clean:
+	rm -rf results .snakemake

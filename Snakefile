@@ -1,0 +1,30 @@
+# morphotx: from replicate-level Cell Painting + L1000 profiles to scored MoA predictions.
+#   snakemake --cores 2                                      # the embedded demo
+#   snakemake --cores 8 --configfile config/my_dataset.yaml  # your files
+import os
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: os.path.join(workflow.basedir, "config/config.yaml")
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/harmonise.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/pairing.smk"
+include: "workflow/rules/baseline.smk"
+
+
+rule all:
+    input:
+        rules.pair.output,
+        rules.baseline_knn.output,
+    default_target: True

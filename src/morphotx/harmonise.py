@@ -1,0 +1,239 @@
+"""Harmonise one modality's replicate-level file into the typed schema of :mod:`morphotx.schema`.
+
+What a dataset looks like is described by a format file (``resources/datasets/*.yaml``): a map
+from source column to harmonised column, which source columns are required, how controls are
+recognised and how features are recognised (name prefixes or suffixes). Adding a dataset means
+writing one such file.
+
+Documented handling of imperfect input (each reported in the log):
+
+* ``inf``/``-inf`` feature values become NaN (feature selection drops NaN-heavy columns; the
+  rest are imputed after normalisation, see :mod:`morphotx.preprocess`).
+* L1000's missing-value code ``-666`` is read as missing.
+* A compound without a MoA keeps an empty MoA list: it is split, preprocessed and paired like any
+  other compound, and left out of MoA-supervised steps.
+* A plate holding only controls is kept (its DMSO wells help normalisation).
+
+Errors (one message naming file, column and fix; nothing written): missing required or feature
+columns, duplicated column names, a treated row without a compound id, a dose that does not
+recode (unless ``on_bad_dose: drop``), duplicated profile ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import schema as S
+from .io import MorphotxInputError, read_header, read_table, save_parquet
+
+log = logging.getLogger(__name__)
+
+STANDARD_DOSES = [0.04, 0.12, 0.37, 1.11, 3.33, 10.0, 20.0]
+MISSING_CODES = {"-666", "-666.0", "", "nan", "NaN", "None"}
+
+
+def load_format(path: str | Path, modality: str) -> dict:
+    with open(path) as fh:
+        fmt = yaml.safe_load(fh)
+    if modality not in fmt:
+        raise MorphotxInputError(f"{path}: no section '{modality}'; add one (see resources/datasets/lincs_pilot1.yaml).")
+    return fmt[modality]
+
+
+def recode_dose(dose: np.ndarray, doses: Sequence[float] = STANDARD_DOSES, max_fold: float = 10.0):
+    """Nearest standard dose (absolute difference, as the Rosetta scripts do).
+
+    Returns ``(recoded, ok)``; ``ok`` is False for non-finite or non-positive doses and for doses
+    more than ``max_fold`` away (ratio) from the dose they would be recoded to.
+    """
+    dose = np.asarray(dose, dtype=float)
+    grid = np.asarray(sorted(doses), dtype=float)
+    idx = np.abs(dose[:, None] - grid[None, :]).argmin(axis=1)
+    rec = grid[idx]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fold = np.maximum(dose / rec, rec / dose)
+    ok = np.isfinite(dose) & (dose > 0) & (fold <= max_fold)
+    return np.where(ok, rec, np.nan), ok
+
+
+def treatment_key(pert_id: pd.Series, dose_recode: np.ndarray, is_control: np.ndarray) -> np.ndarray:
+    """``<pert_id>_<dose:g>`` (e.g. ``BRD-K12345678_3.33``); ``DMSO`` for controls."""
+    keys = [f"{p}_{d:g}" if not c else S.CONTROL for p, d, c in zip(pert_id, dose_recode, is_control)]
+    return np.asarray(keys, dtype=object)
+
+
+def parse_moa(values: pd.Series) -> list[list[str]]:
+    """``'A|B'`` → ``['A', 'B']`` (sorted, unique, stripped); missing codes → ``[]``."""
+    out = []
+    for v in values:
+        if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() in MISSING_CODES:
+            out.append([])
+        else:
+            out.append(sorted({m.strip() for m in str(v).split("|") if m.strip() and m.strip() not in MISSING_CODES}))
+    return out
+
+
+def moa_from_map(pert_ids: pd.Series, map_path: str | Path, key_column: str = "broad_id",
+                 moa_column: str = "moa") -> list[list[str]]:
+    """MoA lists from an external annotation table (Drug Repurposing Hub layout).
+
+    Several rows of one compound (salts, batches) contribute the union of their MoAs."""
+    mp = read_table(map_path)
+    for col in (key_column, moa_column):
+        if col not in mp.columns:
+            raise MorphotxInputError(
+                f"{map_path}: MoA map has no column '{col}' (has {list(mp.columns)[:12]}); "
+                "set moa.map_key / moa.map_column in the config.")
+    keys = mp[key_column].astype(str).str.slice(0, 13)
+    lists = parse_moa(mp[moa_column])
+    table: dict[str, set] = {}
+    for k, m in zip(keys, lists):
+        table.setdefault(k, set()).update(m)
+    return [sorted(table.get(p, ())) for p in pert_ids]
+
+
+def _select_features(columns: list[str], spec: dict) -> list[str]:
+    prefixes = tuple(spec.get("prefixes", ()))
+    suffixes = tuple(spec.get("suffixes", ()))
+    return [c for c in columns if (prefixes and c.startswith(prefixes)) or (suffixes and c.endswith(suffixes))]
+
+
+def harmonise(
+    path: str | Path,
+    output: str | Path,
+    format_path: str | Path,
+    modality: str,
+    doses: Sequence[float] = STANDARD_DOSES,
+    max_dose_fold: float = 10.0,
+    on_bad_dose: str = "error",
+    moa_source: str = "file",
+    moa_map: str | Path | None = None,
+    moa_map_key: str = "broad_id",
+    moa_map_column: str = "moa",
+) -> pd.DataFrame:
+    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), write the
+    harmonised Parquet to ``output`` and return it."""
+    path = Path(path)
+    fmt = load_format(format_path, modality)
+    header = read_header(path)
+    colmap: dict[str, str] = fmt["columns"]
+    missing = [c for c in fmt.get("required", []) if c not in header]
+    if missing:
+        raise MorphotxInputError(
+            f"{path}: required column(s) {missing} missing for {modality} (format {format_path}). "
+            "Check that the right file is configured, or map the file's column name in the format file.")
+    features = _select_features(header, fmt["features"])
+    if not features:
+        raise MorphotxInputError(
+            f"{path}: no feature columns match {fmt['features']} (format {format_path}); "
+            "is this the right modality/file?")
+    present = [c for c in colmap if c in header]
+    extra_meta = [c for c in header if c not in features and c not in colmap]
+    df = read_table(path, feature_columns=features, string_columns=[c for c in present + extra_meta
+                                                                     if colmap.get(c) != S.DOSE])
+    out = pd.DataFrame({colmap[c]: df[c] for c in present})
+    for c in extra_meta:  # keep other annotations, prefixed
+        out[c if c.startswith(S.META_PREFIX) else S.META_PREFIX + c] = df[c]
+
+    # controls ------------------------------------------------------------------------------------
+    ctl_spec = fmt["control"]
+    is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
+    # pert_id: the mapped column when filled, else the first 13 characters of broad_sample
+    pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)
+    pert = pert.astype(object).where(~pert.astype(str).isin(MISSING_CODES) & pert.notna(), None)
+    if "broad_sample" in fmt:
+        bs = df[fmt["broad_sample"]].astype(str).str.slice(0, 13)
+        pert = pert.fillna(pd.Series(np.where(bs.str.startswith("BRD-"), bs, None), index=pert.index))
+    pert = pd.Series(np.where(is_control, S.CONTROL, pert), dtype=object)
+    no_id = pert.isna().to_numpy()
+    if no_id.any():
+        col = next(c for c, h in colmap.items() if h == S.PERT) if S.PERT in colmap.values() else fmt.get("broad_sample")
+        raise MorphotxInputError(
+            f"{path}: {int(no_id.sum())} treated row(s) have no compound id in column '{col}' "
+            f"(first rows: {list(np.where(no_id)[0][:5])}). Fill the id, mark them as controls in "
+            f"'{ctl_spec['column']}', or remove them.")
+    out[S.PERT] = pert.to_numpy()
+    out[S.IS_CONTROL] = is_control
+
+    # doses ---------------------------------------------------------------------------------------
+    dose_src = next(c for c, h in colmap.items() if h == S.DOSE)
+    dose = pd.to_numeric(df[dose_src], errors="coerce").to_numpy(dtype=float, copy=True)
+    dose[dose == -666] = np.nan
+    rec, ok = recode_dose(dose, doses, max_dose_fold)
+    bad = ~ok & ~is_control
+    if bad.any():
+        ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": dose[bad]}).drop_duplicates().head(5)
+        msg = (f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that does not recode to "
+               f"the standard doses {list(doses)} within {max_dose_fold}-fold (e.g. {ex.to_dict('records')}).")
+        if on_bad_dose != "drop":
+            raise MorphotxInputError(msg + " Fix the doses, extend harmonise.doses_uM, or set "
+                                     "harmonise.on_bad_dose: drop to drop these rows.")
+        log.warning("%s Dropping them (harmonise.on_bad_dose: drop).", msg)
+    out[S.DOSE] = np.where(is_control, np.nan, dose)
+    out[S.DOSE_RECODE] = np.where(is_control, np.nan, rec)
+    out[S.TREATMENT] = treatment_key(out[S.PERT], rec, is_control)
+
+    # MoA -----------------------------------------------------------------------------------------
+    if moa_source == "map":
+        if moa_map is None:
+            raise MorphotxInputError("moa.source is 'map' but moa.map is not set; name the annotation table.")
+        moas = moa_from_map(out[S.PERT], moa_map, moa_map_key, moa_map_column)
+    elif S.MOA in out:
+        moas = parse_moa(out[S.MOA])
+    else:
+        raise MorphotxInputError(
+            f"{path}: no MoA column mapped to {S.MOA} for {modality}; set moa.source: map and moa.map.")
+    out[S.MOA] = [[] if c else m for m, c in zip(moas, is_control)]
+    n_trt_cpd = out.loc[~is_control, S.PERT].nunique()
+    no_moa = out.loc[~is_control & (out[S.MOA].str.len() == 0), S.PERT].unique()
+    if len(no_moa):
+        log.warning("%s: %d of %d compounds have no MoA annotation; kept, and left out of MoA-supervised "
+                    "steps (e.g. %s)", path.name, len(no_moa), n_trt_cpd, list(no_moa[:5]))
+
+    # ids -----------------------------------------------------------------------------------------
+    if S.PROFILE_ID not in out:
+        id_cols = fmt.get("profile_id", [])
+        out[S.PROFILE_ID] = df[id_cols].astype(str).agg(":".join, axis=1) if id_cols else np.arange(len(df)).astype(str)
+    dup = out[S.PROFILE_ID].duplicated()
+    if dup.any():
+        raise MorphotxInputError(
+            f"{path}: {int(dup.sum())} duplicated profile id(s) (e.g. {out.loc[dup, S.PROFILE_ID].head(3).tolist()}); "
+            "each plate/well (or cid) must appear once.")
+
+    # features ------------------------------------------------------------------------------------
+    feats = df[features].astype("float32")
+    inf = np.isinf(feats.to_numpy())
+    if inf.any():
+        cols = feats.columns[inf.any(axis=0)]
+        log.warning("%s: %d inf value(s) in %d feature(s) (e.g. %s) set to NaN", path.name, int(inf.sum()),
+                    len(cols), list(cols[:5]))
+        feats = feats.mask(np.isinf(feats))
+    na = feats.isna().sum()
+    if na.any():
+        log.info("%s: %d feature(s) contain NaN (most: %s)", path.name, int((na > 0).sum()),
+                 na.sort_values(ascending=False).head(5).to_dict())
+
+    plates = out.groupby(S.PLATE)[S.IS_CONTROL].agg(["all", "any"])
+    for plate in plates.index[plates["all"]]:
+        log.warning("%s: plate %s holds only controls; kept (used for normalisation only)", path.name, plate)
+    for plate in plates.index[~plates["any"]]:
+        log.warning("%s: plate %s has no control wells; per-plate normalisation cannot use it", path.name, plate)
+
+    order = [S.PROFILE_ID, S.PLATE, S.WELL, S.PERT, S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.TREATMENT, S.MOA]
+    meta = [c for c in order if c in out] + sorted(c for c in out.columns if c not in order)
+    result = pd.concat([out[meta].reset_index(drop=True), feats.reset_index(drop=True)], axis=1)
+    result = result.loc[~bad].reset_index(drop=True)
+    for c in meta:
+        if c not in (S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.MOA):
+            result[c] = result[c].astype("string")
+    save_parquet(result, output)
+    log.info("%s: %s %d profiles (%d controls), %d compounds, %d treatments, %d features -> %s", path.name, modality,
+             len(result), int(result[S.IS_CONTROL].sum()), n_trt_cpd, result.loc[~result[S.IS_CONTROL], S.TREATMENT].nunique(),
+             len(features), output)
+    return result

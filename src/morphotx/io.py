@@ -1,0 +1,229 @@
+"""Reading and writing tables: CSV(.gz)/TSV/Parquet/XLSX/GCT in, Parquet out, always atomically.
+
+Every writer in morphotx goes through :func:`atomic_outputs`, so a failed step never leaves a
+half-written file at an output path: files are written next to their destination under a
+temporary name and renamed only once every output of the step is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
+
+
+class MorphotxInputError(ValueError):
+    """Bad input: the message names the file, the column or key, and the fix."""
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic output
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
+    """Yield temporary paths for ``paths``; rename them into place only if the block succeeds.
+
+    >>> with atomic_outputs("a.parquet", "b.json") as (tmp_a, tmp_b):
+    ...     write(tmp_a); write(tmp_b)
+    """
+    finals = [Path(p) for p in paths]
+    tmps = []
+    for final in finals:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        # keep the suffix so writers that infer a format from it still work
+        tmps.append(final.with_name(f".{final.name}.tmp{os.getpid()}{''.join(final.suffixes)}"))
+    try:
+        yield tmps
+        for tmp, final in zip(tmps, finals):
+            if not tmp.exists():
+                raise RuntimeError(f"internal error: step did not write {final}")
+        for tmp, final in zip(tmps, finals):
+            os.replace(tmp, final)
+    finally:
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame (index dropped) to Parquet. Use inside :func:`atomic_outputs`."""
+    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+
+
+def write_json(obj, path: str | os.PathLike) -> None:
+    with open(path, "w") as fh:
+        json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
+        fh.write("\n")
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def save_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Atomically write one Parquet file."""
+    with atomic_outputs(path) as (tmp,):
+        write_parquet(df, tmp)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
+    """Column names of a delimited text file (gzip detected from the bytes).
+
+    Raises :class:`MorphotxInputError` on an empty file, a non-UTF-8 header or duplicated
+    column names (pandas would silently rename them ``x.1``).
+    """
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise MorphotxInputError(f"{path}: file is empty (0 bytes). Re-create or re-download it.")
+    opener = gzip.open if _is_gzip(path) else open
+    try:
+        with opener(path, "rb") as fh:
+            line = fh.readline()
+    except (EOFError, gzip.BadGzipFile, OSError) as err:
+        raise MorphotxInputError(f"{path}: cannot read the header ({err}); the file is corrupt or cut short.") from err
+    try:
+        text = line.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise MorphotxInputError(
+            f"{path}: the header is not valid UTF-8 (byte {err.start}); re-encode the file as UTF-8."
+        ) from err
+    if sep is None:
+        sep = "\t" if text.count("\t") > text.count(",") else ","
+    cols = [c.strip().strip('"') for c in text.split(sep)]
+    seen, dups = set(), []
+    for c in cols:
+        if c in seen:
+            dups.append(c)
+        seen.add(c)
+    if dups:
+        raise MorphotxInputError(
+            f"{path}: duplicated column name(s) {sorted(set(dups))[:10]}; each column must be unique "
+            "(remove or rename the duplicates)."
+        )
+    return cols
+
+
+def read_table(
+    path: str | os.PathLike,
+    feature_columns: Sequence[str] | None = None,
+    string_columns: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read CSV(.gz)/TSV(.gz)/Parquet/XLSX into pandas with explicit types.
+
+    ``feature_columns`` are read as float32 and ``string_columns`` as strings; other columns keep
+    the reader's inference. Delimited text is parsed with pyarrow (multi-threaded, typed).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MorphotxInputError(f"{path}: file not found. Check the path in your config.")
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        if path.stat().st_size == 0:
+            raise MorphotxInputError(f"{path}: file is empty (0 bytes). Re-create or re-download it.")
+        df = pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+        if feature_columns:
+            df[list(feature_columns)] = df[list(feature_columns)].astype("float32")
+        return df
+    if name.endswith((".xlsx", ".xls")):
+        return pd.read_excel(path)
+    read_header(path)  # empty file, non-UTF-8 header, duplicated names -> one clear error
+    first = open_text_head(path).split("\n", 1)[0]
+    sep = "\t" if first.count("\t") > first.count(",") else ","
+    types: dict[str, pa.DataType] = {}
+    for c in feature_columns or []:
+        types[c] = pa.float32()
+    for c in string_columns or []:
+        types[c] = pa.string()
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=list(columns) if columns else None,
+                strings_can_be_null=True,
+                null_values=["", "NA", "NaN", "nan", "null", "None"],
+            ),
+        )
+    except (pa.ArrowInvalid, EOFError, OSError) as err:
+        msg = str(err)
+        if "gzip" in msg.lower() or isinstance(err, EOFError) or "truncated" in msg.lower():
+            raise MorphotxInputError(f"{path}: compressed stream is corrupt or cut short ({msg}).") from err
+        raise MorphotxInputError(f"{path}: cannot parse as a delimited table: {msg}") from err
+    return table.to_pandas()
+
+
+def open_text_head(path: Path, n: int = 4096) -> str:
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as fh:
+        return fh.read(n).decode("utf-8", errors="replace")
+
+
+def read_gct(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Parse a GCT 1.2 or 1.3 file (optionally gzipped).
+
+    Returns ``(data, row_meta, col_meta)``: ``data`` is samples × probes (float32, index = column
+    ids of the file, columns = row ids), ``row_meta`` is indexed by probe id, ``col_meta`` by
+    sample id. Hand-written because the reference reader (cmapPy) has not been released since
+    2019 and pins old pandas; the format is three header lines and a block layout.
+    """
+    path = Path(path)
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        version = fh.readline().strip()
+        dims = fh.readline().rstrip("\n").split("\t")
+    if version not in ("#1.2", "#1.3"):
+        raise MorphotxInputError(f"{path}: first line is {version!r}; expected '#1.2' or '#1.3' (GCT format).")
+    n_rows, n_cols = int(dims[0]), int(dims[1])
+    n_rmeta = int(dims[2]) if version == "#1.3" else 1
+    n_cmeta = int(dims[3]) if version == "#1.3" else 0
+    raw = pd.read_csv(path, sep="\t", skiprows=2, header=0, dtype=str, keep_default_na=False)
+    if version == "#1.2":
+        raw = raw.rename(columns={raw.columns[0]: "id", raw.columns[1]: "Description"})
+    id_col = raw.columns[0]
+    meta_cols = list(raw.columns[1 : 1 + n_rmeta]) if version == "#1.3" else ["Description"]
+    sample_ids = list(raw.columns[1 + len(meta_cols) :])
+    if len(sample_ids) != n_cols or len(raw) != n_rows + n_cmeta:
+        raise MorphotxInputError(
+            f"{path}: GCT header says {n_rows} rows × {n_cols} columns but the body has "
+            f"{len(raw) - n_cmeta} × {len(sample_ids)}; the file is truncated or malformed."
+        )
+    col_meta = raw.iloc[:n_cmeta].set_index(id_col)[sample_ids].T
+    col_meta.index.name = "cid"
+    body = raw.iloc[n_cmeta:]
+    row_meta = body.set_index(id_col)[meta_cols]
+    row_meta.index.name = "rid"
+    data = body.set_index(id_col)[sample_ids].apply(pd.to_numeric, errors="coerce").astype("float32").T
+    data.index.name = "cid"
+    data.columns.name = None
+    return data, row_meta, col_meta

@@ -1,0 +1,102 @@
+"""Pair the two modalities by treatment (compound + recoded dose).
+
+The assays ran on different plates: there is no shared well, so pairing is by treatment key only.
+Three tables, none of which materialises a feature matrix of pairs:
+
+``pairs``      the study's Cartesian pairing as an *index*: one row per (Cell Painting profile,
+               L1000 profile) of the same treatment — ``cp_row`` / ``l1000_row`` are row positions
+               in the preprocessed Parquet files, ``cp_id`` / ``l1000_id`` their profile ids.
+               Models gather features through these positions batch by batch.
+``sets``       one row per treatment: its Cell Painting rows and its L1000 rows (lists), for
+               set-level models; a treatment seen in one modality only has an empty list on the
+               other side (counted in the log).
+``collapsed``  median profile per treatment, one file per modality.
+
+DMSO is not paired (``include_controls: false``): its Cartesian product is large and pairs
+nothing biological; with ``include_controls: true`` DMSO is paired within plate-free key ``DMSO``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+from .io import atomic_outputs, read_table, write_parquet
+
+log = logging.getLogger(__name__)
+
+TREATMENT_META = [S.TREATMENT, S.PERT, S.DOSE_RECODE, S.SPLIT, S.IS_CONTROL]
+
+
+def _keyed(df: pd.DataFrame, include_controls: bool) -> pd.DataFrame:
+    t = pd.DataFrame({S.TREATMENT: df[S.TREATMENT].astype(str).to_numpy(), "row": np.arange(len(df)),
+                      "id": df[S.PROFILE_ID].astype(str).to_numpy()})
+    if not include_controls:
+        t = t[~df[S.IS_CONTROL].astype(bool).to_numpy()]
+    return t
+
+
+def pair_index(cp: pd.DataFrame, l1k: pd.DataFrame, include_controls: bool = False) -> pd.DataFrame:
+    """All (cp_row, l1000_row) pairs sharing a treatment key: an int/str index, no features."""
+    a = _keyed(cp, include_controls).rename(columns={"row": "cp_row", "id": "cp_id"})
+    b = _keyed(l1k, include_controls).rename(columns={"row": "l1000_row", "id": "l1000_id"})
+    pairs = a.merge(b, on=S.TREATMENT, how="inner", sort=True)
+    meta = _treatment_meta(cp)
+    pairs = pairs.merge(meta[[S.TREATMENT, S.PERT, S.SPLIT]], on=S.TREATMENT, how="left")
+    return pairs[[S.TREATMENT, S.PERT, S.SPLIT, "cp_row", "l1000_row", "cp_id", "l1000_id"]].reset_index(drop=True)
+
+
+def _treatment_meta(df: pd.DataFrame) -> pd.DataFrame:
+    cols = [c for c in TREATMENT_META if c in df.columns]
+    meta = df[cols].drop_duplicates(S.TREATMENT).copy()
+    moa = df.drop_duplicates(S.TREATMENT).set_index(S.TREATMENT)[S.MOA]
+    meta[S.MOA] = meta[S.TREATMENT].map(moa).to_numpy()
+    return meta.reset_index(drop=True)
+
+
+def set_table(cp: pd.DataFrame, l1k: pd.DataFrame, include_controls: bool = False) -> pd.DataFrame:
+    a = _keyed(cp, include_controls).groupby(S.TREATMENT)["row"].apply(list).rename("cp_rows")
+    b = _keyed(l1k, include_controls).groupby(S.TREATMENT)["row"].apply(list).rename("l1000_rows")
+    sets = pd.concat([a, b], axis=1).sort_index()
+    for c in ("cp_rows", "l1000_rows"):
+        sets[c] = [v if isinstance(v, list) else [] for v in sets[c]]
+    sets["n_cp"] = sets["cp_rows"].str.len()
+    sets["n_l1000"] = sets["l1000_rows"].str.len()
+    sets = sets.reset_index().rename(columns={"index": S.TREATMENT})
+    meta = pd.concat([_treatment_meta(cp), _treatment_meta(l1k)]).drop_duplicates(S.TREATMENT)
+    sets = sets.merge(meta, on=S.TREATMENT, how="left")
+    front = [S.TREATMENT, S.PERT, S.DOSE_RECODE, S.MOA, S.SPLIT, "n_cp", "n_l1000"]
+    return sets[front + ["cp_rows", "l1000_rows"]]
+
+
+def collapse(df: pd.DataFrame, include_controls: bool = True) -> pd.DataFrame:
+    """Median profile per treatment (controls collapse to one DMSO profile when included)."""
+    feats = S.feature_columns(df)
+    keep = np.ones(len(df), bool) if include_controls else ~df[S.IS_CONTROL].astype(bool).to_numpy()
+    sub = df.loc[keep]
+    med = sub.groupby(S.TREATMENT, sort=True)[feats].median().astype("float32")
+    n = sub.groupby(S.TREATMENT, sort=True).size().rename("Metadata_n_replicates")
+    meta = _treatment_meta(sub).set_index(S.TREATMENT).loc[med.index]
+    out = pd.concat([meta, n], axis=1).reset_index()
+    out = out.rename(columns={"index": S.TREATMENT})
+    return pd.concat([out, med.reset_index(drop=True)], axis=1)
+
+
+def pair_files(cp_path: str, l1000_path: str, pairs_out: str, sets_out: str, cp_collapsed_out: str,
+               l1000_collapsed_out: str, include_controls: bool = False) -> None:
+    cp, l1k = read_table(cp_path), read_table(l1000_path)
+    pairs = pair_index(cp, l1k, include_controls)
+    sets = set_table(cp, l1k, include_controls)
+    only_cp = int(((sets.n_cp > 0) & (sets.n_l1000 == 0)).sum())
+    only_l1k = int(((sets.n_cp == 0) & (sets.n_l1000 > 0)).sum())
+    both = int(((sets.n_cp > 0) & (sets.n_l1000 > 0)).sum())
+    log.info("pairing: %d treatments in both modalities, %d Cell Painting only, %d L1000 only; %d Cartesian "
+             "pairs (index only)", both, only_cp, only_l1k, len(pairs))
+    with atomic_outputs(pairs_out, sets_out, cp_collapsed_out, l1000_collapsed_out) as tmps:
+        write_parquet(pairs, tmps[0])
+        write_parquet(sets, tmps[1])
+        write_parquet(collapse(cp), tmps[2])
+        write_parquet(collapse(l1k), tmps[3])

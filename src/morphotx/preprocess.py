@@ -1,0 +1,286 @@
+"""Preprocess profiles: Cell Painting feature selection, normalisation and sphering with
+pycytominer; optional per-plate standardisation of L1000.
+
+Leakage rule: every fitted statistic sees only training-split compounds and DMSO wells. Feature
+selection is fitted on ``train ∪ DMSO`` rows; scaling and sphering on DMSO wells (which belong to
+no compound). Validation and test compounds are transformed, never fitted on.
+
+Cell Painting recipes (``recipe``):
+
+``standard`` (default; the cytomining / LINCS profiling recipe)
+    1. drop non-cell-intrinsic features by name pattern (locations, centres, object numbers,
+       parent/child links);
+    2. drop features with zero dispersion in the DMSO wells of some plate (their robust scale is
+       0, so normalisation would divide by ~0);
+    3. normalise against DMSO wells, per plate by default (``normalize.by: plate``) with
+       ``mad_robustize``, ``robustize`` (scikit-learn RobustScaler) or ``standardize``;
+    4. feature selection with pycytominer's operations (NaN-heavy columns, frequency and
+       variance thresholds, |r| > 0.9 correlation, the pycytominer blocklist), fitted on
+       train ∪ DMSO rows; each operation sees the full candidate set, exactly as
+       ``pycytominer.feature_select`` does;
+    5. residual NaN (rare missing measurements) set to 0, i.e. the plate's DMSO median;
+    6. sphering (ZCA by default) fitted on DMSO wells.
+
+``study`` (the study's recipe, seed 000)
+    variance < 0.01 and |r| > 0.9 on raw features (fitted on train ∪ DMSO), then one
+    RobustScaler fitted on all DMSO wells (no per-plate step), then ZCA fitted on DMSO wells.
+    Steps 1, 2 and 5 above apply too; other ``feature_select`` and ``normalize`` keys are ignored.
+
+Outputs: the Parquet profiles (with ``Metadata_split``), ``<name>.features.json`` (kept features,
+dropped features by reason, resolved settings) and ``<name>.params.npz`` (per-plate centre and
+scale, sphering matrix and mean).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pycytominer.operations import (
+    correlation_threshold,
+    frequency_threshold,
+    get_na_columns,
+    variance_threshold,
+)
+from pycytominer.cyto_utils import get_blocklist_features
+from pycytominer.operations.transform import RobustMAD, Spherize
+from sklearn.preprocessing import RobustScaler, StandardScaler
+
+from . import schema as S
+from .io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DROP_PATTERNS = [
+    r"_Location_", r"_AreaShape_Center_", r"_Center_[XYZ]", r"_Number_Object_Number",
+    r"_Parent_", r"_Children_", r"^Image_", r"_ObjectNumber",
+]
+DEFAULT_OPERATIONS = ["drop_na_columns", "frequency_threshold", "variance_threshold", "correlation_threshold", "blocklist"]
+
+
+def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") -> pd.DataFrame:
+    """Add ``Metadata_split`` (controls: ``control``). Compounds absent from the split table are
+    an error: the split was made from other files."""
+    mapping = dict(zip(split[S.PERT], split[S.SPLIT]))
+    is_ctl = profiles[S.IS_CONTROL].astype(bool).to_numpy()
+    sp = profiles[S.PERT].map(mapping)
+    missing = ~is_ctl & sp.isna().to_numpy()
+    if missing.any():
+        raise MorphotxInputError(
+            f"{source}: {int(missing.sum())} profile(s) of compounds not in the split table "
+            f"(e.g. {profiles.loc[missing, S.PERT].unique()[:5].tolist()}); re-run the split rule on these files.")
+    out = profiles.copy()
+    out[S.SPLIT] = np.where(is_ctl, "control", sp.astype(object)).astype(object)
+    out[S.SPLIT] = out[S.SPLIT].astype("string")
+    return out
+
+
+def _scaler(method: str):
+    if method == "mad_robustize":
+        return RobustMAD()
+    if method == "robustize":
+        return RobustScaler()
+    if method == "standardize":
+        return StandardScaler()
+    raise ValueError(f"normalize.method must be mad_robustize, robustize or standardize, got {method!r}")
+
+
+def _center_scale(fitted, method: str, n: int):
+    if method == "mad_robustize":
+        return fitted.median.to_numpy(), fitted.mad.to_numpy() + fitted.epsilon
+    if method == "robustize":
+        return fitted.center_, fitted.scale_
+    return fitted.mean_, fitted.scale_
+
+
+def normalize_to_controls(profiles: pd.DataFrame, features: list[str], method: str = "mad_robustize",
+                          by: str = "plate"):
+    """Scale ``features`` against DMSO wells, per plate or globally.
+
+    Returns ``(normalised_feature_frame, centers, scales, group_names)``; the fitted scaler is
+    pycytominer's ``RobustMAD`` or scikit-learn's ``RobustScaler``/``StandardScaler`` — the same
+    objects ``pycytominer.normalize`` uses."""
+    X = profiles[features].astype("float64")
+    is_ctl = profiles[S.IS_CONTROL].astype(bool).to_numpy()
+    groups = profiles[S.PLATE].astype(str).to_numpy() if by == "plate" else np.full(len(profiles), "all")
+    if by not in ("plate", "global"):
+        raise ValueError(f"normalize.by must be 'plate' or 'global', got {by!r}")
+    out = np.empty(X.shape, dtype="float64")
+    names, centers, scales = [], [], []
+    for g in pd.unique(groups):
+        rows = groups == g
+        fit_rows = rows & is_ctl
+        if fit_rows.sum() < 2:
+            raise MorphotxInputError(
+                f"plate {g} has {int(fit_rows.sum())} DMSO well(s); per-plate normalisation needs at least 2. "
+                "Set preprocess.cell_painting.normalize.by: global, or remove the plate.")
+        fitted = _scaler(method).fit(X.loc[fit_rows])
+        res = fitted.transform(X.loc[rows])
+        out[rows] = np.asarray(res, dtype="float64")
+        c, s = _center_scale(fitted, method, int(fit_rows.sum()))
+        names.append(g)
+        centers.append(np.asarray(c, dtype="float64"))
+        scales.append(np.asarray(s, dtype="float64"))
+    return pd.DataFrame(out, columns=features, index=profiles.index), np.stack(centers), np.stack(scales), names
+
+
+def zero_dispersion_features(profiles: pd.DataFrame, features: list[str], by: str = "plate") -> list[str]:
+    """Features whose DMSO median absolute deviation is 0 in at least one plate (or globally)."""
+    ctl = profiles.loc[profiles[S.IS_CONTROL].astype(bool), [S.PLATE] + features]
+    key = ctl[S.PLATE] if by == "plate" else pd.Series("all", index=ctl.index)
+    med = ctl[features].groupby(key).transform("median")
+    mad = (ctl[features] - med).abs().groupby(key).median()
+    return [f for f in features if (mad[f].fillna(0) <= 0).any()]
+
+
+def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[str], na_cutoff=0.05,
+                    freq_cut=0.05, unique_cut=0.01, min_variance=1e-6, corr_threshold=0.9) -> dict[str, list[str]]:
+    """Run pycytominer feature-selection operations on ``fit_df``; returns excluded features by
+    operation. Each operation sees all of ``features`` (as in ``pycytominer.feature_select``)."""
+    dropped: dict[str, list[str]] = {}
+    for op in operations:
+        if op == "drop_na_columns":
+            ex = get_na_columns(fit_df, features=features, cutoff=na_cutoff)
+        elif op == "frequency_threshold":
+            ex = frequency_threshold(fit_df, features=features, freq_cut=freq_cut, unique_cut=unique_cut)
+        elif op == "variance_threshold":
+            ex = variance_threshold(fit_df, features=features, min_variance=min_variance)
+        elif op == "correlation_threshold":
+            ex = correlation_threshold(fit_df, features=features, threshold=corr_threshold)
+        elif op == "blocklist":
+            ex = [f for f in get_blocklist_features(population_df=fit_df[features]) if f in features]
+        else:
+            raise ValueError(f"unknown feature-selection operation {op!r}")
+        dropped[op] = sorted(set(ex))
+    return dropped
+
+
+def preprocess_cell_painting(
+    profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
+    recipe: str = "standard", drop_patterns: list[str] | None = None, feature_select: dict | None = None,
+    normalize: dict | None = None, sphere: dict | None = None,
+) -> pd.DataFrame:
+    fs = {"operations": DEFAULT_OPERATIONS, "na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01,
+          "min_variance": 1e-6, "corr_threshold": 0.9, **(feature_select or {})}
+    norm = {"method": "mad_robustize", "by": "plate", **(normalize or {})}
+    sph = {"method": "ZCA", "epsilon": 1e-6, **(sphere or {})}
+    if recipe == "study":
+        fs = {**fs, "operations": ["variance_threshold", "correlation_threshold"], "min_variance": 0.01,
+              "corr_threshold": 0.9}
+        norm = {"method": "robustize", "by": "global"}
+        sph = {"method": "ZCA", "epsilon": sph["epsilon"]}
+        log.info("recipe 'study': variance < 0.01, |r| > 0.9 on raw features; RobustScaler on DMSO; ZCA on DMSO")
+    elif recipe != "standard":
+        raise ValueError(f"recipe must be 'standard' or 'study', got {recipe!r}")
+    patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
+
+    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
+    features = S.cp_feature_columns(S.feature_columns(df))
+    other = [c for c in S.feature_columns(df) if c not in features]
+    if other:
+        log.warning("%d non-CellProfiler column(s) ignored (e.g. %s)", len(other), other[:5])
+    dropped: dict[str, list[str]] = {}
+    rx = re.compile("|".join(patterns)) if patterns else None
+    dropped["non_intrinsic"] = [f for f in features if rx and rx.search(f)]
+    feats = [f for f in features if f not in set(dropped["non_intrinsic"])]
+    # NaN-heavy columns go before the dispersion check (a 40%-missing column has no stable MAD)
+    fit_mask = df[S.SPLIT].isin(["train", "control"]).to_numpy()
+    if "drop_na_columns" in fs["operations"] or recipe == "study":
+        dropped["drop_na_columns"] = sorted(get_na_columns(df.loc[fit_mask], features=feats, cutoff=fs["na_cutoff"]))
+        feats = [f for f in feats if f not in set(dropped["drop_na_columns"])]
+    dropped["zero_dispersion_in_dmso"] = zero_dispersion_features(df, feats, norm["by"])
+    feats = [f for f in feats if f not in set(dropped["zero_dispersion_in_dmso"])]
+    ops = [o for o in fs["operations"] if o != "drop_na_columns"]
+    kw = {k: fs[k] for k in ("na_cutoff", "freq_cut", "unique_cut", "min_variance", "corr_threshold")}
+
+    X = df[feats]
+    if recipe == "study":
+        ex = select_features(df.loc[fit_mask, feats], feats, ops, **kw)
+        dropped.update(ex)
+        feats = [f for f in feats if not any(f in v for v in ex.values())]
+        X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
+    else:
+        X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
+        ex = select_features(X.loc[fit_mask], feats, ops, **kw)
+        dropped.update(ex)
+        keep = [i for i, f in enumerate(feats) if not any(f in v for v in ex.values())]
+        feats = [feats[i] for i in keep]
+        X, centers, scales = X[feats], centers[:, keep], scales[:, keep]
+    if not feats:
+        raise MorphotxInputError(f"{profiles_path}: no Cell Painting feature survived selection; relax the "
+                                 "preprocess.cell_painting.feature_select thresholds.")
+    n_nan = int(X.isna().to_numpy().sum())
+    if n_nan:
+        log.info("%d missing value(s) in %d feature(s) set to 0 (the DMSO centre)", n_nan, int(X.isna().any().sum()))
+        X = X.fillna(0.0)
+
+    params = {"features": np.array(feats), "groups": np.array(groups), "center": centers, "scale": scales}
+    if sph["method"] != "none":
+        ctl = df[S.IS_CONTROL].astype(bool).to_numpy()
+        n_ctl = int(ctl.sum())
+        if n_ctl < 2 * len(feats):
+            log.warning("sphering fitted on %d DMSO wells for %d features; the estimate is regularised by "
+                        "epsilon=%g but noisy (more DMSO wells or fewer features help)", n_ctl, len(feats), sph["epsilon"])
+        sp = Spherize(method=sph["method"], epsilon=float(sph["epsilon"]), center=True, return_numpy=True)
+        sp.fit(X.loc[ctl])
+        Xs = sp.transform(X)
+        X = pd.DataFrame(np.asarray(Xs), columns=feats, index=df.index)
+        params["sphere_W"] = sp.W
+        params["sphere_mean"] = (sp.mean_centerer.mean_ if hasattr(sp, "mean_centerer")
+                                 else sp.standard_scaler.mean_)
+        if hasattr(sp, "standard_scaler"):
+            params["sphere_scale"] = sp.standard_scaler.scale_
+    out = pd.concat([df[S.meta_columns(df)], X.astype("float32")], axis=1)
+    settings = {"recipe": recipe, "drop_patterns": patterns, "feature_select": fs, "normalize": norm, "sphere": sph}
+    report = {"n_input_features": len(features), "n_kept": len(feats), "kept": feats,
+              "dropped": {k: v for k, v in dropped.items()}, "settings": settings,
+              "fit_rows": {"feature_select": int(fit_mask.sum()), "dmso": int(df[S.IS_CONTROL].sum())}}
+    with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
+        write_parquet(out, t_out)
+        write_json(report, t_json)
+        with open(t_npz, "wb") as fh:
+            np.savez(fh, **params)
+    log.info("Cell Painting: %d -> %d features (%s); %d profiles", len(features), len(feats),
+             {k: len(v) for k, v in dropped.items()}, len(out))
+    return out
+
+
+def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
+                     plate_standardise: str = "none") -> pd.DataFrame:
+    """L1000 is kept as provided (level 4 is already plate-normalised); optionally z-score each
+    plate against its DMSO wells (``dmso``) or all its wells (``all``; transductive, as CMap's
+    own level-4 step)."""
+    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
+    feats = S.feature_columns(df)
+    X = df[feats].astype("float64")
+    params = {"features": np.array(feats)}
+    if plate_standardise in ("dmso", "all"):
+        ctl = df[S.IS_CONTROL].astype(bool).to_numpy()
+        groups, centers, scales = [], [], []
+        for plate, rows in df.groupby(S.PLATE, sort=True).indices.items():
+            fit = rows[ctl[rows]] if plate_standardise == "dmso" else rows
+            if len(fit) < 2:
+                raise MorphotxInputError(f"L1000 plate {plate}: {len(fit)} fitting profile(s) for "
+                                         f"plate_standardise: {plate_standardise}; use 'all' or 'none'.")
+            sc = StandardScaler().fit(X.iloc[fit])
+            X.iloc[rows] = sc.transform(X.iloc[rows])
+            groups.append(plate); centers.append(sc.mean_); scales.append(sc.scale_)
+        params.update(groups=np.array(groups), center=np.stack(centers), scale=np.stack(scales))
+    elif plate_standardise != "none":
+        raise ValueError(f"plate_standardise must be none, dmso or all, got {plate_standardise!r}")
+    n_nan = int(X.isna().to_numpy().sum())
+    if n_nan:
+        log.info("L1000: %d missing value(s) set to 0", n_nan)
+        X = X.fillna(0.0)
+    out = pd.concat([df[S.meta_columns(df)], X.astype("float32")], axis=1)
+    report = {"n_kept": len(feats), "kept": feats, "settings": {"plate_standardise": plate_standardise}}
+    with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
+        write_parquet(out, t_out)
+        write_json(report, t_json)
+        with open(t_npz, "wb") as fh:
+            np.savez(fh, **params)
+    log.info("L1000: %d profiles x %d genes (plate_standardise=%s)", len(out), len(feats), plate_standardise)
+    return out

@@ -1,0 +1,103 @@
+"""Map L1000 affy probe columns (``200814_at``) to gene symbols.
+
+Rules (all counts and names go to the log):
+
+* A probe absent from the map, or mapped to an empty symbol, is *unmapped*: dropped by default
+  (``unmapped: drop``) or kept under its probe id (``unmapped: keep``).
+* A probe listed several times in the map with different symbols takes the first row's symbol
+  (file order), and the conflict is logged.
+* Several probes of one gene (*duplicated genes*) are merged: ``duplicates: mean`` averages them
+  (default), ``first`` keeps the first probe in column order.
+
+Note on the Rosetta table (``l1000_probe_gene_idmap.xlsx``): its ``symbol`` column holds current
+HGNC symbols, which differ from CMap's ``pr_gene_symbol`` for 51 of the 978 landmarks (mostly
+renames such as KIAA0100 → BLTP2); its ``query`` column matches CMap for 958. A few rows look
+like real mis-maps (201695_s_at PNP → KLK8, 203213_at CDK1 → POLD1, 205130_at MOK → AGER): use
+``symbol_column: query`` or a GCT's own ``pr_gene_symbol`` when CMap naming matters.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import schema as S
+from .io import MorphotxInputError, read_gct, read_table, save_parquet
+
+log = logging.getLogger(__name__)
+
+
+def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_column: str = "symbol") -> pd.Series:
+    """Probe id → symbol as a Series. GCT files are read through their row metadata
+    (``id`` → ``pr_gene_symbol``)."""
+    path = Path(path)
+    if ".gct" in path.name.lower():
+        _, rows, _ = read_gct(path)
+        col = symbol_column if symbol_column in rows.columns else "pr_gene_symbol"
+        table = rows[[col]].reset_index().rename(columns={"rid": probe_column, col: symbol_column})
+    else:
+        table = read_table(path)
+    for col in (probe_column, symbol_column):
+        if col not in table.columns:
+            raise MorphotxInputError(
+                f"{path}: probe map has no column '{col}' (has {list(table.columns)[:12]}); set "
+                "probe_map.probe_column / probe_map.symbol_column in the config.")
+    table = table[[probe_column, symbol_column]].astype("string")
+    table[symbol_column] = table[symbol_column].str.strip()
+    conflicts = table.groupby(probe_column)[symbol_column].nunique()
+    conflicts = conflicts[conflicts > 1]
+    if len(conflicts):
+        log.warning("%s: %d probe(s) listed with several symbols; the first row wins (e.g. %s)", path.name,
+                    len(conflicts), list(conflicts.index[:5]))
+    table = table.drop_duplicates(probe_column, keep="first")
+    return table.set_index(probe_column)[symbol_column]
+
+
+def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "mean", unmapped: str = "drop"):
+    """Rename probe feature columns to symbols. Returns ``(profiles, report)``."""
+    if duplicates not in ("mean", "first"):
+        raise ValueError(f"probe_map.duplicates must be 'mean' or 'first', got {duplicates!r}")
+    if unmapped not in ("drop", "keep"):
+        raise ValueError(f"probe_map.unmapped must be 'drop' or 'keep', got {unmapped!r}")
+    probes = S.feature_columns(profiles)
+    sym = mapping.reindex(probes)
+    is_unmapped = sym.isna() | (sym == "")
+    report = {"n_probes": len(probes), "unmapped": sorted(sym.index[is_unmapped])}
+    if unmapped == "keep":
+        sym = sym.where(~is_unmapped, pd.Series(sym.index, index=sym.index))
+    else:
+        sym = sym[~is_unmapped]
+    groups = pd.Series(sym.index, index=sym.index).groupby(sym.to_numpy(), sort=False)
+    dup = {g: list(v) for g, v in groups if len(v) > 1}
+    report["duplicated_genes"] = dup
+    meta = profiles[S.meta_columns(profiles)]
+    cols = {}
+    for gene, members in groups:
+        members = list(members)
+        if len(members) == 1 or duplicates == "first":
+            cols[gene] = profiles[members[0]].to_numpy(dtype="float32")
+        else:
+            cols[gene] = profiles[members].to_numpy(dtype="float32").mean(axis=1)
+    feats = pd.DataFrame(cols, index=profiles.index)
+    report["n_genes"] = feats.shape[1]
+    return pd.concat([meta, feats], axis=1), report
+
+
+def map_probes_file(input_path, output_path, map_path, probe_column="probe_id", symbol_column="symbol",
+                    duplicates="mean", unmapped="drop") -> dict:
+    profiles = read_table(input_path)
+    mapping = load_probe_map(map_path, probe_column, symbol_column)
+    mapped, report = map_probes(profiles, mapping, duplicates, unmapped)
+    if report["n_genes"] == 0:
+        raise MorphotxInputError(
+            f"{map_path}: none of the {report['n_probes']} probe columns of {input_path} is in the probe map "
+            f"(column '{probe_column}'); is it the right map?")
+    log.info("probe map %s: %d probes -> %d genes; %d unmapped (%s: %s); %d genes with several probes (%s: %s)",
+             Path(map_path).name, report["n_probes"], report["n_genes"], len(report["unmapped"]), unmapped,
+             report["unmapped"][:10], len(report["duplicated_genes"]), duplicates,
+             dict(list(report["duplicated_genes"].items())[:5]))
+    save_parquet(mapped, output_path)
+    return report

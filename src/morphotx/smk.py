@@ -1,0 +1,35 @@
+"""Glue between Snakemake's ``script:`` directive and the library: logging and threads.
+
+Each script in ``scripts/`` is a few lines: ``setup(snakemake)`` then one library call.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+from threadpoolctl import threadpool_limits
+
+_limits = None
+
+
+def setup(smk) -> logging.Logger:
+    """Send log records to the rule's ``log:`` file (and stderr), cap BLAS/OpenMP threads at the
+    rule's ``threads``, and record any uncaught exception in the log file."""
+    global _limits
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if len(smk.log):
+        handlers.append(logging.FileHandler(smk.log[0], mode="w"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        handlers=handlers, force=True)
+    logging.captureWarnings(True)
+    _limits = threadpool_limits(limits=int(smk.threads))
+    log = logging.getLogger(f"morphotx.rule.{smk.rule}")
+
+    def hook(exc_type, exc, tb):
+        log.error("rule %s failed: %s\n%s", smk.rule, exc, "".join(traceback.format_exception(exc_type, exc, tb)))
+        sys.__excepthook__(exc_type, exc, tb)
+
+    sys.excepthook = hook
+    return log

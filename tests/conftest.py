@@ -1,0 +1,61 @@
+import logging
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO.parent / "shared" / "fixtures" / "real"
+FORMAT = REPO / "resources" / "datasets" / "lincs_pilot1.yaml"
+
+
+def real_fixture(name: str) -> Path:
+    """Path of a file in ../shared/fixtures/real, or skip the test with the reason."""
+    path = REAL / name
+    if not path.exists():
+        pytest.skip(f"real fixture {name} not available: ../shared/fixtures/real is absent beside the repo")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_raw(tmp_path_factory):
+    """The tiny demo written once per session in the Rosetta schemas."""
+    from morphotx.demo import write_demo
+
+    d = tmp_path_factory.mktemp("raw")
+    out = {
+        "cell_painting": d / "cp.csv.gz",
+        "l1000": d / "l1000.csv.gz",
+        "probe_map": d / "probe_map.tsv",
+        "moa_map": d / "moa_map.tsv",
+        "ground_truth": d / "ground_truth.parquet",
+    }
+    write_demo({k: str(v) for k, v in out.items()}, scale="tiny", seed=3)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_processed(tiny_raw, tmp_path_factory):
+    """Harmonised, mapped, split, preprocessed and paired tiny demo (library calls, no Snakemake)."""
+    from morphotx import harmonise, pairing, preprocess, probes, split
+
+    d = tmp_path_factory.mktemp("proc")
+    p = {k: d / v for k, v in {
+        "cp_h": "cp_h.parquet", "l1k_h": "l1k_h.parquet", "l1k_g": "l1k_g.parquet", "split": "split.parquet",
+        "cp_p": "cp_p.parquet", "cp_json": "cp_p.features.json", "cp_npz": "cp_p.params.npz",
+        "l1k_p": "l1k_p.parquet", "l1k_json": "l1k_p.features.json", "l1k_npz": "l1k_p.params.npz",
+        "pairs": "pairs.parquet", "sets": "sets.parquet", "cp_c": "cp_c.parquet", "l1k_c": "l1k_c.parquet",
+    }.items()}
+    harmonise.harmonise(tiny_raw["cell_painting"], p["cp_h"], FORMAT, "cell_painting")
+    harmonise.harmonise(tiny_raw["l1000"], p["l1k_h"], FORMAT, "l1000")
+    probes.map_probes_file(p["l1k_h"], p["l1k_g"], tiny_raw["probe_map"])
+    split.split_files([p["cp_h"], p["l1k_g"]], p["split"], {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
+    preprocess.preprocess_cell_painting(p["cp_h"], p["split"], p["cp_p"], p["cp_json"], p["cp_npz"])
+    preprocess.preprocess_l1000(p["l1k_g"], p["split"], p["l1k_p"], p["l1k_json"], p["l1k_npz"])
+    pairing.pair_files(p["cp_p"], p["l1k_p"], p["pairs"], p["sets"], p["cp_c"], p["l1k_c"])
+    return p
+
+
+@pytest.fixture
+def caplog_info(caplog):
+    caplog.set_level(logging.INFO)
+    return caplog

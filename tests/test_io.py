@@ -1,0 +1,87 @@
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from morphotx.io import MorphotxInputError, atomic_outputs, read_gct, read_header, read_table, save_parquet
+
+from conftest import real_fixture
+
+
+def test_atomic_outputs_leave_nothing_on_failure(tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "sub" / "b.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_outputs(a, b) as (ta, tb):
+            ta.write_text("x")
+            raise RuntimeError("boom")
+    assert list(tmp_path.rglob("*")) == [tmp_path / "sub"]  # only the created folder, no file
+
+
+def test_atomic_outputs_rename_all_on_success(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    with atomic_outputs(a, b) as (ta, tb):
+        ta.write_text("1")
+        tb.write_text("2")
+    assert a.read_text() == "1" and b.read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_empty_file_is_one_clear_error(tmp_path):
+    f = tmp_path / "empty.csv.gz"
+    f.write_bytes(b"")
+    with pytest.raises(MorphotxInputError, match="empty.csv.gz.*empty"):
+        read_table(f)
+
+
+def test_non_utf8_header(tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_bytes("Metadata_Plate,Cells_\xe9\n1,2\n".encode("latin-1"))
+    with pytest.raises(MorphotxInputError, match="bad.csv.*not valid UTF-8"):
+        read_header(f)
+
+
+def test_duplicated_columns_named(tmp_path):
+    f = tmp_path / "dup.csv"
+    f.write_text("Metadata_Plate,200814_at,200814_at\nP1,1,2\n")
+    with pytest.raises(MorphotxInputError, match=r"dup.csv.*duplicated.*200814_at"):
+        read_table(f)
+
+
+def test_truncated_gzip(tmp_path):
+    df = pd.DataFrame(np.random.default_rng(0).normal(size=(3000, 20)), columns=[f"Cells_f{i}" for i in range(20)])
+    full = tmp_path / "full.csv.gz"
+    df.to_csv(full, index=False)
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(MorphotxInputError, match="cut.csv.gz.*(corrupt|cut short)"):
+        read_table(cut)
+
+
+def test_typed_read(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("Metadata_Well,Cells_a\n01,1.5\n02,2.5\n")
+    df = read_table(f, feature_columns=["Cells_a"], string_columns=["Metadata_Well"])
+    assert df["Cells_a"].dtype == np.float32
+    assert df["Metadata_Well"].tolist() == ["01", "02"]  # leading zero kept: read as string
+
+
+def test_save_parquet_roundtrip(tmp_path):
+    df = pd.DataFrame({"a": [1, 2]})
+    save_parquet(df, tmp_path / "x.parquet")
+    assert read_table(tmp_path / "x.parquet").equals(df)
+
+
+def test_read_gct_real_fixture():
+    path = real_fixture("l1000_level3_A375_plate_LJP005.gct.gz")
+    data, rows, cols = read_gct(path)
+    assert data.shape == (377, 978)
+    assert rows.index[0] == "200814_at" and "pr_gene_symbol" in rows.columns
+    assert cols.loc[data.index[0], "det_plate"] == "LJP005_A375_24H_X1_B19"
+    assert data.dtypes.unique().tolist() == [np.dtype("float32")]
+    # the values are the file's: compare one cell against a plain text read
+    with gzip.open(path, "rt") as fh:
+        lines = fh.read().splitlines()
+    first_data_line = lines[3 + 35].split("\t")
+    assert first_data_line[0] == "200814_at"
+    assert data.iloc[0, 0] == pytest.approx(float(first_data_line[12]), rel=1e-6)

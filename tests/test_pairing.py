@@ -1,0 +1,38 @@
+import numpy as np
+import pandas as pd
+
+from morphotx import schema as S
+
+
+def test_pair_index_is_the_cartesian_product_per_treatment(tiny_processed):
+    cp = pd.read_parquet(tiny_processed["cp_p"])
+    l1k = pd.read_parquet(tiny_processed["l1k_p"])
+    pairs = pd.read_parquet(tiny_processed["pairs"])
+    n_cp = cp[~cp[S.IS_CONTROL]].groupby(S.TREATMENT).size()
+    n_l1 = l1k[~l1k[S.IS_CONTROL]].groupby(S.TREATMENT).size()
+    expected = (n_cp * n_l1).dropna().sum()
+    assert len(pairs) == expected and not pairs.duplicated(["cp_row", "l1000_row"]).any()
+    assert "DMSO" not in set(pairs[S.TREATMENT])
+    # positions and ids point at the same rows, and both rows carry the pair's treatment
+    assert (cp[S.PROFILE_ID].to_numpy()[pairs.cp_row] == pairs.cp_id).all()
+    assert (l1k[S.PROFILE_ID].to_numpy()[pairs.l1000_row] == pairs.l1000_id).all()
+    assert (cp[S.TREATMENT].to_numpy()[pairs.cp_row] == pairs[S.TREATMENT]).all()
+    assert (l1k[S.TREATMENT].to_numpy()[pairs.l1000_row] == pairs[S.TREATMENT]).all()
+    # no feature columns in the index
+    assert set(pairs.columns) == {S.TREATMENT, S.PERT, S.SPLIT, "cp_row", "l1000_row", "cp_id", "l1000_id"}
+
+
+def test_sets_and_collapsed(tiny_processed):
+    cp = pd.read_parquet(tiny_processed["cp_p"])
+    sets = pd.read_parquet(tiny_processed["sets"])
+    coll = pd.read_parquet(tiny_processed["cp_c"])
+    row = sets.iloc[0]
+    members = cp.iloc[list(row["cp_rows"])]
+    assert (members[S.TREATMENT] == row[S.TREATMENT]).all() and len(members) == row["n_cp"]
+    feats = S.feature_columns(cp)
+    c = coll.set_index(S.TREATMENT).loc[row[S.TREATMENT]]
+    np.testing.assert_allclose(c[feats].to_numpy(dtype=float), members[feats].median().to_numpy(), rtol=1e-5)
+    assert c["Metadata_n_replicates"] == row["n_cp"]
+    # a compound's split is carried everywhere, and one compound has one split
+    assert coll.groupby(S.PERT)[S.SPLIT].nunique().max() == 1
+    assert set(sets[S.SPLIT]) <= {"train", "validation", "test"}

@@ -1,0 +1,57 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from morphotx import schema as S
+from morphotx.io import MorphotxInputError
+from morphotx.split import compound_table, split_compounds
+
+
+def _compounds(n=200, n_moa=10, seed=0):
+    rng = np.random.default_rng(seed)
+    moa = [f"M{i % n_moa}" for i in range(n)]
+    moa = [m + ("|M%d" % ((int(m[1:]) + 1) % n_moa) if rng.random() < 0.1 else "") for m in moa]
+    return pd.DataFrame({S.PERT: [f"BRD-K{i:08d}" for i in range(n)], S.MOA: moa})
+
+
+F = {"train": 0.7, "validation": 0.1, "test": 0.2}
+
+
+def test_disjoint_complete_deterministic():
+    c = _compounds()
+    a = split_compounds(c, F, seed=3)
+    b = split_compounds(c.sample(frac=1, random_state=1), F, seed=3)
+    assert a.equals(b)  # input order does not matter, the seed does
+    assert a[S.PERT].is_unique and set(a[S.PERT]) == set(c[S.PERT])
+    counts = a[S.SPLIT].value_counts()
+    assert counts["train"] == 140 and counts["validation"] == 20 and counts["test"] == 40
+    assert not split_compounds(c, F, seed=4)[S.SPLIT].equals(a[S.SPLIT])
+
+
+def test_stratified_by_moa():
+    a = split_compounds(_compounds(), F, seed=0)
+    single = a[~a[S.MOA].str.contains("|", regex=False)]
+    per = single.groupby(S.MOA)[S.SPLIT].apply(lambda s: (s == "train").mean())
+    assert per.between(0.5, 0.9).all()  # every MoA keeps ~70% of its compounds in train
+
+
+def test_moa_disjoint():
+    a = split_compounds(_compounds(n=300, n_moa=30), F, seed=0, mode="moa_disjoint")
+    moa_split = {}
+    for moas, sp in zip(a[S.MOA], a[S.SPLIT]):
+        for m in moas.split("|"):
+            moa_split.setdefault(m, set()).add(sp)
+    assert all(len(v) == 1 for v in moa_split.values())
+    assert set(a[S.SPLIT]) == {"train", "validation", "test"}
+
+
+def test_bad_fractions():
+    with pytest.raises(MorphotxInputError, match="sum to 1"):
+        split_compounds(_compounds(), {"train": 0.7, "validation": 0.2, "test": 0.2}, seed=0)
+
+
+def test_compound_table_prefers_cell_painting_moa():
+    cp = pd.DataFrame({S.PERT: ["A", "B", "DMSO"], S.IS_CONTROL: [False, False, True], S.MOA: [["x"], ["y"], []]})
+    l1 = pd.DataFrame({S.PERT: ["A", "C"], S.IS_CONTROL: [False, False], S.MOA: [["z"], ["w"]]})
+    t = compound_table(cp, l1)
+    assert t.set_index(S.PERT)[S.MOA].to_dict() == {"A": "x", "B": "y", "C": "w"}

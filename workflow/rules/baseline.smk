@@ -1,0 +1,21 @@
+rule baseline_knn:
+    """Raw-feature kNN baselines on collapsed test-compound profiles."""
+    input:
+        cp=rules.pair.output.cp_collapsed,
+        l1000=rules.pair.output.l1000_collapsed,
+    output:
+        summary=f"{OUT}/baseline/knn_summary.parquet",
+        summary_md=f"{OUT}/baseline/knn_summary.md",
+        per_moa=f"{OUT}/baseline/knn_per_moa.parquet",
+        per_moa_md=f"{OUT}/baseline/knn_per_moa.md",
+    params:
+        **config["baseline"],
+    log:
+        f"{LOGS}/baseline_knn.log",
+    benchmark:
+        f"{BENCH}/baseline_knn.tsv"
+    threads: HEAVY
+    conda:
+        ENV
+    script:
+        "../../scripts/baseline_knn.py"

@@ -1,0 +1,42 @@
+# Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
+OUT = f"results/{config['dataset']['name']}"
+LOGS = f"{OUT}/logs"
+BENCH = f"{OUT}/benchmarks"
+ENV = "../../envs/morphotx.yaml"
+THREADS = config["threads"]["default"]
+HEAVY = config["threads"]["heavy"]
+MODALITY = {"cp": "cell_painting", "l1000": "l1000"}
+
+
+def repo_path(path):
+    """A repository file (e.g. resources/datasets/*.yaml) when not found from the working dir."""
+    if os.path.isabs(path) or os.path.exists(path):
+        return path
+    return os.path.join(workflow.basedir, path)
+
+
+FORMAT = repo_path(config["dataset"]["format"])
+
+# raw inputs: simulated under results/<name>/raw/ for the demo, the configured files otherwise
+DEMO_RAW = {
+    "cell_painting": f"{OUT}/raw/CellPainting/replicate_level_cp_augmented.csv.gz",
+    "l1000": f"{OUT}/raw/L1000/replicate_level_l1k.csv.gz",
+    "probe_map": f"{OUT}/raw/probe_map.tsv",
+    "moa_map": f"{OUT}/raw/moa_map.tsv",
+    "ground_truth": f"{OUT}/raw/ground_truth.parquet",
+}
+
+
+def raw_input(key):
+    if config["dataset"]["source"] == "demo":
+        return DEMO_RAW[key]
+    path = config["inputs"].get(key)
+    if not path:
+        raise ValueError(
+            f"config key inputs.{key} is not set; dataset.source is 'files', so name the file there."
+        )
+    return path
+
+
+def moa_map_input():
+    return [raw_input("moa_map")] if config["moa"]["source"] == "map" else []

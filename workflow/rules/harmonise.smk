@@ -1,0 +1,45 @@
+rule harmonise:
+    """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
+    input:
+        profiles=lambda w: raw_input(MODALITY[w.modality]),
+        fmt=FORMAT,
+        moa_map=moa_map_input(),
+    output:
+        f"{OUT}/profiles/{{modality}}_harmonised.parquet",
+    wildcard_constraints:
+        modality="cp|l1000",
+    params:
+        modality=lambda w: MODALITY[w.modality],
+        doses=config["harmonise"]["doses_uM"],
+        max_dose_fold=config["harmonise"]["max_dose_fold"],
+        on_bad_dose=config["harmonise"]["on_bad_dose"],
+        moa=config["moa"],
+    log:
+        f"{LOGS}/harmonise_{{modality}}.log",
+    benchmark:
+        f"{BENCH}/harmonise_{{modality}}.tsv"
+    threads: HEAVY
+    conda:
+        ENV
+    script:
+        "../../scripts/harmonise.py"
+
+
+rule map_probes:
+    """L1000 affy probe columns -> gene symbols."""
+    input:
+        profiles=f"{OUT}/profiles/l1000_harmonised.parquet",
+        probe_map=raw_input("probe_map"),
+    output:
+        f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+    params:
+        **config["probe_map"],
+    log:
+        f"{LOGS}/map_probes.log",
+    benchmark:
+        f"{BENCH}/map_probes.tsv"
+    threads: THREADS
+    conda:
+        ENV
+    script:
+        "../../scripts/map_probes.py"

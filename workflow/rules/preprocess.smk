@@ -1,0 +1,42 @@
+rule preprocess_cp:
+    """Cell Painting: feature selection, DMSO normalisation, sphering (pycytominer)."""
+    input:
+        profiles=f"{OUT}/profiles/cp_harmonised.parquet",
+        split=f"{OUT}/split/compound_split.parquet",
+    output:
+        profiles=f"{OUT}/profiles/cp_harmonised_preprocessed.parquet",
+        features=f"{OUT}/profiles/cp_harmonised_preprocessed.features.json",
+        fitted=f"{OUT}/profiles/cp_harmonised_preprocessed.params.npz",
+    params:
+        **config["preprocess"]["cell_painting"],
+    log:
+        f"{LOGS}/preprocess_cp.log",
+    benchmark:
+        f"{BENCH}/preprocess_cp.tsv"
+    threads: HEAVY
+    conda:
+        ENV
+    script:
+        "../../scripts/preprocess_cp.py"
+
+
+rule preprocess_l1000:
+    """L1000: kept as provided, optional per-plate standardisation."""
+    input:
+        profiles=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        split=f"{OUT}/split/compound_split.parquet",
+    output:
+        profiles=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.parquet",
+        features=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.features.json",
+        fitted=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.params.npz",
+    params:
+        **config["preprocess"]["l1000"],
+    log:
+        f"{LOGS}/preprocess_l1000.log",
+    benchmark:
+        f"{BENCH}/preprocess_l1000.tsv"
+    threads: THREADS
+    conda:
+        ENV
+    script:
+        "../../scripts/preprocess_l1000.py"
