@@ -24,7 +24,7 @@ include: "workflow/rules/baseline.smk"
 
 
 rule all:
+    default_target: True
     input:
         rules.pair.output,
         rules.baseline_knn.output,
-    default_target: True

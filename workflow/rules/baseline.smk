@@ -8,14 +8,14 @@ rule baseline_knn:
         summary_md=f"{OUT}/baseline/knn_summary.md",
         per_moa=f"{OUT}/baseline/knn_per_moa.parquet",
         per_moa_md=f"{OUT}/baseline/knn_per_moa.md",
-    params:
-        **config["baseline"],
     log:
         f"{LOGS}/baseline_knn.log",
     benchmark:
         f"{BENCH}/baseline_knn.tsv"
-    threads: HEAVY
     conda:
         ENV
+    threads: HEAVY
+    params:
+        **config["baseline"],
     script:
         "../../scripts/baseline_knn.py"

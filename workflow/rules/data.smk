@@ -2,16 +2,16 @@ rule demo_data:
     """Simulate the LINCS-shaped demo in the Rosetta file schemas (seeded)."""
     output:
         **DEMO_RAW,
-    params:
-        scale=config["demo"]["scale"],
-        seed=config["demo"]["seed"],
-        overrides=config["demo"]["overrides"],
     log:
         f"{LOGS}/demo_data.log",
     benchmark:
         f"{BENCH}/demo_data.tsv"
-    threads: THREADS
     conda:
         ENV
+    threads: THREADS
+    params:
+        scale=config["demo"]["scale"],
+        seed=config["demo"]["seed"],
+        overrides=config["demo"]["overrides"],
     script:
         "../../scripts/demo_data.py"

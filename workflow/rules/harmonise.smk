@@ -6,21 +6,21 @@ rule harmonise:
         moa_map=moa_map_input(),
     output:
         f"{OUT}/profiles/{{modality}}_harmonised.parquet",
+    log:
+        f"{LOGS}/harmonise_{{modality}}.log",
+    benchmark:
+        f"{BENCH}/harmonise_{{modality}}.tsv"
     wildcard_constraints:
         modality="cp|l1000",
+    conda:
+        ENV
+    threads: HEAVY
     params:
         modality=lambda w: MODALITY[w.modality],
         doses=config["harmonise"]["doses_uM"],
         max_dose_fold=config["harmonise"]["max_dose_fold"],
         on_bad_dose=config["harmonise"]["on_bad_dose"],
         moa=config["moa"],
-    log:
-        f"{LOGS}/harmonise_{{modality}}.log",
-    benchmark:
-        f"{BENCH}/harmonise_{{modality}}.tsv"
-    threads: HEAVY
-    conda:
-        ENV
     script:
         "../../scripts/harmonise.py"
 
@@ -32,14 +32,14 @@ rule map_probes:
         probe_map=raw_input("probe_map"),
     output:
         f"{OUT}/profiles/l1000_harmonised_genes.parquet",
-    params:
-        **config["probe_map"],
     log:
         f"{LOGS}/map_probes.log",
     benchmark:
         f"{BENCH}/map_probes.tsv"
-    threads: THREADS
     conda:
         ENV
+    threads: THREADS
+    params:
+        **config["probe_map"],
     script:
         "../../scripts/map_probes.py"

@@ -8,14 +8,14 @@ rule pair:
         sets=f"{OUT}/pairs/treatment_sets.parquet",
         cp_collapsed=f"{OUT}/pairs/cp_collapsed.parquet",
         l1000_collapsed=f"{OUT}/pairs/l1000_collapsed.parquet",
-    params:
-        **config["pairing"],
     log:
         f"{LOGS}/pair.log",
     benchmark:
         f"{BENCH}/pair.tsv"
-    threads: THREADS
     conda:
         ENV
+    threads: THREADS
+    params:
+        **config["pairing"],
     script:
         "../../scripts/pair.py"

@@ -7,15 +7,15 @@ rule preprocess_cp:
         profiles=f"{OUT}/profiles/cp_harmonised_preprocessed.parquet",
         features=f"{OUT}/profiles/cp_harmonised_preprocessed.features.json",
         fitted=f"{OUT}/profiles/cp_harmonised_preprocessed.params.npz",
-    params:
-        **config["preprocess"]["cell_painting"],
     log:
         f"{LOGS}/preprocess_cp.log",
     benchmark:
         f"{BENCH}/preprocess_cp.tsv"
-    threads: HEAVY
     conda:
         ENV
+    threads: HEAVY
+    params:
+        **config["preprocess"]["cell_painting"],
     script:
         "../../scripts/preprocess_cp.py"
 
@@ -29,14 +29,14 @@ rule preprocess_l1000:
         profiles=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.parquet",
         features=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.features.json",
         fitted=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.params.npz",
-    params:
-        **config["preprocess"]["l1000"],
     log:
         f"{LOGS}/preprocess_l1000.log",
     benchmark:
         f"{BENCH}/preprocess_l1000.tsv"
-    threads: THREADS
     conda:
         ENV
+    threads: THREADS
+    params:
+        **config["preprocess"]["l1000"],
     script:
         "../../scripts/preprocess_l1000.py"

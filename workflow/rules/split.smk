@@ -5,14 +5,14 @@ rule split_compounds:
         f"{OUT}/profiles/l1000_harmonised_genes.parquet",
     output:
         f"{OUT}/split/compound_split.parquet",
-    params:
-        **config["split"],
     log:
         f"{LOGS}/split_compounds.log",
     benchmark:
         f"{BENCH}/split_compounds.tsv"
-    threads: THREADS
     conda:
         ENV
+    threads: THREADS
+    params:
+        **config["split"],
     script:
         "../../scripts/split_compounds.py"
