@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile workflow/rules/
 
 dag: $(STAMP)
-	$(BIN)/snakemake --dag | tee results/dag.dot
+	mkdir -p results && $(BIN)/snakemake --dag | tee results/dag.dot
 
 ## benchmarks (print figures; not part of `make test`)
 bench: $(STAMP)
