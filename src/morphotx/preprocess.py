@@ -73,8 +73,7 @@ def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") 
             f"{source}: {int(missing.sum())} profile(s) of compounds not in the split table "
             f"(e.g. {profiles.loc[missing, S.PERT].unique()[:5].tolist()}); re-run the split rule on these files.")
     out = profiles.copy()
-    out[S.SPLIT] = np.where(is_ctl, "control", sp.astype(object)).astype(object)
-    out[S.SPLIT] = out[S.SPLIT].astype("string")
+    out[S.SPLIT] = pd.Series(np.where(is_ctl, "control", sp.astype(object)), index=out.index, dtype="string")
     return out
 
 
@@ -88,7 +87,7 @@ def _scaler(method: str):
     raise ValueError(f"normalize.method must be mad_robustize, robustize or standardize, got {method!r}")
 
 
-def _center_scale(fitted, method: str, n: int):
+def _center_scale(fitted, method: str):
     if method == "mad_robustize":
         return fitted.median.to_numpy(), fitted.mad.to_numpy() + fitted.epsilon
     if method == "robustize":
@@ -120,7 +119,7 @@ def normalize_to_controls(profiles: pd.DataFrame, features: list[str], method: s
         fitted = _scaler(method).fit(X.loc[fit_rows])
         res = fitted.transform(X.loc[rows])
         out[rows] = np.asarray(res, dtype="float64")
-        c, s = _center_scale(fitted, method, int(fit_rows.sum()))
+        c, s = _center_scale(fitted, method)
         names.append(g)
         centers.append(np.asarray(c, dtype="float64"))
         scales.append(np.asarray(s, dtype="float64"))
