@@ -21,6 +21,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pairing.smk"
 include: "workflow/rules/baseline.smk"
+include: "workflow/rules/models.smk"
 
 
 rule all:
@@ -28,3 +29,4 @@ rule all:
     input:
         rules.pair.output,
         rules.baseline_knn.output,
+        rules.models.input,

@@ -1,6 +1,7 @@
 """The Snakefile end to end on the tiny demo, in a temporary working directory."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,9 +18,16 @@ RULES = ["demo_data", "harmonise_cp", "harmonise_l1000", "map_probes", "split_co
          "preprocess_l1000", "pair", "baseline_knn"]
 
 
-def snakemake(workdir: Path, *args, config: dict | None = None):
+DEFAULT_MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+# the models the workflow tests train (one per family, one seed, a few epochs); the others are disabled
+TEST_MODELS = ["supcon", "vae_mmd_cp", "set_cwcl"]
+
+
+def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS):
     cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
-           "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]}}
+           "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]},
+           "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
+           "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
     cfg.update(config or {})
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
@@ -49,6 +57,16 @@ def test_full_run_outputs_logs_benchmarks(run_a):
         assert (out / "benchmarks" / f"{rule}.tsv").exists(), rule
         assert (out / "logs" / f"{rule}.log").stat().st_size > 0, rule
     assert "Cartesian pairs" in (out / "logs" / "pair.log").read_text()
+    for name in TEST_MODELS:
+        for rel in ["checkpoint.pt", "history.csv", "params.json"]:
+            assert (out / "models" / name / "seed0" / rel).stat().st_size > 0, (name, rel)
+        assert (out / "benchmarks" / "train_model" / f"{name}_seed0.tsv").exists()
+        assert "best epoch" in (out / "logs" / "train_model" / f"{name}_seed0.log").read_text()
+        assert (out / "logs" / "embed" / f"{name}_seed0.log").stat().st_size > 0
+    views = {"supcon": ["both", "cp"], "vae_mmd_cp": ["cp"], "set_cwcl": ["both", "cp", "l1000"]}
+    for name, vs in views.items():
+        got = sorted(p.name for p in (out / "embeddings" / name / "seed0").iterdir())
+        assert got == sorted(f"{v}_{lvl}.parquet" for v in vs for lvl in ("collapsed", "uncollapsed")), name
     assert "raw_early_fusion" in (out / "logs" / "baseline_knn.log").read_text()
     assert not list(out.rglob(".*.tmp*")), "temporary files left behind"
 
@@ -59,7 +77,9 @@ def test_same_config_same_tables(run_a, tmp_path):
     assert res.returncode == 0, res.stderr[-4000:]
     for rel in ["split/compound_split.parquet", "profiles/cp_harmonised_preprocessed.parquet",
                 "profiles/l1000_harmonised_genes_preprocessed.parquet", "pairs/pair_index.parquet",
-                "pairs/cp_collapsed.parquet", "baseline/knn_summary.parquet", "baseline/knn_per_moa.parquet"]:
+                "pairs/cp_collapsed.parquet", "baseline/knn_summary.parquet", "baseline/knn_per_moa.parquet",
+                "embeddings/supcon/seed0/both_collapsed.parquet", "embeddings/set_cwcl/seed0/cp_uncollapsed.parquet",
+                "embeddings/vae_mmd_cp/seed0/cp_collapsed.parquet"]:
         a = pd.read_parquet(run_a / "results" / "tiny" / rel)
         b = pd.read_parquet(tmp_path / "results" / "tiny" / rel)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)
@@ -108,3 +128,28 @@ def test_real_files_source(tmp_path, tiny_raw):
     assert res.returncode == 0, res.stderr[-4000:]
     assert (tmp_path / "results" / "mine" / "baseline" / "knn_summary.md").exists()
     assert not (tmp_path / "results" / "mine" / "raw").exists()  # nothing simulated
+
+
+@pytest.mark.workflow
+def test_every_default_model_is_in_the_dag(tmp_path):
+    res = snakemake(tmp_path, "-n", "--quiet", "rules", config={"train": {"seeds": [0, 1]}}, models=list(DEFAULT_MODELS))
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert re.search(r"train_model\s+%d" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]
+    for name in DEFAULT_MODELS:
+        assert re.search(rf"embed_{name}\s+2\b", text), name
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("models,needle", [
+    ({"m": {"family": "gan"}}, "gan"),
+    ({"m": {"family": "supcon", "tempreature": 0.1}}, "tempreature"),
+    ({"m": {"family": "supcon", "temperature": -1}}, "temperature"),
+    ({"m": {"family": "vae", "variant": "gamma"}}, "gamma"),
+    ({"m": {"family": "contrastive", "loss": "infonce"}}, "infonce"),
+])
+def test_bad_model_config_is_a_schema_error_naming_the_key(tmp_path, models, needle):
+    res = snakemake(tmp_path, "-n", config={"models": {**{n: {"enabled": False} for n in DEFAULT_MODELS}, **models}})
+    assert res.returncode != 0
+    err = res.stdout + res.stderr
+    assert "validat" in err.lower() and needle in err and "'m'" in err, err[-2000:]

@@ -40,3 +40,21 @@ def raw_input(key):
 
 def moa_map_input():
     return [raw_input("moa_map")] if config["moa"]["source"] == "map" else []
+
+
+# models: the enabled ones, the embedding views each writes, and where their files go
+from morphotx.models import resolve as resolve_model, views as model_views
+
+MODELS = {n: m for n, m in config["models"].items() if m.get("enabled", True)}
+VIEWS = {n: model_views(resolve_model(n, m)) for n, m in MODELS.items()}
+LEVELS = ["uncollapsed", "collapsed"]
+SEEDS = config["train"]["seeds"]
+GPU = 1 if config["train"]["device"] == "cuda" else 0
+
+
+def embedding_files(name, seed):
+    return [
+        f"{OUT}/embeddings/{name}/seed{seed}/{v}_{l}.parquet"
+        for v in VIEWS[name]
+        for l in LEVELS
+    ]

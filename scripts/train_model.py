@@ -1,0 +1,9 @@
+from morphotx.smk import setup
+
+setup(snakemake)  # noqa: F821 (injected by Snakemake)
+from morphotx.models import train_model
+
+smk = snakemake  # noqa: F821
+i, o = smk.input, smk.output
+train_model(smk.wildcards.model, smk.params.model_cfg, smk.params.train, i.cp, i.l1000, i.pairs, i.sets,
+            o.checkpoint, o.history, o.params, seed=int(smk.wildcards.seed), threads=smk.threads)

@@ -1,0 +1,21 @@
+"""Model families of the study and its seeds, one trainer, embedding extraction.
+
+Entry points used by the Snakemake rules: :func:`train_model` and :func:`embed_model`. They are
+imported lazily so that reading the config (``resolve``, ``views``) does not import torch.
+"""
+
+from .config import FAMILIES, resolve, resolve_train, views
+
+__all__ = ["FAMILIES", "resolve", "resolve_train", "views", "train_model", "embed_model", "load_checkpoint"]
+
+
+def __getattr__(name):
+    if name == "embed_model":
+        from .embed import embed_model
+
+        return embed_model
+    if name in ("train_model", "load_checkpoint"):
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(name)

@@ -1,0 +1,182 @@
+"""Resolved hyperparameters of every model family and of the shared trainer.
+
+The config schema (``workflow/schemas/config.schema.yaml``, ``$defs``) documents and validates the
+same keys with the same defaults; ``tests/test_models_config.py`` checks that the two agree.
+A model in ``config.yaml`` is ``models.<name>: {family: <family>, ...}``; keys left out take the
+defaults below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from ..io import MorphotxInputError
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class TrainSettings:
+    """``train:`` — the one trainer shared by every model."""
+
+    device: str = "auto"  # auto | cpu | cuda
+    mixed_precision: bool = False  # bf16 autocast on CUDA only
+    seeds: list = field(default_factory=lambda: [0])
+    max_epochs: int = 60
+    patience: int = 8
+    min_delta: float = 0.0
+    input_clip: float = 10.0
+    progress: bool = True
+
+
+@dataclass
+class SupConHP:
+    family: str = "supcon"
+    unit: str = "pairs"  # pairs | collapsed
+    hidden: int = 512
+    head_dim: int = 256
+    fusion_hidden: int = 256
+    embedding_dim: int = 128
+    dropout: float = 0.2
+    temperature: float = 0.1
+    modality_dropout: float = 0.2
+    moas_per_batch: int = 16
+    per_moa: int = 8
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-5
+    max_epochs: int | None = None
+
+
+@dataclass
+class TranslatorHP:
+    family: str = "translator"
+    unit: str = "pairs"  # pairs | collapsed
+    hidden: int = 128
+    dropout: float = 0.2
+    embedding: str = "output"  # output (predicted Cell Painting profile, as the study) | hidden
+    batch_size: int = 256
+    lr: float = 1.0e-3
+    weight_decay: float = 0.0
+    max_epochs: int | None = None
+
+
+@dataclass
+class VAEHP:
+    family: str = "vae"
+    variant: str = "vanilla"  # vanilla | beta | mmd
+    input: str = "cp"  # cp | l1000 | concat
+    unit: str = "auto"  # auto (replicates for one modality, pairs for concat) | replicates | pairs | collapsed
+    hidden: int | str = "auto"  # auto: 250 Cell Painting, 500 L1000, 750 concatenation (seed 002)
+    latent_dim: int = 10
+    batch_norm: bool = True
+    beta: float = 1.0  # KL weight; used by the beta variant (vanilla is β = 1)
+    mmd_lambda: float = 1000.0  # MMD weight of the mmd variant
+    mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: the latent dimension
+    batch_size: int = 128
+    lr: float = 1.0e-3
+    weight_decay: float = 0.0
+    max_epochs: int | None = None
+
+
+@dataclass
+class ContrastiveHP:
+    family: str = "contrastive"
+    loss: str = "clip"  # clip | cwcl
+    unit: str = "pairs"  # pairs | collapsed | sets
+    pooling: str = "gated_attention"  # gated_attention | mean (sets)
+    hidden: int = 512
+    embedding_dim: int = 128
+    attention_dim: int = 128
+    dropout: float = 0.1
+    logit_scale_init: float = 14.3
+    learn_temperature: bool = True
+    max_logit_scale: float = 100.0
+    batch_size: int = 128
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    max_epochs: int | None = None
+
+
+FAMILIES = {"supcon": SupConHP, "translator": TranslatorHP, "vae": VAEHP, "contrastive": ContrastiveHP}
+CHOICES = {
+    ("supcon", "unit"): ("pairs", "collapsed"),
+    ("translator", "unit"): ("pairs", "collapsed"),
+    ("translator", "embedding"): ("output", "hidden"),
+    ("vae", "variant"): ("vanilla", "beta", "mmd"),
+    ("vae", "input"): ("cp", "l1000", "concat"),
+    ("vae", "unit"): ("auto", "replicates", "pairs", "collapsed", "sets"),
+    ("contrastive", "loss"): ("clip", "cwcl"),
+    ("contrastive", "unit"): ("pairs", "collapsed", "sets"),
+    ("contrastive", "pooling"): ("gated_attention", "mean"),
+}
+
+
+def resolve(name: str, cfg: dict) -> object:
+    """The hyperparameter dataclass of model ``name`` from its config mapping (defaults filled).
+    Errors name the key ``models.<name>.<key>``."""
+    family = (cfg or {}).get("family")
+    if family not in FAMILIES:
+        raise MorphotxInputError(f"models.{name}.family is {family!r}; expected one of {sorted(FAMILIES)}")
+    cls = FAMILIES[family]
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(cfg) - known - {"enabled"})
+    if unknown:
+        raise MorphotxInputError(f"models.{name}: unknown key(s) {unknown} for family {family}; "
+                                 f"known keys: {sorted(known)}")
+    hp = cls(**{k: v for k, v in cfg.items() if k in known})
+    for (fam, key), allowed in CHOICES.items():
+        if fam == family and getattr(hp, key) not in allowed:
+            raise MorphotxInputError(f"models.{name}.{key} is {getattr(hp, key)!r}; expected one of {list(allowed)}")
+    if family == "vae":
+        if hp.unit == "auto":
+            hp.unit = "pairs" if hp.input == "concat" else "replicates"
+        if hp.unit == "replicates" and hp.input == "concat":
+            raise MorphotxInputError(f"models.{name}.unit: 'replicates' needs one modality; input 'concat' "
+                                     "trains on pairs or collapsed")
+        if hp.unit == "sets":
+            raise MorphotxInputError(f"models.{name}.unit: VAEs do not pool sets; use replicates, pairs or collapsed")
+        if hp.unit == "pairs" and hp.input != "concat":
+            raise MorphotxInputError(f"models.{name}.unit: 'pairs' is for input 'concat'; a one-modality VAE "
+                                     "trains on replicates or collapsed")
+        if hp.hidden == "auto":
+            hp.hidden = {"cp": 250, "l1000": 500, "concat": 750}[hp.input]
+        if hp.variant == "vanilla":
+            hp.beta = 1.0
+    if family == "contrastive" and hp.unit != "sets":
+        hp.pooling = "none"
+    return hp
+
+
+def resolve_train(cfg: dict | None) -> TrainSettings:
+    known = {f.name for f in fields(TrainSettings)}
+    unknown = sorted(set(cfg or {}) - known)
+    if unknown:
+        raise MorphotxInputError(f"train: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    ts = TrainSettings(**(cfg or {}))
+    if ts.device not in ("auto", "cpu", "cuda"):
+        raise MorphotxInputError(f"train.device is {ts.device!r}; expected auto, cpu or cuda")
+    return ts
+
+
+def views(hp) -> list[str]:
+    """Embedding views a trained model writes, named by the input they need:
+    ``both`` (Cell Painting + L1000), ``cp`` (Cell Painting only), ``l1000`` (L1000 only)."""
+    family = hp.family
+    if family == "supcon":
+        return ["both", "cp"]
+    if family == "translator":
+        return ["l1000"]
+    if family == "vae":
+        return [{"cp": "cp", "l1000": "l1000", "concat": "both"}[hp.input]]
+    return ["both", "cp", "l1000"]
+
+
+def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str:
+    """Hash of what makes a checkpoint: family, hyperparameters, trainer settings that shape the
+    weights, and the input feature names. A checkpoint whose fingerprint differs is refused."""
+    shaping = {k: v for k, v in asdict(train).items() if k not in ("progress", "device", "seeds")}
+    blob = json.dumps({"v": FORMAT_VERSION, "hp": asdict(hp), "train": shaping, "features": features},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,149 @@
+"""Embeddings of every treatment and replicate, in all splits, from a trained checkpoint.
+
+For each view of the model (``both`` / ``cp`` / ``l1000``, see :mod:`.families`) two tables:
+
+``uncollapsed``  one row per replicate (``cp`` / ``l1000`` views: every well or sample, DMSO
+                 included) or per pair of the pair index (``both``: every Cell Painting × L1000
+                 replicate pair of a treatment).
+``collapsed``    one row per treatment (DMSO: one row): the median of its uncollapsed embeddings,
+                 except for set-level models (``unit: sets``), whose collapsed embedding is the
+                 model's own attention-pooled embedding of all the treatment's replicates — the
+                 quantity the model was trained to align.
+
+Columns: ``Metadata_*`` (treatment, compound, dose, MoA list, split, control flag, profile ids,
+number of profiles) then ``emb_000`` … float32.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import schema as S
+from ..io import atomic_outputs, write_parquet
+from .config import views
+from .data import ModelData
+from .families import family_of
+from .train import load_checkpoint, select_device
+
+log = logging.getLogger(__name__)
+
+REPLICATE_META = [S.PROFILE_ID, S.PLATE, S.WELL, S.PERT, S.TREATMENT, S.DOSE_RECODE, S.MOA, S.SPLIT, S.IS_CONTROL]
+TREATMENT_META = [S.TREATMENT, S.PERT, S.DOSE_RECODE, S.MOA, S.SPLIT, S.IS_CONTROL]
+
+
+def _emb_frame(meta: pd.DataFrame, Z: np.ndarray) -> pd.DataFrame:
+    cols = pd.DataFrame(Z.astype(np.float32), columns=[f"emb_{i:03d}" for i in range(Z.shape[1])])
+    return pd.concat([meta.reset_index(drop=True), cols], axis=1)
+
+
+@torch.no_grad()
+def _encode_rows(fam, model, view, arrays: dict[str, np.ndarray], device, batch: int = 4096) -> np.ndarray:
+    n = len(next(iter(arrays.values())))
+    out = []
+    for i in range(0, n, batch):
+        out.append(fam.encode(model, view, {m: a[i:i + batch] for m, a in arrays.items()}, device).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def _uncollapsed(fam, model, data: ModelData, view: str, device) -> pd.DataFrame:
+    if view in ("cp", "l1000"):
+        mod = data.mod[view]
+        Z = _encode_rows(fam, model, view, {view: mod.X}, device)
+        meta = mod.meta[[c for c in REPLICATE_META if c in mod.meta.columns]].copy()
+        meta["Metadata_n_profiles"] = 1
+        return _emb_frame(meta, Z)
+    pairs = data.pairs
+    arrays = {"cp": data.mod["cp"].X[pairs["cp_row"].to_numpy()],
+              "l1000": data.mod["l1000"].X[pairs["l1000_row"].to_numpy()]}
+    Z = _encode_rows(fam, model, view, arrays, device)
+    tmeta = data.treatments.set_index(S.TREATMENT)
+    meta = pd.DataFrame({
+        "Metadata_cp_profile_id": pairs["cp_id"].to_numpy(), "Metadata_l1000_profile_id": pairs["l1000_id"].to_numpy(),
+        S.PERT: pairs[S.PERT].to_numpy(), S.TREATMENT: pairs[S.TREATMENT].to_numpy(),
+        S.DOSE_RECODE: pairs[S.TREATMENT].map(tmeta[S.DOSE_RECODE]).to_numpy(),
+        S.MOA: pairs[S.TREATMENT].map(tmeta[S.MOA]).to_numpy(),
+        S.SPLIT: pairs[S.SPLIT].to_numpy(),
+        S.IS_CONTROL: (pairs[S.TREATMENT].astype(str) == S.CONTROL).to_numpy(),
+        "Metadata_n_profiles": 2,
+    })
+    return _emb_frame(meta, Z)
+
+
+def _median_collapse(unc: pd.DataFrame) -> pd.DataFrame:
+    emb = [c for c in unc.columns if c.startswith("emb_")]
+    keys = unc[S.TREATMENT].astype(str)
+    med = unc.groupby(keys, sort=True)[emb].median()
+    first = unc.assign(_k=keys).drop_duplicates("_k").set_index("_k").loc[med.index]
+    meta = first[[c for c in TREATMENT_META if c in first.columns]].reset_index(drop=True)
+    meta["Metadata_n_profiles"] = unc.groupby(keys, sort=True).size().to_numpy()
+    return _emb_frame(meta, med.to_numpy())
+
+
+@torch.no_grad()
+def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device, batch: int = 256):
+    mods = ("cp", "l1000") if view == "both" else (view,)
+    groups = {m: data.mod[m].meta[S.TREATMENT].astype(str).groupby(data.mod[m].meta[S.TREATMENT].astype(str)).indices
+              for m in mods}
+    keys = sorted(set.intersection(*[set(g) for g in groups.values()]))
+    if view == "both":
+        paired = set(unc[S.TREATMENT].astype(str))
+        keys = [k for k in keys if k in paired]
+    # chunks of similar set size, so a large set (DMSO: every control well) pads nothing else
+    order = sorted(keys, key=lambda k: (sum(len(groups[m][k]) for m in mods), k))
+    Z = []
+    for i in range(0, len(order), batch):
+        chunk = order[i:i + batch]
+        sets = {}
+        for m in mods:
+            rows = [groups[m][k] for k in chunk]
+            smax = max(len(r) for r in rows)
+            X = data.mod[m].X
+            arr = np.zeros((len(rows), smax, X.shape[1]), np.float32)
+            mask = np.zeros((len(rows), smax), bool)
+            for j, r in enumerate(rows):
+                arr[j, :len(r)], mask[j, :len(r)] = X[r], True
+            sets[m], sets[f"{m}_mask"] = arr, mask
+        Z.append(fam.pool(model, view, sets, device).float().cpu().numpy())
+    pos = {k: i for i, k in enumerate(order)}
+    Z = np.concatenate(Z)[[pos[k] for k in keys]] if order else np.zeros((0, 0), np.float32)
+    first = unc.assign(_k=unc[S.TREATMENT].astype(str)).drop_duplicates("_k").set_index("_k").loc[keys]
+    meta = first[[c for c in TREATMENT_META if c in first.columns]].reset_index(drop=True)
+    meta["Metadata_n_profiles"] = [sum(len(groups[m][k]) for m in mods) for k in keys]
+    return _emb_frame(meta, Z)
+
+
+def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
+                sets: str, outputs: dict[str, str], threads: int = 1) -> dict[str, pd.DataFrame]:
+    """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
+    (``uncollapsed`` / ``collapsed``)."""
+    torch.set_num_threads(max(1, int(threads)))
+    data = ModelData(cp, l1000, pairs, sets)
+    features = {m: data.features(m) for m in ("cp", "l1000")}
+    ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, features)
+    device = select_device(ts.device)
+    fam = family_of(hp, ts.input_clip)
+    # a network of the right shapes; its Standardize buffers come from the checkpoint
+    model = fam.build(data, fam.items(data, "train"))
+    model.load_state_dict(ck["state_dict"])
+    model.to(device).eval()
+    frames: dict[str, pd.DataFrame] = {}
+    for view in views(hp):
+        unc = _uncollapsed(fam, model, data, view, device)
+        pooled = hp.family == "contrastive" and hp.unit == "sets"
+        col = _pooled_collapse(fam, model, data, view, unc, device) if pooled else _median_collapse(unc)
+        frames[f"{view}_uncollapsed"], frames[f"{view}_collapsed"] = unc, col
+        log.info("%s view %s: %d uncollapsed rows, %d treatments, dimension %d", name, view, len(unc), len(col),
+                 unc.shape[1] - sum(c.startswith("Metadata_") for c in unc.columns))
+    missing = sorted(set(outputs) - set(frames))
+    extra = sorted(set(frames) - set(outputs))
+    if missing or extra:
+        raise ValueError(f"{name}: outputs {sorted(outputs)} do not match the model's views {sorted(frames)}")
+    keys = sorted(outputs)
+    with atomic_outputs(*[outputs[k] for k in keys]) as tmps:
+        for k, t in zip(keys, tmps):
+            write_parquet(frames[k], t)
+    return frames

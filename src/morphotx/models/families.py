@@ -1,0 +1,212 @@
+"""The model families: how each builds its network, draws batches, computes its loss and embeds.
+
+==============  =================================================================  ==============
+family          what it learns                                                     views written
+==============  =================================================================  ==============
+``supcon``      seed 000 late-fusion SupCon on MoA labels                          both, cp
+``translator``  seed 000 "representation learning": L1000 → Cell Painting (MSE)    l1000
+``vae``         seed 002 vanilla / β / MMD VAE on cp, l1000 or their concatenation  cp | l1000 | both
+``contrastive`` seed 004 CLIP / CWCL between the modalities; ``unit: sets`` adds    both, cp, l1000
+                gated-attention pooling over each treatment's replicate sets (eq. 9)
+==============  =================================================================  ==============
+
+Views are named by the input they need: ``cp`` embeddings need only Cell Painting (seed 003's
+cross-modality setting: a new compound with Cell Painting only), ``l1000`` only L1000, ``both``
+a Cell Painting + L1000 pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import losses as L
+from . import nets
+from .data import Items, ModelData, distinct_treatment_batches, moa_batches, random_batches
+
+
+def _t(a: np.ndarray, device) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a), device=device) if not a.flags.writeable else torch.as_tensor(a, device=device)
+
+
+class Family:
+    modalities: tuple[str, ...] = ("cp", "l1000")
+
+    def __init__(self, hp, clip: float):
+        self.hp, self.clip = hp, clip
+
+    # network ----------------------------------------------------------------------------------
+    def build(self, data: ModelData, train_items: Items) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _fit_norm(self, norm: nets.Standardize, data: ModelData, items: Items, m: str) -> None:
+        norm.fit(data.fit_rows(items, m))
+
+    # batches ----------------------------------------------------------------------------------
+    def items(self, data: ModelData, split: str) -> Items:
+        return data.items(self.hp.unit, split, self.modalities)
+
+    def batches(self, data: ModelData, items: Items, rng: np.random.Generator) -> list[np.ndarray]:
+        return random_batches(len(items), self.hp.batch_size, rng)
+
+    def eval_batches(self, data: ModelData, items: Items, rng: np.random.Generator) -> list[np.ndarray]:
+        """Validation batches, drawn once with a fixed generator so epochs are comparable."""
+        return self.batches(data, items, rng)
+
+    # loss -------------------------------------------------------------------------------------
+    def step(self, model, batch: dict, device) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # embeddings -------------------------------------------------------------------------------
+    def encode(self, model, view: str, arrays: dict, device) -> torch.Tensor:
+        """Embeddings of instances (B×d per modality) for ``view``."""
+        raise NotImplementedError
+
+    def pool(self, model, view: str, sets: dict, device) -> torch.Tensor | None:
+        """Set-level embeddings (B×S×d + mask); None: collapse by the median instead."""
+        return None
+
+
+class SupCon(Family):
+    def build(self, data, items):
+        hp = self.hp
+        net = nets.LateFusionSupCon(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.head_dim, hp.fusion_hidden,
+                                    hp.embedding_dim, hp.dropout, hp.modality_dropout, self.clip)
+        self._fit_norm(net.norm_cp, data, items, "cp")
+        self._fit_norm(net.norm_l1000, data, items, "l1000")
+        return net
+
+    def batches(self, data, items, rng):
+        n_batches = max(1, int(np.ceil(len(items) / (self.hp.moas_per_batch * self.hp.per_moa))))
+        return moa_batches(data.labels[items.treat], self.hp.moas_per_batch, self.hp.per_moa, n_batches, rng)
+
+    def step(self, model, batch, device):
+        z = model(_t(batch["cp"], device), _t(batch["l1000"], device))
+        return {"loss": L.supcon_loss(z, _t(batch["labels"], device), self.hp.temperature)}
+
+    def encode(self, model, view, arrays, device):
+        l1k = _t(arrays["l1000"], device) if view == "both" else None
+        return model(_t(arrays["cp"], device), l1k)
+
+
+class Translator(Family):
+    def build(self, data, items):
+        hp = self.hp
+        net = nets.Translator(data.dim("l1000"), data.dim("cp"), hp.hidden, hp.dropout, self.clip)
+        self._fit_norm(net.norm_l1000, data, items, "l1000")
+        self._fit_norm(net.norm_cp, data, items, "cp")
+        return net
+
+    def eval_batches(self, data, items, rng):
+        return random_batches(len(items), 4096, rng, shuffle=False)
+
+    def step(self, model, batch, device):
+        target = model.norm_cp(_t(batch["cp"], device))
+        pred = model(_t(batch["l1000"], device))
+        return {"loss": torch.nn.functional.mse_loss(pred.float(), target.float())}
+
+    def encode(self, model, view, arrays, device):
+        x = _t(arrays["l1000"], device)
+        return model.predict(x) if self.hp.embedding == "output" else model.hidden(x)
+
+
+class VAE(Family):
+    def __init__(self, hp, clip):
+        super().__init__(hp, clip)
+        self.modalities = ("cp", "l1000") if hp.input == "concat" else (hp.input,)
+
+    def _x(self, arrays, device) -> torch.Tensor:
+        if self.hp.input == "concat":
+            return torch.cat([_t(arrays["cp"], device), _t(arrays["l1000"], device)], dim=1)
+        return _t(arrays[self.hp.input], device)
+
+    def build(self, data, items):
+        hp = self.hp
+        d = sum(data.dim(m) for m in self.modalities)
+        net = nets.VAE(d, int(hp.hidden), hp.latent_dim, hp.batch_norm, self.clip)
+        fit = [data.fit_rows(items, m) for m in self.modalities]
+        if len(fit) == 2:  # concatenation: standardise each modality on its own training profiles
+            net.norm.mean.copy_(torch.cat([nets.Standardize(f.shape[1]).fit(f).mean for f in fit]))
+            net.norm.std.copy_(torch.cat([nets.Standardize(f.shape[1]).fit(f).std for f in fit]))
+        else:
+            net.norm.fit(fit[0])
+        return net
+
+    def eval_batches(self, data, items, rng):
+        return random_batches(len(items), 4096, rng, shuffle=False)
+
+    def step(self, model, batch, device):
+        x = self._x(batch, device)
+        x_hat, mu, logvar, z = model(x)
+        recon = L.reconstruction_loss(x_hat, model.norm(x))
+        if self.hp.variant == "mmd":
+            prior = torch.randn_like(z) if model.training else torch.as_tensor(
+                np.random.default_rng(0).standard_normal(tuple(z.shape)), dtype=z.dtype, device=z.device)
+            reg = L.mmd(z if model.training else mu, prior, self.hp.mmd_bandwidth)
+            return {"loss": recon + self.hp.mmd_lambda * reg, "reconstruction": recon, "mmd": reg}
+        kl = L.kl_divergence(mu, logvar)
+        return {"loss": recon + self.hp.beta * kl, "reconstruction": recon, "kl": kl}
+
+    def encode(self, model, view, arrays, device):
+        mu, _ = model.encode(self._x(arrays, device))
+        return mu
+
+
+class Contrastive(Family):
+    def build(self, data, items):
+        hp = self.hp
+        net = nets.CrossModalContrastive(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.embedding_dim, hp.dropout,
+                                         hp.pooling if hp.unit == "sets" else "mean", hp.attention_dim,
+                                         hp.logit_scale_init, hp.learn_temperature, hp.max_logit_scale, self.clip)
+        self._fit_norm(net.enc_cp.norm, data, items, "cp")
+        self._fit_norm(net.enc_l1000.norm, data, items, "l1000")
+        return net
+
+    def batches(self, data, items, rng):
+        if items.unit == "pairs":
+            return distinct_treatment_batches(items.treat, self.hp.batch_size, rng)
+        return random_batches(len(items), self.hp.batch_size, rng)
+
+    def _side(self, enc, batch, m, device):
+        x = _t(batch[m], device)
+        mask = _t(batch[f"{m}_mask"], device) if f"{m}_mask" in batch else None
+        return enc(x, mask)
+
+    def step(self, model, batch, device):
+        p = self._side(model.enc_cp, batch, "cp", device)
+        q = self._side(model.enc_l1000, batch, "l1000", device)
+        scale = model.logit_scale()
+        if self.hp.loss == "cwcl":
+            cp = _t(batch["cp"], device)
+            if "cp_mask" in batch:  # pooled input profile of each set (mean of its members)
+                m = _t(batch["cp_mask"], device).float().unsqueeze(-1)
+                cp = (model.enc_cp.norm(cp) * m).sum(1) / m.sum(1).clamp_min(1)
+            else:
+                cp = model.enc_cp.norm(cp)
+            loss = L.cwcl_loss(p, q, scale, L.cwcl_weights(cp))
+        else:
+            loss = L.clip_loss(p, q, scale)
+        return {"loss": loss, "logit_scale": scale.detach()}
+
+    def encode(self, model, view, arrays, device):
+        if view == "cp":
+            return model.enc_cp(_t(arrays["cp"], device))
+        if view == "l1000":
+            return model.enc_l1000(_t(arrays["l1000"], device))
+        return torch.cat([model.enc_cp(_t(arrays["cp"], device)), model.enc_l1000(_t(arrays["l1000"], device))], 1)
+
+    def pool(self, model, view, sets, device):
+        if self.hp.unit != "sets":
+            return None
+        out = []
+        for m, enc in (("cp", model.enc_cp), ("l1000", model.enc_l1000)):
+            if view in (m, "both"):
+                out.append(enc(_t(sets[m], device), _t(sets[f"{m}_mask"], device)))
+        return torch.cat(out, 1)
+
+
+CLASSES = {"supcon": SupCon, "translator": Translator, "vae": VAE, "contrastive": Contrastive}
+
+
+def family_of(hp, clip: float = 10.0) -> Family:
+    return CLASSES[hp.family](hp, clip)

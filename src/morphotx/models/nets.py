@@ -1,0 +1,209 @@
+"""Network modules of the model families (PyTorch).
+
+Every network starts with :class:`Standardize` per input modality: a z-score fitted on the
+*training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Standardize(nn.Module):
+    def __init__(self, dim: int, clip: float = 10.0):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.clip = float(clip)
+
+    def fit(self, X: np.ndarray) -> "Standardize":
+        X = np.asarray(X, np.float64)
+        sd = X.std(0)
+        sd[~np.isfinite(sd) | (sd < 1e-6)] = 1.0
+        self.mean.copy_(torch.as_tensor(X.mean(0), dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(sd, dtype=torch.float32))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.std
+        return z.clamp(-self.clip, self.clip) if self.clip > 0 else z
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.std + self.mean
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 000: late-fusion supervised contrastive model
+# ---------------------------------------------------------------------------------------------
+def _encoder_head(d_in: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, out))
+
+
+class LateFusionSupCon(nn.Module):
+    """Per-modality heads Linear(d,512)–BatchNorm–ReLU–Dropout–Linear(512,256), concatenation,
+    fusion head Linear(512,256)–ReLU–Dropout–Linear(256,128), L2-normalised output.
+
+    Cell-Painting-only path (seed 003's setting: a new compound has no L1000 profile): the L1000
+    head's output is replaced by zeros. Training with ``modality_dropout`` > 0 replaces it by zeros
+    for that fraction of training samples, so the fusion head learns to embed from Cell Painting
+    alone; with 0 the CP-only path is still defined but untrained for that case.
+    """
+
+    def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, head_dim: int = 256, fusion_hidden: int = 256,
+                 embedding_dim: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0,
+                 clip: float = 10.0):
+        super().__init__()
+        self.norm_cp, self.norm_l1000 = Standardize(d_cp, clip), Standardize(d_l1000, clip)
+        self.head_cp = _encoder_head(d_cp, hidden, head_dim, dropout)
+        self.head_l1000 = _encoder_head(d_l1000, hidden, head_dim, dropout)
+        self.fusion = nn.Sequential(nn.Linear(2 * head_dim, fusion_hidden), nn.ReLU(), nn.Dropout(dropout),
+                                    nn.Linear(fusion_hidden, embedding_dim))
+        self.modality_dropout = float(modality_dropout)
+
+    def forward(self, cp: torch.Tensor, l1000: torch.Tensor | None = None) -> torch.Tensor:
+        h_cp = self.head_cp(self.norm_cp(cp))
+        if l1000 is None:
+            h_l = torch.zeros_like(h_cp)
+        else:
+            h_l = self.head_l1000(self.norm_l1000(l1000))
+            if self.training and self.modality_dropout > 0:
+                keep = (torch.rand(h_l.shape[0], 1, device=h_l.device) >= self.modality_dropout).to(h_l.dtype)
+                h_l = h_l * keep
+        return F.normalize(self.fusion(torch.cat([h_cp, h_l], dim=1)), dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 000: the "representation learning model", an L1000 → Cell Painting translator
+# ---------------------------------------------------------------------------------------------
+class Translator(nn.Module):
+    """978 → 128 (BatchNorm, ReLU, Dropout) → Cell Painting features. Trained with MSE on
+    standardised Cell Painting targets; :meth:`predict` returns the profile in the preprocessed
+    feature space."""
+
+    def __init__(self, d_l1000: int, d_cp: int, hidden: int = 128, dropout: float = 0.2, clip: float = 10.0):
+        super().__init__()
+        self.norm_l1000, self.norm_cp = Standardize(d_l1000, clip), Standardize(d_cp, clip)
+        self.encoder = nn.Sequential(nn.Linear(d_l1000, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                     nn.Dropout(dropout))
+        self.decoder = nn.Linear(hidden, d_cp)
+
+    def hidden(self, l1000: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.norm_l1000(l1000))
+
+    def forward(self, l1000: torch.Tensor) -> torch.Tensor:
+        """Prediction in standardised Cell Painting units (the training target space)."""
+        return self.decoder(self.hidden(l1000))
+
+    def predict(self, l1000: torch.Tensor) -> torch.Tensor:
+        return self.norm_cp.inverse(self(l1000))
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 002: VAE family
+# ---------------------------------------------------------------------------------------------
+class VAE(nn.Module):
+    """Two-layer VAE (one hidden layer in the encoder and in the decoder), LeakyReLU, optional
+    encoder BatchNorm; the variant (vanilla / β / MMD) only changes the loss."""
+
+    def __init__(self, d_in: int, hidden: int, latent_dim: int = 10, batch_norm: bool = True, clip: float = 10.0):
+        super().__init__()
+        self.norm = Standardize(d_in, clip)
+        layers: list[nn.Module] = [nn.Linear(d_in, hidden)]
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(hidden))
+        layers.append(nn.LeakyReLU(0.2))
+        self.encoder = nn.Sequential(*layers)
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, d_in))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(self.norm(x))
+        return self.mu(h), self.logvar(h).clamp(-20, 20)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns (reconstruction in standardised units, mu, logvar, z)."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
+        return self.decoder(z), mu, logvar, z
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoded profile in the preprocessed feature space (for traversals and arithmetic)."""
+        return self.norm.inverse(self.decoder(z))
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 004: cross-modal contrastive encoders with gated-attention set pooling
+# ---------------------------------------------------------------------------------------------
+class GatedAttentionPool(nn.Module):
+    """Seed 004 eq. 9 (Ilse et al. 2018): ``α_k = softmax_k(wᵀ(tanh(V h_k) ⊙ σ(U h_k)))``,
+    pooled ``Σ_k α_k h_k`` over the valid (unmasked) members of each set."""
+
+    def __init__(self, dim: int, attention_dim: int = 128):
+        super().__init__()
+        self.V = nn.Linear(dim, attention_dim, bias=False)
+        self.U = nn.Linear(dim, attention_dim, bias=False)
+        self.w = nn.Linear(attention_dim, 1, bias=False)
+
+    def weights(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        a = self.w(torch.tanh(self.V(h)) * torch.sigmoid(self.U(h))).squeeze(-1)
+        a = a.float().masked_fill(~mask, float("-inf"))
+        return torch.softmax(a, dim=1)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        alpha = self.weights(h, mask).to(h.dtype)
+        return (alpha.unsqueeze(-1) * h).sum(1)
+
+
+class MeanPool(nn.Module):
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(h.dtype).unsqueeze(-1)
+        return (h * m).sum(1) / m.sum(1).clamp_min(1)
+
+
+class SetEncoder(nn.Module):
+    """Instance encoder φ: Linear–LayerNorm–ReLU–Dropout–Linear, then pooling over the set, then a
+    linear projection to the embedding; L2-normalised. A single profile is a set of one (the
+    pooling weight is 1), so instance and set embeddings live in the same space. LayerNorm, not
+    BatchNorm: padded set members must not enter any statistics."""
+
+    def __init__(self, d_in: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
+                 pooling: str = "gated_attention", attention_dim: int = 128, clip: float = 10.0):
+        super().__init__()
+        self.norm = Standardize(d_in, clip)
+        self.phi = nn.Sequential(nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden))
+        self.pool = GatedAttentionPool(hidden, attention_dim) if pooling == "gated_attention" else MeanPool()
+        self.proj = nn.Linear(hidden, embedding_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if x.dim() == 2:  # instances
+            return F.normalize(self.proj(self.phi(self.norm(x))), dim=-1)
+        h = self.phi(self.norm(x))
+        return F.normalize(self.proj(self.pool(h, mask)), dim=-1)
+
+
+class CrossModalContrastive(nn.Module):
+    """Cell Painting encoder ↔ L1000 encoder with a learnable logit scale (``1/τ``), initialised
+    at 14.3 (seed 004, ≈ 1/0.07 as in CLIP) and clamped at ``max_logit_scale``."""
+
+    def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
+                 pooling: str = "gated_attention", attention_dim: int = 128, logit_scale_init: float = 14.3,
+                 learn_temperature: bool = True, max_logit_scale: float = 100.0, clip: float = 10.0):
+        super().__init__()
+        kw = dict(hidden=hidden, embedding_dim=embedding_dim, dropout=dropout, pooling=pooling,
+                  attention_dim=attention_dim, clip=clip)
+        self.enc_cp = SetEncoder(d_cp, **kw)
+        self.enc_l1000 = SetEncoder(d_l1000, **kw)
+        self.log_logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale_init)),
+                                            requires_grad=bool(learn_temperature))
+        self.max_logit_scale = float(max_logit_scale)
+
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)

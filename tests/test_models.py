@@ -1,0 +1,345 @@
+"""Model families: losses against independent computations, pooling, samplers, the trainer
+(validation-only early stopping, determinism, checkpoints) and embedding extraction."""
+
+import json
+import logging
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from conftest import REPO
+from morphotx.io import MorphotxInputError
+from morphotx.models import embed_model, load_checkpoint, resolve, resolve_train, train_model, views
+from morphotx.models import losses as L
+from morphotx.models.config import FAMILIES, TrainSettings
+from morphotx.models.data import ModelData, distinct_treatment_batches, moa_batches
+from morphotx.models.nets import VAE, GatedAttentionPool, SetEncoder
+
+FAST = {"max_epochs": 4, "patience": 2, "progress": False}
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------------------------
+def naive_supcon(z, labels, tau):
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n, total, anchors = len(z), 0.0, 0
+    for i in range(n):
+        pos = [p for p in range(n) if p != i and (labels[i] * labels[p]).sum() > 0]
+        if not pos:
+            continue
+        denom = sum(math.exp(z[i] @ z[a] / tau) for a in range(n) if a != i)
+        total += -sum(math.log(math.exp(z[i] @ z[p] / tau) / denom) for p in pos) / len(pos)
+        anchors += 1
+    return total / anchors
+
+
+def test_supcon_matches_naive_double_loop():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(12, 5))
+    labels = np.zeros((12, 4))
+    labels[np.arange(12), rng.integers(0, 4, 12)] = 1
+    labels[3, :] = 0  # no MoA: never a positive, never an anchor
+    labels[5, [0, 2]] = 1  # two MoAs: positive of both classes
+    for tau in (0.1, 0.5):
+        got = L.supcon_loss(torch.tensor(z), torch.tensor(labels), tau).item()
+        assert got == pytest.approx(naive_supcon(z, labels, tau), rel=1e-5)
+
+
+def test_supcon_without_positives_is_zero_with_graph():
+    z = torch.randn(4, 3, requires_grad=True)
+    loss = L.supcon_loss(z, torch.eye(4), 0.1)
+    assert loss.item() == 0.0
+    loss.backward()
+
+
+def naive_clip(p, q, s):
+    n, tot = len(p), 0.0
+    for i in range(n):
+        row = [math.exp(s * p[i] @ q[j]) for j in range(n)]
+        col = [math.exp(s * p[j] @ q[i]) for j in range(n)]
+        tot += -math.log(row[i] / sum(row)) - math.log(col[i] / sum(col))
+    return tot / n
+
+
+def test_clip_matches_equation_1():
+    rng = np.random.default_rng(1)
+    p = rng.normal(size=(6, 4)); p /= np.linalg.norm(p, axis=1, keepdims=True)
+    q = rng.normal(size=(6, 4)); q /= np.linalg.norm(q, axis=1, keepdims=True)
+    assert L.clip_loss(torch.tensor(p), torch.tensor(q), 14.3).item() == pytest.approx(naive_clip(p, q, 14.3), rel=1e-6)
+
+
+def test_cwcl_equals_clip_with_identity_weights_and_differs_otherwise():
+    torch.manual_seed(0)
+    p = torch.nn.functional.normalize(torch.randn(8, 5), dim=1)
+    q = torch.nn.functional.normalize(torch.randn(8, 5), dim=1)
+    clip = L.clip_loss(p, q, 10.0)
+    assert L.cwcl_loss(p, q, 10.0, torch.eye(8)).item() == pytest.approx(clip.item(), rel=1e-6)
+    w = L.cwcl_weights(torch.randn(8, 20))
+    assert float(w.min()) >= 0 and float(w.max()) <= 1 + 1e-6
+    assert torch.allclose(torch.diag(w), torch.ones(8))
+    assert abs(L.cwcl_loss(p, q, 10.0, w).item() - clip.item()) > 1e-3
+
+
+def test_mmd_zero_on_itself_positive_on_shift():
+    x = torch.randn(200, 10, generator=torch.Generator().manual_seed(0))
+    assert L.mmd(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert L.mmd(x, x + 2.0).item() > 0.1
+
+
+def test_kl_matches_torch_distributions():
+    mu, logvar = torch.randn(7, 3), torch.randn(7, 3)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(3), torch.ones(3))
+    ref = torch.distributions.kl_divergence(q, p).sum(1).mean()
+    assert L.kl_divergence(mu, logvar).item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_beta_vae_with_beta_one_equals_vanilla_loss():
+    from morphotx.models.families import family_of
+
+    x = np.random.default_rng(2).normal(size=(16, 12)).astype(np.float32)
+    losses = {}
+    for variant in ("vanilla", "beta"):
+        hp = resolve(f"v_{variant}", {"family": "vae", "variant": variant, "beta": 1.0, "hidden": 6, "latent_dim": 3})
+        fam = family_of(hp)
+        torch.manual_seed(0)
+        net = VAE(12, 6, 3)
+        torch.manual_seed(1)
+        losses[variant] = fam.step(net, {"cp": x}, torch.device("cpu"))
+    assert losses["beta"]["loss"].item() == losses["vanilla"]["loss"].item()
+    # and vanilla = reconstruction + KL, each checked independently
+    v = losses["vanilla"]
+    assert v["loss"].item() == pytest.approx(v["reconstruction"].item() + v["kl"].item(), rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# pooling and samplers
+# ---------------------------------------------------------------------------------------------
+def test_gated_attention_pool_masks_and_is_permutation_invariant():
+    torch.manual_seed(0)
+    pool = GatedAttentionPool(4, 8)
+    h = torch.randn(2, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    out = pool(h, mask)
+    h2 = h.clone(); h2[0, 3:] = 1e3  # padded members must not matter
+    assert torch.allclose(pool(h2, mask), out)
+    perm = torch.tensor([2, 0, 1, 3, 4])
+    assert torch.allclose(pool(h[:, perm], mask[:, perm]), out, atol=1e-6)
+    w = pool.weights(h, mask)
+    assert torch.allclose(w.sum(1), torch.ones(2)) and float(w[0, 3:].sum()) == 0.0
+    # the gated-attention formula of seed 004 eq. 9, written out
+    a = (pool.w(torch.tanh(pool.V(h[1])) * torch.sigmoid(pool.U(h[1])))).squeeze(-1)
+    assert torch.allclose(out[1], (torch.softmax(a, 0).unsqueeze(-1) * h[1]).sum(0), atol=1e-6)
+
+
+def test_singleton_set_equals_instance_embedding():
+    torch.manual_seed(0)
+    enc = SetEncoder(6, hidden=8, embedding_dim=4).eval()
+    x = torch.randn(3, 6)
+    assert torch.allclose(enc(x.unsqueeze(1), torch.ones(3, 1, dtype=torch.bool)), enc(x), atol=1e-6)
+
+
+def test_moa_batches_guarantee_partners():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((50, 5), np.float32)
+    labels[np.arange(50), np.arange(50) % 5] = 1
+    labels[0, 1] = 1  # multi-MoA
+    labels[49] = 0  # unlabelled: never drawn
+    for b in moa_batches(labels, 3, 4, 10, rng):
+        assert len(b) == 12 and 49 not in b
+        shared = (labels[b] @ labels[b].T > 0).sum(1) - 1
+        assert (shared >= 3).all()
+
+
+def test_distinct_treatment_batches_have_no_repeated_treatment():
+    treat = np.repeat(np.arange(30), 7)
+    batches = distinct_treatment_batches(treat, 16, np.random.default_rng(0))
+    for b in batches:
+        assert len(set(treat[b])) == len(b)
+    assert sum(len(b) for b in batches) == len(treat)
+
+
+# ---------------------------------------------------------------------------------------------
+# config
+# ---------------------------------------------------------------------------------------------
+def test_schema_defaults_agree_with_dataclasses():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    for family, cls in FAMILIES.items():
+        props = schema["$defs"][family]["properties"]
+        fields = asdict(cls())
+        assert set(props) - {"enabled"} == set(fields), family
+        for k, v in fields.items():
+            if k == "family":
+                continue
+            assert props[k].get("default") == v, f"{family}.{k}: schema {props[k].get('default')} vs {v}"
+    tprops = schema["properties"]["train"]["properties"]
+    assert {k: p["default"] for k, p in tprops.items()} == asdict(TrainSettings())
+
+
+def test_resolve_errors_name_the_key():
+    with pytest.raises(MorphotxInputError, match=r"models\.m\.family"):
+        resolve("m", {"family": "gan"})
+    with pytest.raises(MorphotxInputError, match=r"models\.m.*tempreature"):
+        resolve("m", {"family": "supcon", "tempreature": 0.1})
+    with pytest.raises(MorphotxInputError, match=r"models\.m\.variant"):
+        resolve("m", {"family": "vae", "variant": "gamma"})
+    with pytest.raises(MorphotxInputError, match=r"models\.m\.unit"):
+        resolve("m", {"family": "vae", "input": "concat", "unit": "replicates"})
+    with pytest.raises(MorphotxInputError, match=r"train\.device"):
+        resolve_train({"device": "tpu"})
+
+
+def test_views_per_family():
+    assert views(resolve("a", {"family": "supcon"})) == ["both", "cp"]
+    assert views(resolve("b", {"family": "translator"})) == ["l1000"]
+    assert views(resolve("c", {"family": "vae", "input": "concat"})) == ["both"]
+    assert views(resolve("d", {"family": "contrastive", "unit": "sets"})) == ["both", "cp", "l1000"]
+
+
+# ---------------------------------------------------------------------------------------------
+# trainer and embeddings on the tiny demo
+# ---------------------------------------------------------------------------------------------
+def _inputs(p):
+    return dict(cp=str(p["cp_p"]), l1000=str(p["l1k_p"]), pairs=str(p["pairs"]), sets=str(p["sets"]))
+
+
+def _train(tmp, p, name, cfg, seed=0, train=FAST):
+    out = {k: str(tmp / f"{name}_{seed}.{k}") for k in ("checkpoint", "history", "params")}
+    hist = train_model(name, cfg, train, **_inputs(p), **out, seed=seed)
+    return out, hist
+
+
+def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tmp_path, monkeypatch):
+    asked = []
+    orig = ModelData.items
+
+    def spy(self, unit, split, modalities):
+        asked.append(split)
+        return orig(self, unit, split, modalities)
+
+    monkeypatch.setattr(ModelData, "items", spy)
+    cfg = {"family": "vae", "variant": "mmd", "input": "cp", "mmd_lambda": 10.0}
+    out, hist = _train(tmp_path, tiny_processed, "vae", cfg, train={**FAST, "max_epochs": 8})
+    assert set(asked) == {"train", "validation"}
+    assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
+    assert {"train_reconstruction", "train_mmd", "val_reconstruction", "val_mmd", "seconds"} <= set(hist.columns)
+    params = json.loads(open(out["params"]).read())
+    assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
+    assert params["hyperparameters"]["hidden"] == 250 and params["device"] == "cpu"
+    logged = pd.read_csv(out["history"])
+    assert len(logged) == len(hist)
+
+
+def test_early_stopping_restores_best_weights(tiny_processed, tmp_path):
+    out, hist = _train(tmp_path, tiny_processed, "clip", {"family": "contrastive", "lr": 1e-2},
+                       train={**FAST, "max_epochs": 30, "patience": 2})
+    best = int(hist["val_loss"].idxmin()) + 1
+    assert len(hist) <= best + 2
+    ck = torch.load(out["checkpoint"], weights_only=True)
+    assert ck["best_epoch"] == best
+
+
+@pytest.mark.parametrize("name,cfg", [
+    ("supcon", {"family": "supcon", "moas_per_batch": 4, "per_moa": 4}),
+    ("set_cwcl", {"family": "contrastive", "loss": "cwcl", "unit": "sets", "hidden": 32}),
+    ("translator", {"family": "translator", "unit": "collapsed"}),
+    ("vae_concat", {"family": "vae", "variant": "beta", "beta": 0.5, "input": "concat", "unit": "collapsed"}),
+])
+def test_same_seed_same_embeddings_and_complete_tables(tiny_processed, tmp_path, name, cfg):
+    frames = []
+    for run in ("a", "b"):
+        d = tmp_path / run
+        d.mkdir()
+        out, _ = _train(d, tiny_processed, name, cfg, seed=3)
+        hp = resolve(name, cfg)
+        outs = {f"{v}_{l}": str(d / f"{v}_{l}.parquet") for v in views(hp) for l in ("uncollapsed", "collapsed")}
+        frames.append(embed_model(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs))
+    for key in frames[0]:
+        pd.testing.assert_frame_equal(frames[0][key], frames[1][key], check_exact=True, obj=key)
+    cp = pd.read_parquet(tiny_processed["cp_p"])
+    sets = pd.read_parquet(tiny_processed["sets"])
+    for key, df in frames[0].items():
+        emb = [c for c in df.columns if c.startswith("emb_")]
+        assert emb and np.isfinite(df[emb].to_numpy()).all(), key
+        assert set(df["Metadata_split"]) >= {"train", "validation", "test"}, key
+        if key == "cp_uncollapsed":
+            assert len(df) == len(cp) and df["Metadata_is_control"].any()
+        if key.startswith("both_"):
+            assert not df["Metadata_is_control"].any()
+        if key == "both_collapsed":
+            assert len(df) == int(((sets.n_cp > 0) & (sets.n_l1000 > 0)).sum())
+        if key.endswith("_collapsed") and not key.startswith("both"):
+            assert df["Metadata_pert_id_dose"].is_unique and "DMSO" in set(df["Metadata_pert_id_dose"])
+
+
+def test_other_seed_other_weights(tiny_processed, tmp_path):
+    cfg = {"family": "translator"}
+    a, _ = _train(tmp_path, tiny_processed, "t", cfg, seed=0)
+    b, _ = _train(tmp_path, tiny_processed, "t", cfg, seed=1)
+    wa = torch.load(a["checkpoint"], weights_only=True)["state_dict"]["decoder.weight"]
+    wb = torch.load(b["checkpoint"], weights_only=True)["state_dict"]["decoder.weight"]
+    assert not torch.equal(wa, wb)
+
+
+def test_checkpoint_refused_when_it_belongs_elsewhere(tiny_processed, tmp_path):
+    cfg = {"family": "translator"}
+    out, _ = _train(tmp_path, tiny_processed, "t", cfg)
+    ck, hp, _ = load_checkpoint(out["checkpoint"], "t", cfg, FAST)
+    assert hp.family == "translator" and ck["model"] == "t"
+    with pytest.raises(MorphotxInputError, match="not of models.u"):
+        load_checkpoint(out["checkpoint"], "u", cfg, FAST)
+    with pytest.raises(MorphotxInputError, match="family"):
+        load_checkpoint(out["checkpoint"], "t", {"family": "supcon"}, FAST)
+    with pytest.raises(MorphotxInputError, match="other hyperparameters"):
+        load_checkpoint(out["checkpoint"], "t", {"family": "translator", "hidden": 64}, FAST)
+    with pytest.raises(MorphotxInputError, match="other hyperparameters"):
+        load_checkpoint(out["checkpoint"], "t", cfg, FAST, features={"cp": ["x"], "l1000": ["y"]})
+    ck["version"] = 0
+    torch.save(ck, tmp_path / "old.pt")
+    with pytest.raises(MorphotxInputError, match="format version"):
+        load_checkpoint(str(tmp_path / "old.pt"), "t", cfg, FAST)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(MorphotxInputError, match="junk.pt"):
+        load_checkpoint(str(tmp_path / "junk.pt"), "t", cfg, FAST)
+
+
+def test_cuda_request_without_gpu_is_an_error(tiny_processed, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the CUDA path is tested by test_cuda_checkpoint_loads_on_cpu")
+    with pytest.raises(MorphotxInputError, match="train.device is 'cuda'"):
+        _train(tmp_path, tiny_processed, "t", {"family": "translator"}, train={**FAST, "device": "cuda"})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_checkpoint_loads_on_cpu(tiny_processed, tmp_path):
+    cfg = {"family": "contrastive", "unit": "sets"}
+    out, _ = _train(tmp_path, tiny_processed, "s", cfg, train={**FAST, "device": "cuda", "mixed_precision": True})
+    assert json.loads(open(out["params"]).read())["device"].startswith("cuda")
+    ck, _, _ = load_checkpoint(out["checkpoint"], "s", cfg, {**FAST, "device": "cuda", "mixed_precision": True})
+    assert all(t.device.type == "cpu" for t in ck["state_dict"].values())
+    outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp", "l1000")
+            for l in ("uncollapsed", "collapsed")}
+    embed_model("s", cfg, {**FAST, "device": "cpu", "mixed_precision": True}, out["checkpoint"],
+                **_inputs(tiny_processed), outputs=outs)
+
+
+def test_empty_set_in_one_modality_is_skipped_and_counted(tiny_processed, tmp_path, caplog):
+    sets = pd.read_parquet(tiny_processed["sets"])
+    train_rows = sets.index[sets["Metadata_split"] == "train"][:2]
+    sets.loc[train_rows, "l1000_rows"] = pd.Series([[] for _ in train_rows], index=train_rows)
+    sets.loc[train_rows, "n_l1000"] = 0
+    path = tmp_path / "sets.parquet"
+    sets.to_parquet(path)
+    caplog.set_level(logging.INFO)
+    p = tiny_processed
+    data = ModelData(str(p["cp_p"]), str(p["l1k_p"]), str(p["pairs"]), str(path))
+    items = data.items("sets", "train", ("cp", "l1000"))
+    assert len(items) == int((sets["Metadata_split"] == "train").sum()) - 2
+    assert "2 train treatment(s) skipped: empty replicate set in cp or l1000" in caplog.text
+    assert len(data.items("sets", "train", ("cp",))) == len(items) + 2
