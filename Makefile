@@ -24,6 +24,9 @@ run: $(STAMP)
 	@echo ""
 	@echo "Baseline scores: results/demo/baseline/knn_summary.md"
 	@cat results/demo/baseline/knn_summary.md
+	@echo ""
+	@echo "Models (checkpoint, history.csv, params.json): results/demo/models/<model>/seed<seed>/"
+	@echo "Embeddings: results/demo/embeddings/<model>/seed<seed>/<view>_{uncollapsed,collapsed}.parquet"
 
 ## the test suite (unit, workflow and real-fixture tests)
 test: $(STAMP)

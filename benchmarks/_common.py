@@ -24,7 +24,28 @@ def run_workflow(workdir: Path, config: dict, targets: list[str], cores: int = 2
 
 def rule_table(bench_dir: Path) -> pd.DataFrame:
     rows = []
-    for f in sorted(bench_dir.glob("*.tsv")):
+    for f in sorted(bench_dir.rglob("*.tsv")):
         b = pd.read_csv(f, sep="\t")
-        rows.append({"rule": f.stem, "wall_s": float(b["s"].iloc[0]), "max_rss_mb": float(b["max_rss"].iloc[0])})
+        rows.append({"rule": str(f.relative_to(bench_dir).with_suffix("")), "wall_s": float(b["s"].iloc[0]), "max_rss_mb": float(b["max_rss"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def model_table(models_dir: Path) -> pd.DataFrame:
+    """Per model (mean over seeds) from the trainer's params.json: epochs run, best epoch, training
+    seconds (the fit loop only, no start-up), training samples/s."""
+    import json
+
+    rows = []
+    for f in sorted(models_dir.glob("*/seed*/params.json")):
+        p = json.loads(f.read_text())
+        rows.append({"model": p["model"], "family": p["hyperparameters"]["family"], "unit": p["hyperparameters"]["unit"],
+                     "seed": p["seed"], "train_units": p["n_train_units"], "epochs": p["epochs_run"],
+                     "best_epoch": p["best_epoch"], "fit_s": p["seconds"],
+                     "samples_per_s": p["train_samples_per_second"], "device": p["device"]})
+    t = pd.DataFrame(rows)
+    if t.empty:
+        return t
+    return (t.groupby(["model", "family", "unit", "device"], sort=False)
+            .agg(seeds=("seed", "count"), train_units=("train_units", "first"), epochs=("epochs", "mean"),
+                 best_epoch=("best_epoch", "mean"), fit_s=("fit_s", "mean"), samples_per_s=("samples_per_s", "mean"))
+            .reset_index())
