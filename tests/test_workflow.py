@@ -153,3 +153,13 @@ def test_bad_model_config_is_a_schema_error_naming_the_key(tmp_path, models, nee
     assert res.returncode != 0
     err = res.stdout + res.stderr
     assert "validat" in err.lower() and needle in err and "'m'" in err, err[-2000:]
+
+
+@pytest.mark.workflow
+def test_adding_a_seed_retrains_only_that_seed(run_a):
+    res = snakemake(run_a, "-n", "--quiet", "rules", config={"train": {"seeds": [0, 1], "max_epochs": 3, "patience": 2,
+                                                                         "progress": False}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert re.search(r"train_model\s+%d\b" % len(TEST_MODELS), text), text[-3000:]
+    assert "preprocess_cp" not in text

@@ -49,6 +49,8 @@ MODELS = {n: m for n, m in config["models"].items() if m.get("enabled", True)}
 VIEWS = {n: model_views(resolve_model(n, m)) for n, m in MODELS.items()}
 LEVELS = ["uncollapsed", "collapsed"]
 SEEDS = config["train"]["seeds"]
+# trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
+TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
 GPU = 1 if config["train"]["device"] == "cuda" else 0
 
 

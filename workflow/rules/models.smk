@@ -30,7 +30,7 @@ rule train_model:
         gpu=GPU,
     params:
         model_cfg=lambda w: MODELS[w.model],
-        train=config["train"],
+        train=TRAIN,
     script:
         "../../scripts/train_model.py"
 
@@ -63,7 +63,7 @@ for _name in MODELS:
         params:
             model=_name,
             model_cfg=MODELS[_name],
-            train=config["train"],
+            train=TRAIN,
         script:
             "../../scripts/embed_model.py"
 
