@@ -1,0 +1,134 @@
+"""MoA classifiers on embeddings (the study's "MoA Class Prediction Setup", issue 4).
+
+Four classifiers, each fitted on training compounds and applied to test compounds, on
+L2-normalised inputs:
+
+``knn``       scikit-learn kNN, cosine metric; k chosen by cross-validation over ``k_grid``
+              (default 1..100) with folds grouped by compound (:func:`morphotx.baseline.knn_cv`).
+``mlp``       scikit-learn MLPClassifier, hidden (32, 32) for low-dimensional embeddings
+              (≤ ``low_dim_max`` dimensions) and (256, 128) otherwise; α = 1e-4, initial
+              learning rate 1e-3, batch 64, ReLU (the study's settings).
+``gmm``       one Gaussian mixture per MoA with class priors from the training set: full covariance
+              for low-dimensional embeddings; PCA to 10 components then diagonal covariance for
+              high-dimensional ones (the study's settings).
+``logreg``    one-vs-rest logistic regression, lbfgs, max_iter 10000 (the study's future-work
+              suggestion).
+
+Bad input does not crash a report: :func:`fit_predict` returns a status (``ok``,
+``not_converged``, ``nan_embedding``, ``too_few_classes``, ``failed``) and a reason with the
+predictions (``None`` when there are none), so the caller can record it in the leaderboard.
+Not yet wired into the workflow (the evaluation rules are the rest of issue 4).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.mixture import GaussianMixture
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import normalize
+
+from .baseline import knn_cv
+
+CLASSIFIERS = ("knn", "mlp", "gmm", "logreg")
+
+
+class GMMClassifier(ClassifierMixin, BaseEstimator):
+    """One Gaussian mixture per class; predicts argmax of log p(x | class) + log prior(class)."""
+
+    def __init__(self, covariance_type: str = "full", n_components: int = 1, pca_components: int | None = None,
+                 reg_covar: float = 1e-6, random_state: int = 0):
+        self.covariance_type = covariance_type
+        self.n_components = n_components
+        self.pca_components = pca_components
+        self.reg_covar = reg_covar
+        self.random_state = random_state
+
+    def _project(self, X):
+        return self.pca_.transform(X) if self.pca_ is not None else X
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y)
+        self.pca_ = None
+        if self.pca_components and X.shape[1] > self.pca_components:
+            self.pca_ = PCA(n_components=self.pca_components, random_state=self.random_state).fit(X)
+        Z = self._project(X)
+        self.classes_ = np.unique(y)
+        self.models_, priors = [], []
+        for c in self.classes_:
+            Zc = Z[y == c]
+            k = max(1, min(self.n_components, len(Zc)))
+            self.models_.append(GaussianMixture(k, covariance_type=self.covariance_type, reg_covar=self.reg_covar,
+                                                random_state=self.random_state).fit(Zc))
+            priors.append(len(Zc) / len(Z))
+        self.log_prior_ = np.log(np.asarray(priors))
+        return self
+
+    def _joint_log_likelihood(self, X):
+        Z = self._project(np.asarray(X, float))
+        return np.column_stack([m.score_samples(Z) for m in self.models_]) + self.log_prior_
+
+    def predict_proba(self, X):
+        jll = self._joint_log_likelihood(X)
+        jll -= jll.max(1, keepdims=True)
+        p = np.exp(jll)
+        return p / p.sum(1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self._joint_log_likelihood(X), axis=1)]
+
+
+def make_classifier(name: str, dim: int, seed: int = 0, low_dim_max: int = 32):
+    """The study's classifier ``name`` for embeddings of dimension ``dim`` (kNN is built by CV)."""
+    low = dim <= low_dim_max
+    if name == "mlp":
+        return MLPClassifier(hidden_layer_sizes=(32, 32) if low else (256, 128), alpha=1e-4, learning_rate_init=1e-3,
+                             batch_size=64, activation="relu", max_iter=500, random_state=seed)
+    if name == "gmm":
+        return GMMClassifier("full", pca_components=None, random_state=seed) if low else \
+            GMMClassifier("diag", pca_components=10, random_state=seed)
+    if name == "logreg":
+        return OneVsRestClassifier(LogisticRegression(solver="lbfgs", max_iter=10000, random_state=seed))
+    raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS}")
+
+
+def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0, k_grid=range(1, 101),
+                cv_folds: int = 5, low_dim_max: int = 32) -> dict:
+    """Fit classifier ``name`` on L2-normalised training rows and predict the test rows.
+
+    Returns ``{"status", "reason", "pred", "proba", "classes", "params"}``; ``pred`` is None unless
+    the status is ``ok`` or ``not_converged`` (predictions of a model that hit its iteration
+    limit are kept and flagged)."""
+    out = {"status": "ok", "reason": "", "pred": None, "proba": None, "classes": None, "params": {}}
+    X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
+    bad = ~np.isfinite(X_train).all(1)
+    bad_test = ~np.isfinite(X_test).all(1)
+    if bad.any() or bad_test.any():
+        return {**out, "status": "nan_embedding",
+                "reason": f"{int(bad.sum())} training and {int(bad_test.sum())} test row(s) have NaN/inf embeddings"}
+    if len(np.unique(y_train)) < 2:
+        return {**out, "status": "too_few_classes", "reason": f"{len(np.unique(y_train))} MoA class(es) in training"}
+    Xtr, Xte = normalize(X_train), normalize(X_test)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            if name == "knn":
+                model, search = knn_cv(Xtr, y_train, np.asarray(groups_train), k_grid, cv_folds, seed)
+                out["params"] = {"k": int(model.n_neighbors), "cv_macro_f1": float(search.best_score_)}
+            else:
+                model = make_classifier(name, Xtr.shape[1], seed, low_dim_max).fit(Xtr, y_train)
+            pred = model.predict(Xte)
+            proba = model.predict_proba(Xte)
+    except Exception as exc:  # recorded, never fatal for the report
+        return {**out, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+    conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if conv:
+        out.update(status="not_converged", reason=str(conv[0].message).splitlines()[0][:200])
+    out.update(pred=np.asarray(pred), proba=np.asarray(proba), classes=np.asarray(model.classes_))
+    return out
