@@ -1,0 +1,71 @@
+"""Retrieval metrics on embeddings (issue 4 groundwork, not wired into the workflow yet).
+
+* :func:`replicate_map` — copairs mAP of **replicate retrieval against DMSO**: for each treated
+  profile, its replicates (same treatment) are the positives and the DMSO profiles the
+  negatives; per-treatment mAP with copairs' permutation p-value and BH-corrected p-value.
+* :func:`moa_map` — copairs mAP of **MoA retrieval across compounds** on collapsed profiles:
+  positives share the MoA but are *other* compounds (``pos_diffby`` the compound), negatives have
+  another MoA. Single-MoA treatments only (a multi-MoA compound has no single class); DMSO left out.
+* :func:`recall_at_k` — cross-modal Recall@k (seed 004) in both directions for models with two
+  encoders: for treatment ``i`` the query is its Cell Painting embedding and the hit is its own
+  L1000 embedding among all candidates (and back). Hand-written: a dozen lines of NumPy, no
+  maintained library computes this cross-modal variant on precomputed embeddings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from copairs import map as copairs_map
+
+from . import schema as S
+
+REF = "Metadata_reference_index"
+
+
+def _emb(df: pd.DataFrame) -> np.ndarray:
+    return df[[c for c in df.columns if c.startswith("emb_")] or S.feature_columns(df)].to_numpy(float)
+
+
+def replicate_map(df: pd.DataFrame, null_size: int = 10000, threshold: float = 0.05, seed: int = 0) -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    """Per-profile AP and per-treatment mAP of replicate retrieval against DMSO (uncollapsed)."""
+    ctl = df[S.IS_CONTROL].astype(bool).to_numpy()
+    meta = pd.DataFrame({S.TREATMENT: df[S.TREATMENT].astype(str).to_numpy(),
+                         REF: np.where(ctl, np.arange(len(df)), -1)})
+    ap = copairs_map.average_precision(meta, _emb(df), pos_sameby=[S.TREATMENT, REF], pos_diffby=[],
+                                       neg_sameby=[], neg_diffby=[S.TREATMENT, REF], progress_bar=False)
+    ap = ap[~ctl[ap.index]] if len(ap) == len(df) else ap
+    maps = copairs_map.mean_average_precision(ap, [S.TREATMENT], null_size=null_size, threshold=threshold,
+                                              seed=seed, progress_bar=False)
+    return ap, maps
+
+
+def moa_map(df: pd.DataFrame, null_size: int = 10000, threshold: float = 0.05, seed: int = 0) -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    """Per-treatment AP and per-MoA mAP of MoA retrieval across compounds (collapsed profiles)."""
+    keep = ~df[S.IS_CONTROL].astype(bool).to_numpy() & (df[S.MOA].map(len) == 1).to_numpy()
+    sub = df.loc[keep].reset_index(drop=True)
+    meta = pd.DataFrame({"Metadata_moa_label": sub[S.MOA].map(lambda m: m[0]).to_numpy(),
+                         S.PERT: sub[S.PERT].astype(str).to_numpy(), S.TREATMENT: sub[S.TREATMENT].astype(str).to_numpy()})
+    ap = copairs_map.average_precision(meta, _emb(sub), pos_sameby=["Metadata_moa_label"], pos_diffby=[S.PERT],
+                                       neg_sameby=[], neg_diffby=["Metadata_moa_label"], progress_bar=False)
+    maps = copairs_map.mean_average_precision(ap, ["Metadata_moa_label"], null_size=null_size, threshold=threshold,
+                                              seed=seed, progress_bar=False)
+    return ap, maps
+
+
+def recall_at_k(P: np.ndarray, Q: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
+    """Row ``i`` of ``P`` (Cell Painting) matches row ``i`` of ``Q`` (L1000). Cosine similarity;
+    a tie counts against the query (the true match must beat every other candidate strictly)."""
+    P = P / np.linalg.norm(P, axis=1, keepdims=True).clip(1e-12)
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True).clip(1e-12)
+    sim = P @ Q.T
+    diag = np.diag(sim)
+    rank_p2q = (sim >= diag[:, None]).sum(1)  # 1 = the true match is the best
+    rank_q2p = (sim >= diag[None, :]).sum(0)
+    out = {}
+    for k in ks:
+        out[f"recall@{k}_cp_to_l1000"] = float((rank_p2q <= k).mean())
+        out[f"recall@{k}_l1000_to_cp"] = float((rank_q2p <= k).mean())
+    return out

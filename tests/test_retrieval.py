@@ -1,0 +1,63 @@
+"""Retrieval metrics against hand computations on toys whose answer is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score
+
+from morphotx import schema as S
+from morphotx.retrieval import moa_map, recall_at_k, replicate_map
+
+
+def test_recall_at_k_known_ranks():
+    P = np.eye(4)
+    assert recall_at_k(P, P, ks=(1,)) == {"recall@1_cp_to_l1000": 1.0, "recall@1_l1000_to_cp": 1.0}
+    # q_1 = (0.8, 0.6): every p still finds its own q first (p_1·q_1 = 0.6 beats 0), but q_1 is
+    # closer to p_0 (0.8) than to p_1 (0.6), so L1000 → CP ranks p_1 second for q_1
+    Q = np.eye(4)
+    Q[1] = [0.8, 0.6, 0, 0]
+    r = recall_at_k(P, Q, ks=(1, 2))
+    assert r["recall@1_cp_to_l1000"] == 1.0
+    assert r["recall@1_l1000_to_cp"] == 0.75 and r["recall@2_l1000_to_cp"] == 1.0
+
+
+def _profiles():
+    rng = np.random.default_rng(0)
+    rows, X = [], []
+    centres = {"t1": [5, 0, 0], "t2": [0, 5, 0]}
+    for t, c in centres.items():
+        for r in range(3):
+            rows.append({S.TREATMENT: t, S.IS_CONTROL: False})
+            X.append(np.array(c) + rng.normal(size=3) * 0.1)
+    for r in range(6):
+        rows.append({S.TREATMENT: "DMSO", S.IS_CONTROL: True})
+        X.append(rng.normal(size=3) * 3)
+    df = pd.DataFrame(rows)
+    return pd.concat([df, pd.DataFrame(np.array(X), columns=["emb_0", "emb_1", "emb_2"])], axis=1)
+
+
+def test_replicate_map_equals_hand_ap_against_dmso():
+    df = _profiles()
+    ap, maps = replicate_map(df, null_size=200, seed=0)
+    X = df[["emb_0", "emb_1", "emb_2"]].to_numpy()
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    ctl = df[S.IS_CONTROL].to_numpy()
+    for i in np.flatnonzero(~ctl):
+        cand = [j for j in range(len(df)) if j != i and (ctl[j] or df[S.TREATMENT][j] == df[S.TREATMENT][i])]
+        y = [0 if ctl[j] else 1 for j in cand]
+        ref = average_precision_score(y, Xn[cand] @ Xn[i])
+        got = ap.loc[ap.index == i, "average_precision"]
+        assert len(got) == 1 and got.iloc[0] == pytest.approx(ref)
+    assert set(maps[S.TREATMENT]) == {"t1", "t2"}
+    assert (maps["mean_average_precision"] > 0.9).all() and "corrected_p_value" in maps
+
+
+def test_moa_map_uses_other_compounds_and_single_moa_only():
+    rows = [("c1", ["A"], [1, 0]), ("c2", ["A"], [0.9, 0.1]), ("c3", ["B"], [0, 1]), ("c4", ["B"], [0.2, 0.9]),
+            ("c5", ["A", "B"], [0.5, 0.5]), ("DMSO", [], [0.3, 0.3])]
+    df = pd.DataFrame({S.PERT: [r[0] for r in rows], S.TREATMENT: [r[0] for r in rows], S.MOA: [r[1] for r in rows],
+                       S.IS_CONTROL: [r[0] == "DMSO" for r in rows]})
+    df[["emb_0", "emb_1"]] = np.array([r[2] for r in rows], float)
+    ap, maps = moa_map(df, null_size=100)
+    assert len(ap) == 4 and set(maps["Metadata_moa_label"]) == {"A", "B"}
+    assert np.allclose(ap["average_precision"], 1.0)
