@@ -68,7 +68,7 @@ class ModelData:
         self.sets = read_table(sets_path)
         self.pairs = read_table(pairs_path)
         self.treatments = self.sets[[S.TREATMENT, S.PERT, S.DOSE_RECODE, S.MOA, S.SPLIT]].reset_index(drop=True)
-        code = {t: i for i, t in enumerate(self.treatments[S.TREATMENT])}
+        self._code = code = {t: i for i, t in enumerate(self.treatments[S.TREATMENT])}
         self.mod: dict[str, Modality] = {}
         for m, path in (("cp", cp_path), ("l1000", l1000_path)):
             df = read_table(path)
@@ -126,8 +126,7 @@ class ModelData:
             return Items(unit, t[rows], {m: rows}, {m: f"{m}:rows"})
         if unit == "pairs":
             keep = self.pairs[S.SPLIT].astype(str).to_numpy() == split
-            code = {t: i for i, t in enumerate(self.treatments[S.TREATMENT])}
-            treat = self.pairs.loc[keep, S.TREATMENT].astype(str).map(code).to_numpy().astype(np.int64)
+            treat = self.pairs.loc[keep, S.TREATMENT].astype(str).map(self._code).to_numpy().astype(np.int64)
             rows = {"cp": self.pairs.loc[keep, "cp_row"].to_numpy(np.int64),
                     "l1000": self.pairs.loc[keep, "l1000_row"].to_numpy(np.int64)}
             return Items(unit, treat, {m: rows[m] for m in modalities}, {m: f"{m}:rows" for m in modalities})

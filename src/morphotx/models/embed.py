@@ -126,8 +126,7 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
     ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, features)
     device = select_device(ts.device)
     fam = family_of(hp, ts.input_clip)
-    # a network of the right shapes; its Standardize buffers come from the checkpoint
-    model = fam.build(data, fam.items(data, "train"))
+    model = fam.build(data, None)  # the right shapes; weights and input scaling come from the checkpoint
     model.load_state_dict(ck["state_dict"])
     model.to(device).eval()
     frames: dict[str, pd.DataFrame] = {}

@@ -36,11 +36,14 @@ class Family:
         self.hp, self.clip = hp, clip
 
     # network ----------------------------------------------------------------------------------
-    def build(self, data: ModelData, train_items: Items) -> torch.nn.Module:
+    def build(self, data: ModelData, train_items: Items | None) -> torch.nn.Module:
         raise NotImplementedError
 
-    def _fit_norm(self, norm: nets.Standardize, data: ModelData, items: Items, m: str) -> None:
-        norm.fit(data.fit_rows(items, m))
+    def _fit_norm(self, norm: nets.Standardize, data: ModelData, items: Items | None, m: str) -> None:
+        """Fit an input standardisation on the training profiles (``items`` None: leave it, the
+        buffers come from a checkpoint)."""
+        if items is not None:
+            norm.fit(data.fit_rows(items, m))
 
     # batches ----------------------------------------------------------------------------------
     def items(self, data: ModelData, split: str) -> Items:
@@ -124,6 +127,8 @@ class VAE(Family):
         hp = self.hp
         d = sum(data.dim(m) for m in self.modalities)
         net = nets.VAE(d, int(hp.hidden), hp.latent_dim, hp.batch_norm, self.clip)
+        if items is None:
+            return net
         fit = [data.fit_rows(items, m) for m in self.modalities]
         if len(fit) == 2:  # concatenation: standardise each modality on its own training profiles
             net.norm.mean.copy_(torch.cat([nets.Standardize(f.shape[1]).fit(f).mean for f in fit]))
