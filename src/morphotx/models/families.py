@@ -52,8 +52,12 @@ class Family:
     def batches(self, data: ModelData, items: Items, rng: np.random.Generator) -> list[np.ndarray]:
         return random_batches(len(items), self.hp.batch_size, rng)
 
+    eval_full_pass = False  # per-sample losses: validate on every item in order, in large batches
+
     def eval_batches(self, data: ModelData, items: Items, rng: np.random.Generator) -> list[np.ndarray]:
         """Validation batches, drawn once with a fixed generator so epochs are comparable."""
+        if self.eval_full_pass:
+            return random_batches(len(items), 4096, rng, shuffle=False)
         return self.batches(data, items, rng)
 
     # loss -------------------------------------------------------------------------------------
@@ -93,15 +97,14 @@ class SupCon(Family):
 
 
 class Translator(Family):
+    eval_full_pass = True
+
     def build(self, data, items):
         hp = self.hp
         net = nets.Translator(data.dim("l1000"), data.dim("cp"), hp.hidden, hp.dropout, self.clip)
         self._fit_norm(net.norm_l1000, data, items, "l1000")
         self._fit_norm(net.norm_cp, data, items, "cp")
         return net
-
-    def eval_batches(self, data, items, rng):
-        return random_batches(len(items), 4096, rng, shuffle=False)
 
     def step(self, model, batch, device):
         target = model.norm_cp(_t(batch["cp"], device))
@@ -114,6 +117,8 @@ class Translator(Family):
 
 
 class VAE(Family):
+    eval_full_pass = True
+
     def __init__(self, hp, clip):
         super().__init__(hp, clip)
         self.modalities = ("cp", "l1000") if hp.input == "concat" else (hp.input,)
@@ -136,9 +141,6 @@ class VAE(Family):
         else:
             net.norm.fit(fit[0])
         return net
-
-    def eval_batches(self, data, items, rng):
-        return random_batches(len(items), 4096, rng, shuffle=False)
 
     def step(self, model, batch, device):
         x = self._x(batch, device)
