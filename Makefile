@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint dag report bench bench-lincs clean
+.PHONY: run test test-fast lint dag report bench bench-lincs bench-eval clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ run: $(STAMP)
 	@echo ""
 	@echo "Models (checkpoint, history.csv, params.json): results/demo/models/<model>/seed<seed>/"
 	@echo "Embeddings: results/demo/embeddings/<model>/seed<seed>/<view>_{uncollapsed,collapsed}.parquet"
+	@echo "Figures: results/demo/figures/"
+	@echo ""
+	@echo "Leaderboard (top 15 rows of results/demo/leaderboard/leaderboard.md; full: leaderboard.parquet):"
+	@head -n 20 results/demo/leaderboard/leaderboard.md | tail -n 17 | cut -c1-220
+	@echo ""
+	@echo "HTML report with every figure and the leaderboard:  make report   (= snakemake --report results/demo/report.html)"
 
 ## the test suite (unit, workflow and real-fixture tests)
 test: $(STAMP)
@@ -35,6 +41,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules/
+
+## one self-contained HTML report (every figure with its caption, the leaderboard)
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --report results/demo/report.html
+	@echo "Report: results/demo/report.html"
 
 dag: $(STAMP)
 	mkdir -p results && $(BIN)/snakemake --dag | tee results/dag.dot
@@ -45,6 +57,11 @@ bench: $(STAMP)
 
 bench-lincs: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_scale.py
+	$(BIN)/python benchmarks/bench_eval_scale.py
+
+## the quadratic evaluation steps at LINCS scale (pairwise PCC, enrichment, kNN curves, mAP)
+bench-eval: $(STAMP)
+	$(BIN)/python benchmarks/bench_eval_scale.py
 
 clean:
 	rm -rf results .snakemake

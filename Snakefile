@@ -14,6 +14,9 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/harmonise.smk"
@@ -22,6 +25,8 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pairing.smk"
 include: "workflow/rules/baseline.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -30,3 +35,5 @@ rule all:
         rules.pair.output,
         rules.baseline_knn.output,
         rules.models.input,
+        rules.leaderboard.output,
+        FIGURES,

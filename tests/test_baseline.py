@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report
@@ -39,3 +40,23 @@ def test_baseline_outputs(tmp_path, tiny_processed):
     per = pd.read_parquet(out["p"])
     assert {"moa", "support", "f1", "baseline"} <= set(per.columns)
     assert "raw_early_fusion" in out["smd"].read_text()
+
+
+def test_knn_cv_equals_gridsearchcv():
+    """The one-pass CV scores every k exactly as GridSearchCV(KNeighborsClassifier) does."""
+    from sklearn.metrics import f1_score, make_scorer
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(3)
+    n, groups = 240, np.repeat(np.arange(60), 4)
+    y = np.array(list("abcdef"))[groups % 6]
+    X = rng.normal(size=(n, 12)) + 0.8 * (groups % 6)[:, None] * rng.normal(size=(1, 12))
+    grid = [1, 2, 3, 5, 8, 13, 21, 34, 55, 89]
+    model, search = knn_cv(X, y, groups, grid, folds=5, seed=4)
+    ref = GridSearchCV(KNeighborsClassifier(metric="cosine", algorithm="brute"), {"n_neighbors": grid},
+                       cv=GroupKFold(n_splits=5, shuffle=True, random_state=4),
+                       scoring=make_scorer(f1_score, average="macro", zero_division=0)).fit(X, y, groups=groups)
+    np.testing.assert_allclose(search.curve["mean_macro_f1"], ref.cv_results_["mean_test_score"], atol=1e-12)
+    assert search.best_k == ref.best_params_["n_neighbors"] == model.n_neighbors
+    assert search.best_score_ == pytest.approx(ref.best_score_)

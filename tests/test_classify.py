@@ -70,8 +70,8 @@ def test_non_convergence_is_flagged_with_predictions():
 
     orig = C.make_classifier
 
-    def short(name, dim, seed=0, low_dim_max=32):
-        m = orig(name, dim, seed, low_dim_max)
+    def short(name, dim, seed=0, low_dim_max=32, n_train=0):
+        m = orig(name, dim, seed, low_dim_max, n_train)
         m.set_params(max_iter=2)
         return m
 

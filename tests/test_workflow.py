@@ -72,6 +72,41 @@ def test_full_run_outputs_logs_benchmarks(run_a):
 
 
 @pytest.mark.workflow
+def test_evaluation_leaderboard_and_figures(run_a):
+    out = run_a / "results" / "tiny"
+    board = pd.read_parquet(out / "leaderboard" / "leaderboard.parquet")
+    sources = set(board["source"])
+    assert sources == set(TEST_MODELS) | {"raw"}
+    raw = board[board["source"] == "raw"]
+    assert {"cp", "l1000", "both", "late_fusion"} <= set(raw["view"])
+    assert set(board["classifier"]) == {"knn", "mlp", "gmm", "logreg"}
+    sup = board[board["source"] == "supcon"]
+    assert set(sup["variant"]) == {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
+    assert board["status"].notna().all() and board["macro_f1_mean"].notna().any()
+    # contrastive models get cross-modal Recall@k, VAEs latent arithmetic
+    assert board.loc[board["source"] == "set_cwcl", "recall@1_cp_to_l1000_mean"].notna().all()
+    assert (out / "arithmetic" / "vae_mmd_cp" / "seed0" / "traversal.parquet").exists()
+    md = (out / "leaderboard" / "leaderboard.md").read_text()
+    assert md.startswith("# morphotx leaderboard") and "late_fusion" in md
+    for fig in ["loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
+                "traversal_heatmaps"]:
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
+    assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
+    maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir())
+    assert maps == sorted([f"{m}.png" for m in ["supcon_both", "vae_mmd_cp_cp", "set_cwcl_both", "raw_cp",
+                                                 "raw_l1000"]])
+
+
+@pytest.mark.workflow
+def test_report_is_one_html_with_every_figure(run_a):
+    res = snakemake(run_a, "--report", "report.html")
+    assert res.returncode == 0, res.stderr[-3000:]
+    html = (run_a / "report.html").read_text(errors="replace")
+    for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic"]:
+        assert needle in html, needle
+
+
+@pytest.mark.workflow
 def test_same_config_same_tables(run_a, tmp_path):
     res = snakemake(tmp_path)
     assert res.returncode == 0, res.stderr[-4000:]
@@ -79,7 +114,8 @@ def test_same_config_same_tables(run_a, tmp_path):
                 "profiles/l1000_harmonised_genes_preprocessed.parquet", "pairs/pair_index.parquet",
                 "pairs/cp_collapsed.parquet", "baseline/knn_summary.parquet", "baseline/knn_per_moa.parquet",
                 "embeddings/supcon/seed0/both_collapsed.parquet", "embeddings/set_cwcl/seed0/cp_uncollapsed.parquet",
-                "embeddings/vae_mmd_cp/seed0/cp_collapsed.parquet"]:
+                "embeddings/vae_mmd_cp/seed0/cp_collapsed.parquet", "leaderboard/all_classification.parquet",
+                "leaderboard/all_embedding_metrics.parquet", "leaderboard/all_arithmetic_zscores.parquet"]:
         a = pd.read_parquet(run_a / "results" / "tiny" / rel)
         b = pd.read_parquet(tmp_path / "results" / "tiny" / rel)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)

@@ -43,10 +43,12 @@ def moa_map_input():
 
 
 # models: the enabled ones, the embedding views each writes, and where their files go
-from morphotx.models import resolve as resolve_model, views as model_views
+from morphotx.models import primary_view, resolve as resolve_model, views as model_views
 
 MODELS = {n: m for n, m in config["models"].items() if m.get("enabled", True)}
-VIEWS = {n: model_views(resolve_model(n, m)) for n, m in MODELS.items()}
+HP = {n: resolve_model(n, m) for n, m in MODELS.items()}
+VIEWS = {n: model_views(hp) for n, hp in HP.items()}
+VAES = [n for n, hp in HP.items() if hp.family == "vae"]
 LEVELS = ["uncollapsed", "collapsed"]
 SEEDS = config["train"]["seeds"]
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
@@ -60,3 +62,22 @@ def embedding_files(name, seed):
         for v in VIEWS[name]
         for l in LEVELS
     ]
+
+
+# evaluation: which views are scored, and the tables each evaluation job writes
+EVAL_TABLES = ["classification", "per_moa", "embedding_metrics", "curves", "map"]
+ARITH_TABLES = ["distances", "zscores", "traversal"]
+
+
+def eval_views(name):
+    if config["evaluate"]["views"] == "all":
+        return VIEWS[name]
+    return [primary_view(HP[name])]
+
+
+def evaluation_files(source, seed):
+    return {k: f"{OUT}/evaluation/{source}/seed{seed}/{k}.parquet" for k in EVAL_TABLES}
+
+
+def arithmetic_files(name, seed):
+    return {k: f"{OUT}/arithmetic/{name}/seed{seed}/{k}.parquet" for k in ARITH_TABLES}

@@ -180,3 +180,10 @@ def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str
     blob = json.dumps({"v": FORMAT_VERSION, "hp": asdict(hp), "train": shaping, "features": features},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def primary_view(hp) -> str:
+    """The view a model is scored on when ``evaluate.views`` is ``primary``: the joint embedding
+    for two-modality models (supcon, contrastive), the translator's L1000-side output, a VAE's
+    own input."""
+    return {"supcon": "both", "translator": "l1000", "contrastive": "both"}.get(hp.family) or views(hp)[0]

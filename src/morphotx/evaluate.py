@@ -1,0 +1,482 @@
+"""Score one model's embeddings (or the raw-feature baselines) on the compound-held-out split.
+
+One call per (model, seed) writes five tidy Parquet tables that the leaderboard and figures read:
+
+``classification``     one row per (view, level, variant, classifier): macro / weighted F1,
+                       accuracy, MoAs with non-zero F1, status and reason (``ok``,
+                       ``not_converged``, ``nan_embedding``, ``too_few_classes``, ``failed``).
+``per_moa``            per-MoA F1 / precision / recall with support, and why a MoA cannot be
+                       predicted (no training compound).
+``embedding_metrics``  long table (view, level, metric, value, status, reason): MOAProfiler
+                       metrics, held-out votes, copairs mAP, cross-modal Recall@k.
+``curves``             enrichment vs PCC percentile, kNN weighted F1/precision/recall vs k, the
+                       kNN cross-validation curve.
+``map``                copairs per-group mAP with p-values (replicate retrieval per treatment,
+                       MoA retrieval per MoA), for distributions.
+
+Protocol (the same for every model and baseline):
+
+* **Rows.** Classifiers are fitted on training-compound rows and scored on test-compound rows;
+  validation compounds are not used. Classification and the MOAProfiler metrics use
+  **single-MoA** compounds (a multi-MoA compound has no single right class); multi-MoA compounds
+  are used by latent-space arithmetic (:mod:`morphotx.arithmetic`). DMSO is excluded except as the
+  negative set of replicate mAP.
+* **Variants** (study 000): ``uncollapsed`` (every replicate; for the ``both`` view, pairs of a
+  Cell Painting and an L1000 replicate of the treatment: by default a cyclic matching in which
+  every replicate appears, not all m × n Cartesian pairs, see :func:`cyclic_pairs`), ``collapsed`` (one row per compound-dose), ``raw+uncollapsed`` and
+  ``raw+collapsed``: the embedding and the matching preprocessed raw features, each block
+  standardised on training rows and L2-normalised, then concatenated.
+* **Classifiers** (:mod:`morphotx.classify`) see L2-normalised rows.
+* **MOAProfiler metrics** (:mod:`morphotx.moaprofiler`) run on the test rows of MoAs with at
+  least ``min_compounds_per_moa`` test compounds (the paper drops single-compound MoAs); held-out
+  votes use training MLEs and every single-MoA test compound.
+* **Baselines** (``source = raw``): raw Cell Painting and raw L1000 at both levels, early fusion
+  (blocks standardised, L2-normalised, concatenated) and late fusion (the average of the Cell
+  Painting and L1000 classifiers' probabilities, Haghighi et al. 2022) at the collapsed level,
+  where both modalities describe the same treatments. Fusion at the uncollapsed level would need
+  the Cartesian pair rows, which are not one biological sample each; it is left out.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import StandardScaler, normalize
+
+from . import moaprofiler as mp
+from . import retrieval
+from . import schema as S
+from .baseline import score_predictions
+from .classify import CLASSIFIERS, fit_predict
+from .io import atomic_outputs, read_table, write_parquet
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("uncollapsed", "collapsed")
+VARIANTS = ("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
+OUTPUTS = ("classification", "per_moa", "embedding_metrics", "curves", "map")
+
+DEFAULTS = {
+    "classifiers": list(CLASSIFIERS),
+    "variants": list(VARIANTS),
+    "knn_k_max": 100,
+    "cv_folds": 5,
+    "low_dim_max": 32,
+    "same_compound": "exclude",
+    "min_compounds_per_moa": 2,
+    "curve_k_max": 100,
+    "map_null_size": 10000,
+    "map_threshold": 0.05,
+    "recall_k": [1, 5, 10],
+    "uncollapsed_pairs": "cyclic",
+}
+
+
+@dataclass
+class Table:
+    """One embedding (or raw-feature) table: metadata rows and the matching matrix."""
+
+    view: str
+    level: str
+    meta: pd.DataFrame
+    X: np.ndarray
+
+
+def _settings(cfg: dict | None) -> dict:
+    cfg = {**DEFAULTS, **(cfg or {})}
+    bad = sorted(set(cfg) - set(DEFAULTS))
+    if bad:
+        raise ValueError(f"evaluate: unknown setting(s) {bad}; known: {sorted(DEFAULTS)}")
+    return cfg
+
+
+def cyclic_pairs(meta: pd.DataFrame) -> np.ndarray:
+    """Rows of a Cartesian pair table kept by a cyclic matching: within each treatment, the i-th
+    Cell Painting replicate is paired with the (i mod n)-th L1000 replicate (and, when L1000 has
+    more replicates, the j-th L1000 one with the (j mod m)-th Cell Painting one). Every replicate
+    of both modalities appears, max(m, n) pairs per treatment instead of m × n, so no replicate is
+    counted several times in the scores."""
+    cp_id, l1_id = meta["Metadata_cp_profile_id"].astype(str), meta["Metadata_l1000_profile_id"].astype(str)
+    t = meta[S.TREATMENT].astype(str)
+    ci = cp_id.groupby(t).rank(method="dense").astype(int) - 1
+    li = l1_id.groupby(t).rank(method="dense").astype(int) - 1
+    m = ci.groupby(t).transform("max") + 1
+    n = li.groupby(t).transform("max") + 1
+    return ((li == ci % n) | (ci == li % m)).to_numpy()
+
+
+def load_embedding(path: str, view: str, level: str, pairs: str = "all") -> Table:
+    """An embedding table; ``pairs="cyclic"`` keeps a cyclic matching of a pair table's rows
+    (:func:`cyclic_pairs`), ``"all"`` every Cartesian pair."""
+    df = read_table(path)
+    emb = [c for c in df.columns if c.startswith("emb_")]
+    if not emb:
+        raise ValueError(f"{path}: no emb_* columns; is this an embedding table written by embed_model?")
+    if pairs not in ("cyclic", "all"):
+        raise ValueError(f"evaluate.uncollapsed_pairs must be cyclic or all, got {pairs!r}")
+    if pairs == "cyclic" and "Metadata_cp_profile_id" in df.columns:
+        keep = cyclic_pairs(df)
+        log.info("%s: %d of %d Cartesian pair rows kept by cyclic matching", path, int(keep.sum()), len(df))
+        df = df[keep]
+    return Table(view, level, df[S.meta_columns(df)].reset_index(drop=True), df[emb].to_numpy(np.float64))
+
+
+def _single_moa(meta: pd.DataFrame) -> np.ndarray:
+    return (~meta[S.IS_CONTROL].astype(bool) & (meta[S.MOA].map(len) == 1)).to_numpy()
+
+
+def _label(meta: pd.DataFrame) -> np.ndarray:
+    return meta[S.MOA].map(lambda m: m[0] if len(m) == 1 else "").to_numpy().astype(str)
+
+
+# ---------------------------------------------------------------------------------------------
+# raw features: the profiles each embedding row came from
+# ---------------------------------------------------------------------------------------------
+class RawFeatures:
+    """Preprocessed replicate profiles and collapsed profiles of both modalities, looked up by the
+    ids an embedding row carries."""
+
+    def __init__(self, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
+        self.tables = {}
+        for key, path, index in (("cp", cp, S.PROFILE_ID), ("l1000", l1000, S.PROFILE_ID),
+                                 ("cp_collapsed", cp_collapsed, S.TREATMENT),
+                                 ("l1000_collapsed", l1000_collapsed, S.TREATMENT)):
+            t = read_table(path)
+            self.tables[key] = t
+        self._index = {k: pd.Index(t[S.TREATMENT if k.endswith("collapsed") else S.PROFILE_ID].astype(str))
+                       for k, t in self.tables.items()}
+
+    def matrix(self, key: str) -> np.ndarray:
+        t = self.tables[key]
+        return t[S.feature_columns(t)].to_numpy(np.float64)
+
+    def features(self, key: str) -> list[str]:
+        return S.feature_columns(self.tables[key])
+
+    def lookup(self, key: str, ids) -> np.ndarray:
+        idx = self._index[key].get_indexer(pd.Index(np.asarray(ids).astype(str)))
+        if (idx < 0).any():
+            missing = np.asarray(ids)[idx < 0][:3]
+            raise ValueError(f"{int((idx < 0).sum())} embedding row(s) have no {key} profile (e.g. {list(missing)}); "
+                             "were the embeddings made from other preprocessed tables? Re-run the workflow.")
+        return self.matrix(key)[idx]
+
+    def blocks(self, t: Table) -> list[np.ndarray]:
+        """Raw feature blocks aligned with the rows of ``t`` (one per modality of its view)."""
+        mods = ("cp", "l1000") if t.view == "both" else (t.view,)
+        out = []
+        for m in mods:
+            if t.level == "collapsed":
+                out.append(self.lookup(f"{m}_collapsed", t.meta[S.TREATMENT]))
+            elif t.view == "both":
+                out.append(self.lookup(m, t.meta[f"Metadata_{m}_profile_id"]))
+            else:
+                out.append(self.lookup(m, t.meta[S.PROFILE_ID]))
+        return out
+
+    def table(self, view: str, level: str) -> Table:
+        """The raw-feature baseline table of a modality (``cp`` / ``l1000``) or of early fusion
+        (``both``, collapsed only: each block standardised on training rows, L2-normalised)."""
+        if view in ("cp", "l1000"):
+            t = self.tables[view if level == "uncollapsed" else f"{view}_collapsed"]
+            return Table(view, level, t[S.meta_columns(t)].reset_index(drop=True),
+                         t[S.feature_columns(t)].to_numpy(np.float64))
+        cp, l1k = self.tables["cp_collapsed"], self.tables["l1000_collapsed"]
+        common = pd.Index(cp[S.TREATMENT].astype(str)).intersection(pd.Index(l1k[S.TREATMENT].astype(str)))
+        meta = cp.set_index(cp[S.TREATMENT].astype(str)).loc[common, S.meta_columns(cp)].reset_index(drop=True)
+        t = Table("both", "collapsed", meta, np.zeros((len(meta), 0)))
+        train = (meta[S.SPLIT] == "train").to_numpy()
+        t.X = np.hstack([_scale_block(b, train) for b in self.blocks(t)])
+        return t
+
+
+def _scale_block(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+    fit = X[train] if train.any() else X
+    return normalize(StandardScaler().fit(fit).transform(X))
+
+
+def variant_matrix(t: Table, variant: str, raw: RawFeatures) -> np.ndarray:
+    if not variant.startswith("raw+"):
+        return t.X
+    train = (t.meta[S.SPLIT] == "train").to_numpy()
+    blocks = raw.blocks(t)
+    if not np.isfinite(t.X).all():  # left unscaled: the classifiers record the NaN rows with a reason
+        return np.hstack([t.X] + blocks)
+    return np.hstack([_scale_block(t.X, train)] + [_scale_block(b, train) for b in blocks])
+
+
+# ---------------------------------------------------------------------------------------------
+# classification
+# ---------------------------------------------------------------------------------------------
+def _moa_compounds(meta: pd.DataFrame) -> pd.Series:
+    """Number of distinct compounds of each single MoA, all splits."""
+    m = meta[_single_moa(meta)]
+    return m.assign(_m=_label(m)).groupby("_m")[S.PERT].nunique()
+
+
+def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
+                   moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
+    """Fit every classifier on training rows, score test rows; returns (summary rows, per-MoA
+    tables, proba per classifier for late fusion)."""
+    use = _single_moa(meta)
+    split = meta[S.SPLIT].to_numpy()
+    tr, te = use & (split == "train"), use & (split == "test")
+    y = _label(meta)
+    groups = meta[S.PERT].astype(str).to_numpy()
+    moa_compounds = _moa_compounds(meta) if moa_compounds is None else moa_compounds
+    base = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "dim": int(X.shape[1])}
+    rows, per, probas = [], [], {}
+    for name in classifiers:
+        if te.sum() == 0:
+            rows.append({"classifier": name, "status": "failed", "reason": "no single-MoA test rows", **base})
+            continue
+        res = fit_predict(name, X[tr], y[tr], groups[tr], X[te], seed=seed, k_grid=range(1, cfg["knn_k_max"] + 1),
+                          cv_folds=cfg["cv_folds"], low_dim_max=cfg["low_dim_max"])
+        row = {"classifier": name, "status": res["status"], "reason": res["reason"], **base,
+               **{f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}}
+        if res["pred"] is not None:
+            summary, pm = score_predictions(y[te], res["pred"], y[tr])
+            row.update(summary)
+            pm["n_compounds_total"] = pm["moa"].map(moa_compounds).fillna(0).astype(int)
+            pm["note"] = np.where(pm["in_training"], "",
+                                  "no training compound: MoA has " + pm["n_compounds_total"].astype(str)
+                                  + " compound(s), none in the training split; it cannot be predicted")
+            per.append(pm.assign(classifier=name))
+            probas[name] = (res["classes"], res["proba"], te)
+        rows.append(row)
+    return rows, per, probas
+
+
+# ---------------------------------------------------------------------------------------------
+# embedding metrics
+# ---------------------------------------------------------------------------------------------
+def _metric_rows(metrics: dict, status="ok", reason="") -> list[dict]:
+    return [{"metric": k, "value": float(v) if v is not None else np.nan, "status": status, "reason": reason}
+            for k, v in metrics.items()]
+
+
+def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFrame]]:
+    meta, X = t.meta, t.X
+    if not np.isfinite(X).all():
+        return [{"metric": "moaprofiler", "value": np.nan, "status": "nan_embedding",
+                 "reason": f"{int((~np.isfinite(X).all(1)).sum())} row(s) with NaN/inf"}], []
+    single = _single_moa(meta)
+    y = _label(meta)
+    cpd = meta[S.PERT].astype(str).to_numpy()
+    split = meta[S.SPLIT].to_numpy()
+    rows, curves = [], []
+    # held-out compounds: training MLEs vs every single-MoA test compound
+    tr, te = single & (split == "train"), single & (split == "test")
+    if tr.any() and te.any():
+        votes, _ = mp.heldout_votes(X[tr], y[tr], X[te], y[te], cpd[te])
+        rows += _metric_rows(votes)
+    # the paper's test-set analyses: MoAs represented by several test compounds
+    n_cpd = pd.Series(cpd[te]).groupby(y[te]).nunique()
+    keep_moas = set(n_cpd.index[n_cpd >= cfg["min_compounds_per_moa"]])
+    sel = te & np.isin(y, list(keep_moas))
+    if len(keep_moas) < 2:
+        reason = (f"{len(keep_moas)} MoA(s) with ≥{cfg['min_compounds_per_moa']} test compounds; "
+                  "the test-set analyses need at least 2")
+        rows.append({"metric": "moaprofiler", "value": np.nan, "status": "too_few_classes", "reason": reason})
+        return rows, curves
+    Xs, ys, cs = X[sel], y[sel], cpd[sel]
+    P = mp.pcc_matrix(Xs)
+    same = cfg["same_compound"]
+    rows += _metric_rows({"moaprofiler_n_rows": len(ys), "moaprofiler_n_moas": len(keep_moas),
+                          "moaprofiler_n_compounds": len(set(cs))})
+    enr = mp.enrichment(Xs, ys, cs, same_compound=same, pcc=P)
+    curves.append(pd.DataFrame({"curve": "enrichment", "x": enr["percentile"], "value": enr["odds_ratio"]}))
+    at99 = enr.loc[np.isclose(enr["percentile"], 99.0)].iloc[0]
+    rows += _metric_rows({"enrichment_odds_ratio_p99": at99["odds_ratio"], "enrichment_p_value_p99": at99["p_value"]})
+    rows += _metric_rows({k: v for k, v in mp.pcc_delta(Xs, ys, cs, same_compound=same, pcc=P).items()})
+    g, tests = mp.three_groups(Xs, ys, cs, pcc=P)
+    for _, r in g.iterrows():
+        rows += _metric_rows({f"pcc_{r['group']}": r["mean_pcc"], f"pcc_{r['group']}_sd": r["sd_pcc"],
+                              f"n_pairs_{r['group']}": r["n_pairs"]})
+    for _, r in tests.iterrows():
+        rows += _metric_rows({f"z_{r['group_1']}_vs_{r['group_2']}": r["z"],
+                              f"p_{r['group_1']}_vs_{r['group_2']}": r["p_value"]})
+    kc = mp.knn_curve(Xs, ys, cs, k_max=cfg["curve_k_max"], same_compound=same, pcc=P)
+    if len(kc):
+        for m in ("f1", "precision", "recall"):
+            curves.append(pd.DataFrame({"curve": f"knn_{m}", "x": kc["k"], "value": kc[m]}))
+        best = kc.loc[kc["f1"].idxmax()]
+        rows += _metric_rows({"knn_best_weighted_f1": best["f1"], "knn_best_k": best["k"],
+                              "knn_best_precision": best["precision"], "knn_best_recall": best["recall"]})
+    cla = mp.class_latent_assignment(Xs, ys, cs, same_compound=same)
+    rows += _metric_rows({"class_latent_f1": cla["f1"], "class_latent_precision": cla["precision"],
+                          "class_latent_recall": cla["recall"]})
+    return rows, curves
+
+
+def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
+    meta, X = t.meta, t.X
+    rows, maps = [], []
+    if not np.isfinite(X).all():
+        return [{"metric": "map", "value": np.nan, "status": "nan_embedding",
+                 "reason": f"{int((~np.isfinite(X).all(1)).sum())} row(s) with NaN/inf"}], []
+    common = dict(null_size=cfg["map_null_size"], threshold=cfg["map_threshold"], seed=seed)
+    test = (meta[S.SPLIT] == "test").to_numpy()
+    ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if t.level == "uncollapsed":
+            if not ctl.any():
+                rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
+                             "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
+            else:
+                sub = _with_emb(meta, X)[test | ctl]
+                _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common)
+                maps.append(m.rename(columns={S.TREATMENT: "group"}).assign(kind="replicate"))
+                rows += _metric_rows({"replicate_map": m["mean_average_precision"].mean(),
+                                      "replicate_fraction_retrieved": m["below_corrected_p"].mean()})
+        else:
+            sel = test & _single_moa(meta)
+            sub = _with_emb(meta, X)[sel].reset_index(drop=True)
+            n_cpd = sub.assign(_m=_label(sub)).groupby("_m")[S.PERT].nunique()
+            if (n_cpd >= 2).sum() < 1:
+                rows.append({"metric": "moa_map", "value": np.nan, "status": "too_few_classes",
+                             "reason": "no MoA has two test compounds"})
+            else:
+                _, m = retrieval.moa_map(sub, **common)
+                m = m.dropna(subset=["mean_average_precision"])
+                maps.append(m.rename(columns={"Metadata_moa_label": "group"}).assign(kind="moa"))
+                rows += _metric_rows({"moa_map": m["mean_average_precision"].mean(),
+                                      "moa_fraction_retrieved": m["below_corrected_p"].mean()})
+    return rows, maps
+
+
+def _with_emb(meta: pd.DataFrame, X: np.ndarray) -> pd.DataFrame:
+    emb = pd.DataFrame(X, columns=[f"emb_{i:04d}" for i in range(X.shape[1])])
+    return pd.concat([meta.reset_index(drop=True), emb], axis=1)
+
+
+def recall_metrics(cp: Table, l1000: Table, ks) -> list[dict]:
+    """Cross-modal Recall@k on test treatments embedded by both encoders (collapsed level)."""
+    a = cp.meta.assign(_i=np.arange(len(cp.meta)))
+    b = l1000.meta.assign(_j=np.arange(len(l1000.meta)))
+    a, b = a[a[S.SPLIT] == "test"], b[b[S.SPLIT] == "test"]
+    m = a[[S.TREATMENT, "_i"]].merge(b[[S.TREATMENT, "_j"]], on=S.TREATMENT)
+    if len(m) < 2:
+        return [{"metric": "recall", "value": np.nan, "status": "too_few_classes", "reason": "fewer than 2 test treatments"}]
+    rec = retrieval.recall_at_k(cp.X[m["_i"].to_numpy()], l1000.X[m["_j"].to_numpy()], ks)
+    return _metric_rows({**rec, "recall_n_treatments": len(m)})
+
+
+# ---------------------------------------------------------------------------------------------
+# one model, one seed
+# ---------------------------------------------------------------------------------------------
+def _frame(rows, **keys) -> pd.DataFrame:
+    return pd.DataFrame(rows).assign(**keys) if rows else pd.DataFrame()
+
+
+def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
+                    recall_pair: tuple[Table, Table] | None = None) -> dict[str, pd.DataFrame]:
+    cfg = _settings(cfg)
+    out = {k: [] for k in OUTPUTS}
+    for t in tables:
+        keys = dict(source=source, seed=seed, view=t.view, level=t.level)
+        variants = [v for v in cfg["variants"] if v.split("+")[-1] == t.level]
+        moa_cpds = _moa_compounds(t.meta)
+        for variant in variants:
+            X = variant_matrix(t, variant, raw)
+            rows, per, _ = classify_table(t.meta, X, cfg["classifiers"], seed, cfg, moa_cpds)
+            out["classification"].append(_frame(rows, **keys, variant=variant))
+            out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
+            log.info("%s seed %d %s %s: %s", source, seed, t.view, variant,
+                     ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f} ({r['status']})" for r in rows))
+        rows, curves = moaprofiler_metrics(t, cfg)
+        mrows, maps = map_metrics(t, cfg, seed)
+        out["embedding_metrics"].append(_frame(rows + mrows, **keys))
+        out["curves"] += [c.assign(**keys) for c in curves]
+        out["map"] += [m.assign(**keys) for m in maps]
+    if recall_pair is not None:
+        rows = recall_metrics(*recall_pair, cfg["recall_k"])
+        out["embedding_metrics"].append(_frame(rows, source=source, seed=seed, view="cp+l1000", level="collapsed"))
+    return {k: pd.concat([f for f in v if len(f)], ignore_index=True) if any(len(f) for f in v) else pd.DataFrame()
+            for k, v in out.items()}
+
+
+def late_fusion(raw: RawFeatures, seed: int, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
+    on the treatments measured in both modalities."""
+    cfg = _settings(cfg)
+    both = raw.table("both", "collapsed")
+    cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
+    l1_t = Table("l1000", "collapsed", both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]))
+    _, _, p_cp = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
+    _, _, p_l1 = classify_table(l1_t.meta, l1_t.X, cfg["classifiers"], seed, cfg)
+    y = _label(both.meta)
+    use = _single_moa(both.meta)
+    split = both.meta[S.SPLIT].to_numpy()
+    tr, te = use & (split == "train"), use & (split == "test")
+    moa_cpds = _moa_compounds(both.meta)
+    rows, per = [], []
+    base = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "dim": int(cp_t.X.shape[1] + l1_t.X.shape[1])}
+    for name in cfg["classifiers"]:
+        if name not in p_cp or name not in p_l1:
+            rows.append({"classifier": name, "status": "failed", **base,
+                         "reason": "a per-modality classifier gave no probabilities"})
+            continue
+        (c1, q1, _), (c2, q2, _) = p_cp[name], p_l1[name]
+        if list(c1) != list(c2):
+            rows.append({"classifier": name, "status": "failed", "reason": "modalities saw different classes", **base})
+            continue
+        pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
+        summary, pm = score_predictions(y[te], pred, y[tr])
+        pm["n_compounds_total"] = pm["moa"].map(moa_cpds).fillna(0).astype(int)
+        pm["note"] = np.where(pm["in_training"], "", "no training compound; it cannot be predicted")
+        rows.append({"classifier": name, "status": "ok", "reason": "", **base, **summary})
+        per.append(pm.assign(classifier=name))
+    keys = dict(source="raw", seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
+    return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
+
+
+def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
+    keys = list(OUTPUTS)
+    with atomic_outputs(*[outputs[k] for k in keys]) as tmps:
+        for k, tmp in zip(keys, tmps):
+            write_parquet(frames[k], tmp)
+
+
+def evaluate_model(source: str, seed: int, embeddings: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
+                   l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
+                   views: list[str] | None = None) -> dict[str, pd.DataFrame]:
+    """``embeddings``: ``{f"{view}_{level}": path}`` as written by the embedding rule; ``views``:
+    the views to score (all when None). Models with a Cell Painting and an L1000 encoder also get
+    cross-modal Recall@k from their collapsed ``cp`` and ``l1000`` views."""
+    raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
+    pairs = _settings(cfg)["uncollapsed_pairs"]
+    tables = []
+    for key, path in sorted(embeddings.items()):
+        view, level = key.rsplit("_", 1)
+        if level not in LEVELS:
+            raise ValueError(f"embedding key {key!r} is not <view>_<level> with level in {LEVELS}")
+        if views is None or view in views:
+            tables.append(load_embedding(path, view, level, pairs))
+    recall_pair = None
+    if "cp_collapsed" in embeddings and "l1000_collapsed" in embeddings:
+        recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
+                       load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
+    frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair)
+    _write(frames, outputs)
+    return frames
+
+
+def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str, outputs: dict[str, str],
+                 cfg: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The raw-feature baselines, scored exactly like the embeddings (``source = raw``)."""
+    cfg = _settings(cfg)
+    raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
+    tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
+    plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
+    frames = evaluate_tables("raw", seed, tables, raw, plain)
+    lf, lf_per = late_fusion(raw, seed, cfg)
+    frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
+    frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
+    _write(frames, outputs)
+    return frames

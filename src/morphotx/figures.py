@@ -1,0 +1,281 @@
+"""The study's figures, drawn from the leaderboard's long tables (PNG, labelled axes, legends).
+
+One function per figure; each takes table paths and writes one PNG (or a directory of PNGs, one
+per model) atomically. An empty input draws a panel that says what is missing instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from . import schema as S  # noqa: E402
+from .io import read_table  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+VARIANT_COLORS = {"uncollapsed": "tab:blue", "raw+uncollapsed": "tab:orange", "collapsed": "tab:green",
+                  "raw+collapsed": "tab:pink"}  # the study's Fig 2/3 colours
+
+
+def _save(fig, path: str):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _empty(ax, text):
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def _label(source: str, view: str) -> str:
+    return f"raw {view}" if source == "raw" else f"{source} ({view})"
+
+
+def _grid(n: int, ncols: int = 4, size=(3.6, 2.8)):
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, int(np.ceil(n / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    return fig, axes.flat
+
+
+# ---------------------------------------------------------------------------------------------
+def loss_curves(histories: dict[str, list[str]], out: str):
+    """Training and validation loss per epoch, one panel per model, one line pair per seed."""
+    fig, axes = _grid(len(histories))
+    for ax, (model, paths) in zip(axes, sorted(histories.items())):
+        for i, p in enumerate(sorted(paths)):
+            h = pd.read_csv(p)
+            seed = os.path.basename(os.path.dirname(p))
+            ax.plot(h["epoch"], h["train_loss"], color=f"C{i}", lw=1, label=f"train {seed}")
+            if "val_loss" in h:
+                ax.plot(h["epoch"], h["val_loss"], color=f"C{i}", lw=1, ls="--", label=f"validation {seed}")
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.legend(fontsize=6)
+    fig.suptitle("Training (solid) and validation (dashed) loss; validation = held-out validation compounds")
+    _save(fig, out)
+
+
+def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
+    """Per model: F1 of each MoA with non-zero F1 on test compounds (mean over seeds), bars
+    grouped by variant (the study's Fig 2 and 3)."""
+    df = read_table(per_moa)
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
+    try:
+        if len(df):
+            df = df[df["classifier"] == classifier]
+            df["name"] = [_label(s, v) for s, v in zip(df["source"], df["view"])]
+            for (source, view), g in df.groupby(["source", "view"]):
+                m = g.groupby(["variant", "moa"])["f1"].mean().unstack("variant").fillna(0)
+                m = m.loc[(m > 0).any(axis=1)]
+                fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(m) + 2), 4))
+                if m.empty:
+                    _empty(ax, f"{_label(source, view)}: no MoA with F1 > 0")
+                else:
+                    cols = [v for v in VARIANT_COLORS if v in m.columns]
+                    w = 0.8 / len(cols)
+                    x = np.arange(len(m))
+                    for j, v in enumerate(cols):
+                        ax.bar(x + j * w - 0.4 + w / 2, m[v], w, color=VARIANT_COLORS[v], label=v)
+                    ax.set_xticks(x, m.index, rotation=60, ha="right", fontsize=7)
+                    ax.set_ylabel(f"F1 ({classifier}, mean over seeds)")
+                    ax.set_xlabel("MoA (non-zero F1 only)")
+                    ax.set_ylim(0, 1)
+                    ax.legend(title="variant", fontsize=7)
+                ax.set_title(f"Per-MoA F1 on test compounds: {_label(source, view)}")
+                _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
+        if os.path.exists(outdir):
+            shutil.rmtree(outdir)
+        os.replace(tmp, outdir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+
+
+def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
+                   perplexity: float = 30.0):
+    """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
+    are training compounds, crosses test compounds, grey multi-MoA or unannotated."""
+    import umap
+    from sklearn.manifold import TSNE
+    from sklearn.preprocessing import normalize
+
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
+    try:
+        for name, path in sorted(tables.items()):
+            df = read_table(path)
+            df = df[~df[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
+            cols = [c for c in df.columns if c.startswith("emb_")] or S.feature_columns(df)
+            X = normalize(np.nan_to_num(df[cols].to_numpy(np.float64)))
+            moa = df[S.MOA].map(lambda m: m[0] if len(m) == 1 else "").to_numpy()
+            names = sorted(set(moa) - {""})
+            cmap = plt.get_cmap("tab20", max(len(names), 1))
+            color = {m: cmap(i) for i, m in enumerate(names)}
+            test = (df[S.SPLIT] == "test").to_numpy()
+            fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+            maps = {"UMAP": umap.UMAP(n_neighbors=min(umap_neighbors, len(X) - 1), random_state=seed, n_jobs=1,
+                                      metric="cosine").fit_transform(X),
+                    "t-SNE": TSNE(perplexity=min(perplexity, (len(X) - 1) / 3), random_state=seed,
+                                  init="pca").fit_transform(X)}
+            for ax, (title, Y) in zip(axes, maps.items()):
+                multi = moa == ""
+                ax.scatter(Y[multi, 0], Y[multi, 1], s=6, c="lightgrey", label="multi-MoA / unannotated")
+                for m in names:
+                    sel = moa == m
+                    ax.scatter(Y[sel & ~test, 0], Y[sel & ~test, 1], s=9, color=color[m], label=m)
+                    ax.scatter(Y[sel & test, 0], Y[sel & test, 1], s=22, color=color[m], marker="x")
+                ax.set_title(f"{title} of collapsed embeddings: {name}")
+                ax.set_xlabel(f"{title} 1")
+                ax.set_ylabel(f"{title} 2")
+            handles, labels = axes[0].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
+                       title="MoA (x = test compound)")
+            _save(fig, os.path.join(tmp, f"{name}.png"))
+        if os.path.exists(outdir):
+            shutil.rmtree(outdir)
+        os.replace(tmp, outdir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+
+
+def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):
+    fig, axes = plt.subplots(len(names), len(levels), figsize=(7 * len(levels), 4.2 * len(names)), squeeze=False,
+                             layout="constrained")
+    palette = plt.get_cmap("tab20")
+    for r, curve in enumerate(names):
+        for c, level in enumerate(levels):
+            ax = axes[r, c]
+            d = curves[(curves["curve"] == curve) & (curves["level"] == level)] if len(curves) else curves
+            if d is None or d.empty:
+                _empty(ax, f"no {curve} curve at the {level} level")
+                continue
+            d = d.replace([np.inf, -np.inf], np.nan)
+            for i, ((source, view), g) in enumerate(d.groupby(["source", "view"])):
+                m = g.groupby("x")["value"].agg(["mean", "std"])
+                ls = "--" if source == "raw" else "-"
+                col = palette(i % 20)
+                ax.plot(m.index, m["mean"], ls=ls, lw=1.3, color=col, label=_label(source, view))
+                ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
+                                color=col, alpha=0.10)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel if len(names) == 1 else f"{ylabel}: {curve.split('_')[-1]}")
+            ax.set_title(f"{level} embeddings" + (f" — {curve.split('_')[-1]}" if len(names) > 1 else ""))
+            if logy:
+                ax.set_yscale("log")
+            ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title)
+    _save(fig, out)
+
+
+def enrichment(curves: str, out: str):
+    c = read_table(curves)
+    _curve_plot(c, ["enrichment"], ["uncollapsed", "collapsed"], "enrichment (odds ratio, one-sided Fisher)",
+                "PCC percentile threshold", "Enrichment of same-MoA pairs among strongly correlated pairs "
+                "(test compounds; mean ± sd over seeds; dashed = raw features)", out, logy=True)
+
+
+def knn_vs_k(curves: str, out: str):
+    c = read_table(curves)
+    _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall"], ["uncollapsed", "collapsed"], "weighted score",
+                "k (nearest neighbours by PCC, leave-one-out)",
+                "kNN MoA prediction vs k on test compounds (MOAProfiler; mean ± sd over seeds)", out)
+
+
+def map_distributions(maps: str, out: str):
+    m = read_table(maps)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    for ax, (kind, title) in zip(axes, [("replicate", "Replicate retrieval vs DMSO (per test treatment)"),
+                                        ("moa", "MoA retrieval across compounds (per MoA)")]):
+        d = m[m["kind"] == kind] if len(m) else m
+        if d.empty:
+            _empty(ax, f"no {kind} mAP (needs DMSO rows / MoAs with two test compounds)")
+            continue
+        groups = sorted(d.groupby(["source", "view"]).groups)
+        data = [d[(d["source"] == s) & (d["view"] == v)]["mean_average_precision"].dropna().to_numpy() for s, v in groups]
+        ax.boxplot(data, vert=False, tick_labels=[_label(s, v) for s, v in groups])
+        ax.set_xlabel("mean average precision (copairs)")
+        ax.set_title(title)
+        ax.set_xlim(0, 1)
+    fig.suptitle("mAP distributions, all seeds pooled")
+    _save(fig, out)
+
+
+def arithmetic_distances(distances: str, out: str):
+    d = read_table(distances)
+    models = sorted(d["model"].unique()) if len(d) else []
+    fig, axes = _grid(max(1, len(models)), ncols=3, size=(4.8, 3.6))
+    if not models:
+        _empty(axes[0], "no latent arithmetic: no compound with two MoAs that both occur alone")
+    for ax, model in zip(axes, models):
+        g = d[d["model"] == model]
+        data, labels = [], []
+        for method in ("vae", "pca", "raw"):
+            for shuffled in (False, True):
+                x = g[(g["method"] == method) & ((g["shuffle"] >= 0) == shuffled)]["l2"].to_numpy()
+                data.append(x)
+                labels.append(f"{method}{' shuffled' if shuffled else ''}")
+        ax.boxplot(data, tick_labels=labels)
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
+        ax.set_ylabel("L2 distance to real A∩B mean")
+        ax.set_title(model, fontsize=9)
+    fig.suptitle("Latent arithmetic A − DMSO + B vs real A∩B (lower is better; shuffled = label-permuted control)")
+    _save(fig, out)
+
+
+def traversal_heatmaps(traversal: str, out: str):
+    t = read_table(traversal)
+    models = sorted(t["model"].unique()) if len(t) else []
+    fig, axes = _grid(max(1, len(models)), ncols=3, size=(5.5, 4.2))
+    if not models:
+        _empty(axes[0], "no VAE with Cell Painting input")
+    for ax, model in zip(axes, models):
+        g = t[t["model"] == model].groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
+        lim = np.nanmax(np.abs(g.to_numpy())) or 1
+        im = ax.imshow(g.to_numpy().T, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+        ax.set_yticks(range(g.shape[1]), g.columns, fontsize=6)
+        ax.set_xticks(range(g.shape[0]), g.index)
+        ax.set_xlabel("latent unit")
+        ax.set_title(model, fontsize=9)
+        fig.colorbar(im, ax=ax, label="decoded +3 sd minus −3 sd")
+    fig.suptitle("Latent traversal: Cell Painting feature groups (compartment × channel) moved by each latent unit")
+    _save(fig, out)
+
+
+def leaderboard_chart(board: str, out: str, top: int = 30):
+    b = read_table(board)
+    fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))
+    if b.empty:
+        _empty(ax, "empty leaderboard")
+    else:
+        b = b.dropna(subset=["macro_f1_mean"]).head(top).iloc[::-1]
+        labels = [f"{_label(s, v)} · {var} · {c}" for s, v, var, c in zip(b["source"], b["view"], b["variant"],
+                                                                           b["classifier"])]
+        colors = ["tab:grey" if s == "raw" else "tab:blue" for s in b["source"]]
+        ax.barh(range(len(b)), b["macro_f1_mean"], xerr=b["macro_f1_sd"].fillna(0), color=colors, capsize=2)
+        ax.set_yticks(range(len(b)), labels, fontsize=7)
+        ax.set_xlabel("macro F1 on test compounds (mean ± sd over seeds)")
+        ax.set_title(f"Leaderboard, top {len(b)} rows (grey = raw-feature baselines)")
+    _save(fig, out)

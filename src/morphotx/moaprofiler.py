@@ -1,0 +1,231 @@
+"""MOAProfiler's embedding metrics (seed 001, Methods "embedding analysis" and "held-out compounds").
+
+Every function takes an embedding matrix ``X`` (rows = profiles), the MoA label of each row
+(single-MoA rows only: a multi-MoA compound has no single class) and the compound of each row.
+Similarity is Pearson correlation (PCC, i.e. centred cosine), as in the paper.
+
+* :func:`enrichment` — odds ratio of a one-sided Fisher exact test of "strongly correlated" vs
+  "same MoA" over all unique pairs, at PCC percentiles 98–99.8 (step 0.2).
+* :func:`pcc_delta` — mean PCC of intra-MoA pairs minus mean PCC of inter-MoA pairs.
+* :func:`knn_curve` — leave-one-out kNN by PCC for every k (majority vote), weighted F1 /
+  precision / recall per k.
+* :func:`class_latent_assignment` — each row is assigned to the MoA whose median embedding
+  (MLE), computed without the query, is most similar.
+* :func:`three_groups` — mean PCC of (same compound), (other compound, same MoA), (other
+  compound, other MoA) pairs, with two-sided z-tests between the groups.
+* :func:`heldout_votes` — MoA of held-out compounds from training-set MLEs: individual vote
+  (majority of per-row predictions) and aggregated vote (the compound's median embedding).
+
+One choice differs from the paper's default and is a parameter: MOAProfiler scored wells whose
+compounds were also in training, so a query's own replicates counted as MoA neighbours. Our test
+rows are held-out compounds, and a replicate of the query is not evidence of its MoA, so with
+``same_compound="exclude"`` (our default) same-compound pairs are left out of enrichment, the
+intra/inter delta, kNN neighbours and the query's own MLE. ``same_compound="include"`` gives the
+paper's definitions. :func:`three_groups` reports the same-compound group separately either way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from .scores import weighted_prf
+
+PERCENTILES = tuple(np.round(np.arange(98.0, 99.8001, 0.2), 1))
+
+
+def _check(same_compound: str):
+    if same_compound not in ("exclude", "include"):
+        raise ValueError(f"same_compound must be 'exclude' or 'include', got {same_compound!r}")
+
+
+def pcc_matrix(X: np.ndarray) -> np.ndarray:
+    """Pearson correlation between rows (float64; a constant row correlates 0 with everything)."""
+    Xc = np.asarray(X, np.float64)
+    Xc = Xc - Xc.mean(1, keepdims=True)
+    norm = np.linalg.norm(Xc, axis=1, keepdims=True)
+    Xc = np.divide(Xc, norm, out=np.zeros_like(Xc), where=norm > 0)
+    return Xc @ Xc.T
+
+
+def _pairs(n: int):
+    return np.triu_indices(n, k=1)
+
+
+def _weighted(y_true, y_pred) -> dict[str, float]:
+    labels = sorted(set(y_true))
+    kw = dict(labels=labels, average="weighted", zero_division=0)
+    return {"f1": float(f1_score(y_true, y_pred, **kw)), "precision": float(precision_score(y_true, y_pred, **kw)),
+            "recall": float(recall_score(y_true, y_pred, **kw))}
+
+
+def pair_values(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarray | None = None):
+    """PCC, same-MoA flag and same-compound flag of every unique pair (optionally without
+    same-compound pairs)."""
+    _check(same_compound)
+    moa, compound = np.asarray(moa), np.asarray(compound)
+    P = pcc_matrix(X) if pcc is None else pcc
+    i, j = _pairs(len(moa))
+    same_cpd = compound[i] == compound[j]
+    keep = ~same_cpd if same_compound == "exclude" else np.ones(len(i), bool)
+    return P[i, j][keep], (moa[i] == moa[j])[keep], same_cpd[keep]
+
+
+def enrichment(X, moa, compound, percentiles=PERCENTILES, same_compound: str = "exclude",
+               pcc: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per percentile: threshold, the 2×2 table (a strong&same-MoA, b strong&other,
+    c weak&same-MoA, d weak&other), the odds ratio (a/b)/(c/d) and the one-sided Fisher p-value."""
+    vals, same, _ = pair_values(X, moa, compound, same_compound, pcc)
+    rows = []
+    for p in percentiles:
+        thr = float(np.percentile(vals, p)) if len(vals) else np.nan
+        strong = vals >= thr
+        a, b = int((strong & same).sum()), int((strong & ~same).sum())
+        c, d = int((~strong & same).sum()), int((~strong & ~same).sum())
+        if len(vals) == 0 or (a + c) == 0:
+            odds, pval = np.nan, np.nan
+        else:
+            res = stats.fisher_exact([[a, b], [c, d]], alternative="greater")
+            odds, pval = float(res.statistic), float(res.pvalue)
+        rows.append({"percentile": float(p), "threshold": thr, "a": a, "b": b, "c": c, "d": d,
+                     "odds_ratio": odds, "p_value": pval})
+    return pd.DataFrame(rows)
+
+
+def pcc_delta(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarray | None = None) -> dict[str, float]:
+    vals, same, _ = pair_values(X, moa, compound, same_compound, pcc)
+    intra = vals[same]
+    inter = vals[~same]
+    mi = float(intra.mean()) if len(intra) else np.nan
+    me = float(inter.mean()) if len(inter) else np.nan
+    return {"intra_moa_pcc": mi, "intra_moa_pcc_sd": float(intra.std()) if len(intra) else np.nan,
+            "inter_moa_pcc": me, "inter_moa_pcc_sd": float(inter.std()) if len(inter) else np.nan,
+            "pcc_delta": mi - me, "n_intra_pairs": int(len(intra)), "n_inter_pairs": int(len(inter))}
+
+
+def _ztest(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Two-sided z-test for a difference of means (large samples; the paper's "Statistical tests").
+    Four lines of arithmetic on the group means and variances; statsmodels' ztest would pool the
+    variances, which the paper does not."""
+    if len(a) < 2 or len(b) < 2:
+        return np.nan, np.nan
+    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if se == 0:
+        return np.nan, np.nan
+    z = (a.mean() - b.mean()) / se
+    return float(z), float(2 * stats.norm.sf(abs(z)))
+
+
+def three_groups(X, moa, compound, pcc: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(groups: mean/sd/n of PCC per group; tests: z and two-sided p for each pair of groups)."""
+    vals, same_moa, same_cpd = pair_values(X, moa, compound, "include", pcc)
+    groups = {"same_compound": vals[same_cpd], "other_compound_same_moa": vals[~same_cpd & same_moa],
+              "other_compound_other_moa": vals[~same_cpd & ~same_moa]}
+    g = pd.DataFrame([{"group": k, "mean_pcc": float(v.mean()) if len(v) else np.nan,
+                       "sd_pcc": float(v.std()) if len(v) else np.nan, "n_pairs": int(len(v))}
+                      for k, v in groups.items()])
+    names = list(groups)
+    tests = []
+    for x in range(3):
+        for y in range(x + 1, 3):
+            z, p = _ztest(groups[names[x]], groups[names[y]])
+            tests.append({"group_1": names[x], "group_2": names[y], "z": z, "p_value": p})
+    return g, pd.DataFrame(tests)
+
+
+def knn_curve(X, moa, compound, k_max: int | None = None, same_compound: str = "exclude",
+              pcc: np.ndarray | None = None) -> pd.DataFrame:
+    """Leave-one-out kNN (PCC) for k = 1 … min(k_max, candidates): weighted F1, precision, recall.
+
+    Majority vote; a tie goes to the tied MoA whose nearest member ranks first (the closest)."""
+    _check(same_compound)
+    moa, compound = np.asarray(moa), np.asarray(compound)
+    n = len(moa)
+    P = (pcc_matrix(X) if pcc is None else pcc).copy()
+    np.fill_diagonal(P, -np.inf)
+    if same_compound == "exclude":
+        P[compound[:, None] == compound[None, :]] = -np.inf
+    n_cand = int(np.isfinite(P).sum(1).min()) if n else 0
+    k_top = n_cand if k_max is None else min(int(k_max), n_cand)
+    if k_top < 1:
+        return pd.DataFrame(columns=["k", "f1", "precision", "recall"])
+    classes, y = np.unique(moa, return_inverse=True)
+    if k_top < n - 1:
+        top = np.argpartition(-P, k_top - 1, axis=1)[:, :k_top]
+        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(P, top, 1), axis=1, kind="stable"), 1)
+    else:
+        order = np.argsort(-P, axis=1, kind="stable")[:, :k_top]
+    ar = np.arange(n)
+    counts = np.zeros((n, len(classes)), np.int32)
+    first = np.full((n, len(classes)), k_top, np.int32)  # rank of each class's nearest member (tie-break)
+    rows = []
+    for k in range(1, k_top + 1):
+        cls = y[order[:, k - 1]]
+        counts[ar, cls] += 1
+        first[ar, cls] = np.minimum(first[ar, cls], k - 1)
+        best = counts.max(1, keepdims=True)
+        score = np.where(counts == best, -first, np.iinfo(np.int32).min)
+        rows.append({"k": k, **weighted_prf(y, score.argmax(1), len(classes))})
+    return pd.DataFrame(rows)
+
+
+def _median_by(X, labels):
+    labs = np.unique(labels)
+    return labs, np.vstack([np.median(X[labels == m], axis=0) for m in labs])
+
+
+def class_latent_assignment(X, moa, compound, same_compound: str = "exclude") -> dict:
+    """Each row is a query; MLE = median embedding of each MoA over the other rows (without the
+    query, and without the query's compound under ``exclude``); prediction = most similar MLE."""
+    _check(same_compound)
+    X, moa, compound = np.asarray(X, float), np.asarray(moa), np.asarray(compound)
+    classes, mle = _median_by(X, moa)
+    pred = np.empty(len(moa), dtype=object)
+    # the query's own MoA needs a median without the query (or its compound); others are unaffected
+    for ci, m in enumerate(classes):
+        rows = np.flatnonzero(moa == m)
+        unit = compound[rows] if same_compound == "exclude" else rows.astype(str)
+        for u in np.unique(unit):
+            q = rows[unit == u]
+            rest = np.setdiff1d(rows, q)
+            cand = mle.copy()
+            valid = np.ones(len(classes), bool)
+            if len(rest):
+                cand[ci] = np.median(X[rest], axis=0)
+            else:
+                valid[ci] = False
+            sims = pcc_matrix(np.vstack([X[q], cand]))[: len(q), len(q):]
+            sims[:, ~valid] = -np.inf
+            pred[q] = classes[sims.argmax(1)]
+    return {**_weighted(moa, pred.astype(str)), "n": int(len(moa)), "pred": pred.astype(str)}
+
+
+def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[dict, pd.DataFrame]:
+    """Training MLEs (median per MoA); per-compound predictions by individual and aggregated vote.
+
+    Individual vote ties go to the tied MoA with the higher mean PCC over the compound's rows.
+    Returns (summary: accuracy and weighted F1 of each vote over test compounds, per-compound table)."""
+    X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
+    moa_test, compound_test = np.asarray(moa_test), np.asarray(compound_test)
+    classes, mle = _median_by(X_train, np.asarray(moa_train))
+    S = pcc_matrix(np.vstack([X_test, mle]))[: len(X_test), len(X_test):]
+    row_pred = classes[S.argmax(1)]
+    rows = []
+    for c in pd.unique(compound_test):
+        idx = np.flatnonzero(compound_test == c)
+        votes = pd.Series(row_pred[idx]).value_counts()
+        tied = votes.index[votes == votes.max()]
+        mean_sim = {m: S[idx, np.searchsorted(classes, m)].mean() for m in tied}
+        individual = max(tied, key=lambda m: (mean_sim[m], m))
+        cle = np.median(X_test[idx], axis=0, keepdims=True)
+        aggregated = classes[pcc_matrix(np.vstack([cle, mle]))[0, 1:].argmax()]
+        rows.append({"compound": c, "moa": moa_test[idx[0]], "n_rows": len(idx), "individual_vote": individual,
+                     "aggregated_vote": aggregated, "moa_in_training": moa_test[idx[0]] in set(classes)})
+    per = pd.DataFrame(rows)
+    out = {"n_compounds": len(per)}
+    for v in ("individual_vote", "aggregated_vote"):
+        out[f"{v}_accuracy"] = float((per[v] == per["moa"]).mean()) if len(per) else np.nan
+        out[f"{v}_weighted_f1"] = _weighted(per["moa"].to_numpy(), per[v].to_numpy())["f1"] if len(per) else np.nan
+    return out, per

@@ -1,0 +1,135 @@
+"""Evaluation and leaderboard on the tiny demo: baselines, variants, bad input recorded not dropped."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from morphotx import schema as S
+from morphotx.evaluate import OUTPUTS, cyclic_pairs, evaluate_model, evaluate_raw
+from morphotx.leaderboard import build, markdown
+
+FAST = {"classifiers": ["knn", "logreg"], "knn_k_max": 5, "cv_folds": 3, "map_null_size": 200, "curve_k_max": 5,
+        "min_compounds_per_moa": 1}
+
+
+def _outs(tmp_path, tag):
+    return {k: str(tmp_path / f"{tag}_{k}.parquet") for k in OUTPUTS}
+
+
+def _fake_embedding(src: str, dst, dim=8, seed=0, nan_rows=0):
+    df = pd.read_parquet(src)
+    X = df[S.feature_columns(df)].to_numpy(float)
+    Z = X @ np.random.default_rng(seed).normal(size=(X.shape[1], dim))
+    train = np.flatnonzero((df[S.SPLIT] == "train").to_numpy() & (df[S.MOA].map(len) == 1).to_numpy())
+    Z[train[:nan_rows]] = np.nan  # rows the classifiers use
+    out = pd.concat([df[S.meta_columns(df)].reset_index(drop=True),
+                     pd.DataFrame(Z.astype(np.float32), columns=[f"emb_{i:03d}" for i in range(dim)])], axis=1)
+    out.to_parquet(dst)
+    return str(dst)
+
+
+def _raw(p):
+    return dict(cp=str(p["cp_p"]), l1000=str(p["l1k_p"]), cp_collapsed=str(p["cp_c"]), l1000_collapsed=str(p["l1k_c"]))
+
+
+@pytest.fixture(scope="module")
+def raw_frames(tiny_processed, tmp_path_factory):
+    d = tmp_path_factory.mktemp("ev_raw")
+    return evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(d, "raw"), cfg=FAST)
+
+
+def test_raw_baselines_on_the_same_split(raw_frames):
+    c = raw_frames["classification"]
+    assert set(c["view"]) == {"cp", "l1000", "both", "late_fusion"}
+    assert set(c["classifier"]) == {"knn", "logreg"}
+    fused = c[c["view"].isin(["both", "late_fusion"])]
+    assert fused["n_test"].nunique() == 1 and (fused["level"] == "collapsed").all()
+    assert (c["status"].isin(["ok", "not_converged"])).all(), c[["view", "status", "reason"]]
+    assert c["macro_f1"].between(0, 1).all()
+    em = raw_frames["embedding_metrics"]
+    rep = em[(em["metric"] == "replicate_map") & (em["view"] == "cp")]
+    assert len(rep) == 1 and 0 <= rep["value"].iloc[0] <= 1  # DMSO rows make replicate mAP possible
+    assert {"enrichment", "knn_f1"} <= set(raw_frames["curves"]["curve"])
+
+
+def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
+    """Late fusion's kNN predictions equal argmax of the mean of the two kNN probability tables."""
+    from morphotx.evaluate import RawFeatures, Table, _label, _single_moa, classify_table
+
+    raw = RawFeatures(**_raw(tiny_processed))
+    both = raw.table("both", "collapsed")
+    cfg = {**FAST, "classifiers": ["knn"]}
+    from morphotx.evaluate import DEFAULTS
+    cfg = {**DEFAULTS, **cfg}
+    _, _, p1 = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
+    _, _, p2 = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
+    (c1, q1, te), (_, q2, _) = p1["knn"], p2["knn"]
+    pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
+    y = _label(both.meta)[te]
+    lf = raw_frames["classification"]
+    lf = lf[(lf["view"] == "late_fusion") & (lf["classifier"] == "knn")].iloc[0]
+    assert lf["accuracy"] == pytest.approx((pred == y).mean())
+
+
+def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
+    p = tiny_processed
+    emb = {"cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet"),
+           "cp_uncollapsed": _fake_embedding(p["cp_p"], tmp_path / "cu.parquet", nan_rows=2)}
+    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), cfg=FAST)
+    c = f["classification"]
+    assert set(c["variant"]) == {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
+    col = c[(c["variant"] == "collapsed")]
+    rawplus = c[(c["variant"] == "raw+collapsed")]
+    n_raw = len(S.feature_columns(pd.read_parquet(p["cp_c"])))
+    assert (col["dim"] == 8).all() and (rawplus["dim"] == 8 + n_raw).all()
+    # the NaN rows are recorded, with the reason, for every classifier of the uncollapsed variants
+    bad = c[c["level"] == "uncollapsed"]
+    assert (bad["status"] == "nan_embedding").all() and bad["reason"].str.contains("NaN").all()
+    assert bad["macro_f1"].isna().all()
+    em = f["embedding_metrics"]
+    assert (em[em["level"] == "uncollapsed"]["status"] == "nan_embedding").any()
+    # ...and reach the leaderboard instead of disappearing
+    board = build(c, em, pd.DataFrame())
+    row = board[(board["variant"] == "uncollapsed") & (board["classifier"] == "knn")].iloc[0]
+    assert row["status"].startswith("nan_embedding (1/1 seeds)")
+    assert "nan_embedding" in markdown(board, 1)
+
+
+def test_moa_without_training_compound_is_named(tiny_processed, tmp_path):
+    p = tiny_processed
+    cp_c = pd.read_parquet(p["cp_c"])
+    # give one test compound a MoA of its own: it has one compound and none in training
+    test_cpd = cp_c.loc[cp_c[S.SPLIT] == "test", S.PERT].iloc[0]
+    cp_c[S.MOA] = [["lonely MoA"] if c == test_cpd else m for c, m in zip(cp_c[S.PERT], cp_c[S.MOA])]
+    cp_c.to_parquet(tmp_path / "cp_c.parquet")
+    emb = {"cp_collapsed": _fake_embedding(tmp_path / "cp_c.parquet", tmp_path / "cc.parquet")}
+    raw = {**_raw(p), "cp_collapsed": str(tmp_path / "cp_c.parquet")}
+    f = evaluate_model("toy", 0, emb, **raw, outputs=_outs(tmp_path, "lonely"), cfg=FAST)
+    per = f["per_moa"]
+    row = per[(per["moa"] == "lonely MoA") & (per["variant"] == "collapsed")].iloc[0]
+    assert not row["in_training"] and row["f1"] == 0 and row["n_compounds_total"] == 1
+    assert "1 compound(s), none in the training split" in row["note"]
+
+
+def test_cyclic_pairs_cover_every_replicate_once():
+    rows = [("t1", f"c{i}", f"l{j}") for i in range(2) for j in range(3)] + \
+           [("t2", f"d{i}", f"m{j}") for i in range(4) for j in range(2)]
+    meta = pd.DataFrame(rows, columns=[S.TREATMENT, "Metadata_cp_profile_id", "Metadata_l1000_profile_id"])
+    keep = cyclic_pairs(meta)
+    kept = meta[keep]
+    for t, m, n in (("t1", 2, 3), ("t2", 4, 2)):
+        g = kept[kept[S.TREATMENT] == t]
+        assert len(g) == max(m, n)
+        assert g["Metadata_cp_profile_id"].nunique() == m and g["Metadata_l1000_profile_id"].nunique() == n
+
+
+def test_leaderboard_mean_sd_and_status():
+    rows = []
+    for seed, (f1, st) in enumerate([(0.5, "ok"), (0.7, "not_converged"), (0.6, "ok")]):
+        rows.append({"source": "m", "seed": seed, "view": "both", "level": "collapsed", "variant": "collapsed",
+                     "classifier": "mlp", "status": st, "reason": "hit max_iter" if st != "ok" else "",
+                     "macro_f1": f1, "weighted_f1": f1, "accuracy": f1, "n_moas_nonzero_f1": 3})
+    board = build(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
+    r = board.iloc[0]
+    assert r["macro_f1_mean"] == pytest.approx(0.6) and r["macro_f1_sd"] == pytest.approx(np.std([.5, .7, .6], ddof=1))
+    assert r["status"] == "not_converged (1/3 seeds): hit max_iter" and r["n_seeds"] == 3

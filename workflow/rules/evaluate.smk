@@ -1,0 +1,128 @@
+# Scoring: every model's embeddings and the raw-feature baselines on the compound-held-out split,
+# latent arithmetic of the VAEs, and one leaderboard (mean ± sd over seeds).
+RAW_PROFILES = dict(
+    cp=rules.preprocess_cp.output.profiles,
+    l1000=rules.preprocess_l1000.output.profiles,
+    cp_collapsed=rules.pair.output.cp_collapsed,
+    l1000_collapsed=rules.pair.output.l1000_collapsed,
+)
+
+
+rule evaluate_model:
+    """Classifiers, MOAProfiler metrics, mAP and Recall@k of one model's embeddings, one seed."""
+    input:
+        unpack(
+            lambda w: {
+                **RAW_PROFILES,
+                **{
+                    f"emb_{v}_{l}": f"{OUT}/embeddings/{w.model}/seed{w.seed}/{v}_{l}.parquet"
+                    for v in VIEWS[w.model]
+                    for l in LEVELS
+                },
+            }
+        ),
+    output:
+        **{k: f"{OUT}/evaluation/{{model}}/seed{{seed}}/{k}.parquet" for k in EVAL_TABLES},
+    log:
+        f"{LOGS}/evaluate/{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/{{model}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS) or "(?!x)x",
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: THREADS
+    params:
+        views=lambda w: eval_views(w.model),
+        cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
+    script:
+        "../../scripts/evaluate_model.py"
+
+
+rule evaluate_raw:
+    """The raw-feature baselines (Cell Painting, L1000, early and late fusion), scored alike."""
+    input:
+        **RAW_PROFILES,
+    output:
+        **{k: f"{OUT}/evaluation/raw/seed{{seed}}/{k}.parquet" for k in EVAL_TABLES},
+    log:
+        f"{LOGS}/evaluate/raw_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/evaluate/raw_seed{{seed}}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: THREADS
+    params:
+        cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
+    script:
+        "../../scripts/evaluate_raw.py"
+
+
+rule arithmetic:
+    """Latent-space arithmetic (A − DMSO + B vs A∩B) and latent traversals of one VAE, one seed."""
+    input:
+        **MODEL_INPUTS,
+        cp_collapsed=rules.pair.output.cp_collapsed,
+        l1000_collapsed=rules.pair.output.l1000_collapsed,
+        checkpoint=f"{OUT}/models/{{model}}/seed{{seed}}/checkpoint.pt",
+    output:
+        **{k: f"{OUT}/arithmetic/{{model}}/seed{{seed}}/{k}.parquet" for k in ARITH_TABLES},
+    log:
+        f"{LOGS}/arithmetic/{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/arithmetic/{{model}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        model="|".join(VAES) or "(?!x)x",
+        seed=r"\d+",
+    conda:
+        ENV
+    threads: THREADS
+    params:
+        model_cfg=lambda w: MODELS[w.model],
+        train=TRAIN,
+        seed=lambda w: int(w.seed),
+        **config["arithmetic"],
+    script:
+        "../../scripts/arithmetic.py"
+
+
+LEADERBOARD = f"{OUT}/leaderboard"
+
+
+rule leaderboard:
+    """Every score of every model, baseline and seed in one table (Parquet, Markdown, TSV)."""
+    input:
+        **{
+            f"eval_{k}": [
+                evaluation_files(s, seed)[k] for s in [*MODELS, "raw"] for seed in SEEDS
+            ]
+            for k in EVAL_TABLES
+        },
+        **{
+            f"arith_{k}": [arithmetic_files(n, seed)[k] for n in VAES for seed in SEEDS]
+            for k in ARITH_TABLES
+        },
+    output:
+        leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
+        markdown=f"{LEADERBOARD}/leaderboard.md",
+        tsv=report(
+            f"{LEADERBOARD}/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="1. Leaderboard",
+        ),
+        **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
+        **{f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet" for k in ARITH_TABLES},
+    log:
+        f"{LOGS}/leaderboard.log",
+    benchmark:
+        f"{BENCH}/leaderboard.tsv"
+    conda:
+        ENV
+    threads: THREADS
+    params:
+        seeds=len(SEEDS),
+    script:
+        "../../scripts/leaderboard.py"

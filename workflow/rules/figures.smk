@@ -1,0 +1,142 @@
+# Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
+# (`make report`) with its caption from workflow/report/.
+FIG = f"{OUT}/figures"
+REPORT = "../report"
+
+
+rule figure_loss_curves:
+    input:
+        histories=[
+            f"{OUT}/models/{m}/seed{s}/history.csv" for m in MODELS for s in SEEDS
+        ],
+    output:
+        report(
+            f"{FIG}/loss_curves.png",
+            caption=f"{REPORT}/loss_curves.rst",
+            category="2. Training",
+        ),
+    log:
+        f"{LOGS}/figures/loss_curves.log",
+    benchmark:
+        f"{BENCH}/figures/loss_curves.tsv"
+    conda:
+        ENV
+    params:
+        models=list(MODELS),
+    script:
+        "../../scripts/figure.py"
+
+
+rule figure_per_moa_f1:
+    input:
+        per_moa=rules.leaderboard.output.per_moa,
+    output:
+        report(
+            directory(f"{FIG}/per_moa_f1"),
+            patterns=["{name}.png"],
+            caption=f"{REPORT}/per_moa_f1.rst",
+            category="3. Classification",
+            subcategory="Per-MoA F1",
+        ),
+    log:
+        f"{LOGS}/figures/per_moa_f1.log",
+    benchmark:
+        f"{BENCH}/figures/per_moa_f1.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/figure.py"
+
+
+rule figure_leaderboard:
+    input:
+        board=rules.leaderboard.output.leaderboard,
+    output:
+        report(
+            f"{FIG}/leaderboard.png",
+            caption=f"{REPORT}/leaderboard_chart.rst",
+            category="1. Leaderboard",
+        ),
+    log:
+        f"{LOGS}/figures/leaderboard.log",
+    benchmark:
+        f"{BENCH}/figures/leaderboard.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/figure.py"
+
+
+rule figure_embedding_maps:
+    input:
+        unpack(
+            lambda w: {
+                **{
+                    f"{m}_{primary_view(HP[m])}": f"{OUT}/embeddings/{m}/seed{SEEDS[0]}/{primary_view(HP[m])}_collapsed.parquet"
+                    for m in MODELS
+                },
+                "raw_cp": rules.pair.output.cp_collapsed,
+                "raw_l1000": rules.pair.output.l1000_collapsed,
+            }
+        ),
+    output:
+        report(
+            directory(f"{FIG}/embedding_maps"),
+            patterns=["{name}.png"],
+            caption=f"{REPORT}/embedding_maps.rst",
+            category="4. Embeddings",
+            subcategory="UMAP and t-SNE",
+        ),
+    log:
+        f"{LOGS}/figures/embedding_maps.log",
+    benchmark:
+        f"{BENCH}/figures/embedding_maps.tsv"
+    conda:
+        ENV
+    params:
+        **config["figures"],
+    script:
+        "../../scripts/figure.py"
+
+
+for _fig, _table, _cat in [
+    ("enrichment", "curves", "5. MOAProfiler metrics"),
+    ("knn_vs_k", "curves", "5. MOAProfiler metrics"),
+    ("map_distributions", "map", "6. Retrieval (mAP)"),
+    ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
+    ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
+]:
+
+    rule:
+        name:
+            f"figure_{_fig}"
+        input:
+            table=getattr(rules.leaderboard.output, _table),
+        output:
+            report(
+                f"{FIG}/{_fig}.png",
+                caption=f"{REPORT}/{_fig}.rst",
+                category=_cat,
+            ),
+        log:
+            f"{LOGS}/figures/{_fig}.log",
+        benchmark:
+            f"{BENCH}/figures/{_fig}.tsv"
+        conda:
+            ENV
+        script:
+            "../../scripts/figure.py"
+
+
+FIGURES = [
+    f"{FIG}/{f}.png"
+    for f in [
+        "loss_curves",
+        "leaderboard",
+        "enrichment",
+        "knn_vs_k",
+        "map_distributions",
+        "arithmetic_distances",
+        "traversal_heatmaps",
+    ]
+] + [f"{FIG}/per_moa_f1", f"{FIG}/embedding_maps"]
