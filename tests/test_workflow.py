@@ -92,7 +92,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
                 "traversal_heatmaps"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
-    maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir())
+    maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir() if not p.name.startswith("."))
     assert maps == sorted([f"{m}.png" for m in ["supcon_both", "vae_mmd_cp_cp", "set_cwcl_both", "raw_cp",
                                                  "raw_l1000"]])
 

@@ -178,8 +178,9 @@ def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, 
                 ls = "--" if source == "raw" else "-"
                 col = palette(i % 20)
                 ax.plot(m.index, m["mean"], ls=ls, lw=1.3, color=col, label=_label(source, view))
-                ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
-                                color=col, alpha=0.10)
+                if not logy:  # a mean − sd band is meaningless on a log axis
+                    ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
+                                    color=col, alpha=0.10)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel if len(names) == 1 else f"{ylabel}: {curve.split('_')[-1]}")
             ax.set_title(f"{level} embeddings" + (f" — {curve.split('_')[-1]}" if len(names) > 1 else ""))
@@ -194,7 +195,7 @@ def enrichment(curves: str, out: str):
     c = read_table(curves)
     _curve_plot(c, ["enrichment"], ["uncollapsed", "collapsed"], "enrichment (odds ratio, one-sided Fisher)",
                 "PCC percentile threshold", "Enrichment of same-MoA pairs among strongly correlated pairs "
-                "(test compounds; mean ± sd over seeds; dashed = raw features)", out, logy=True)
+                "(test compounds; mean over seeds; dashed = raw features)", out, logy=True)
 
 
 def knn_vs_k(curves: str, out: str):
