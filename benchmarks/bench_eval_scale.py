@@ -33,7 +33,7 @@ def rss_gb():
 
 def data(n, reps, seed=0):
     rng = np.random.default_rng(seed)
-    n_cpd = n // reps
+    n_cpd = -(-n // reps)  # ceil
     moa_of_cpd = rng.integers(0, args.moas, n_cpd)
     centres = rng.normal(size=(args.moas, args.dim))
     cpd = np.repeat(np.arange(n_cpd), reps)[:n]

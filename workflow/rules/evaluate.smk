@@ -22,7 +22,10 @@ rule evaluate_model:
             }
         ),
     output:
-        **{k: f"{OUT}/evaluation/{{model}}/seed{{seed}}/{k}.parquet" for k in EVAL_TABLES},
+        **{
+            k: f"{OUT}/evaluation/{{model}}/seed{{seed}}/{k}.parquet"
+            for k in EVAL_TABLES
+        },
     log:
         f"{LOGS}/evaluate/{{model}}_seed{{seed}}.log",
     benchmark:
@@ -69,7 +72,10 @@ rule arithmetic:
         l1000_collapsed=rules.pair.output.l1000_collapsed,
         checkpoint=f"{OUT}/models/{{model}}/seed{{seed}}/checkpoint.pt",
     output:
-        **{k: f"{OUT}/arithmetic/{{model}}/seed{{seed}}/{k}.parquet" for k in ARITH_TABLES},
+        **{
+            k: f"{OUT}/arithmetic/{{model}}/seed{{seed}}/{k}.parquet"
+            for k in ARITH_TABLES
+        },
     log:
         f"{LOGS}/arithmetic/{{model}}_seed{{seed}}.log",
     benchmark:
@@ -81,10 +87,10 @@ rule arithmetic:
         ENV
     threads: THREADS
     params:
+        **config["arithmetic"],
         model_cfg=lambda w: MODELS[w.model],
         train=TRAIN,
         seed=lambda w: int(w.seed),
-        **config["arithmetic"],
     script:
         "../../scripts/arithmetic.py"
 
@@ -97,15 +103,24 @@ rule leaderboard:
     input:
         **{
             f"eval_{k}": [
-                evaluation_files(s, seed)[k] for s in [*MODELS, "raw"] for seed in SEEDS
+                evaluation_files(s, seed)[k]
+                for s in [*MODELS, "raw"]
+                for seed in SEEDS
             ]
             for k in EVAL_TABLES
         },
         **{
-            f"arith_{k}": [arithmetic_files(n, seed)[k] for n in VAES for seed in SEEDS]
+            f"arith_{k}": [
+                arithmetic_files(n, seed)[k] for n in VAES for seed in SEEDS
+            ]
             for k in ARITH_TABLES
         },
     output:
+        **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
+        **{
+            f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet"
+            for k in ARITH_TABLES
+        },
         leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
         markdown=f"{LEADERBOARD}/leaderboard.md",
         tsv=report(
@@ -113,8 +128,6 @@ rule leaderboard:
             caption="../report/leaderboard.rst",
             category="1. Leaderboard",
         ),
-        **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
-        **{f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet" for k in ARITH_TABLES},
     log:
         f"{LOGS}/leaderboard.log",
     benchmark:
