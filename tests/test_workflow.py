@@ -152,6 +152,9 @@ def test_dry_run_and_lint(tmp_path):
     lint = snakemake(tmp_path, "--lint")
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     assert "Congratulations" in lint.stdout + lint.stderr or "lints" not in (lint.stdout + lint.stderr).lower()
+    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "Snakefile"),
+                          str(REPO / "workflow" / "rules")], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
 @pytest.mark.workflow

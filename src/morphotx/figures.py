@@ -207,7 +207,7 @@ def knn_vs_k(curves: str, out: str):
 
 def map_distributions(maps: str, out: str):
     m = read_table(maps)
-    fig, axes = plt.subplots(1, 2, figsize=(14, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), layout="constrained")
     for ax, (kind, title) in zip(axes, [("replicate", "Replicate retrieval vs DMSO (per test treatment)"),
                                         ("moa", "MoA retrieval across compounds (per MoA)")]):
         d = m[m["kind"] == kind] if len(m) else m
