@@ -30,7 +30,7 @@ run: $(STAMP)
 	@echo "Figures: results/demo/figures/"
 	@echo ""
 	@echo "Leaderboard (top 15 rows of results/demo/leaderboard/leaderboard.md; full: leaderboard.parquet):"
-	@head -n 20 results/demo/leaderboard/leaderboard.md | tail -n 17 | cut -c1-220
+	@head -n 20 results/demo/leaderboard/leaderboard.md | tail -n 17 | cut -c1-250
 	@echo ""
 	@echo "HTML report with every figure and the leaderboard:  make report   (= snakemake --report results/demo/report.html)"
 

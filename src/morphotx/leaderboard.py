@@ -111,10 +111,11 @@ def _fmt(mean, sd, digits: int = 3) -> str:
 
 def markdown(board: pd.DataFrame, seeds: int) -> str:
     cols = [c for c in MD_COLUMNS if f"{c}_mean" in board.columns]
-    t = board[KEYS + ["status"]].copy()
+    t = board[KEYS].copy()
     for c in cols:
         digits = 1 if c.startswith("n_") or c.startswith("enrichment") else 3
         t[c] = [_fmt(m, s, digits) for m, s in zip(board[f"{c}_mean"], board[f"{c}_sd"])]
+    t["status"] = board["status"]  # last: a reason can be long
     lines = [
         "# morphotx leaderboard",
         "",
