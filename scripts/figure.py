@@ -1,4 +1,5 @@
 """One script for every figure rule: the rule name picks the drawing function in morphotx.figures."""
+import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
 from morphotx.smk import setup
 
 setup(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,3 +1,4 @@
+import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
 from morphotx.smk import setup
 
 setup(snakemake)  # noqa: F821 (injected by Snakemake)

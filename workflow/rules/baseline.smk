@@ -13,7 +13,7 @@ rule baseline_knn:
     benchmark:
         f"{BENCH}/baseline_knn.tsv"
     conda:
-        ENV
+        ENVS["preprocess"]
     threads: HEAVY
     params:
         **config["baseline"],

@@ -2,7 +2,11 @@
 OUT = f"results/{config['dataset']['name']}"
 LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
-ENV = "../../envs/morphotx.yaml"
+# one conda env per stage (`--sdm conda`); envs/morphotx.yaml is the same packages in one env
+ENVS = {
+    g: f"../../envs/{g}.yaml"
+    for g in ["data", "preprocess", "train", "evaluate", "figures"]
+}
 THREADS = config["threads"]["default"]
 HEAVY = config["threads"]["heavy"]
 MODALITY = {"cp": "cell_painting", "l1000": "l1000"}

@@ -7,7 +7,7 @@ rule demo_data:
     benchmark:
         f"{BENCH}/demo_data.tsv"
     conda:
-        ENV
+        ENVS["data"]
     threads: THREADS
     params:
         scale=config["demo"]["scale"],

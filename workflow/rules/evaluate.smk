@@ -34,7 +34,7 @@ rule evaluate_model:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
     conda:
-        ENV
+        ENVS["evaluate"]
     threads: THREADS
     params:
         views=lambda w: eval_views(w.model),
@@ -56,7 +56,7 @@ rule evaluate_raw:
     wildcard_constraints:
         seed=r"\d+",
     conda:
-        ENV
+        ENVS["evaluate"]
     threads: THREADS
     params:
         cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
@@ -84,7 +84,7 @@ rule arithmetic:
         model="|".join(VAES) or "(?!x)x",
         seed=r"\d+",
     conda:
-        ENV
+        ENVS["train"]
     threads: THREADS
     params:
         **config["arithmetic"],
@@ -133,7 +133,7 @@ rule leaderboard:
     benchmark:
         f"{BENCH}/leaderboard.tsv"
     conda:
-        ENV
+        ENVS["evaluate"]
     threads: THREADS
     params:
         seeds=len(SEEDS),

@@ -20,7 +20,7 @@ rule figure_loss_curves:
     benchmark:
         f"{BENCH}/figures/loss_curves.tsv"
     conda:
-        ENV
+        ENVS["figures"]
     params:
         models=list(MODELS),
     script:
@@ -43,7 +43,7 @@ rule figure_per_moa_f1:
     benchmark:
         f"{BENCH}/figures/per_moa_f1.tsv"
     conda:
-        ENV
+        ENVS["figures"]
     script:
         "../../scripts/figure.py"
 
@@ -62,7 +62,7 @@ rule figure_leaderboard:
     benchmark:
         f"{BENCH}/figures/leaderboard.tsv"
     conda:
-        ENV
+        ENVS["figures"]
     script:
         "../../scripts/figure.py"
 
@@ -92,7 +92,7 @@ rule figure_embedding_maps:
     benchmark:
         f"{BENCH}/figures/embedding_maps.tsv"
     conda:
-        ENV
+        ENVS["figures"]
     params:
         **config["figures"],
     script:
@@ -123,7 +123,7 @@ for _fig, _table, _cat in [
         benchmark:
             f"{BENCH}/figures/{_fig}.tsv"
         conda:
-            ENV
+            ENVS["figures"]
         script:
             "../../scripts/figure.py"
 

@@ -13,7 +13,7 @@ rule harmonise:
     wildcard_constraints:
         modality="cp|l1000",
     conda:
-        ENV
+        ENVS["data"]
     threads: HEAVY
     params:
         modality=lambda w: MODALITY[w.modality],
@@ -37,7 +37,7 @@ rule map_probes:
     benchmark:
         f"{BENCH}/map_probes.tsv"
     conda:
-        ENV
+        ENVS["data"]
     threads: THREADS
     params:
         **config["probe_map"],

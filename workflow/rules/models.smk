@@ -24,7 +24,7 @@ rule train_model:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
     conda:
-        ENV
+        ENVS["train"]
     threads: config["threads"]["train"]
     resources:
         gpu=GPU,
@@ -56,7 +56,7 @@ for _name in MODELS:
         wildcard_constraints:
             seed=r"\d+",
         conda:
-            ENV
+            ENVS["train"]
         threads: THREADS
         resources:
             gpu=GPU,

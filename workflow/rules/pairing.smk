@@ -13,7 +13,7 @@ rule pair:
     benchmark:
         f"{BENCH}/pair.tsv"
     conda:
-        ENV
+        ENVS["data"]
     threads: THREADS
     params:
         **config["pairing"],

@@ -12,7 +12,7 @@ rule preprocess_cp:
     benchmark:
         f"{BENCH}/preprocess_cp.tsv"
     conda:
-        ENV
+        ENVS["preprocess"]
     threads: HEAVY
     params:
         **config["preprocess"]["cell_painting"],
@@ -34,7 +34,7 @@ rule preprocess_l1000:
     benchmark:
         f"{BENCH}/preprocess_l1000.tsv"
     conda:
-        ENV
+        ENVS["preprocess"]
     threads: THREADS
     params:
         **config["preprocess"]["l1000"],

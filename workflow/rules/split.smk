@@ -10,7 +10,7 @@ rule split_compounds:
     benchmark:
         f"{BENCH}/split_compounds.tsv"
     conda:
-        ENV
+        ENVS["data"]
     threads: THREADS
     params:
         **config["split"],
