@@ -202,3 +202,18 @@ def test_adding_a_seed_retrains_only_that_seed(run_a):
     text = res.stdout + res.stderr
     assert re.search(r"train_model\s+%d\b" % len(TEST_MODELS), text), text[-3000:]
     assert "preprocess_cp" not in text
+
+
+@pytest.mark.workflow
+def test_resources_come_from_config_and_cuda_requests_a_gpu(tmp_path):
+    cfg = {"resources": {"train": {"mem_mb": 64000, "runtime": 600, "slurm_partition": "gpu"}},
+           "train": {"seeds": [0], "device": "cuda"}}
+    res = snakemake(tmp_path, "-n", "--forceall", config=cfg)
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    block = text[text.index("rule train_model"):][:1500]
+    line = next(ln for ln in block.splitlines() if "resources:" in ln)
+    for needle in ["runtime=600", "slurm_partition=gpu", "gpu=1", "mem_mb=64000"]:
+        assert needle in line, (needle, line)
+    pre = text[text.index("rule preprocess_cp"):][:1500]
+    assert "mem_mb=8000" in next(ln for ln in pre.splitlines() if "resources:" in ln)

@@ -15,6 +15,8 @@ rule baseline_knn:
     conda:
         ENVS["preprocess"]
     threads: HEAVY
+    resources:
+        **RES["heavy"],
     params:
         **config["baseline"],
     script:

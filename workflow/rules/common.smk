@@ -8,6 +8,8 @@ ENVS = {
     for g in ["data", "preprocess", "train", "evaluate", "figures"]
 }
 THREADS = config["threads"]["default"]
+# memory, runtime and optional partition per class of job (config key `resources`)
+RES = config["resources"]
 HEAVY = config["threads"]["heavy"]
 MODALITY = {"cp": "cell_painting", "l1000": "l1000"}
 

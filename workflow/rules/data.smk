@@ -9,6 +9,8 @@ rule demo_data:
     conda:
         ENVS["data"]
     threads: THREADS
+    resources:
+        **RES["default"],
     params:
         scale=config["demo"]["scale"],
         seed=config["demo"]["seed"],

@@ -36,6 +36,8 @@ rule evaluate_model:
     conda:
         ENVS["evaluate"]
     threads: THREADS
+    resources:
+        **RES["evaluate"],
     params:
         views=lambda w: eval_views(w.model),
         cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
@@ -58,6 +60,8 @@ rule evaluate_raw:
     conda:
         ENVS["evaluate"]
     threads: THREADS
+    resources:
+        **RES["evaluate"],
     params:
         cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
     script:
@@ -86,6 +90,8 @@ rule arithmetic:
     conda:
         ENVS["train"]
     threads: THREADS
+    resources:
+        **RES["evaluate"],
     params:
         **config["arithmetic"],
         model_cfg=lambda w: MODELS[w.model],
@@ -135,6 +141,8 @@ rule leaderboard:
     conda:
         ENVS["evaluate"]
     threads: THREADS
+    resources:
+        **RES["default"],
     params:
         seeds=len(SEEDS),
     script:

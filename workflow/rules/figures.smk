@@ -21,6 +21,8 @@ rule figure_loss_curves:
         f"{BENCH}/figures/loss_curves.tsv"
     conda:
         ENVS["figures"]
+    resources:
+        **RES["default"],
     params:
         models=list(MODELS),
     script:
@@ -44,6 +46,8 @@ rule figure_per_moa_f1:
         f"{BENCH}/figures/per_moa_f1.tsv"
     conda:
         ENVS["figures"]
+    resources:
+        **RES["default"],
     script:
         "../../scripts/figure.py"
 
@@ -63,6 +67,8 @@ rule figure_leaderboard:
         f"{BENCH}/figures/leaderboard.tsv"
     conda:
         ENVS["figures"]
+    resources:
+        **RES["default"],
     script:
         "../../scripts/figure.py"
 
@@ -93,6 +99,8 @@ rule figure_embedding_maps:
         f"{BENCH}/figures/embedding_maps.tsv"
     conda:
         ENVS["figures"]
+    resources:
+        **RES["default"],
     params:
         **config["figures"],
     script:
@@ -124,6 +132,8 @@ for _fig, _table, _cat in [
             f"{BENCH}/figures/{_fig}.tsv"
         conda:
             ENVS["figures"]
+        resources:
+            **RES["default"],
         script:
             "../../scripts/figure.py"
 

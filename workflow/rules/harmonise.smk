@@ -15,6 +15,8 @@ rule harmonise:
     conda:
         ENVS["data"]
     threads: HEAVY
+    resources:
+        **RES["heavy"],
     params:
         modality=lambda w: MODALITY[w.modality],
         doses=config["harmonise"]["doses_uM"],
@@ -39,6 +41,8 @@ rule map_probes:
     conda:
         ENVS["data"]
     threads: THREADS
+    resources:
+        **RES["default"],
     params:
         **config["probe_map"],
     script:

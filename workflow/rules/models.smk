@@ -27,6 +27,7 @@ rule train_model:
         ENVS["train"]
     threads: config["threads"]["train"]
     resources:
+        **RES["train"],
         gpu=GPU,
     params:
         model_cfg=lambda w: MODELS[w.model],
@@ -59,6 +60,7 @@ for _name in MODELS:
             ENVS["train"]
         threads: THREADS
         resources:
+            **RES["train"],
             gpu=GPU,
         params:
             model=_name,

@@ -15,6 +15,8 @@ rule pair:
     conda:
         ENVS["data"]
     threads: THREADS
+    resources:
+        **RES["heavy"],
     params:
         **config["pairing"],
     script:

@@ -14,6 +14,8 @@ rule preprocess_cp:
     conda:
         ENVS["preprocess"]
     threads: HEAVY
+    resources:
+        **RES["heavy"],
     params:
         **config["preprocess"]["cell_painting"],
     script:
@@ -36,6 +38,8 @@ rule preprocess_l1000:
     conda:
         ENVS["preprocess"]
     threads: THREADS
+    resources:
+        **RES["heavy"],
     params:
         **config["preprocess"]["l1000"],
     script:

@@ -12,6 +12,8 @@ rule split_compounds:
     conda:
         ENVS["data"]
     threads: THREADS
+    resources:
+        **RES["default"],
     params:
         **config["split"],
     script:
