@@ -133,3 +133,16 @@ def test_leaderboard_mean_sd_and_status():
     r = board.iloc[0]
     assert r["macro_f1_mean"] == pytest.approx(0.6) and r["macro_f1_sd"] == pytest.approx(np.std([.5, .7, .6], ddof=1))
     assert r["status"] == "not_converged (1/3 seeds): hit max_iter" and r["n_seeds"] == 3
+
+
+def test_schema_defaults_equal_the_library_defaults():
+    """The config schema and morphotx.evaluate.DEFAULTS describe the same defaults."""
+    import yaml
+
+    from conftest import REPO
+    from morphotx.evaluate import DEFAULTS
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = schema["properties"]["evaluate"]["properties"]
+    from_schema = {k: v["default"] for k, v in props.items() if k != "views"}
+    assert from_schema == DEFAULTS

@@ -253,13 +253,15 @@ def traversal_heatmaps(traversal: str, out: str):
     if not models:
         _empty(axes[0], "no VAE with Cell Painting input")
     for ax, model in zip(axes, models):
-        g = t[t["model"] == model].groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
+        tm = t[t["model"] == model]
+        tm = tm[tm["seed"] == tm["seed"].min()]  # latent units of different seeds are not the same units
+        g = tm.groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
         lim = np.nanmax(np.abs(g.to_numpy())) or 1
         im = ax.imshow(g.to_numpy().T, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
         ax.set_yticks(range(g.shape[1]), g.columns, fontsize=6)
         ax.set_xticks(range(g.shape[0]), g.index)
         ax.set_xlabel("latent unit")
-        ax.set_title(model, fontsize=9)
+        ax.set_title(f"{model} (seed {tm['seed'].min()})", fontsize=9)
         fig.colorbar(im, ax=ax, label="decoded +3 sd minus −3 sd")
     fig.suptitle("Latent traversal: Cell Painting feature groups (compartment × channel) moved by each latent unit")
     _save(fig, out)
