@@ -56,9 +56,11 @@ def step(name, fn, n):
 for n, reps in ((args.n_collapsed, 6), (args.n, 30)):
     X, moa, cpd = data(n, reps)
     P = step("pcc_matrix", lambda: mp.pcc_matrix(X), n)
-    step("enrichment (10 percentiles)", lambda: mp.enrichment(X, moa, cpd, pcc=P), n)
-    step("pcc_delta", lambda: mp.pcc_delta(X, moa, cpd, pcc=P), n)
-    step("three_groups", lambda: mp.three_groups(X, moa, cpd, pcc=P), n)
+    pairs = step("all_pairs (upper triangle, once)", lambda: mp.all_pairs(moa, cpd, P), n)
+    step("enrichment (10 percentiles)", lambda: mp.enrichment(X, moa, cpd, pairs=pairs), n)
+    step("pcc_delta", lambda: mp.pcc_delta(X, moa, cpd, pairs=pairs), n)
+    step("three_groups", lambda: mp.three_groups(X, moa, cpd, pairs=pairs), n)
+    del pairs
     step("knn_curve (k ≤ 100)", lambda: mp.knn_curve(X, moa, cpd, k_max=100, pcc=P), n)
     step("class_latent_assignment", lambda: mp.class_latent_assignment(X, moa, cpd), n)
     del P

@@ -145,17 +145,13 @@ class RawFeatures:
         for key, path, index in (("cp", cp, S.PROFILE_ID), ("l1000", l1000, S.PROFILE_ID),
                                  ("cp_collapsed", cp_collapsed, S.TREATMENT),
                                  ("l1000_collapsed", l1000_collapsed, S.TREATMENT)):
-            t = read_table(path)
-            self.tables[key] = t
+            self.tables[key] = read_table(path)
         self._index = {k: pd.Index(t[S.TREATMENT if k.endswith("collapsed") else S.PROFILE_ID].astype(str))
                        for k, t in self.tables.items()}
 
     def matrix(self, key: str) -> np.ndarray:
         t = self.tables[key]
         return t[S.feature_columns(t)].to_numpy(np.float64)
-
-    def features(self, key: str) -> list[str]:
-        return S.feature_columns(self.tables[key])
 
     def lookup(self, key: str, ids) -> np.ndarray:
         idx = self._index[key].get_indexer(pd.Index(np.asarray(ids).astype(str)))
@@ -288,12 +284,14 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     same = cfg["same_compound"]
     rows += _metric_rows({"moaprofiler_n_rows": len(ys), "moaprofiler_n_moas": len(keep_moas),
                           "moaprofiler_n_compounds": len(set(cs))})
-    enr = mp.enrichment(Xs, ys, cs, same_compound=same, pcc=P)
+    pairs = mp.all_pairs(ys, cs, P)  # every unique pair once, shared by the three pair metrics
+    enr = mp.enrichment(Xs, ys, cs, same_compound=same, pairs=pairs)
     curves.append(pd.DataFrame({"curve": "enrichment", "x": enr["percentile"], "value": enr["odds_ratio"]}))
     at99 = enr.loc[np.isclose(enr["percentile"], 99.0)].iloc[0]
     rows += _metric_rows({"enrichment_odds_ratio_p99": at99["odds_ratio"], "enrichment_p_value_p99": at99["p_value"]})
-    rows += _metric_rows({k: v for k, v in mp.pcc_delta(Xs, ys, cs, same_compound=same, pcc=P).items()})
-    g, tests = mp.three_groups(Xs, ys, cs, pcc=P)
+    rows += _metric_rows({k: v for k, v in mp.pcc_delta(Xs, ys, cs, same_compound=same, pairs=pairs).items()})
+    g, tests = mp.three_groups(Xs, ys, cs, pairs=pairs)
+    del pairs
     for _, r in g.iterrows():
         rows += _metric_rows({f"pcc_{r['group']}": r["mean_pcc"], f"pcc_{r['group']}_sd": r["sd_pcc"],
                               f"n_pairs_{r['group']}": r["n_pairs"]})

@@ -224,14 +224,19 @@ def map_distributions(maps: str, out: str):
     _save(fig, out)
 
 
-def arithmetic_distances(distances: str, out: str):
-    d = read_table(distances)
-    models = sorted(d["model"].unique()) if len(d) else []
-    fig, axes = _grid(max(1, len(models)), ncols=3, size=(4.8, 3.6))
+def _model_panels(t: pd.DataFrame, empty_text: str, size):
+    """One panel per model of a long table with a ``model`` column: (fig, [(ax, model, rows)])."""
+    models = sorted(t["model"].unique()) if len(t) else []
+    fig, axes = _grid(max(1, len(models)), ncols=3, size=size)
     if not models:
-        _empty(axes[0], "no latent arithmetic: no compound with two MoAs that both occur alone")
-    for ax, model in zip(axes, models):
-        g = d[d["model"] == model]
+        _empty(axes[0], empty_text)
+    return fig, [(ax, m, t[t["model"] == m]) for ax, m in zip(axes, models)]
+
+
+def arithmetic_distances(distances: str, out: str):
+    fig, panels = _model_panels(read_table(distances), "no latent arithmetic: no compound with two MoAs that both "
+                                "occur alone", (4.8, 3.6))
+    for ax, model, g in panels:
         data, labels = [], []
         for method in ("vae", "pca", "raw"):
             for shuffled in (False, True):
@@ -247,13 +252,8 @@ def arithmetic_distances(distances: str, out: str):
 
 
 def traversal_heatmaps(traversal: str, out: str):
-    t = read_table(traversal)
-    models = sorted(t["model"].unique()) if len(t) else []
-    fig, axes = _grid(max(1, len(models)), ncols=3, size=(5.5, 4.2))
-    if not models:
-        _empty(axes[0], "no VAE with Cell Painting input")
-    for ax, model in zip(axes, models):
-        tm = t[t["model"] == model]
+    fig, panels = _model_panels(read_table(traversal), "no VAE with Cell Painting input", (5.5, 4.2))
+    for ax, model, tm in panels:
         tm = tm[tm["seed"] == tm["seed"].min()]  # latent units of different seeds are not the same units
         g = tm.groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
         lim = np.nanmax(np.abs(g.to_numpy())) or 1
