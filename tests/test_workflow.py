@@ -14,7 +14,7 @@ import yaml
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-RULES = ["demo_data", "harmonise_cp", "harmonise_l1000", "map_probes", "split_compounds", "preprocess_cp",
+RULES = ["demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split_compounds", "preprocess_cp",
          "preprocess_l1000", "pair", "baseline_knn"]
 
 

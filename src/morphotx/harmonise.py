@@ -98,6 +98,59 @@ def moa_from_map(pert_ids: pd.Series, map_path: str | Path, key_column: str = "b
     return [sorted(table.get(p, ())) for p in pert_ids]
 
 
+def read_columns(path: str | Path) -> list[str]:
+    """Column names of a Parquet file (its schema) or a delimited text file (its header line)."""
+    path = Path(path)
+    if path.name.lower().endswith(".parquet"):
+        if not path.exists() or path.stat().st_size == 0:
+            raise MorphotxInputError(f"{path}: file is missing or empty (0 bytes). Re-create it.")
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(path).names)
+    return read_header(path)
+
+
+def first_present(name: str | list[str], header: Sequence[str]) -> str:
+    """``name`` or, for a list of alternatives (e.g. ``[pert_type_x, pert_type]``), the first in ``header``."""
+    names = [name] if isinstance(name, str) else list(name)
+    return next((n for n in names if n in header), names[0])
+
+
+def source_columns(header: Sequence[str], columns: dict[str, str]) -> dict[str, str]:
+    """The format's column map restricted to ``header``; when several source columns map to one
+    harmonised column (alternative spellings, e.g. ``pert_type_x`` in the Rosetta CSV and
+    ``pert_type`` in a CMap GCT) the first one present wins."""
+    out: dict[str, str] = {}
+    for src, dst in columns.items():
+        if src in header and dst not in out.values():
+            out[src] = dst
+    return out
+
+
+def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_path: str | Path,
+                  modality: str) -> list[str]:
+    """Check ``header`` against a format section (required columns, at least one feature) and return the
+    feature columns. A required entry may be a list of alternative names. Raises one error naming the
+    file, the missing columns and the fix: this is where schema drift (a renamed column) is caught."""
+    missing = []
+    for req in fmt.get("required", []):
+        names = [req] if isinstance(req, str) else list(req)
+        if not any(n in header for n in names):
+            missing.append(req if isinstance(req, str) else " or ".join(names))
+    if missing:
+        near = sorted(c for c in header if not _select_features([c], fmt["features"]))[:15]
+        raise MorphotxInputError(
+            f"{path}: required column(s) {missing} missing for {modality} (format {format_path}). The file's "
+            f"metadata columns are {near}. Check that the right file is configured, or map the file's column "
+            "name in the format file.")
+    features = _select_features(list(header), fmt["features"])
+    if not features:
+        raise MorphotxInputError(
+            f"{path}: no feature columns match {fmt['features']} (format {format_path}); "
+            "is this the right modality/file?")
+    return features
+
+
 def _select_features(columns: list[str], spec: dict) -> list[str]:
     prefixes = tuple(spec.get("prefixes", ()))
     suffixes = tuple(spec.get("suffixes", ()))
@@ -121,28 +174,21 @@ def harmonise(
     harmonised Parquet to ``output`` and return it."""
     path = Path(path)
     fmt = load_format(format_path, modality)
-    header = read_header(path)
-    colmap: dict[str, str] = fmt["columns"]
-    missing = [c for c in fmt.get("required", []) if c not in header]
-    if missing:
-        raise MorphotxInputError(
-            f"{path}: required column(s) {missing} missing for {modality} (format {format_path}). "
-            "Check that the right file is configured, or map the file's column name in the format file.")
-    features = _select_features(header, fmt["features"])
-    if not features:
-        raise MorphotxInputError(
-            f"{path}: no feature columns match {fmt['features']} (format {format_path}); "
-            "is this the right modality/file?")
+    header = read_columns(path)
+    features = check_columns(header, fmt, path, format_path, modality)
+    colmap = source_columns(header, fmt["columns"])
     present = [c for c in colmap if c in header]
-    extra_meta = [c for c in header if c not in features and c not in colmap]
+    extra_meta = [c for c in header if c not in features and c not in fmt["columns"]]
     df = read_table(path, feature_columns=features, string_columns=[c for c in present + extra_meta
                                                                      if colmap.get(c) != S.DOSE])
     out = pd.DataFrame({colmap[c]: df[c] for c in present})
-    for c in extra_meta:  # keep other annotations, prefixed
-        out[c if c.startswith(S.META_PREFIX) else S.META_PREFIX + c] = df[c]
+    for c in extra_meta:  # keep other annotations, prefixed (never over a harmonised column)
+        name = c if c.startswith(S.META_PREFIX) else S.META_PREFIX + c
+        if name not in out:
+            out[name] = df[c]
 
     # controls ------------------------------------------------------------------------------------
-    ctl_spec = fmt["control"]
+    ctl_spec = dict(fmt["control"], column=first_present(fmt["control"]["column"], header))
     is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
     # pert_id: the mapped column when filled, else the first 13 characters of broad_sample
     pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)

@@ -227,3 +227,4 @@ def read_gct(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     data.index.name = "cid"
     data.columns.name = None
     return data, row_meta, col_meta
+

@@ -33,9 +33,27 @@ DEMO_RAW = {
 }
 
 
+SOURCES = config["download"]["sources"]
+
+
+def download_path(key):
+    """Where download.sources.<key> is saved (or linked, for a verified local copy)."""
+    from morphotx.download import Source
+
+    src = Source.from_config(key, SOURCES[key])
+    return f"{OUT}/download/{key}/{src.output_name()}"
+
+
 def raw_input(key):
     if config["dataset"]["source"] == "demo":
         return DEMO_RAW[key]
+    if config["dataset"]["source"] == "remote":
+        if key not in SOURCES:
+            raise ValueError(
+                f"config key download.sources.{key} is not set; dataset.source is 'remote', so add it "
+                "(see config/lincs_pilot1.yaml)."
+            )
+        return download_path(key)
     path = config["inputs"].get(key)
     if not path:
         raise ValueError(

@@ -17,3 +17,50 @@ rule demo_data:
         overrides=config["demo"]["overrides"],
     script:
         "../../scripts/demo_data.py"
+
+
+rule download:
+    """One entry of download.sources: S3 or HTTP, resumed, verified, then renamed into place."""
+    output:
+        f"{OUT}/download/{{item}}/{{filename}}",
+    log:
+        f"{LOGS}/download/{{item}}/{{filename}}.log",
+    benchmark:
+        f"{BENCH}/download/{{item}}/{{filename}}.tsv"
+    wildcard_constraints:
+        item="cell_painting|l1000|probe_map|moa_map",
+    conda:
+        ENVS["data"]
+    threads: 1
+    resources:
+        **RES["default"],
+    retries: 0
+    params:
+        entry=lambda w: SOURCES[w.item],
+        settings={k: v for k, v in config["download"].items() if k != "sources"},
+    script:
+        "../../scripts/download.py"
+
+
+rule convert:
+    """One modality's input (CSV.gz, TSV, Parquet, GCT, GCTX) -> typed Parquet, streamed."""
+    input:
+        profiles=lambda w: raw_input(MODALITY[w.modality]),
+        fmt=FORMAT,
+    output:
+        f"{OUT}/profiles/{{modality}}.parquet",
+    log:
+        f"{LOGS}/convert_{{modality}}.log",
+    benchmark:
+        f"{BENCH}/convert_{{modality}}.tsv"
+    wildcard_constraints:
+        modality="cp|l1000",
+    conda:
+        ENVS["data"]
+    threads: THREADS
+    resources:
+        **RES["default"],
+    params:
+        modality=lambda w: MODALITY[w.modality],
+    script:
+        "../../scripts/convert.py"

@@ -1,7 +1,7 @@
 rule harmonise:
     """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
     input:
-        profiles=lambda w: raw_input(MODALITY[w.modality]),
+        profiles=f"{OUT}/profiles/{{modality}}.parquet",
         fmt=FORMAT,
         moa_map=moa_map_input(),
     output:
