@@ -1,11 +1,34 @@
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "fixtures" / "real"
 FORMAT = REPO / "resources" / "datasets" / "lincs_pilot1.yaml"
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+DEFAULT_MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+# the models the workflow tests train (one per family, one seed, a few epochs); the others are disabled
+TEST_MODELS = ["supcon", "vae_mmd_cp", "set_cwcl"]
+
+
+def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS):
+    cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
+           "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]},
+           "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
+           "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
+    cfg.update(config or {})
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+           str(workdir / "cfg.yaml"), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 def real_fixture(name: str) -> Path:

@@ -27,7 +27,8 @@ def moto_s3():
 
 
 def s3_put(endpoint: str, bucket: str, key: str, data: bytes, part_size: int | None = None) -> str:
-    """Upload ``data``; with ``part_size`` as a multipart upload (ETag ``...-N``). Returns the ETag."""
+    """Upload ``data`` readable without credentials, as in the Cell Painting Gallery; with ``part_size`` as a
+    multipart upload (ETag ``...-N``). Returns the ETag."""
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -37,8 +38,8 @@ def s3_put(endpoint: str, bucket: str, key: str, data: bytes, part_size: int | N
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     if part_size is None:
-        return s3.put_object(Bucket=bucket, Key=key, Body=data)["ETag"].strip('"')
-    up = s3.create_multipart_upload(Bucket=bucket, Key=key)
+        return s3.put_object(Bucket=bucket, Key=key, Body=data, ACL="public-read")["ETag"].strip('"')
+    up = s3.create_multipart_upload(Bucket=bucket, Key=key, ACL="public-read")
     parts = []
     for i, start in enumerate(range(0, len(data), part_size), start=1):
         r = s3.upload_part(Bucket=bucket, Key=key, UploadId=up["UploadId"], PartNumber=i,

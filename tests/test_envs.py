@@ -12,7 +12,9 @@ import yaml
 from conftest import REPO
 
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
-IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "PyYAML", "umap": "umap-learn", "openpyxl": "openpyxl"}
+IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "PyYAML", "umap": "umap-learn", "openpyxl": "openpyxl",
+                  # installed by boto3, which pins them; importing them directly is for their exception types
+                  "botocore": "boto3", "urllib3": "boto3"}
 
 
 def pyproject_pins() -> dict[str, str]:

@@ -11,29 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import DEFAULT_MODELS, REPO, SNAKEMAKE, TEST_MODELS, snakemake  # noqa: F401
 
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 RULES = ["demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split_compounds", "preprocess_cp",
          "preprocess_l1000", "pair", "baseline_knn"]
-
-
-DEFAULT_MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
-# the models the workflow tests train (one per family, one seed, a few epochs); the others are disabled
-TEST_MODELS = ["supcon", "vae_mmd_cp", "set_cwcl"]
-
-
-def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS):
-    cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
-           "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]},
-           "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
-           "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
-    cfg.update(config or {})
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
-           str(workdir / "cfg.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ from .io import MorphotxInputError
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
-DEFAULT_PART_SIZES_MIB = (8, 5, 16, 15, 64, 100)
+DEFAULT_PART_SIZES_MIB = (8, 5, 16, 15, 64, 100)  # 8: AWS CLI/boto3 default; 5: the S3 minimum; 15/16/64/100: other clients
 READ_CHUNK = 1 * MiB
 
 
@@ -191,13 +191,14 @@ def check_etag(path: str | Path, etag: str, part_sizes_mib: Sequence[int] = DEFA
     size = os.path.getsize(path)
     tried = []
     for i, mib in enumerate(part_sizes_mib):
-        if math.ceil(size / (mib * MiB)) != n_parts:
+        part = int(round(mib * MiB))
+        if math.ceil(size / part) != n_parts:
             continue
-        got = multipart_etag(path, mib * MiB)
-        tried.append(f"{mib} MiB → {got}")
+        got = multipart_etag(path, part)
+        tried.append(f"{mib:g} MiB → {got}")
         if got == etag:
             if i:
-                log.warning("%s: ETag %s matched with %d MiB parts, not the expected %d MiB; the bytes are verified, "
+                log.warning("%s: ETag %s matched with %g MiB parts, not the expected %g MiB; the bytes are verified, "
                             "but the object was uploaded with an unusual part size", what, etag, mib, part_sizes_mib[0])
             return None
     if not tried:
@@ -282,15 +283,21 @@ def _transient(err: BaseException) -> bool:
     return isinstance(err, (bce.BotoCoreError, u3.HTTPError, ConnectionError, TimeoutError, OSError))
 
 
-def _with_retries(fetch: Callable[[], None], what: str, s: Settings) -> None:
+def _with_retries(fetch: Callable[[], None], what: str, s: Settings, part: Path, state: Path) -> None:
+    """Run ``fetch`` until it succeeds; retry network failures (resuming), give up on request errors.
+
+    A request error (404, 403, 412 object changed, a checksum) removes the partial file; a network
+    failure that outlasts the retries keeps it for the next run to resume."""
     for attempt in range(s.retries + 1):
         try:
             fetch()
             return
-        except MorphotxInputError:
-            raise
         except Exception as err:  # noqa: BLE001 (classified by _transient)
-            if not _transient(err) or attempt == s.retries:
+            if isinstance(err, MorphotxInputError) or not _transient(err):
+                part.unlink(missing_ok=True)
+                state.unlink(missing_ok=True)
+                raise
+            if attempt == s.retries:
                 raise DownloadError(
                     f"{what}: transfer failed after {attempt + 1} attempt(s): {type(err).__name__}: {err}. "
                     "The partial file is kept and the next run resumes it; check the network or "
@@ -354,7 +361,7 @@ def s3_download(src: Source, dest: str | Path, s: Settings) -> Path:
         resp = client.get_object(Bucket=src.bucket, Key=src.key, Range=f"bytes={have}-", IfMatch=etag)
         _stream(resp["Body"].iter_chunks(READ_CHUNK), part, size, have, src, s)
 
-    _with_retries(fetch, src.where, s)
+    _with_retries(fetch, src.where, s, part, state)
     return _finish(part, state, dest, src, s)
 
 
@@ -388,7 +395,7 @@ def http_download(src: Source, dest: str | Path, s: Settings) -> Path:
             if length is not None and part.stat().st_size < total:
                 raise ConnectionError(f"connection closed at byte {part.stat().st_size} of {total}")
 
-    _with_retries(fetch, src.where, s)
+    _with_retries(fetch, src.where, s, part, state)
     return _finish(part, state, dest, src, s)
 
 
