@@ -53,7 +53,7 @@ def input_kind(path: str | Path) -> str:
 
 
 def to_parquet(path: str | Path, output: str | Path, format_path: str | Path, modality: str,
-               block_mib: int = 4, row_group_mib: int = 128) -> dict:
+               block_mib: float = 4, row_group_mib: float = 128) -> dict:
     """Convert ``path`` (one modality's profiles) to typed Parquet at ``output``; return a summary."""
     path = Path(path)
     if not path.exists():
@@ -90,7 +90,7 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=block_mib << 20, use_threads=True),
+            read_options=pacsv.ReadOptions(block_size=int(block_mib * (1 << 20)), use_threads=True),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)),
                                                  strings_can_be_null=True, null_values=NULLS),
@@ -101,7 +101,7 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
                 buf.append(batch)
                 buf_bytes += batch.nbytes
                 rows += batch.num_rows
-                if buf_bytes >= row_group_mib << 20:
+                if buf_bytes >= row_group_mib * (1 << 20):
                     writer.write_table(pa.Table.from_batches(buf, schema))
                     buf, buf_bytes = [], 0
             if buf:
