@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint dag report bench bench-lincs bench-eval clean
+.PHONY: run test test-fast lint dag report bench bench-lincs bench-eval bench-convert clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ bench: $(STAMP)
 bench-lincs: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_scale.py
 	$(BIN)/python benchmarks/bench_eval_scale.py
+	$(BIN)/python benchmarks/bench_convert.py
+
+## CSV.gz -> Parquet conversion at the real LINCS Cell Painting size (throughput, peak RSS)
+bench-convert: $(STAMP)
+	$(BIN)/python benchmarks/bench_convert.py
 
 ## the quadratic evaluation steps at LINCS scale (pairwise PCC, enrichment, kNN curves, mAP)
 bench-eval: $(STAMP)

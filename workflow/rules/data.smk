@@ -29,12 +29,12 @@ rule download:
         f"{BENCH}/download/{{item}}/{{filename}}.tsv"
     wildcard_constraints:
         item="cell_painting|l1000|probe_map|moa_map",
+    retries: 0
     conda:
         ENVS["data"]
     threads: 1
     resources:
         **RES["default"],
-    retries: 0
     params:
         entry=lambda w: SOURCES[w.item],
         settings={k: v for k, v in config["download"].items() if k != "sources"},
