@@ -37,3 +37,11 @@ rule all:
         rules.models.input,
         rules.leaderboard.output,
         FIGURES,
+
+
+onstart:
+    # SLURM: refuse unknown resources, missing partitions and GPU jobs without a GPU partition
+    # before anything is submitted (src/morphotx/cluster.py)
+    from morphotx.cluster import check_workflow
+
+    check_workflow(workflow)

@@ -1,0 +1,135 @@
+"""profiles/slurm on a real scheduler: a single-node SLURM (controller, node daemon and slurmdbd on
+localhost, from Debian's slurm-wlm and munge, started by profiles/slurm/local-cluster.sh) runs the
+tiny demo through `snakemake --profile profiles/slurm`. sacct must show every submitted job
+COMPLETED, and the outputs must equal those of a local run. Bad profiles are refused before
+submission.
+
+Skips, with the reason, when this machine cannot host the cluster: not root, or the packages
+cannot be installed. A cluster that installs but does not start is a failure. The daemons are
+stopped at the end whatever happens.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, snakemake
+
+SCRIPT = REPO / "profiles" / "slurm" / "local-cluster.sh"
+PROFILE = REPO / "profiles" / "slurm"
+DAEMONS = ["slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"]
+MODELS = ["vae_mmd_cp"]  # one model keeps the run short; every stage of the pipeline is still exercised
+TARGET = "results/tiny/leaderboard/leaderboard.parquet"
+# poll the scheduler every 2 s (the plugin's defaults, 40 s before the first check, suit real clusters)
+FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+
+
+def _script(cmd, timeout=900):
+    return subprocess.run([str(SCRIPT), cmd], capture_output=True, text=True, timeout=timeout)
+
+
+def _running():
+    return [d for d in DAEMONS if subprocess.run(["pgrep", "-x", d], capture_output=True).returncode == 0]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("a local SLURM needs root (it writes /etc/slurm and starts daemons); not root here")
+    try:
+        import snakemake_executor_plugin_slurm  # noqa: F401
+    except ImportError:
+        pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[dev]')")
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        pytest.skip("SLURM is not installed and there is no apt-get to install it")
+    inst = _script("install")
+    if inst.returncode != 0:
+        pytest.skip(f"cannot install SLURM from Debian packages: {inst.stderr.strip()[-600:]}")
+    _script("stop", timeout=120)
+    start = _script("start", timeout=300)
+    if start.returncode != 0:
+        _script("stop", timeout=120)
+        pytest.fail(f"SLURM installed but did not start:\n{start.stderr[-3000:]}")
+    try:
+        yield
+    finally:
+        _script("stop", timeout=120)
+
+
+def _slurm(workdir, *args, config=None):
+    return snakemake(workdir, "--profile", str(PROFILE), *FAST_STATUS, *args, config=config, models=MODELS)
+
+
+def _tables(root: Path) -> dict[str, Path]:
+    return {str(p.relative_to(root)): p for p in root.rglob("*.parquet")}
+
+
+def test_demo_runs_through_slurm_like_local(cluster, tmp_path):
+    t0 = time.perf_counter()
+    local = snakemake(tmp_path / "local", TARGET, models=MODELS)
+    t_local = time.perf_counter() - t0
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    t0 = time.perf_counter()
+    run = _slurm(tmp_path / "slurm", TARGET)
+    t_slurm = time.perf_counter() - t0
+    text = run.stdout + run.stderr
+    assert run.returncode == 0, text[-4000:]
+    assert re.search(r"SLURM pre-submission check: \d+ job\(s\) OK", text)
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", text)
+    steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
+    assert ids and steps and len(ids) == int(steps[-1][1]), (len(ids), steps)
+
+    acct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", ",".join(ids)],
+                          capture_output=True, text=True, check=True).stdout.split()
+    states = dict(line.split("|", 1) for line in acct)
+    assert sorted(states) == sorted(ids), (ids, acct)
+    assert all(s == "COMPLETED|0:0" for s in states.values()), states
+    print(f"\nSLURM: {len(ids)} jobs submitted, all COMPLETED per sacct; wall {t_slurm:.0f} s vs local {t_local:.0f} s")
+
+    a, b = _tables(tmp_path / "local" / "results" / "tiny"), _tables(tmp_path / "slurm" / "results" / "tiny")
+    assert sorted(a) == sorted(b)
+    assert len(a) > 20
+    for rel in a:
+        pd.testing.assert_frame_equal(pd.read_parquet(b[rel]), pd.read_parquet(a[rel]), obj=rel)
+    md = "leaderboard/leaderboard.md"
+    assert (tmp_path / "slurm/results/tiny" / md).read_text() == (tmp_path / "local/results/tiny" / md).read_text()
+
+
+@pytest.mark.parametrize("case", ["partition", "unknown_resource", "gpu"])
+def test_bad_profiles_refused_before_submission(cluster, tmp_path, case):
+    before = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID", "-S", "now-1days"], capture_output=True,
+                            text=True).stdout.split()
+    args, config = [], None
+    if case == "partition":
+        config = {"resources": {"default": {"mem_mb": 1000, "runtime": 5, "slurm_partition": "nosuch"}}}
+        expect = "slurm_partition 'nosuch' does not exist on this cluster (sinfo lists: main)"
+    elif case == "unknown_resource":
+        args = ["--default-resources", "slurm_partion=main"]
+        expect = "resource 'slurm_partion' is not known"
+    else:
+        config = {"train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False, "device": "cuda"}}
+        expect = "rule train_model: requests 1 GPU(s) on partition 'main', which has no GPU gres"
+    res = _slurm(tmp_path / case, TARGET, *args, config=config)
+    text = res.stdout + res.stderr
+    assert res.returncode != 0 and "SLURM submission refused before any job was submitted" in text, text[-3000:]
+    assert expect in text
+    assert "submitted with SLURM jobid" not in text
+    after = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID", "-S", "now-1days"], capture_output=True,
+                           text=True).stdout.split()
+    assert after == before
+    assert not (tmp_path / case / "results").exists()
+
+
+def test_stop_leaves_no_daemon(cluster):
+    assert _script("stop", timeout=120).returncode == 0
+    assert _running() == []
+    assert _script("start", timeout=300).returncode == 0  # back up for any test after this one
