@@ -18,7 +18,13 @@ DEFAULT_MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["
 TEST_MODELS = ["supcon", "vae_mmd_cp", "set_cwcl"]
 
 
-def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS):
+# snakemake-executor-plugin-slurm runs `scontrol show config` when Snakemake starts (to word its help
+# text). On a machine where SLURM is installed but no controller runs, that waits 9 s per start
+# (its timeout is 10 s). Tests that do not use SLURM put this failing stand-in first on PATH.
+NO_SLURM_BIN = Path(__file__).resolve().parent / "no_slurm_bin"
+
+
+def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS, slurm: bool = False):
     cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
            "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]},
            "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
@@ -28,7 +34,10 @@ def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODE
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
            str(workdir / "cfg.yaml"), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    if not slurm:
+        env["PATH"] = f"{NO_SLURM_BIN}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(cmd, capture_output=True, text=True, env=env)
 
 
 def real_fixture(name: str) -> Path:

@@ -65,7 +65,7 @@ def cluster():
 
 
 def _slurm(workdir, *args, config=None):
-    return snakemake(workdir, "--profile", str(PROFILE), *FAST_STATUS, *args, config=config, models=MODELS)
+    return snakemake(workdir, "--profile", str(PROFILE), *FAST_STATUS, *args, config=config, models=MODELS, slurm=True)
 
 
 def _tables(root: Path) -> dict[str, Path]:

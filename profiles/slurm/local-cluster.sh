@@ -90,7 +90,7 @@ LogFile=$STATE/log/slurmdbd.log
 PidFile=$STATE/slurmdbd.pid
 StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
-StoragePort=3306
+StoragePort=3316
 StorageUser=slurm
 StoragePass=slurm
 StorageLoc=slurm_acct_db
@@ -109,13 +109,13 @@ start() {
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
   pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
   wait_for 10 munged bash -c 'munge -n | unmunge'
-  # MariaDB on a socket and port 3306, data under $STATE/db
+  # MariaDB on a socket and port 3316 (not the usual 3306, to leave a system MariaDB alone), data under $STATE/db
   if [ ! -d "$STATE/db/mysql" ]; then
     mariadb-install-db --user=mysql --datadir="$STATE/db" --auth-root-authentication-method=socket >/dev/null
   fi
   chown -R mysql:mysql "$STATE/db"
   if ! pgrep -x mariadbd >/dev/null; then
-    (mariadbd --user=mysql --datadir="$STATE/db" --socket="$DB_SOCK" --port=3306 --bind-address=127.0.0.1 \
+    (mariadbd --user=mysql --datadir="$STATE/db" --socket="$DB_SOCK" --port=3316 --bind-address=127.0.0.1 \
       --pid-file="$STATE/db/mariadb.pid" --log-error="$STATE/db/mariadb.log" >/dev/null 2>&1 &)
   fi
   wait_for 30 mariadbd mariadb --socket="$DB_SOCK" -e "select 1"
