@@ -113,14 +113,41 @@ def fault_proxy(upstream_url: str):
         server.server_close()
 
 
-@contextmanager
-def http_files(root: Path):
-    """The standard library's file server over ``root`` in a thread; yields its base URL."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+
+class _Ranges(_Quiet):
+    """The file server plus ``Range: bytes=N-`` (206 Partial Content), as Zenodo and figshare answer."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        rng = self.headers.get("Range")
+        path = Path(self.translate_path(self.path))
+        if not rng or not path.is_file():
+            return super().do_GET()
+        start = int(rng.split("=", 1)[1].split("-", 1)[0])
+        data = path.read_bytes()
+        if start >= len(data):
+            self.send_response(416)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(206)
+        self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@contextmanager
+def http_files(root: Path, ranges: bool = False):
+    """The standard library's file server over ``root`` in a thread (``ranges``: honouring Range
+    requests); yields its base URL."""
+    handler = _Ranges if ranges else _Quiet
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -198,6 +198,26 @@ def test_http_download_verified_and_checksum_mismatch(s3, tmp_path):
     assert _leftovers(out) == ["moa_map.tsv"]
 
 
+@pytest.mark.parametrize("ranges", [True, False])
+def test_http_cut_transfer_resumes_or_restarts(s3, tmp_path, ranges):
+    """A cut HTTP transfer is resumed with a Range request when the server honours ranges, and downloaded
+    again from the start when it answers 200."""
+    data = Path(s3["files"]["l1000"]).read_bytes()
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "l1k.csv.gz").write_bytes(data)
+    src_kw = {"md5": hashlib.md5(data).hexdigest(), "size": len(data)}
+    with http_files(tmp_path / "files", ranges=ranges) as base, fault_proxy(base) as (url, faults, log):
+        faults["cut"] = 1
+        src = Source.from_config("l1000", {"url": f"{url}/l1k.csv.gz", **src_kw})
+        out = http_download(src, tmp_path / "out" / "l1k.csv.gz", _settings(None))
+    assert out.read_bytes() == data
+    gets = [(r, status) for m, _, r, status in log if m == "GET"]
+    assert len(gets) == 2 and gets[0] == (None, 200)
+    assert gets[1][0].startswith("bytes=") and int(gets[1][0][6:-1]) > 0
+    assert gets[1][1] == (206 if ranges else 200)
+    assert _leftovers(tmp_path / "out") == ["l1k.csv.gz"]
+
+
 def test_local_copy_is_verified_then_linked(s3, tmp_path):
     good = {"bucket": BUCKET, "key": L1K_KEY, "size": len(s3["bytes"]["l1000"]), "etag": s3["etags"]["l1000"],
             "local": s3["files"]["l1000"]}

@@ -31,6 +31,7 @@ run resumes it. It is deleted when verification fails, because those bytes are w
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
 import math
@@ -280,7 +281,8 @@ def _transient(err: BaseException) -> bool:
         return err.code >= 500 or err.code == 429
     if isinstance(err, (PermissionError, FileNotFoundError, IsADirectoryError)):  # local disk, not the network
         return False
-    return isinstance(err, (bce.BotoCoreError, u3.HTTPError, ConnectionError, TimeoutError, OSError))
+    return isinstance(err, (bce.BotoCoreError, u3.HTTPError, http.client.HTTPException, ConnectionError,
+                            TimeoutError, OSError))
 
 
 def _with_retries(fetch: Callable[[], None], what: str, s: Settings, part: Path, state: Path) -> None:
