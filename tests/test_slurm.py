@@ -23,7 +23,6 @@ from conftest import REPO, snakemake
 
 SCRIPT = REPO / "profiles" / "slurm" / "local-cluster.sh"
 PROFILE = REPO / "profiles" / "slurm"
-DAEMONS = ["slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"]
 MODELS = ["vae_mmd_cp"]  # one model keeps the run short; every stage of the pipeline is still exercised
 TARGET = "results/tiny/leaderboard/leaderboard.parquet"
 # poll the scheduler every 2 s (the plugin's defaults, 40 s before the first check, suit real clusters)
@@ -36,8 +35,18 @@ def _script(cmd, timeout=900):
     return subprocess.run([str(SCRIPT), cmd], capture_output=True, text=True, timeout=timeout)
 
 
-def _running():
-    return [d for d in DAEMONS if subprocess.run(["pgrep", "-x", d], capture_output=True).returncode == 0]
+def _started() -> dict[str, int]:
+    """The daemons local-cluster.sh started (it never stops what it did not start, e.g. a system munged)."""
+    out = _script("pids", timeout=30).stdout.split("\n")
+    return {name: int(pid) for name, pid in (line.split() for line in out if line.strip())}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +139,10 @@ def test_bad_profiles_refused_before_submission(cluster, tmp_path, case):
 
 
 def test_stop_leaves_no_daemon(cluster):
+    started = _started()
+    assert {"slurmctld", "slurmd", "slurmdbd", "mariadbd"} <= set(started), started  # munged: maybe the system's
+    assert all(_alive(pid) for pid in started.values())
     assert _script("stop", timeout=120).returncode == 0
-    assert _running() == []
+    assert [name for name, pid in started.items() if _alive(pid)] == []
+    assert _started() == {}
     assert _script("start", timeout=300).returncode == 0  # back up for any test after this one

@@ -4,7 +4,8 @@
 #   profiles/slurm/local-cluster.sh install   # Debian packages: slurm-wlm, slurmdbd, munge, mariadb-server
 #   profiles/slurm/local-cluster.sh start     # munged, mariadbd, slurmdbd (for sacct), slurmctld, slurmd
 #   profiles/slurm/local-cluster.sh status    # sinfo + sacct
-#   profiles/slurm/local-cluster.sh stop      # cancel jobs, stop every daemon it started
+#   profiles/slurm/local-cluster.sh stop      # cancel jobs, stop every daemon it started (and only those)
+#   profiles/slurm/local-cluster.sh pids      # the daemons it started: "<name> <pid>"
 #
 # Needs root (it writes /etc/slurm/slurm.conf: srun inside a job reads only that path).
 # Controller, node daemon and accounting daemon all run on localhost; the node offers the
@@ -16,14 +17,6 @@ set -euo pipefail
 STATE=${MORPHOTX_SLURM_STATE:-/tmp/morphotx-slurm}
 CLUSTER=morphotx
 DB_SOCK=$STATE/db/mysqld.sock
-
-DAEMONS="slurmd slurmctld slurmdbd mariadbd munged"
-
-running() {  # prints the daemons still running; false when none
-  local d found=1
-  for d in $DAEMONS; do pgrep -x "$d" >/dev/null && { echo "$d"; found=0; }; done
-  return $found
-}
 
 log() { echo "[local-cluster] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -98,55 +91,93 @@ EOF
   chmod 600 /etc/slurm/slurmdbd.conf
 }
 
+started() {  # record a daemon this script started: started <name> <pid file>
+  local pid
+  for _ in $(seq 1 50); do [ -s "$2" ] && break; sleep 0.2; done
+  pid=$(cat "$2" 2>/dev/null) || die "$1 wrote no pid file $2"
+  echo "$1 $pid" >> "$STATE/started"
+}
+
+ours() {  # start <name> unless ours runs; refuse a foreign one (we would talk to the wrong cluster)
+  local name=$1 pidfile=$2; shift 2
+  if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then return 0; fi
+  if pgrep -x "$name" >/dev/null; then
+    die "a $name not started by this script is running (pid $(pgrep -x "$name" | head -1)); stop it first"
+  fi
+  "$@"
+  started "$name" "$pidfile"
+}
+
 start() {
   need_root
   command -v slurmctld >/dev/null || die "SLURM is not installed; run: $0 install"
   write_configs
-  # munge: the key comes with the package; the daemon runs as the munge user
+  touch "$STATE/started"
+  # munge: the key comes with the package; the daemon runs as the munge user. A munged that is
+  # already running (e.g. started by the package) is used as it is and left running by `stop`.
   mkdir -p /run/munge /var/log/munge /var/lib/munge
   chown -R munge:munge /run/munge /var/log/munge /var/lib/munge /etc/munge
   [ -s /etc/munge/munge.key ] || { mungekey --create >/dev/null 2>&1 || /usr/sbin/create-munge-key -f; }
   chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
-  pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+  if ! (munge -n | unmunge) >/dev/null 2>&1; then
+    rm -f /run/munge/munged.pid
+    runuser -u munge -- /usr/sbin/munged
+    started munged /run/munge/munged.pid
+  fi
   wait_for 10 munged bash -c 'munge -n | unmunge'
-  # MariaDB on a socket and port 3316 (not the usual 3306, to leave a system MariaDB alone), data under $STATE/db
+  # our own MariaDB on its own socket and port 3316 (a system MariaDB on 3306 is left alone)
   if [ ! -d "$STATE/db/mysql" ]; then
     mariadb-install-db --user=mysql --datadir="$STATE/db" --auth-root-authentication-method=socket >/dev/null
   fi
   chown -R mysql:mysql "$STATE/db"
-  if ! pgrep -x mariadbd >/dev/null; then
+  if ! mariadb --socket="$DB_SOCK" -e "select 1" >/dev/null 2>&1; then
+    rm -f "$STATE/db/mariadb.pid"
     (mariadbd --user=mysql --datadir="$STATE/db" --socket="$DB_SOCK" --port=3316 --bind-address=127.0.0.1 \
       --pid-file="$STATE/db/mariadb.pid" --log-error="$STATE/db/mariadb.log" >/dev/null 2>&1 &)
+    wait_for 30 mariadbd mariadb --socket="$DB_SOCK" -e "select 1"
+    started mariadbd "$STATE/db/mariadb.pid"
   fi
-  wait_for 30 mariadbd mariadb --socket="$DB_SOCK" -e "select 1"
   mariadb --socket="$DB_SOCK" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
-  pgrep -x slurmdbd >/dev/null || slurmdbd
+  ours slurmdbd "$STATE/slurmdbd.pid" slurmdbd
   wait_for 30 slurmdbd bash -c 'timeout 5 sacctmgr -n show cluster'
   if ! timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER"; then
     timeout 20 sacctmgr -i add cluster "$CLUSTER" >/dev/null
   fi
-  pgrep -x slurmctld >/dev/null || slurmctld
+  ours slurmctld "$STATE/slurmctld.pid" slurmctld
   wait_for 30 slurmctld scontrol ping
-  pgrep -x slurmd >/dev/null || slurmd
+  ours slurmd "$STATE/slurmd.pid" slurmd
   wait_for 30 "node localhost" bash -c 'sinfo -h -N -o %T | grep -Eq "^(idle|mixed|allocated)"'
   log "up: $(sinfo -h -o '%P %D %T %C')"
 }
 
-stop() {
+stop() {  # stop the daemons this script started (newest first), nothing else
   need_root
+  [ -s "$STATE/started" ] || { log "nothing to stop"; return 0; }
   scancel --full --user=root >/dev/null 2>&1 || true
-  for d in slurmd slurmctld slurmdbd; do pkill -x "$d" 2>/dev/null || true; done
-  if pgrep -x mariadbd >/dev/null; then
-    mariadb-admin --socket="$DB_SOCK" shutdown 2>/dev/null || pkill -x mariadbd || true
-  fi
-  pkill -x munged 2>/dev/null || true
-  for _ in $(seq 1 50); do
-    running >/dev/null || { log "stopped"; return 0; }
+  local name pid left=""
+  while read -r name pid; do
+    if [ "$name" = mariadbd ]; then
+      mariadb-admin --socket="$DB_SOCK" shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    else
+      kill "$pid" 2>/dev/null || true
+    fi
+  done < <(tac "$STATE/started")
+  for _ in $(seq 1 75); do
+    left=$(while read -r name pid; do kill -0 "$pid" 2>/dev/null && echo "$name"; done < "$STATE/started"; true)
+    [ -z "$left" ] && break
     sleep 0.2
   done
-  for d in $DAEMONS; do pkill -9 -x "$d" 2>/dev/null || true; done
-  log "stopped (killed)"
+  if [ -n "$left" ]; then
+    while read -r name pid; do kill -9 "$pid" 2>/dev/null || true; done < "$STATE/started"
+    log "killed after 15 s: $left"
+  fi
+  rm -f "$STATE/started"
+  log "stopped"
+}
+
+pids() {  # the daemons this script started and still owns: "<name> <pid>" per line
+  [ -s "$STATE/started" ] && cat "$STATE/started" || true
 }
 
 status() {
@@ -159,5 +190,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  pids) pids ;;
+  *) echo "usage: $0 install|start|stop|status|pids" >&2; exit 2 ;;
 esac
