@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .harmonise import check_columns, load_format
-from .io import MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header
+from .io import MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header, text_separator
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +82,8 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
     header = read_header(path)
     features = check_columns(header, fmt, path, format_path, modality)
     feat_set = set(features)
-    first = header  # read_header already split on the detected separator
-    sep = _separator(path)
-    schema = pa.schema([(c, pa.float32() if c in feat_set else pa.string()) for c in first])
+    sep = text_separator(path)
+    schema = pa.schema([(c, pa.float32() if c in feat_set else pa.string()) for c in header])
     stream = pa.CompressedInputStream(pa.OSFile(str(path)), "gzip") if _is_gzip(path) else pa.OSFile(str(path))
     rows = 0
     try:
@@ -112,14 +111,7 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
         stream.close()
     if rows == 0:
         raise MorphotxInputError(f"{path}: the file has a header but no rows. Re-create or re-download it.")
-    return rows, len(first), len(features)
-
-
-def _separator(path: Path) -> str:
-    from .io import open_text_head
-
-    first = open_text_head(path).split("\n", 1)[0]
-    return "\t" if first.count("\t") > first.count(",") else ","
+    return rows, len(header), len(features)
 
 
 def _stream_error(path: Path, err: Exception, rows: int) -> MorphotxInputError:

@@ -40,7 +40,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Sequence
 
@@ -75,12 +75,11 @@ class Source:
     md5: str | None = None
     filename: str | None = None
     local: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> "Source":
         known = {k: entry.get(k) for k in ("bucket", "key", "url", "size", "etag", "sha256", "md5", "filename", "local")}
-        src = cls(name=name, **known, extra={k: v for k, v in entry.items() if k not in known})
+        src = cls(name=name, **known)
         src.validate()
         return src
 

@@ -156,8 +156,7 @@ def read_table(
     if name.endswith((".xlsx", ".xls")):
         return pd.read_excel(path)
     read_header(path)  # empty file, non-UTF-8 header, duplicated names -> one clear error
-    first = open_text_head(path).split("\n", 1)[0]
-    sep = "\t" if first.count("\t") > first.count(",") else ","
+    sep = text_separator(path)
     types: dict[str, pa.DataType] = {}
     for c in feature_columns or []:
         types[c] = pa.float32()
@@ -181,6 +180,12 @@ def read_table(
             raise MorphotxInputError(f"{path}: compressed stream is corrupt or cut short ({msg}).") from err
         raise MorphotxInputError(f"{path}: cannot parse as a delimited table: {msg}") from err
     return table.to_pandas()
+
+
+def text_separator(path: Path) -> str:
+    """Tab when the first line has more tabs than commas, else comma."""
+    first = open_text_head(path).split("\n", 1)[0]
+    return "\t" if first.count("\t") > first.count(",") else ","
 
 
 def open_text_head(path: Path, n: int = 4096) -> str:
