@@ -148,11 +148,10 @@ def _table_to_parquet(path: Path, tmp: Path, kind: str, fmt: dict, format_path, 
     meta = col_meta.reset_index().astype("string")
     wide = pa.Table.from_pandas(meta, preserve_index=False)
     header = list(meta.columns) + list(data.columns)
-    features = check_columns(header, fmt, path, format_path, modality)
+    features = set(check_columns(header, fmt, path, format_path, modality))
     for c in data.columns:
         wide = wide.append_column(pa.field(str(c), pa.float32()), pa.array(data[c].to_numpy("float32")))
-    wide = wide.cast(pa.schema([(f.name, pa.string() if f.name not in set(features) else pa.float32())
-                                for f in wide.schema]))
+    wide = wide.cast(pa.schema([(f.name, pa.float32() if f.name in features else pa.string()) for f in wide.schema]))
     pq.write_table(wide, tmp, compression="zstd")
     return wide.num_rows, wide.num_columns, len(features)
 

@@ -141,17 +141,9 @@ def check_key(key: str, at: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # checksums
 # ---------------------------------------------------------------------------------------------
-def _chunks(path: Path, size: int = READ_CHUNK) -> Iterable[bytes]:
-    with open(path, "rb") as fh:
-        while block := fh.read(size):
-            yield block
-
-
 def file_digest(path: str | Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    for block in _chunks(Path(path), 8 * MiB):
-        h.update(block)
-    return h.hexdigest()
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def multipart_etag(path: str | Path, part_size: int) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 
 import matplotlib
@@ -19,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import schema as S  # noqa: E402
-from .io import read_table  # noqa: E402
+from .io import atomic_directory, read_table  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +81,7 @@ def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
     """Per model: F1 of each MoA with non-zero F1 on test compounds (mean over seeds), bars
     grouped by variant (the study's Fig 2 and 3)."""
     df = read_table(per_moa)
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
-    try:
+    with atomic_directory(outdir) as tmp:
         if len(df):
             df = df[df["classifier"] == classifier]
             df["name"] = [_label(s, v) for s, v in zip(df["source"], df["view"])]
@@ -106,12 +104,6 @@ def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
                     ax.legend(title="variant", fontsize=7)
                 ax.set_title(f"Per-MoA F1 on test compounds: {_label(source, view)}")
                 _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
-        if os.path.exists(outdir):
-            shutil.rmtree(outdir)
-        os.replace(tmp, outdir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
 
 
 def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
@@ -122,8 +114,7 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
-    try:
+    with atomic_directory(outdir) as tmp:
         for name, path in sorted(tables.items()):
             df = read_table(path)
             df = df[~df[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
@@ -153,12 +144,6 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7,
                        title="MoA (x = test compound)")
             _save(fig, os.path.join(tmp, f"{name}.png"))
-        if os.path.exists(outdir):
-            shutil.rmtree(outdir)
-        os.replace(tmp, outdir)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
 
 
 def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):

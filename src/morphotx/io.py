@@ -56,6 +56,23 @@ def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
                 tmp.unlink()
 
 
+@contextlib.contextmanager
+def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary directory beside ``outdir``; it replaces ``outdir`` only if the block succeeds."""
+    import shutil
+    import tempfile
+
+    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
+    try:
+        yield tmp
+        if os.path.exists(outdir):
+            shutil.rmtree(outdir)
+        os.replace(tmp, outdir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+
+
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame (index dropped) to Parquet. Use inside :func:`atomic_outputs`."""
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
