@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast lint dag report bench bench-lincs bench-eval bench-convert clean
+.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-eval bench-convert clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,19 +20,14 @@ venv: $(STAMP)
 
 ## run the default target (the embedded demo) and print where the results are
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --printshellcmds
+	$(BIN)/snakemake --cores $(CORES)
 	@echo ""
-	@echo "Baseline scores: results/demo/baseline/knn_summary.md"
-	@cat results/demo/baseline/knn_summary.md
+	@echo "Models (checkpoint, history.csv, params.json): results/demo/models/<model>/fold<f>/seed<s>/"
+	@echo "Embeddings: results/demo/embeddings/<model>/fold<f>/seed<s>/<view>_{uncollapsed,collapsed}.parquet"
+	@echo "Figures: results/demo/figures/   Exploratory leaderboard (test scores of every configuration): results/demo/leaderboard/leaderboard.md"
+	@echo "HTML report (opens with the headline):  make report"
 	@echo ""
-	@echo "Models (checkpoint, history.csv, params.json): results/demo/models/<model>/seed<seed>/"
-	@echo "Embeddings: results/demo/embeddings/<model>/seed<seed>/<view>_{uncollapsed,collapsed}.parquet"
-	@echo "Figures: results/demo/figures/"
-	@echo ""
-	@echo "Leaderboard (top 15 rows of results/demo/leaderboard/leaderboard.md; full: leaderboard.parquet):"
-	@head -n 20 results/demo/leaderboard/leaderboard.md | tail -n 17 | cut -c1-250
-	@echo ""
-	@echo "HTML report with every figure and the leaderboard:  make report   (= snakemake --report results/demo/report.html)"
+	@$(BIN)/python -m morphotx.headline results/demo/leaderboard/headline.parquet
 
 ## the test suite (unit, workflow and real-fixture tests)
 test: $(STAMP)
@@ -47,6 +42,12 @@ report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --report results/demo/report.html
 	@echo "Report: results/demo/report.html"
+
+## hyperparameter search (Optuna) of the models in tune.models; not used by the default run
+tune: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) tune_all
+	@echo "Trials and best configs: results/demo/tune/<model>/{trials.parquet,trials.tsv,best.yaml}"
+	@echo "Train a tuned model: snakemake --cores $(CORES) --configfile results/demo/tune/<model>/best.yaml"
 
 dag: $(STAMP)
 	mkdir -p results && $(BIN)/snakemake --dag | tee results/dag.dot

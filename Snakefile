@@ -23,7 +23,6 @@ include: "workflow/rules/harmonise.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pairing.smk"
-include: "workflow/rules/baseline.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
@@ -32,10 +31,9 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        rules.pair.output,
-        rules.baseline_knn.output,
         rules.models.input,
         rules.leaderboard.output,
+        rules.headline.output,
         FIGURES,
 
 

@@ -8,4 +8,5 @@ smk = snakemake  # noqa: F821
 i = smk.input
 embeddings = {k[len("emb_"):]: v for k, v in i.items() if k.startswith("emb_")}
 evaluate_model(smk.wildcards.model, int(smk.wildcards.seed), embeddings, i.cp, i.l1000, i.cp_collapsed,
-               i.l1000_collapsed, {k: smk.output[k] for k in OUTPUTS}, smk.params.cfg, smk.params.views)
+               i.l1000_collapsed, {k: smk.output[k] for k in OUTPUTS}, smk.params.cfg, smk.params.views,
+               fold=int(smk.wildcards.fold))

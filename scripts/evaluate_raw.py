@@ -7,4 +7,5 @@ from morphotx.evaluate import OUTPUTS, evaluate_raw
 smk = snakemake  # noqa: F821
 i = smk.input
 evaluate_raw(int(smk.wildcards.seed), i.cp, i.l1000, i.cp_collapsed, i.l1000_collapsed,
-             {k: smk.output[k] for k in OUTPUTS}, smk.params.cfg)
+             {k: smk.output[k] for k in OUTPUTS}, smk.params.cfg,
+             fold=int(smk.wildcards.fold))

@@ -10,7 +10,7 @@ name = smk.rule.removeprefix("figure_")
 out = smk.output[0]
 if name == "loss_curves":
     paths = list(smk.input.histories)
-    F.loss_curves({m: [p for p in paths if f"/models/{m}/seed" in p] for m in smk.params.models}, out)
+    F.loss_curves({m: [p for p in paths if f"/models/{m}/" in p] for m in smk.params.models}, out)
 elif name == "per_moa_f1":
     F.per_moa_f1(smk.input.per_moa, out)
 elif name == "leaderboard":

@@ -26,7 +26,7 @@ NO_SLURM_BIN = Path(__file__).resolve().parent / "no_slurm_bin"
 
 def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS, slurm: bool = False):
     cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
-           "baseline": {"cv_folds": 3, "k_grid": [1, 3, 5]},
+           "split": {"folds": 2},
            "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
            "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
     cfg.update(config or {})

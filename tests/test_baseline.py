@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report
 
-from morphotx.baseline import knn_cv, run_baselines, score_predictions
+from morphotx.baseline import knn_cv, score_predictions
 
 
 def test_scores_match_sklearn():
@@ -28,18 +28,6 @@ def test_knn_cv_groups_and_grid():
     model, search = knn_cv(X, y, groups, [1, 5, 500], folds=5, seed=0)
     assert model.n_neighbors in (1, 5)  # 500 exceeds the training fold and is dropped from the grid
     assert search.best_score_ > 0.9
-
-
-def test_baseline_outputs(tmp_path, tiny_processed):
-    out = {k: tmp_path / v for k, v in dict(s="s.parquet", smd="s.md", p="p.parquet", pmd="p.md").items()}
-    summary = run_baselines(tiny_processed["cp_c"], tiny_processed["l1k_c"], out["s"], out["smd"], out["p"], out["pmd"],
-                            k_grid=[1, 3, 5], cv_folds=3)
-    assert list(summary["baseline"]) == ["raw_cell_painting", "raw_l1000", "raw_early_fusion"]
-    assert summary["n_test_treatments"].nunique() == 1  # all scored on the same treatments
-    assert summary["macro_f1"].between(0, 1).all()
-    per = pd.read_parquet(out["p"])
-    assert {"moa", "support", "f1", "baseline"} <= set(per.columns)
-    assert "raw_early_fusion" in out["smd"].read_text()
 
 
 def test_knn_cv_equals_gridsearchcv():

@@ -43,7 +43,10 @@ def test_raw_baselines_on_the_same_split(raw_frames):
     assert set(c["view"]) == {"cp", "l1000", "both", "late_fusion"}
     assert set(c["classifier"]) == {"knn", "logreg"}
     fused = c[c["view"].isin(["both", "late_fusion"])]
-    assert fused["n_test"].nunique() == 1 and (fused["level"] == "collapsed").all()
+    assert set(c["split"]) == {"validation", "test"}  # one fit, two scored splits
+    for s in ("validation", "test"):
+        assert fused.loc[fused["split"] == s, "n_scored"].nunique() == 1 and (fused["level"] == "collapsed").all()
+    assert (c["n_scored"] > 0).all()
     assert (c["status"].isin(["ok", "not_converged"])).all(), c[["view", "status", "reason"]]
     assert c["macro_f1"].between(0, 1).all()
     em = raw_frames["embedding_metrics"]
@@ -63,11 +66,12 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
     cfg = {**DEFAULTS, **cfg}
     _, _, p1 = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     _, _, p2 = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
-    (c1, q1, te), (_, q2, _) = p1["knn"], p2["knn"]
+    (c1, q1), (_, q2) = p1["knn"]["test"], p2["knn"]["test"]
     pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
+    te = _single_moa(both.meta) & (both.meta[S.SPLIT] == "test").to_numpy()
     y = _label(both.meta)[te]
     lf = raw_frames["classification"]
-    lf = lf[(lf["view"] == "late_fusion") & (lf["classifier"] == "knn")].iloc[0]
+    lf = lf[(lf["view"] == "late_fusion") & (lf["classifier"] == "knn") & (lf["split"] == "test")].iloc[0]
     assert lf["accuracy"] == pytest.approx((pred == y).mean())
 
 

@@ -55,3 +55,45 @@ def test_compound_table_prefers_cell_painting_moa():
     l1 = pd.DataFrame({S.PERT: ["A", "C"], S.IS_CONTROL: [False, False], S.MOA: [["z"], ["w"]]})
     t = compound_table(cp, l1)
     assert t.set_index(S.PERT)[S.MOA].to_dict() == {"A": "x", "B": "y", "C": "w"}
+
+
+def test_folds_partition_compounds_and_stratify():
+    c = _compounds()
+    tests, splits = [], []
+    for f in range(5):
+        a = split_compounds(c, F, seed=2, folds=5, fold=f)
+        assert set(a[S.PERT]) == set(c[S.PERT])
+        counts = a[S.SPLIT].value_counts()
+        assert counts["test"] == 40 and counts["validation"] == 20 and counts["train"] == 140
+        tests.append(set(a.loc[a[S.SPLIT] == "test", S.PERT]))
+        splits.append(a)
+    assert set.union(*tests) == set(c[S.PERT]) and sum(map(len, tests)) == len(c)  # each compound tested once
+    single = splits[0][~splits[0][S.MOA].str.contains("|", regex=False)]
+    per = single.groupby(S.MOA)[S.SPLIT].apply(lambda s: (s == "test").mean())
+    assert per.between(0.1, 0.3).all()  # every MoA keeps ~1/5 of its compounds in the test fold
+    assert split_compounds(c, F, seed=2, folds=5, fold=3).equals(splits[3])  # deterministic
+    assert not split_compounds(c, F, seed=9, folds=5, fold=3)[S.SPLIT].equals(splits[3][S.SPLIT])
+
+
+def test_folds_moa_disjoint_keep_moas_apart():
+    c = _compounds(n=300, n_moa=30)
+    tested = set()
+    for f in range(3):
+        a = split_compounds(c, F, seed=0, mode="moa_disjoint", folds=3, fold=f)
+        moa_split = {}
+        for moas, sp in zip(a[S.MOA], a[S.SPLIT]):
+            for m in moas.split("|"):
+                moa_split.setdefault(m, set()).add(sp)
+        assert all(len(v) == 1 for v in moa_split.values())
+        assert set(a[S.SPLIT]) == {"train", "validation", "test"}
+        tested |= set(a.loc[a[S.SPLIT] == "test", S.PERT])
+    assert tested == set(c[S.PERT])
+
+
+def test_bad_folds_are_named():
+    with pytest.raises(MorphotxInputError, match="split.folds"):
+        split_compounds(_compounds(n=6), F, seed=0, folds=5, fold=0)
+    with pytest.raises(MorphotxInputError, match="fold 5"):
+        split_compounds(_compounds(), F, seed=0, folds=5, fold=5)
+    with pytest.raises(MorphotxInputError, match="validation"):
+        split_compounds(_compounds(), {**F, "validation": 0.9}, seed=0, folds=5, fold=0)

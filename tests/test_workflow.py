@@ -13,8 +13,8 @@ import yaml
 
 from conftest import DEFAULT_MODELS, REPO, SNAKEMAKE, TEST_MODELS, snakemake  # noqa: F401
 
-RULES = ["demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split_compounds", "preprocess_cp",
-         "preprocess_l1000", "pair", "baseline_knn"]
+RULES = ["demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "headline"]
+FOLD_RULES = ["split_compounds", "preprocess_cp", "preprocess_l1000", "pair"]
 
 
 @pytest.fixture(scope="module")
@@ -28,27 +28,35 @@ def run_a(tmp_path_factory):
 @pytest.mark.workflow
 def test_full_run_outputs_logs_benchmarks(run_a):
     out = run_a / "results" / "tiny"
-    for rel in ["profiles/cp_harmonised_preprocessed.parquet", "profiles/cp_harmonised_preprocessed.features.json",
-                "profiles/cp_harmonised_preprocessed.params.npz", "profiles/l1000_harmonised_genes_preprocessed.parquet",
-                "split/compound_split.parquet", "pairs/pair_index.parquet", "pairs/treatment_sets.parquet",
-                "pairs/cp_collapsed.parquet", "pairs/l1000_collapsed.parquet", "baseline/knn_summary.md",
-                "baseline/knn_per_moa.parquet", "raw/ground_truth.parquet"]:
-        assert (out / rel).exists(), rel
+    for fold in (0, 1):
+        for rel in ["profiles/fold{f}/cp_harmonised_preprocessed.parquet",
+                    "profiles/fold{f}/cp_harmonised_preprocessed.features.json",
+                    "profiles/fold{f}/cp_harmonised_preprocessed.params.npz",
+                    "profiles/fold{f}/l1000_harmonised_genes_preprocessed.parquet", "split/fold{f}/compound_split.parquet",
+                    "pairs/fold{f}/pair_index.parquet", "pairs/fold{f}/treatment_sets.parquet",
+                    "pairs/fold{f}/cp_collapsed.parquet", "pairs/fold{f}/l1000_collapsed.parquet"]:
+            assert (out / rel.format(f=fold)).exists(), rel
+        for rule in FOLD_RULES:
+            assert (out / "benchmarks" / rule / f"fold{fold}.tsv").exists(), rule
+            assert (out / "logs" / rule / f"fold{fold}.log").stat().st_size > 0, rule
+    assert (out / "raw" / "ground_truth.parquet").exists()
     for rule in RULES:
         assert (out / "benchmarks" / f"{rule}.tsv").exists(), rule
         assert (out / "logs" / f"{rule}.log").stat().st_size > 0, rule
-    assert "Cartesian pairs" in (out / "logs" / "pair.log").read_text()
+    assert "Cartesian pairs" in (out / "logs" / "pair" / "fold0.log").read_text()
+    tests = [set(pd.read_parquet(out / "split" / f"fold{f}" / "compound_split.parquet").query(
+        "Metadata_split == 'test'")["Metadata_pert_id"]) for f in (0, 1)]
+    assert tests[0] and tests[1] and not tests[0] & tests[1]  # each compound is a test compound in one fold
     for name in TEST_MODELS:
         for rel in ["checkpoint.pt", "history.csv", "params.json"]:
-            assert (out / "models" / name / "seed0" / rel).stat().st_size > 0, (name, rel)
-        assert (out / "benchmarks" / "train_model" / f"{name}_seed0.tsv").exists()
-        assert "best epoch" in (out / "logs" / "train_model" / f"{name}_seed0.log").read_text()
-        assert (out / "logs" / "embed" / f"{name}_seed0.log").stat().st_size > 0
+            assert (out / "models" / name / "fold1" / "seed0" / rel).stat().st_size > 0, (name, rel)
+        assert (out / "benchmarks" / "train_model" / f"{name}_fold1_seed0.tsv").exists()
+        assert "best epoch" in (out / "logs" / "train_model" / f"{name}_fold1_seed0.log").read_text()
+        assert (out / "logs" / "embed" / f"{name}_fold0_seed0.log").stat().st_size > 0
     views = {"supcon": ["both", "cp"], "vae_mmd_cp": ["cp"], "set_cwcl": ["both", "cp", "l1000"]}
     for name, vs in views.items():
-        got = sorted(p.name for p in (out / "embeddings" / name / "seed0").iterdir())
+        got = sorted(p.name for p in (out / "embeddings" / name / "fold0" / "seed0").iterdir())
         assert got == sorted(f"{v}_{lvl}.parquet" for v in vs for lvl in ("collapsed", "uncollapsed")), name
-    assert "raw_early_fusion" in (out / "logs" / "baseline_knn.log").read_text()
     assert not list(out.rglob(".*.tmp*")), "temporary files left behind"
 
 
@@ -66,9 +74,10 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert board["status"].notna().all() and board["macro_f1_mean"].notna().any()
     # contrastive models get cross-modal Recall@k, VAEs latent arithmetic
     assert board.loc[board["source"] == "set_cwcl", "recall@1_cp_to_l1000_mean"].notna().all()
-    assert (out / "arithmetic" / "vae_mmd_cp" / "seed0" / "traversal.parquet").exists()
+    assert (out / "arithmetic" / "vae_mmd_cp" / "fold0" / "seed0" / "traversal.parquet").exists()
+    assert not (out / "arithmetic" / "vae_mmd_cp" / "fold1").exists()  # arithmetic: first fold only
     md = (out / "leaderboard" / "leaderboard.md").read_text()
-    assert md.startswith("# morphotx leaderboard") and "late_fusion" in md
+    assert md.startswith("# morphotx leaderboard") and "late_fusion" in md and "Exploratory" in md
     for fig in ["loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
                 "traversal_heatmaps"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
@@ -83,7 +92,8 @@ def test_report_is_one_html_with_every_figure(run_a):
     res = snakemake(run_a, "--report", "report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run_a / "report.html").read_text(errors="replace")
-    for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic"]:
+    for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic", "headline.tsv",
+                   "0. Headline"]:
         assert needle in html, needle
 
 
@@ -91,11 +101,12 @@ def test_report_is_one_html_with_every_figure(run_a):
 def test_same_config_same_tables(run_a, tmp_path):
     res = snakemake(tmp_path)
     assert res.returncode == 0, res.stderr[-4000:]
-    for rel in ["split/compound_split.parquet", "profiles/cp_harmonised_preprocessed.parquet",
-                "profiles/l1000_harmonised_genes_preprocessed.parquet", "pairs/pair_index.parquet",
-                "pairs/cp_collapsed.parquet", "baseline/knn_summary.parquet", "baseline/knn_per_moa.parquet",
-                "embeddings/supcon/seed0/both_collapsed.parquet", "embeddings/set_cwcl/seed0/cp_uncollapsed.parquet",
-                "embeddings/vae_mmd_cp/seed0/cp_collapsed.parquet", "leaderboard/all_classification.parquet",
+    for rel in ["split/fold0/compound_split.parquet", "profiles/fold1/cp_harmonised_preprocessed.parquet",
+                "profiles/fold0/l1000_harmonised_genes_preprocessed.parquet", "pairs/fold1/pair_index.parquet",
+                "pairs/fold0/cp_collapsed.parquet", "leaderboard/headline.parquet",
+                "embeddings/supcon/fold0/seed0/both_collapsed.parquet",
+                "embeddings/set_cwcl/fold1/seed0/cp_uncollapsed.parquet",
+                "embeddings/vae_mmd_cp/fold0/seed0/cp_collapsed.parquet", "leaderboard/all_classification.parquet",
                 "leaderboard/all_embedding_metrics.parquet", "leaderboard/all_arithmetic_zscores.parquet"]:
         a = pd.read_parquet(run_a / "results" / "tiny" / rel)
         b = pd.read_parquet(tmp_path / "results" / "tiny" / rel)
@@ -128,7 +139,7 @@ def test_files_source_without_paths_is_named(tmp_path):
 def test_dry_run_and_lint(tmp_path):
     res = snakemake(tmp_path, "-n")
     assert res.returncode == 0, res.stderr[-3000:]
-    for rule in ["demo_data", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "pair", "baseline_knn"]:
+    for rule in ["demo_data", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "pair", "headline"]:
         assert rule in res.stdout
     lint = snakemake(tmp_path, "--lint")
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
@@ -146,7 +157,7 @@ def test_real_files_source(tmp_path, tiny_raw):
            "moa": {"source": "map"}}
     res = snakemake(tmp_path, config=cfg)
     assert res.returncode == 0, res.stderr[-4000:]
-    assert (tmp_path / "results" / "mine" / "baseline" / "knn_summary.md").exists()
+    assert (tmp_path / "results" / "mine" / "leaderboard" / "headline.md").exists()
     assert not (tmp_path / "results" / "mine" / "raw").exists()  # nothing simulated
 
 
@@ -155,9 +166,9 @@ def test_every_default_model_is_in_the_dag(tmp_path):
     res = snakemake(tmp_path, "-n", "--quiet", "rules", config={"train": {"seeds": [0, 1]}}, models=list(DEFAULT_MODELS))
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]
+    assert re.search(r"train_model\s+%d" % (2 * 2 * len(DEFAULT_MODELS)), text), text[-3000:]  # 2 folds × 2 seeds
     for name in DEFAULT_MODELS:
-        assert re.search(rf"embed_{name}\s+2\b", text), name
+        assert re.search(rf"embed_{name}\s+4\b", text), name
 
 
 @pytest.mark.workflow
@@ -181,7 +192,7 @@ def test_adding_a_seed_retrains_only_that_seed(run_a):
                                                                          "progress": False}})
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d\b" % len(TEST_MODELS), text), text[-3000:]
+    assert re.search(r"train_model\s+%d\b" % (2 * len(TEST_MODELS)), text), text[-3000:]  # seed 1 in both folds
     assert "preprocess_cp" not in text
 
 
@@ -198,3 +209,62 @@ def test_resources_come_from_config_and_cuda_requests_a_gpu(tmp_path):
         assert needle in line, (needle, line)
     pre = text[text.index("rule preprocess_cp"):][:1500]
     assert "mem_mb=8000" in next(ln for ln in pre.splitlines() if "resources:" in ln)
+
+
+def _perturb_test_compounds(src: Path, dst: Path, pert_col: str, test_ids: set, is_feature, seed: int):
+    """A copy of a Rosetta CSV in which the features of ``test_ids`` are replaced by noise."""
+    import numpy as np
+
+    df = pd.read_csv(src)
+    rows = df[pert_col].isin(test_ids).to_numpy()
+    feats = [c for c in df.columns if is_feature(c)]
+    rng = np.random.default_rng(seed)
+    df.loc[rows, feats] = rng.normal(size=(int(rows.sum()), len(feats))) * df[feats].std().to_numpy() + df[
+        feats].mean().to_numpy()
+    df.to_csv(dst, index=False)
+    return int(rows.sum())
+
+
+@pytest.mark.workflow
+def test_test_compounds_decide_nothing(tmp_path, tiny_raw):
+    """The headline protocol: replacing every test compound's features (both modalities) by noise
+    changes no trained weight, no validation score and no chosen configuration; it changes only
+    test scores."""
+    base = {"dataset": {"name": "t", "source": "files"}, "split": {"folds": 1},
+            "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")}}
+    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
+    res = snakemake(a_dir, config=base)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out_a = a_dir / "results" / "t"
+    split = pd.read_parquet(out_a / "split" / "fold0" / "compound_split.parquet")
+    test_ids = set(split.loc[split["Metadata_split"] == "test", "Metadata_pert_id"])
+    assert test_ids
+    b_dir.mkdir()
+    n_cp = _perturb_test_compounds(tiny_raw["cell_painting"], b_dir / "cp.csv", "Metadata_pert_id", test_ids,
+                                   lambda c: c.startswith(("Cells_", "Cytoplasm_", "Nuclei_")), 1)
+    n_l1 = _perturb_test_compounds(tiny_raw["l1000"], b_dir / "l1000.csv", "pert_id", test_ids,
+                                   lambda c: c.endswith("_at"), 2)
+    assert n_cp > 0 and n_l1 > 0
+    cfg_b = {**base, "inputs": {**base["inputs"], "cell_painting": str(b_dir / "cp.csv"),
+                                "l1000": str(b_dir / "l1000.csv")}}
+    res = snakemake(b_dir, config=cfg_b)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out_b = b_dir / "results" / "t"
+    # the trained models: same history (validation metric, losses) and the same best epoch
+    for name in TEST_MODELS:
+        ha = pd.read_csv(out_a / "models" / name / "fold0" / "seed0" / "history.csv").drop(columns="seconds")
+        hb = pd.read_csv(out_b / "models" / name / "fold0" / "seed0" / "history.csv").drop(columns="seconds")
+        pd.testing.assert_frame_equal(ha, hb, obj=name)
+    # every validation score equal, some test score different
+    keys = ["source", "fold", "seed", "split", "view", "level", "variant", "classifier"]
+    ca = pd.read_parquet(out_a / "leaderboard" / "all_classification.parquet").sort_values(keys)
+    cb = pd.read_parquet(out_b / "leaderboard" / "all_classification.parquet").sort_values(keys)
+    va, vb = (c[c["split"] == "validation"].reset_index(drop=True) for c in (ca, cb))
+    assert len(va) > 50
+    pd.testing.assert_frame_equal(va, vb, obj="validation scores")
+    ta, tb = (c[c["split"] == "test"]["macro_f1"].to_numpy() for c in (ca, cb))
+    assert not (ta == tb).all(), "test scores should change when test features change"
+    # the headline chooses the same configurations on the same validation scores
+    cols = ["entry", "configuration", "validation_macro_f1", "baseline"]
+    ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols] for o in (out_a, out_b))
+    pd.testing.assert_frame_equal(ha, hb, obj="headline choices")

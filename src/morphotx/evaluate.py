@@ -16,8 +16,11 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
 
 Protocol (the same for every model and baseline):
 
-* **Rows.** Classifiers are fitted on training-compound rows and scored on test-compound rows;
-  validation compounds are not used. Classification and the MOAProfiler metrics use
+* **Rows.** Classifiers are fitted on training-compound rows and scored, separately, on the
+  validation-compound rows and on the test-compound rows (column ``split``). The validation scores
+  choose the configuration of each model in the headline (:mod:`morphotx.headline`); the test
+  scores of every configuration stay in the exploratory leaderboard. One evaluation job is one
+  repetition (``fold`` of the compound split × training ``seed``). Classification and the MOAProfiler metrics use
   **single-MoA** compounds (a multi-MoA compound has no single right class); multi-MoA compounds
   are used by latent-space arithmetic (:mod:`morphotx.arithmetic`). DMSO is excluded except as the
   negative set of replicate mAP.
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 LEVELS = ("uncollapsed", "collapsed")
 VARIANTS = ("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
 OUTPUTS = ("classification", "per_moa", "embedding_metrics", "curves", "map")
+EVAL_SPLITS = ("validation", "test")
 
 DEFAULTS = {
     "classifiers": list(CLASSIFIERS),
@@ -216,35 +220,51 @@ def _moa_compounds(meta: pd.DataFrame) -> pd.Series:
 
 def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
                    moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
-    """Fit every classifier on training rows, score test rows; returns (summary rows, per-MoA
-    tables, proba per classifier for late fusion)."""
+    """Fit every classifier on training rows and score validation and test rows (one fit, two
+    scored splits); returns (summary rows with a ``split`` column, per-MoA tables of the test
+    split, ``{classifier: {split: (classes, proba)}}`` for late fusion)."""
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
-    tr, te = use & (split == "train"), use & (split == "test")
+    tr = use & (split == "train")
+    masks = {s: use & (split == s) for s in EVAL_SPLITS}
+    scored = masks["validation"] | masks["test"]
     y = _label(meta)
     groups = meta[S.PERT].astype(str).to_numpy()
     moa_compounds = _moa_compounds(meta) if moa_compounds is None else moa_compounds
-    base = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "dim": int(X.shape[1])}
     rows, per, probas = [], [], {}
     for name in classifiers:
-        if te.sum() == 0:
-            rows.append({"classifier": name, "status": "failed", "reason": "no single-MoA test rows", **base})
+        base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X.shape[1])}
+        if masks["test"].sum() == 0:
+            rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "failed",
+                      "reason": "no single-MoA test rows"} for s in EVAL_SPLITS]
             continue
-        res = fit_predict(name, X[tr], y[tr], groups[tr], X[te], seed=seed, k_grid=range(1, cfg["knn_k_max"] + 1),
-                          cv_folds=cfg["cv_folds"], low_dim_max=cfg["low_dim_max"])
-        row = {"classifier": name, "status": res["status"], "reason": res["reason"], **base,
-               **{f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}}
-        if res["pred"] is not None:
-            summary, pm = score_predictions(y[te], res["pred"], y[tr])
-            row.update(summary)
-            pm["n_compounds_total"] = pm["moa"].map(moa_compounds).fillna(0).astype(int)
-            pm["note"] = np.where(pm["in_training"], "",
-                                  "no training compound: MoA has " + pm["n_compounds_total"].astype(str)
-                                  + " compound(s), none in the training split; it cannot be predicted")
-            per.append(pm.assign(classifier=name))
-            probas[name] = (res["classes"], res["proba"], te)
-        rows.append(row)
+        res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
+                          k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
+                          low_dim_max=cfg["low_dim_max"])
+        params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
+        probas[name] = {}
+        for s in EVAL_SPLITS:
+            row = {**base, "split": s, "n_scored": int(masks[s].sum()), "status": res["status"],
+                   "reason": res["reason"], **params}
+            at = masks[s][scored]
+            if masks[s].sum() == 0:
+                row.update(status="failed", reason=f"no single-MoA {s} rows")
+            elif res["pred"] is not None:
+                summary, pm = score_predictions(y[masks[s]], res["pred"][at], y[tr])
+                row.update(summary)
+                probas[name][s] = (res["classes"], res["proba"][at])
+                if s == "test":
+                    per.append(_per_moa_notes(pm, moa_compounds).assign(classifier=name))
+            rows.append(row)
     return rows, per, probas
+
+
+def _per_moa_notes(pm: pd.DataFrame, moa_compounds: pd.Series) -> pd.DataFrame:
+    pm["n_compounds_total"] = pm["moa"].map(moa_compounds).fillna(0).astype(int)
+    pm["note"] = np.where(pm["in_training"], "",
+                          "no training compound: MoA has " + pm["n_compounds_total"].astype(str)
+                          + " compound(s), none in the training split; it cannot be predicted")
+    return pm
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +331,9 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     return rows, curves
 
 
-def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
+def map_metrics(t: Table, cfg: dict, seed: int, replicate: bool = True) -> tuple[list[dict], list[pd.DataFrame]]:
+    """copairs mAP on test rows: replicate retrieval against DMSO (uncollapsed level, when
+    ``replicate``) and MoA retrieval among single-MoA test compounds (collapsed level)."""
     meta, X = t.meta, t.X
     rows, maps = [], []
     if not np.isfinite(X).all():
@@ -322,7 +344,9 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if t.level == "uncollapsed":
+        if t.level == "uncollapsed" and not replicate:
+            pass
+        elif t.level == "uncollapsed":
             if not ctl.any():
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
@@ -373,11 +397,14 @@ def _frame(rows, **keys) -> pd.DataFrame:
 
 
 def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
-                    recall_pair: tuple[Table, Table] | None = None) -> dict[str, pd.DataFrame]:
+                    recall_pair: tuple[Table, Table] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
+    """Every table's classification (validation and test) and test-set embedding metrics;
+    ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
+    chosen variant)."""
     cfg = _settings(cfg)
     out = {k: [] for k in OUTPUTS}
     for t in tables:
-        keys = dict(source=source, seed=seed, view=t.view, level=t.level)
+        keys = dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level)
         variants = [v for v in cfg["variants"] if v.split("+")[-1] == t.level]
         moa_cpds = _moa_compounds(t.meta)
         for variant in variants:
@@ -385,23 +412,27 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
             rows, per, _ = classify_table(t.meta, X, cfg["classifiers"], seed, cfg, moa_cpds)
             out["classification"].append(_frame(rows, **keys, variant=variant))
             out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
-            log.info("%s seed %d %s %s: %s", source, seed, t.view, variant,
-                     ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f} ({r['status']})" for r in rows))
+            log.info("%s fold %d seed %d %s %s (validation | test): %s", source, fold, seed, t.view, variant,
+                     ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f}" for r in rows))
+            if variant == "raw+collapsed":
+                vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, seed)
+                out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
         rows, curves = moaprofiler_metrics(t, cfg)
         mrows, maps = map_metrics(t, cfg, seed)
-        out["embedding_metrics"].append(_frame(rows + mrows, **keys))
+        out["embedding_metrics"].append(_frame(rows + mrows, **keys, variant=t.level))
         out["curves"] += [c.assign(**keys) for c in curves]
         out["map"] += [m.assign(**keys) for m in maps]
     if recall_pair is not None:
         rows = recall_metrics(*recall_pair, cfg["recall_k"])
-        out["embedding_metrics"].append(_frame(rows, source=source, seed=seed, view="cp+l1000", level="collapsed"))
+        out["embedding_metrics"].append(_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
+                                               level="collapsed", variant="collapsed"))
     return {k: pd.concat([f for f in v if len(f)], ignore_index=True) if any(len(f) for f in v) else pd.DataFrame()
             for k, v in out.items()}
 
 
-def late_fusion(raw: RawFeatures, seed: int, cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
-    on the treatments measured in both modalities."""
+    on the treatments measured in both modalities; validation and test scored alike."""
     cfg = _settings(cfg)
     both = raw.table("both", "collapsed")
     cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
@@ -411,26 +442,26 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict) -> tuple[pd.DataFrame, p
     y = _label(both.meta)
     use = _single_moa(both.meta)
     split = both.meta[S.SPLIT].to_numpy()
-    tr, te = use & (split == "train"), use & (split == "test")
+    tr = use & (split == "train")
     moa_cpds = _moa_compounds(both.meta)
     rows, per = [], []
-    base = {"n_train": int(tr.sum()), "n_test": int(te.sum()), "dim": int(cp_t.X.shape[1] + l1_t.X.shape[1])}
     for name in cfg["classifiers"]:
-        if name not in p_cp or name not in p_l1:
-            rows.append({"classifier": name, "status": "failed", **base,
-                         "reason": "a per-modality classifier gave no probabilities"})
-            continue
-        (c1, q1, _), (c2, q2, _) = p_cp[name], p_l1[name]
-        if list(c1) != list(c2):
-            rows.append({"classifier": name, "status": "failed", "reason": "modalities saw different classes", **base})
-            continue
-        pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
-        summary, pm = score_predictions(y[te], pred, y[tr])
-        pm["n_compounds_total"] = pm["moa"].map(moa_cpds).fillna(0).astype(int)
-        pm["note"] = np.where(pm["in_training"], "", "no training compound; it cannot be predicted")
-        rows.append({"classifier": name, "status": "ok", "reason": "", **base, **summary})
-        per.append(pm.assign(classifier=name))
-    keys = dict(source="raw", seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
+        base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(cp_t.X.shape[1] + l1_t.X.shape[1])}
+        for s in EVAL_SPLITS:
+            row = {**base, "split": s, "n_scored": int((use & (split == s)).sum())}
+            a, b = p_cp.get(name, {}).get(s), p_l1.get(name, {}).get(s)
+            if a is None or b is None:
+                rows.append({**row, "status": "failed", "reason": "a per-modality classifier gave no probabilities"})
+                continue
+            if list(a[0]) != list(b[0]):
+                rows.append({**row, "status": "failed", "reason": "modalities saw different classes"})
+                continue
+            pred = a[0][np.argmax((a[1] + b[1]) / 2, axis=1)]
+            summary, pm = score_predictions(y[use & (split == s)], pred, y[tr])
+            rows.append({**row, "status": "ok", "reason": "", **summary})
+            if s == "test":
+                per.append(_per_moa_notes(pm, moa_cpds).assign(classifier=name))
+    keys = dict(source="raw", fold=fold, seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
     return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
 
 
@@ -443,7 +474,7 @@ def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
 
 def evaluate_model(source: str, seed: int, embeddings: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
                    l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
-                   views: list[str] | None = None) -> dict[str, pd.DataFrame]:
+                   views: list[str] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
     """``embeddings``: ``{f"{view}_{level}": path}`` as written by the embedding rule; ``views``:
     the views to score (all when None). Models with a Cell Painting and an L1000 encoder also get
     cross-modal Recall@k from their collapsed ``cp`` and ``l1000`` views."""
@@ -460,20 +491,20 @@ def evaluate_model(source: str, seed: int, embeddings: dict[str, str], cp: str, 
     if "cp_collapsed" in embeddings and "l1000_collapsed" in embeddings:
         recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
                        load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
-    frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair)
+    frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold)
     _write(frames, outputs)
     return frames
 
 
 def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str, outputs: dict[str, str],
-                 cfg: dict | None = None) -> dict[str, pd.DataFrame]:
+                 cfg: dict | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
     """The raw-feature baselines, scored exactly like the embeddings (``source = raw``)."""
     cfg = _settings(cfg)
     raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
     tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
     plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
-    frames = evaluate_tables("raw", seed, tables, raw, plain)
-    lf, lf_per = late_fusion(raw, seed, cfg)
+    frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold)
+    lf, lf_per = late_fusion(raw, seed, cfg, fold)
     frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
     frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
     _write(frames, outputs)

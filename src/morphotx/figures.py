@@ -78,7 +78,7 @@ def loss_curves(histories: dict[str, list[str]], out: str):
 
 
 def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
-    """Per model: F1 of each MoA with non-zero F1 on test compounds (mean over seeds), bars
+    """Per model: F1 of each MoA with non-zero F1 on test compounds (mean over repetitions), bars
     grouped by variant (the study's Fig 2 and 3)."""
     df = read_table(per_moa)
     with atomic_directory(outdir) as tmp:
@@ -98,7 +98,7 @@ def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
                     for j, v in enumerate(cols):
                         ax.bar(x + j * w - 0.4 + w / 2, m[v], w, color=VARIANT_COLORS[v], label=v)
                     ax.set_xticks(x, m.index, rotation=60, ha="right", fontsize=7)
-                    ax.set_ylabel(f"F1 ({classifier}, mean over seeds)")
+                    ax.set_ylabel(f"F1 ({classifier}, mean over repetitions)")
                     ax.set_xlabel("MoA (non-zero F1 only)")
                     ax.set_ylim(0, 1)
                     ax.legend(title="variant", fontsize=7)
@@ -180,14 +180,14 @@ def enrichment(curves: str, out: str):
     c = read_table(curves)
     _curve_plot(c, ["enrichment"], ["uncollapsed", "collapsed"], "enrichment (odds ratio, one-sided Fisher)",
                 "PCC percentile threshold", "Enrichment of same-MoA pairs among strongly correlated pairs "
-                "(test compounds; mean over seeds; dashed = raw features)", out, logy=True)
+                "(test compounds; mean over repetitions; dashed = raw features)", out, logy=True)
 
 
 def knn_vs_k(curves: str, out: str):
     c = read_table(curves)
     _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall"], ["uncollapsed", "collapsed"], "weighted score",
                 "k (nearest neighbours by PCC, leave-one-out)",
-                "kNN MoA prediction vs k on test compounds (MOAProfiler; mean ± sd over seeds)", out)
+                "kNN MoA prediction vs k on test compounds (MOAProfiler; mean ± sd over repetitions)", out)
 
 
 def map_distributions(maps: str, out: str):
@@ -205,7 +205,7 @@ def map_distributions(maps: str, out: str):
         ax.set_xlabel("mean average precision (copairs)")
         ax.set_title(title)
         ax.set_xlim(0, 1)
-    fig.suptitle("mAP distributions, all seeds pooled")
+    fig.suptitle("mAP distributions, all repetitions pooled")
     _save(fig, out)
 
 
@@ -264,6 +264,6 @@ def leaderboard_chart(board: str, out: str, top: int = 30):
         colors = ["tab:grey" if s == "raw" else "tab:blue" for s in b["source"]]
         ax.barh(range(len(b)), b["macro_f1_mean"], xerr=b["macro_f1_sd"].fillna(0), color=colors, capsize=2)
         ax.set_yticks(range(len(b)), labels, fontsize=7)
-        ax.set_xlabel("macro F1 on test compounds (mean ± sd over seeds)")
+        ax.set_xlabel("macro F1 on test compounds (mean ± sd over repetitions)")
         ax.set_title(f"Leaderboard, top {len(b)} rows (grey = raw-feature baselines)")
     _save(fig, out)

@@ -1,4 +1,9 @@
-"""One leaderboard for every model, variant, classifier and baseline: mean ± sd over seeds.
+"""The exploratory leaderboard: every model, variant, classifier and baseline, mean ± sd over
+repetitions (folds × seeds) of the **test** scores.
+
+This table is exploratory: its best row is a maximum over hundreds of noisy test scores, i.e.
+selection on the test compounds. The result to quote is the headline
+(:mod:`morphotx.headline`), whose configurations are chosen on validation compounds.
 
 Rows: ``(source, view, level, variant, classifier)`` where ``source`` is a model name or ``raw``
 (the baselines: raw Cell Painting ``cp``, raw L1000 ``l1000``, early fusion ``both``, late
@@ -67,22 +72,31 @@ def _mean_sd(df: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFr
 
 
 def build(classification: pd.DataFrame, embedding: pd.DataFrame, zscores: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard from the long tables (test rows of ``classification`` only)."""
     cls = classification.copy()
+    if "split" in cls.columns:
+        cls = cls[cls["split"] == "test"]
+    if "fold" not in cls.columns:
+        cls["fold"] = 0
     for m in CLASSIFICATION:
         if m not in cls.columns:
             cls[m] = np.nan
     # non-finite metrics of a failed row do not enter the mean; the status column says why
     board = _mean_sd(cls, KEYS, CLASSIFICATION)
     stat = cls.groupby(KEYS, dropna=False).apply(
-        lambda g: pd.Series({"status": _status(g), "n_seeds": g["seed"].nunique(),
+        lambda g: pd.Series({"status": _status(g), "n_seeds": len(g[["fold", "seed"]].drop_duplicates()),
                              "n_seeds_scored": int(g["macro_f1"].notna().sum())}), include_groups=False).reset_index()
     board = board.merge(stat, on=KEYS, how="outer")
     if len(embedding):
+        embedding = embedding.copy()
+        for col, default in (("fold", 0), ("variant", None)):
+            if col not in embedding.columns:
+                embedding[col] = default
+        embedding["variant"] = embedding["variant"].fillna(embedding["level"])
         ok = embedding[embedding["status"] == "ok"]
-        wide = ok.pivot_table(index=["source", "seed", "view", "level"], columns="metric", values="value",
-                              aggfunc="first").reset_index()
-        emb = _mean_sd(wide, ["source", "view", "level"], EMBEDDING)
-        emb["variant"] = emb["level"]
+        wide = ok.pivot_table(index=["source", "fold", "seed", "view", "level", "variant"], columns="metric",
+                              values="value", aggfunc="first").reset_index()
+        emb = _mean_sd(wide, ["source", "view", "level", "variant"], EMBEDDING)
         board = board.merge(emb, on=["source", "view", "level", "variant"], how="left")
         per_model = _mean_sd(wide[wide["view"] == "cp+l1000"], ["source"], MODEL_LEVEL)
         board = board.merge(per_model, on="source", how="left")
@@ -119,7 +133,11 @@ def markdown(board: pd.DataFrame, seeds: int) -> str:
     lines = [
         "# morphotx leaderboard",
         "",
-        f"Compound-held-out test split; mean ± sd over {seeds} seed(s). Sorted by macro F1. `source = raw` rows are "
+        "**Exploratory.** Every configuration's test score: the best row here is a maximum over many noisy "
+        "test scores (selection on the test compounds). Quote `headline.md` instead, whose configurations are "
+        "chosen on validation compounds.",
+        "",
+        f"Compound-held-out test compounds; mean ± sd over {seeds} repetition(s) (folds × seeds). Sorted by macro F1. `source = raw` rows are "
         "the raw-feature baselines (cp, l1000, early fusion `both`, late fusion). Embedding metrics (kNN curve, "
         "mAP, enrichment) are on rows whose variant is the plain embedding. Columns: macro/weighted F1 and accuracy "
         "of the classifier on test compounds; number of MoAs with F1 > 0; best weighted F1 of leave-one-out kNN "

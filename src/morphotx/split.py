@@ -5,6 +5,15 @@
 splits are pooled into one "rare" stratum, so stratification holds where it is possible and the
 split still works for rare MoAs. Unannotated compounds form their own stratum.
 
+``folds: K`` (K ≥ 2) — repetitions for the headline protocol: compound-grouped K-fold
+cross-validation (Haghighi et al. 2022 used stratified group k-fold over compounds). The
+compounds are dealt to K folds (stratified by MoA in ``compound`` mode, by connected MoA group in
+``moa_disjoint`` mode); fold ``f`` is the test set of repetition ``f``; from the other compounds a
+share ``fractions.validation`` (of all compounds) becomes the validation set (stratified likewise)
+and the rest is training. The test share is then 1/K, so ``fractions.train`` and
+``fractions.test`` are not used. Every compound is a test compound in exactly one fold.
+``folds: 1`` is a single split by ``fractions``.
+
 ``mode: moa_disjoint`` — the zero-shot setting: no MoA appears in two splits. A compound with
 two MoAs ties them together, so the unit of assignment is a connected component of the
 compound–MoA graph; components are dealt to splits (largest first, then at random) so that each
@@ -22,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupKFold, StratifiedKFold, train_test_split
 
 from . import schema as S
 from .io import MorphotxInputError, read_table, save_parquet
@@ -58,21 +67,92 @@ def _check_fractions(fractions: dict) -> tuple[float, float, float]:
 
 
 def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
-                    stratify: bool = True) -> pd.DataFrame:
-    f_train, f_val, f_test = _check_fractions(fractions)
+                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+    """Assign every compound to ``train`` / ``validation`` / ``test``.
+
+    ``folds == 1``: one split by ``fractions``. ``folds ≥ 2``: repetition ``fold`` of a
+    compound-grouped K-fold (see the module docstring); test = fold ``fold``."""
+    if mode not in ("compound", "moa_disjoint"):
+        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
+    folds, fold = int(folds), int(fold)
+    if folds < 1 or not 0 <= fold < folds:
+        raise MorphotxInputError(f"split.folds is {folds} and fold {fold} was asked; folds must be ≥ 1 and "
+                                 "the fold in 0..folds-1")
     cpd = compounds.sort_values(S.PERT).reset_index(drop=True)
-    if len(cpd) < 3:
-        raise MorphotxInputError(f"only {len(cpd)} compound(s) in the data; at least 3 are needed to split.")
-    if mode == "compound":
-        split = _split_stratified(cpd, (f_train, f_val, f_test), seed, stratify)
-    elif mode == "moa_disjoint":
-        split = _split_moa_disjoint(cpd, (f_train, f_val, f_test), seed)
+    if folds == 1:
+        f = _check_fractions(fractions)
+        if len(cpd) < 3:
+            raise MorphotxInputError(f"only {len(cpd)} compound(s) in the data; at least 3 are needed to split.")
+        split = (_split_stratified(cpd, f, seed, stratify) if mode == "compound"
+                 else _split_moa_disjoint(cpd, f, seed))
     else:
-        raise ValueError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
+        split = _split_fold(cpd, float(fractions.get("validation", 0.0)), seed, mode, stratify, folds, fold)
     out = cpd.assign(**{S.SPLIT: split})
     counts = out[S.SPLIT].value_counts().reindex(S.SPLITS, fill_value=0).to_dict()
-    log.info("split (%s, seed %d): %s compounds", mode, seed, counts)
+    log.info("split (%s, seed %d, fold %d of %d): %s compounds", mode, seed, fold, folds, counts)
     return out
+
+
+def _components(cpd: pd.DataFrame) -> np.ndarray:
+    """Connected component of each compound in the compound–MoA graph (MoAs shared by several
+    compounds tie them together; an unannotated compound is its own component)."""
+    moa_lists = [m.split("|") if m else [f"__none__{p}"] for m, p in zip(cpd[S.MOA], cpd[S.PERT])]
+    moas = sorted({m for ms in moa_lists for m in ms})
+    mi = {m: i for i, m in enumerate(moas)}
+    rows = [i for i, ms in enumerate(moa_lists) for _ in ms]
+    cols = [len(cpd) + mi[m] for ms in moa_lists for m in ms]
+    n = len(cpd) + len(moas)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1][: len(cpd)]
+
+
+def _split_fold(cpd: pd.DataFrame, f_val: float, seed: int, mode: str, stratify: bool, folds: int,
+                fold: int) -> np.ndarray:
+    if len(cpd) < 2 * folds:
+        raise MorphotxInputError(f"split.folds is {folds} but the data hold {len(cpd)} compounds; use at most "
+                                 f"{max(1, len(cpd) // 2)} folds")
+    if not 0 <= f_val < 1 - 1 / folds:
+        raise MorphotxInputError(f"split.fractions.validation is {f_val}; with {folds} folds it must be in "
+                                 f"[0, {1 - 1 / folds:.2f})")
+    idx = np.arange(len(cpd))
+    if mode == "compound":
+        labels = cpd[S.MOA].replace("", "__unannotated__")
+        strata = _strata(labels, folds) if stratify else np.zeros(len(cpd))
+        kf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        test = list(kf.split(idx, strata))[fold][1]
+    else:
+        comp = _components(cpd)
+        if len(np.unique(comp)) < folds:
+            raise MorphotxInputError(f"split.mode moa_disjoint: only {len(np.unique(comp))} group(s) of MoAs linked "
+                                     f"by shared compounds, fewer than split.folds = {folds}")
+        # GroupKFold is deterministic in the group sizes: shuffle the group ids with the seed first
+        perm = np.random.default_rng(seed).permutation(int(comp.max()) + 1)
+        test = list(GroupKFold(n_splits=folds).split(idx, groups=perm[comp]))[fold][1]
+    split = np.full(len(cpd), "train", dtype=object)
+    split[test] = "test"
+    n_val = int(round(f_val * len(cpd)))
+    rest = np.setdiff1d(idx, test)
+    if n_val > 0:
+        rest_cpd = cpd.iloc[rest].reset_index(drop=True)
+        if mode == "compound":
+            val = _split_stratified_two(rest_cpd, n_val, seed, stratify)
+        else:
+            val = _split_moa_disjoint(rest_cpd, (1 - n_val / len(rest), n_val / len(rest), 0.0), seed)
+            val = np.flatnonzero(val == "validation")
+        split[rest[val]] = "validation"
+    return split
+
+
+def _split_stratified_two(cpd: pd.DataFrame, n_hold: int, seed: int, stratify: bool) -> np.ndarray:
+    """Positions of ``n_hold`` compounds drawn from ``cpd`` stratified by MoA where possible."""
+    labels = cpd[S.MOA].replace("", "__unannotated__")
+    idx = np.arange(len(cpd))
+    try:
+        return train_test_split(idx, test_size=n_hold, random_state=seed,
+                                stratify=_strata(labels, 2) if stratify else None)[1]
+    except ValueError as err:
+        log.info("validation: cannot stratify by MoA (%s); drawn at random", err)
+        return train_test_split(idx, test_size=n_hold, random_state=seed)[1]
 
 
 def _strata(labels: pd.Series, min_count: int) -> np.ndarray:
@@ -111,15 +191,7 @@ def _split_stratified(cpd: pd.DataFrame, f, seed: int, stratify: bool) -> np.nda
 
 
 def _split_moa_disjoint(cpd: pd.DataFrame, f, seed: int) -> np.ndarray:
-    moa_lists = [m.split("|") if m else [f"__none__{p}"] for m, p in zip(cpd[S.MOA], cpd[S.PERT])]
-    moas = sorted({m for ms in moa_lists for m in ms})
-    mi = {m: i for i, m in enumerate(moas)}
-    rows = [i for i, ms in enumerate(moa_lists) for _ in ms]
-    cols = [len(cpd) + mi[m] for ms in moa_lists for m in ms]
-    n = len(cpd) + len(moas)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    _, comp = connected_components(graph, directed=False)
-    comp = comp[: len(cpd)]
+    comp = _components(cpd)
     sizes = pd.Series(comp).value_counts()
     rng = np.random.default_rng(seed)
     # largest components first (ties at random), each to the split furthest below its target
@@ -138,8 +210,9 @@ def _split_moa_disjoint(cpd: pd.DataFrame, f, seed: int) -> np.ndarray:
 
 
 def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
-                stratify: bool = True) -> pd.DataFrame:
+                stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+    """Read the harmonised tables ``inputs``, split their compounds, write ``output``."""
     tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]
-    out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify)
+    out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
     save_parquet(out, output)
     return out

@@ -75,14 +75,16 @@ VIEWS = {n: model_views(hp) for n, hp in HP.items()}
 VAES = [n for n, hp in HP.items() if hp.family == "vae"]
 LEVELS = ["uncollapsed", "collapsed"]
 SEEDS = config["train"]["seeds"]
+# repetitions of the headline protocol: compound-grouped folds × training seeds (split.folds)
+FOLDS = list(range(config["split"]["folds"]))
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
 TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
 GPU = 1 if config["train"]["device"] == "cuda" else 0
 
 
-def embedding_files(name, seed):
+def embedding_files(name, fold, seed):
     return [
-        f"{OUT}/embeddings/{name}/seed{seed}/{v}_{l}.parquet"
+        f"{OUT}/embeddings/{name}/fold{fold}/seed{seed}/{v}_{l}.parquet"
         for v in VIEWS[name]
         for l in LEVELS
     ]
@@ -94,14 +96,22 @@ ARITH_TABLES = ["distances", "zscores", "traversal"]
 
 
 def eval_views(name):
+    """Views scored: every view (``all``), or the primary view plus the Cell-Painting-only view
+    where the model has one (``primary``; seed 003's new-compound case)."""
     if config["evaluate"]["views"] == "all":
         return VIEWS[name]
-    return [primary_view(HP[name])]
+    return sorted({primary_view(HP[name])} | ({"cp"} & set(VIEWS[name])))
 
 
-def evaluation_files(source, seed):
-    return {k: f"{OUT}/evaluation/{source}/seed{seed}/{k}.parquet" for k in EVAL_TABLES}
+def evaluation_files(source, fold, seed):
+    return {
+        k: f"{OUT}/evaluation/{source}/fold{fold}/seed{seed}/{k}.parquet"
+        for k in EVAL_TABLES
+    }
 
 
-def arithmetic_files(name, seed):
-    return {k: f"{OUT}/arithmetic/{name}/seed{seed}/{k}.parquet" for k in ARITH_TABLES}
+def arithmetic_files(name, fold, seed):
+    return {
+        k: f"{OUT}/arithmetic/{name}/fold{fold}/seed{seed}/{k}.parquet"
+        for k in ARITH_TABLES
+    }

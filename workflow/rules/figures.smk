@@ -7,7 +7,9 @@ REPORT = "../report"
 rule figure_loss_curves:
     input:
         histories=[
-            f"{OUT}/models/{m}/seed{s}/history.csv" for m in MODELS for s in SEEDS
+            f"{OUT}/models/{m}/fold{FOLDS[0]}/seed{s}/history.csv"
+            for m in MODELS
+            for s in SEEDS
         ],
     output:
         report(
@@ -78,11 +80,11 @@ rule figure_embedding_maps:
         unpack(
             lambda w: {
                 **{
-                    f"{m}_{primary_view(HP[m])}": f"{OUT}/embeddings/{m}/seed{SEEDS[0]}/{primary_view(HP[m])}_collapsed.parquet"
+                    f"{m}_{primary_view(HP[m])}": f"{OUT}/embeddings/{m}/fold{FOLDS[0]}/seed{SEEDS[0]}/{primary_view(HP[m])}_collapsed.parquet"
                     for m in MODELS
                 },
-                "raw_cp": rules.pair.output.cp_collapsed,
-                "raw_l1000": rules.pair.output.l1000_collapsed,
+                "raw_cp": f"{OUT}/pairs/fold{FOLDS[0]}/cp_collapsed.parquet",
+                "raw_l1000": f"{OUT}/pairs/fold{FOLDS[0]}/l1000_collapsed.parquet",
             }
         ),
     output:

@@ -13,16 +13,17 @@ rule train_model:
     input:
         **MODEL_INPUTS,
     output:
-        checkpoint=f"{OUT}/models/{{model}}/seed{{seed}}/checkpoint.pt",
-        history=f"{OUT}/models/{{model}}/seed{{seed}}/history.csv",
-        params=f"{OUT}/models/{{model}}/seed{{seed}}/params.json",
+        checkpoint=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
+        history=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/history.csv",
+        params=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/params.json",
     log:
-        f"{LOGS}/train_model/{{model}}_seed{{seed}}.log",
+        f"{LOGS}/train_model/{{model}}_fold{{fold}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/train_model/{{model}}_seed{{seed}}.tsv"
+        f"{BENCH}/train_model/{{model}}_fold{{fold}}_seed{{seed}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
+        fold=r"\d+",
     conda:
         ENVS["train"]
     threads: config["threads"]["train"]
@@ -43,19 +44,20 @@ for _name in MODELS:
             f"embed_{_name}"
         input:
             **MODEL_INPUTS,
-            checkpoint=f"{OUT}/models/{_name}/seed{{seed}}/checkpoint.pt",
+            checkpoint=f"{OUT}/models/{_name}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
         output:
             **{
-                f"{v}_{l}": f"{OUT}/embeddings/{_name}/seed{{seed}}/{v}_{l}.parquet"
+                f"{v}_{l}": f"{OUT}/embeddings/{_name}/fold{{fold}}/seed{{seed}}/{v}_{l}.parquet"
                 for v in VIEWS[_name]
                 for l in LEVELS
             },
         log:
-            f"{LOGS}/embed/{_name}_seed{{seed}}.log",
+            f"{LOGS}/embed/{_name}_fold{{fold}}_seed{{seed}}.log",
         benchmark:
-            f"{BENCH}/embed/{_name}_seed{{seed}}.tsv"
+            f"{BENCH}/embed/{_name}_fold{{fold}}_seed{{seed}}.tsv"
         wildcard_constraints:
             seed=r"\d+",
+            fold=r"\d+",
         conda:
             ENVS["train"]
         threads: THREADS
@@ -73,4 +75,4 @@ for _name in MODELS:
 rule models:
     """Every enabled model, every seed: checkpoints and embeddings."""
     input:
-        [embedding_files(n, s) for n in MODELS for s in SEEDS],
+        [embedding_files(n, f, s) for n in MODELS for f in FOLDS for s in SEEDS],

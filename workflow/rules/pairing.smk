@@ -4,14 +4,14 @@ rule pair:
         cp=rules.preprocess_cp.output.profiles,
         l1000=rules.preprocess_l1000.output.profiles,
     output:
-        pairs=f"{OUT}/pairs/pair_index.parquet",
-        sets=f"{OUT}/pairs/treatment_sets.parquet",
-        cp_collapsed=f"{OUT}/pairs/cp_collapsed.parquet",
-        l1000_collapsed=f"{OUT}/pairs/l1000_collapsed.parquet",
+        pairs=f"{OUT}/pairs/fold{{fold}}/pair_index.parquet",
+        sets=f"{OUT}/pairs/fold{{fold}}/treatment_sets.parquet",
+        cp_collapsed=f"{OUT}/pairs/fold{{fold}}/cp_collapsed.parquet",
+        l1000_collapsed=f"{OUT}/pairs/fold{{fold}}/l1000_collapsed.parquet",
     log:
-        f"{LOGS}/pair.log",
+        f"{LOGS}/pair/fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/pair.tsv"
+        f"{BENCH}/pair/fold{{fold}}.tsv"
     conda:
         ENVS["data"]
     threads: THREADS

@@ -2,15 +2,15 @@ rule preprocess_cp:
     """Cell Painting: feature selection, DMSO normalisation, sphering (pycytominer)."""
     input:
         profiles=f"{OUT}/profiles/cp_harmonised.parquet",
-        split=f"{OUT}/split/compound_split.parquet",
+        split=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     output:
-        profiles=f"{OUT}/profiles/cp_harmonised_preprocessed.parquet",
-        features=f"{OUT}/profiles/cp_harmonised_preprocessed.features.json",
-        fitted=f"{OUT}/profiles/cp_harmonised_preprocessed.params.npz",
+        profiles=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.parquet",
+        features=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.features.json",
+        fitted=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.params.npz",
     log:
-        f"{LOGS}/preprocess_cp.log",
+        f"{LOGS}/preprocess_cp/fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/preprocess_cp.tsv"
+        f"{BENCH}/preprocess_cp/fold{{fold}}.tsv"
     conda:
         ENVS["preprocess"]
     threads: HEAVY
@@ -26,15 +26,15 @@ rule preprocess_l1000:
     """L1000: kept as provided, optional per-plate standardisation."""
     input:
         profiles=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
-        split=f"{OUT}/split/compound_split.parquet",
+        split=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     output:
-        profiles=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.parquet",
-        features=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.features.json",
-        fitted=f"{OUT}/profiles/l1000_harmonised_genes_preprocessed.params.npz",
+        profiles=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.parquet",
+        features=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.features.json",
+        fitted=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.params.npz",
     log:
-        f"{LOGS}/preprocess_l1000.log",
+        f"{LOGS}/preprocess_l1000/fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/preprocess_l1000.tsv"
+        f"{BENCH}/preprocess_l1000/fold{{fold}}.tsv"
     conda:
         ENVS["preprocess"]
     threads: THREADS

@@ -4,11 +4,13 @@ rule split_compounds:
         f"{OUT}/profiles/cp_harmonised.parquet",
         f"{OUT}/profiles/l1000_harmonised_genes.parquet",
     output:
-        f"{OUT}/split/compound_split.parquet",
+        f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     log:
-        f"{LOGS}/split_compounds.log",
+        f"{LOGS}/split_compounds/fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/split_compounds.tsv"
+        f"{BENCH}/split_compounds/fold{{fold}}.tsv"
+    wildcard_constraints:
+        fold=r"\d+",
     conda:
         ENVS["data"]
     threads: THREADS
@@ -16,5 +18,6 @@ rule split_compounds:
         **RES["default"],
     params:
         **config["split"],
+        fold=lambda w: int(w.fold),
     script:
         "../../scripts/split_compounds.py"
