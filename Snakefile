@@ -24,6 +24,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/pairing.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/tune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
 
@@ -34,6 +35,7 @@ rule all:
         rules.models.input,
         rules.leaderboard.output,
         rules.headline.output,
+        rules.training_summary.output,
         FIGURES,
 
 

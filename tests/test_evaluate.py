@@ -150,3 +150,20 @@ def test_schema_defaults_equal_the_library_defaults():
     props = schema["properties"]["evaluate"]["properties"]
     from_schema = {k: v["default"] for k, v in props.items() if k != "views"}
     assert from_schema == DEFAULTS
+
+
+def test_training_summary_reads_fold_from_the_path(tmp_path):
+    import json
+
+    from morphotx.leaderboard import write_training_summary
+
+    paths = []
+    for fold, best in ((0, 1), (1, 4)):
+        d = tmp_path / "models" / "m" / f"fold{fold}" / "seed0"
+        d.mkdir(parents=True)
+        (d / "params.json").write_text(json.dumps({"model": "m", "seed": 0, "best_epoch": best, "epochs_run": best + 8,
+                                                   "select_on": "downstream", "best_validation_score": 0.3}))
+        paths.append(str(d / "params.json"))
+    t = write_training_summary(paths, str(tmp_path / "t.parquet"), str(tmp_path / "t.tsv"))
+    assert list(t["fold"]) == [0, 1] and list(t["best_epoch"]) == [1, 4]
+    assert pd.read_parquet(tmp_path / "t.parquet").equals(t)

@@ -1,5 +1,6 @@
-"""Model families: losses against independent computations, pooling, samplers, the trainer
-(validation-only early stopping, determinism, checkpoints) and embedding extraction."""
+"""Model families: losses against independent computations, pooling, samplers, input
+augmentation, the trainer (validation-only checkpoint choice on MoA mAP or loss, determinism,
+checkpoints) and embedding extraction."""
 
 import json
 import logging
@@ -17,8 +18,10 @@ from morphotx.io import MorphotxInputError
 from morphotx.models import embed_model, load_checkpoint, resolve, resolve_train, train_model, views
 from morphotx.models import losses as L
 from morphotx.models.config import FAMILIES, TrainSettings
-from morphotx.models.data import ModelData, distinct_treatment_batches, moa_batches
-from morphotx.models.nets import VAE, GatedAttentionPool, SetEncoder
+from morphotx.models.data import ModelData, distinct_compound_batches, moa_batches
+from morphotx.models.families import family_of
+from morphotx.models.nets import VAE, GatedAttentionPool, InputAugment, LateFusionSupCon, SetEncoder
+from morphotx.models.train import mean_average_precision, select_device
 
 FAST = {"max_epochs": 4, "patience": 2, "progress": False}
 
@@ -101,8 +104,6 @@ def test_kl_matches_torch_distributions():
 
 
 def test_beta_vae_with_beta_one_equals_vanilla_loss():
-    from morphotx.models.families import family_of
-
     x = np.random.default_rng(2).normal(size=(16, 12)).astype(np.float32)
     losses = {}
     for variant in ("vanilla", "beta"):
@@ -157,12 +158,72 @@ def test_moa_batches_guarantee_partners():
         assert (shared >= 3).all()
 
 
-def test_distinct_treatment_batches_have_no_repeated_treatment():
-    treat = np.repeat(np.arange(30), 7)
-    batches = distinct_treatment_batches(treat, 16, np.random.default_rng(0))
+def test_distinct_compound_batches_have_no_repeated_compound():
+    treat = np.repeat(np.arange(60), 5)  # 60 treatments × 5 replicate pairs
+    compound = treat // 6  # 10 compounds × 6 doses
+    batches = distinct_compound_batches(compound, 4, np.random.default_rng(0))
     for b in batches:
-        assert len(set(treat[b])) == len(b)
+        assert len(set(compound[b])) == len(b)
     assert sum(len(b) for b in batches) == len(treat)
+    assert len(set(np.concatenate(batches))) > len(treat) / 2  # random picks, not one item per compound
+
+
+@pytest.mark.parametrize("unit", ["pairs", "collapsed", "sets"])
+def test_contrastive_batches_hold_one_dose_per_compound(tiny_processed, unit):
+    i = _inputs(tiny_processed)
+    data = ModelData(i["cp"], i["l1000"], i["pairs"], i["sets"])
+    fam = family_of(resolve("c", {"family": "contrastive", "unit": unit, "batch_size": 8}))
+    items = fam.items(data, "train")
+    batches = fam.batches(data, items, np.random.default_rng(0))
+    for b in batches:
+        compounds = data.treatments["Metadata_pert_id"].to_numpy()[items.treat[b]]
+        assert len(set(compounds)) == len(b)
+    assert sum(len(b) for b in batches) >= len(items)
+
+
+# ---------------------------------------------------------------------------------------------
+# input augmentation
+# ---------------------------------------------------------------------------------------------
+def test_input_augment_is_identity_in_eval_and_noisy_in_training():
+    torch.manual_seed(0)
+    x = torch.randn(64, 50)
+    out = InputAugment(noise=0.0, feature_dropout=0.5).train()(x)
+    zeroed = out == 0
+    assert 0.3 < float(zeroed.float().mean()) < 0.7 and torch.equal(out[~zeroed], x[~zeroed])  # no rescaling
+    assert float((InputAugment(noise=0.1).train()(x) - x).std()) == pytest.approx(0.1, rel=0.1)
+    assert torch.equal(InputAugment(0.1, 0.5).eval()(x), x)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SetEncoder(6, hidden=8, embedding_dim=4, dropout=0.0, input_noise=0.1, feature_dropout=0.1),
+    lambda: LateFusionSupCon(6, 5, 8, 4, 4, 3, dropout=0.0, input_noise=0.1, feature_dropout=0.1),
+], ids=["set_encoder", "late_fusion"])
+def test_networks_augment_inputs_only_in_training_mode(make):
+    torch.manual_seed(0)
+    net = make()
+    x = [torch.randn(8, 6)] + ([torch.randn(8, 5)] if isinstance(net, LateFusionSupCon) else [])
+    net.eval()
+    assert torch.equal(net(*x), net(*x))
+    net.train()
+    assert not torch.allclose(net(*x), net(*x))
+    assert not any("augment" in k for k in net.state_dict())  # checkpoints are unchanged by it
+
+
+# ---------------------------------------------------------------------------------------------
+# downstream score
+# ---------------------------------------------------------------------------------------------
+def test_mean_average_precision_on_a_hand_computed_toy():
+    database = np.array([[1, 0], [0, 1], [-1, 0], [1.6, 1.2]])  # cos to [1, 0]: 1, 0, -1, 0.8
+    db_labels = np.array([[0, 1, 0], [1, 0, 0], [1, 0, 0], [0, 1, 0]])  # MoAs B, A, A, B
+    queries = np.array([[1, 0], [0, 2], [1, 1], [0, -1]])
+    q_labels = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])  # A, B, C (no positive), A+B
+    # q0 ranks d0 d3 d1 d2: positives at 3, 4 -> (1/3 + 2/4) / 2 = 5/12
+    # q1 ranks d1 d3 d0 d2 (d0, d2 tie: database order): positives at 2, 3 -> (1/2 + 2/3) / 2 = 7/12
+    # q2 has no positive: left out; q3 has every item as a positive -> 1
+    got = mean_average_precision(queries, database, q_labels, db_labels)
+    assert got == pytest.approx((5 / 12 + 7 / 12 + 1) / 3)
+    assert mean_average_precision(queries[:1], database, q_labels[:1], db_labels) == pytest.approx(5 / 12)
+    assert math.isnan(mean_average_precision(queries[2:3], database, q_labels[2:3], db_labels))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,6 +254,18 @@ def test_resolve_errors_name_the_key():
         resolve("m", {"family": "vae", "input": "concat", "unit": "replicates"})
     with pytest.raises(MorphotxInputError, match=r"train\.device"):
         resolve_train({"device": "tpu"})
+    with pytest.raises(MorphotxInputError, match=r"train\.select_on"):
+        resolve_train({"select_on": "accuracy"})
+
+
+def test_fingerprint_covers_weight_shaping_settings_only():
+    from morphotx.models.config import fingerprint
+
+    hp, feats = resolve("s", {"family": "supcon"}), {"cp": ["a"], "l1000": ["b"]}
+    base = fingerprint(hp, resolve_train({}), feats)
+    assert fingerprint(hp, resolve_train({"select_on": "loss"}), feats) != base
+    assert fingerprint(resolve("s", {"family": "supcon", "input_noise": 0.0}), resolve_train({}), feats) != base
+    assert fingerprint(hp, resolve_train({"progress": False, "device": "cpu", "seeds": [1]}), feats) == base
 
 
 def test_views_per_family():
@@ -228,21 +301,50 @@ def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tm
     out, hist = _train(tmp_path, tiny_processed, "vae", cfg, train={**FAST, "max_epochs": 8})
     assert set(asked) == {"train", "validation"}
     assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
-    assert {"train_reconstruction", "train_mmd", "val_reconstruction", "val_mmd", "seconds"} <= set(hist.columns)
+    assert {"train_reconstruction", "train_mmd", "val_reconstruction", "val_mmd", "val_map",
+            "seconds"} <= set(hist.columns)
     params = json.loads(open(out["params"]).read())
-    assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
-    assert params["hyperparameters"]["hidden"] == 250 and params["device"] == "cpu"
+    assert params["select_on"] == "downstream" and np.isfinite(hist["val_map"]).all()
+    assert params["best_epoch"] == int(hist["val_map"].idxmax()) + 1  # the first best on ties
+    assert params["best_validation_score"] == pytest.approx(hist["val_map"].max())
+    assert params["best_validation_loss"] == pytest.approx(hist["val_loss"].iloc[params["best_epoch"] - 1])
+    assert params["hyperparameters"]["hidden"] == 250
+    assert params["device"] == str(select_device(resolve_train(FAST).device))
     logged = pd.read_csv(out["history"])
     assert len(logged) == len(hist)
+
+
+def test_select_on_loss_keeps_the_lowest_validation_loss(tiny_processed, tmp_path):
+    out, hist = _train(tmp_path, tiny_processed, "t", {"family": "translator"},
+                       train={**FAST, "max_epochs": 6, "patience": 6, "select_on": "loss"})
+    params = json.loads(open(out["params"]).read())
+    assert params["select_on"] == "loss" and np.isfinite(hist["val_map"]).all()  # still recorded
+    assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
+    assert params["best_validation_score"] == pytest.approx(-hist["val_loss"].min())
+
+
+def test_select_on_falls_back_to_loss_without_a_shared_moa(tiny_processed, tmp_path, caplog):
+    sets = pd.read_parquet(tiny_processed["sets"])
+    val = sets["Metadata_split"] == "validation"
+    sets.loc[val, "Metadata_moa"] = pd.Series([["unseen MoA"]] * int(val.sum()), index=sets.index[val])
+    p = {**tiny_processed, "sets": tmp_path / "sets.parquet"}
+    sets.to_parquet(p["sets"])
+    caplog.set_level(logging.WARNING)
+    out, hist = _train(tmp_path, p, "t", {"family": "translator"}, train={**FAST, "max_epochs": 3})
+    params = json.loads(open(out["params"]).read())
+    assert params["select_on"] == "loss" and params["best_validation_map"] is None
+    assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
+    assert hist["val_map"].isna().all()
+    assert "no validation treatment shares a MoA with a training treatment" in caplog.text
 
 
 def test_early_stopping_restores_best_weights(tiny_processed, tmp_path):
     out, hist = _train(tmp_path, tiny_processed, "clip", {"family": "contrastive", "lr": 1e-2},
                        train={**FAST, "max_epochs": 30, "patience": 2})
-    best = int(hist["val_loss"].idxmin()) + 1
+    best = int(hist["val_map"].idxmax()) + 1
     assert len(hist) <= best + 2
     ck = torch.load(out["checkpoint"], weights_only=True)
-    assert ck["best_epoch"] == best
+    assert ck["best_epoch"] == best and ck["select_on"] == "downstream"
 
 
 @pytest.mark.parametrize("name,cfg", [

@@ -24,6 +24,7 @@ from conftest import REPO, snakemake
 SCRIPT = REPO / "profiles" / "slurm" / "local-cluster.sh"
 PROFILE = REPO / "profiles" / "slurm"
 MODELS = ["vae_mmd_cp"]  # one model keeps the run short; every stage of the pipeline is still exercised
+ONE_FOLD = {"split": {"folds": 1}}  # one repetition: the scheduler is under test, not the protocol
 TARGET = "results/tiny/leaderboard/leaderboard.parquet"
 # poll the scheduler every 2 s (the plugin's defaults, 40 s before the first check, suit real clusters)
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
@@ -74,7 +75,8 @@ def cluster():
 
 
 def _slurm(workdir, *args, config=None):
-    return snakemake(workdir, "--profile", str(PROFILE), *FAST_STATUS, *args, config=config, models=MODELS, slurm=True)
+    return snakemake(workdir, "--profile", str(PROFILE), *FAST_STATUS, *args, config={**ONE_FOLD, **(config or {})},
+                     models=MODELS, slurm=True)
 
 
 def _tables(root: Path) -> dict[str, Path]:
@@ -83,7 +85,7 @@ def _tables(root: Path) -> dict[str, Path]:
 
 def test_demo_runs_through_slurm_like_local(cluster, tmp_path):
     t0 = time.perf_counter()
-    local = snakemake(tmp_path / "local", TARGET, models=MODELS)
+    local = snakemake(tmp_path / "local", TARGET, models=MODELS, config=ONE_FOLD)
     t_local = time.perf_counter() - t0
     assert local.returncode == 0, local.stderr[-3000:]
 

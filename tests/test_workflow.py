@@ -154,7 +154,7 @@ def test_real_files_source(tmp_path, tiny_raw):
     """dataset.source: files runs the same rules on user files (here: the tiny demo's files, MoA from a map)."""
     cfg = {"dataset": {"name": "mine", "source": "files"},
            "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")},
-           "moa": {"source": "map"}}
+           "moa": {"source": "map"}, "split": {"folds": 1}}
     res = snakemake(tmp_path, config=cfg)
     assert res.returncode == 0, res.stderr[-4000:]
     assert (tmp_path / "results" / "mine" / "leaderboard" / "headline.md").exists()

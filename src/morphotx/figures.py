@@ -60,20 +60,30 @@ def _grid(n: int, ncols: int = 4, size=(3.6, 2.8)):
 
 # ---------------------------------------------------------------------------------------------
 def loss_curves(histories: dict[str, list[str]], out: str):
-    """Training and validation loss per epoch, one panel per model, one line pair per seed."""
+    """Training and validation loss per epoch, one panel per model, one line pair per seed; the
+    validation MoA mAP (the checkpoint-selection metric, right axis, dotted) where recorded, with
+    the kept epoch marked."""
     fig, axes = _grid(len(histories))
     for ax, (model, paths) in zip(axes, sorted(histories.items())):
+        right = None
         for i, p in enumerate(sorted(paths)):
             h = pd.read_csv(p)
             seed = os.path.basename(os.path.dirname(p))
             ax.plot(h["epoch"], h["train_loss"], color=f"C{i}", lw=1, label=f"train {seed}")
             if "val_loss" in h:
                 ax.plot(h["epoch"], h["val_loss"], color=f"C{i}", lw=1, ls="--", label=f"validation {seed}")
+            if "best" in h and h["best"].any():
+                ax.axvline(int(h.loc[h["best"].astype(bool), "epoch"].iloc[-1]), color=f"C{i}", lw=0.6, alpha=0.6)
+            if "val_map" in h and h["val_map"].notna().any():
+                right = right or ax.twinx()
+                right.plot(h["epoch"], h["val_map"], color=f"C{i}", lw=1, ls=":")
+                right.set_ylabel("validation MoA mAP (dotted)", fontsize=7)
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
         ax.legend(fontsize=6)
-    fig.suptitle("Training (solid) and validation (dashed) loss; validation = held-out validation compounds")
+    fig.suptitle("Training (solid) and validation (dashed) loss, validation MoA mAP (dotted); vertical line = "
+                 "kept epoch; validation = held-out validation compounds (first fold)")
     _save(fig, out)
 
 

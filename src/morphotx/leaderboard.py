@@ -177,3 +177,38 @@ def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, li
         log.info("leaderboard: %d rows; best macro F1 %.3f ± %.3f (%s, %s, %s, %s)", len(board), top["macro_f1_mean"],
                  top["macro_f1_sd"], top["source"], top["view"], top["variant"], top["classifier"])
     return board
+
+
+TRAINING_COLUMNS = ["model", "fold", "seed", "select_on", "best_epoch", "epochs_run", "stopped_early",
+                    "best_validation_score", "best_validation_loss", "n_train_units", "n_validation_units", "device",
+                    "seconds"]
+
+
+def training_summary(params: list[dict]) -> pd.DataFrame:
+    """One row per trained model, fold and seed from the ``params.json`` each training job writes:
+    the chosen (best-validation) epoch, epochs run, the selection metric and its best value — to
+    see at a glance whether a family still peaks at its first epoch."""
+    rows = [{**{k: p.get(k) for k in TRAINING_COLUMNS}, "model": p.get("model")} for p in params]
+    return pd.DataFrame(rows, columns=TRAINING_COLUMNS).sort_values(["model", "fold", "seed"]).reset_index(drop=True)
+
+
+def write_training_summary(params_paths: list[str], parquet_out: str, tsv_out: str) -> pd.DataFrame:
+    """Read every ``params.json`` (the fold is taken from the path ``.../fold<f>/seed<s>/``) and
+    write the summary as Parquet and TSV."""
+    import json
+    import re
+
+    params = []
+    for path in params_paths:
+        with open(path) as fh:
+            p = json.load(fh)
+        m = re.search(r"fold(\d+)", path)
+        params.append({**p, "fold": int(m.group(1)) if m else 0})
+    table = training_summary(params)
+    with atomic_outputs(parquet_out, tsv_out) as (a, b):
+        write_parquet(table, a)
+        table.to_csv(b, sep="\t", index=False, float_format="%.4g")
+    first = table[table["best_epoch"] == 1]
+    log.info("training: %d runs; best epoch = 1 in %d (%s)", len(table), len(first),
+             ", ".join(sorted(set(first["model"]))) or "none")
+    return table

@@ -181,3 +181,30 @@ rule headline:
         **config["headline"],
     script:
         "../../scripts/headline.py"
+
+
+rule training_summary:
+    """Best (validation-chosen) epoch, epochs run and selection score of every training run."""
+    input:
+        [
+            f"{OUT}/models/{m}/fold{f}/seed{s}/params.json"
+            for m in MODELS
+            for f in FOLDS
+            for s in SEEDS
+        ],
+    output:
+        parquet=f"{LEADERBOARD}/training.parquet",
+        tsv=report(
+            f"{LEADERBOARD}/training.tsv",
+            caption="../report/training.rst",
+            category="2. Training",
+        ),
+    log:
+        f"{LOGS}/training_summary.log",
+    conda:
+        ENVS["evaluate"]
+    threads: THREADS
+    resources:
+        **RES["default"],
+    script:
+        "../../scripts/training_summary.py"

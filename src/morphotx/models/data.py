@@ -69,6 +69,7 @@ class ModelData:
         self.pairs = read_table(pairs_path)
         self.treatments = self.sets[[S.TREATMENT, S.PERT, S.DOSE_RECODE, S.MOA, S.SPLIT]].reset_index(drop=True)
         self._code = code = {t: i for i, t in enumerate(self.treatments[S.TREATMENT])}
+        self.compound = pd.factorize(self.treatments[S.PERT].astype(str))[0]  # compound code per treatment
         self.mod: dict[str, Modality] = {}
         for m, path in (("cp", cp_path), ("l1000", l1000_path)):
             df = read_table(path)
@@ -200,13 +201,17 @@ def moa_batches(labels: np.ndarray, moas_per_batch: int, per_moa: int, n_batches
     return out
 
 
-def distinct_treatment_batches(treat: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Batches in which no treatment appears twice, so a contrastive loss never counts a pair of
-    the same treatment as a negative. Each round draws one random item per treatment; there are as
-    many rounds as needed for one pass over the items on average."""
-    groups = pd.Series(np.arange(len(treat))).groupby(treat).indices
+def distinct_compound_batches(compound: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches in which no compound appears twice (``compound``: the compound code of each item).
+
+    A contrastive loss counts every other item of a batch as a negative. Doses of one compound share
+    their MoA and usually their phenotype; counting them as negatives teaches the model to separate
+    doses rather than mechanisms (and replicates of one treatment would be negatives of each other).
+    Each round draws one random item per compound, shuffled and cut into batches; there are as many
+    rounds as needed for one pass over the items on average."""
+    groups = pd.Series(np.arange(len(compound))).groupby(compound).indices
     members = list(groups.values())
-    n_rounds = max(1, int(np.ceil(len(treat) / max(len(members), 1))))
+    n_rounds = max(1, int(np.ceil(len(compound) / max(len(members), 1))))
     out = []
     for _ in range(n_rounds):
         pick = np.array([g[rng.integers(len(g))] for g in members])

@@ -13,6 +13,11 @@ family          what it learns                                                  
 Views are named by the input they need: ``cp`` embeddings need only Cell Painting (seed 003's
 cross-modality setting: a new compound with Cell Painting only), ``l1000`` only L1000, ``both``
 a Cell Painting + L1000 pair.
+
+Regularisation for unseen compounds (supcon, contrastive; translator off by default): Gaussian
+``input_noise`` and ``feature_dropout`` on the standardised inputs (:class:`.nets.InputAugment`,
+training only), AdamW ``weight_decay``; contrastive batches hold at most one item per compound
+(:func:`.data.distinct_compound_batches`), so other doses are never negatives.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 
 from . import losses as L
 from . import nets
-from .data import Items, ModelData, distinct_treatment_batches, moa_batches, random_batches
+from .data import Items, ModelData, distinct_compound_batches, moa_batches, random_batches
 
 
 def _t(a: np.ndarray, device) -> torch.Tensor:
@@ -78,7 +83,8 @@ class SupCon(Family):
     def build(self, data, items):
         hp = self.hp
         net = nets.LateFusionSupCon(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.head_dim, hp.fusion_hidden,
-                                    hp.embedding_dim, hp.dropout, hp.modality_dropout, self.clip)
+                                    hp.embedding_dim, hp.dropout, hp.modality_dropout, self.clip,
+                                    hp.input_noise, hp.feature_dropout)
         self._fit_norm(net.norm_cp, data, items, "cp")
         self._fit_norm(net.norm_l1000, data, items, "l1000")
         return net
@@ -101,7 +107,8 @@ class Translator(Family):
 
     def build(self, data, items):
         hp = self.hp
-        net = nets.Translator(data.dim("l1000"), data.dim("cp"), hp.hidden, hp.dropout, self.clip)
+        net = nets.Translator(data.dim("l1000"), data.dim("cp"), hp.hidden, hp.dropout, self.clip,
+                              hp.input_noise, hp.feature_dropout)
         self._fit_norm(net.norm_l1000, data, items, "l1000")
         self._fit_norm(net.norm_cp, data, items, "cp")
         return net
@@ -164,15 +171,16 @@ class Contrastive(Family):
         hp = self.hp
         net = nets.CrossModalContrastive(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.embedding_dim, hp.dropout,
                                          hp.pooling if hp.unit == "sets" else "mean", hp.attention_dim,
-                                         hp.logit_scale_init, hp.learn_temperature, hp.max_logit_scale, self.clip)
+                                         hp.logit_scale_init, hp.learn_temperature, hp.max_logit_scale, self.clip,
+                                         hp.input_noise, hp.feature_dropout)
         self._fit_norm(net.enc_cp.norm, data, items, "cp")
         self._fit_norm(net.enc_l1000.norm, data, items, "l1000")
         return net
 
     def batches(self, data, items, rng):
-        if items.unit == "pairs":
-            return distinct_treatment_batches(items.treat, self.hp.batch_size, rng)
-        return random_batches(len(items), self.hp.batch_size, rng)
+        """Batches without two items of one compound (every unit): see
+        :func:`.data.distinct_compound_batches`."""
+        return distinct_compound_batches(data.compound[items.treat], self.hp.batch_size, rng)
 
     def _side(self, enc, batch, m, device):
         x = _t(batch[m], device)

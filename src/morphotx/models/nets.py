@@ -1,7 +1,9 @@
 """Network modules of the model families (PyTorch).
 
 Every network starts with :class:`Standardize` per input modality: a z-score fitted on the
-*training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it.
+*training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it, then
+:class:`InputAugment` (Gaussian input noise and feature dropout, training only; no parameters, so
+checkpoints are unchanged by it).
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ class Standardize(nn.Module):
         return z * self.std + self.mean
 
 
+class InputAugment(nn.Module):
+    """Regularisation of standardised inputs, active in training mode only: Gaussian noise of sd
+    ``noise`` added to every feature, then each feature zeroed with probability ``feature_dropout``.
+    A zeroed standardised feature is the training mean, so the kept features are not rescaled (unlike
+    :class:`torch.nn.Dropout`). In eval mode, or with both at 0, the input passes unchanged."""
+
+    def __init__(self, noise: float = 0.0, feature_dropout: float = 0.0):
+        super().__init__()
+        self.noise, self.feature_dropout = float(noise), float(feature_dropout)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return z
+        if self.noise > 0:
+            z = z + torch.randn_like(z) * self.noise
+        if self.feature_dropout > 0:
+            z = z * (torch.rand_like(z) >= self.feature_dropout).to(z.dtype)
+        return z
+
+
 # ---------------------------------------------------------------------------------------------
 # seed 000: late-fusion supervised contrastive model
 # ---------------------------------------------------------------------------------------------
@@ -57,9 +79,10 @@ class LateFusionSupCon(nn.Module):
 
     def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, head_dim: int = 256, fusion_hidden: int = 256,
                  embedding_dim: int = 128, dropout: float = 0.2, modality_dropout: float = 0.0,
-                 clip: float = 10.0):
+                 clip: float = 10.0, input_noise: float = 0.0, feature_dropout: float = 0.0):
         super().__init__()
         self.norm_cp, self.norm_l1000 = Standardize(d_cp, clip), Standardize(d_l1000, clip)
+        self.augment = InputAugment(input_noise, feature_dropout)
         self.head_cp = _encoder_head(d_cp, hidden, head_dim, dropout)
         self.head_l1000 = _encoder_head(d_l1000, hidden, head_dim, dropout)
         self.fusion = nn.Sequential(nn.Linear(2 * head_dim, fusion_hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -67,11 +90,11 @@ class LateFusionSupCon(nn.Module):
         self.modality_dropout = float(modality_dropout)
 
     def forward(self, cp: torch.Tensor, l1000: torch.Tensor | None = None) -> torch.Tensor:
-        h_cp = self.head_cp(self.norm_cp(cp))
+        h_cp = self.head_cp(self.augment(self.norm_cp(cp)))
         if l1000 is None:
             h_l = torch.zeros_like(h_cp)
         else:
-            h_l = self.head_l1000(self.norm_l1000(l1000))
+            h_l = self.head_l1000(self.augment(self.norm_l1000(l1000)))
             if self.training and self.modality_dropout > 0:
                 keep = (torch.rand(h_l.shape[0], 1, device=h_l.device) >= self.modality_dropout).to(h_l.dtype)
                 h_l = h_l * keep
@@ -86,15 +109,17 @@ class Translator(nn.Module):
     standardised Cell Painting targets; :meth:`predict` returns the profile in the preprocessed
     feature space."""
 
-    def __init__(self, d_l1000: int, d_cp: int, hidden: int = 128, dropout: float = 0.2, clip: float = 10.0):
+    def __init__(self, d_l1000: int, d_cp: int, hidden: int = 128, dropout: float = 0.2, clip: float = 10.0,
+                 input_noise: float = 0.0, feature_dropout: float = 0.0):
         super().__init__()
         self.norm_l1000, self.norm_cp = Standardize(d_l1000, clip), Standardize(d_cp, clip)
+        self.augment = InputAugment(input_noise, feature_dropout)  # the L1000 input only, never the target
         self.encoder = nn.Sequential(nn.Linear(d_l1000, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                      nn.Dropout(dropout))
         self.decoder = nn.Linear(hidden, d_cp)
 
     def hidden(self, l1000: torch.Tensor) -> torch.Tensor:
-        return self.encoder(self.norm_l1000(l1000))
+        return self.encoder(self.augment(self.norm_l1000(l1000)))
 
     def forward(self, l1000: torch.Tensor) -> torch.Tensor:
         """Prediction in standardised Cell Painting units (the training target space)."""
@@ -174,18 +199,20 @@ class SetEncoder(nn.Module):
     BatchNorm: padded set members must not enter any statistics."""
 
     def __init__(self, d_in: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
-                 pooling: str = "gated_attention", attention_dim: int = 128, clip: float = 10.0):
+                 pooling: str = "gated_attention", attention_dim: int = 128, clip: float = 10.0,
+                 input_noise: float = 0.0, feature_dropout: float = 0.0):
         super().__init__()
         self.norm = Standardize(d_in, clip)
+        self.augment = InputAugment(input_noise, feature_dropout)
         self.phi = nn.Sequential(nn.Linear(d_in, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden))
         self.pool = GatedAttentionPool(hidden, attention_dim) if pooling == "gated_attention" else MeanPool()
         self.proj = nn.Linear(hidden, embedding_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.phi(self.augment(self.norm(x)))
         if x.dim() == 2:  # instances
-            return F.normalize(self.proj(self.phi(self.norm(x))), dim=-1)
-        h = self.phi(self.norm(x))
+            return F.normalize(self.proj(h), dim=-1)
         return F.normalize(self.proj(self.pool(h, mask)), dim=-1)
 
 
@@ -195,10 +222,11 @@ class CrossModalContrastive(nn.Module):
 
     def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
                  pooling: str = "gated_attention", attention_dim: int = 128, logit_scale_init: float = 14.3,
-                 learn_temperature: bool = True, max_logit_scale: float = 100.0, clip: float = 10.0):
+                 learn_temperature: bool = True, max_logit_scale: float = 100.0, clip: float = 10.0,
+                 input_noise: float = 0.0, feature_dropout: float = 0.0):
         super().__init__()
         kw = dict(hidden=hidden, embedding_dim=embedding_dim, dropout=dropout, pooling=pooling,
-                  attention_dim=attention_dim, clip=clip)
+                  attention_dim=attention_dim, clip=clip, input_noise=input_noise, feature_dropout=feature_dropout)
         self.enc_cp = SetEncoder(d_cp, **kw)
         self.enc_l1000 = SetEncoder(d_l1000, **kw)
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(logit_scale_init)),

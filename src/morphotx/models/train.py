@@ -5,13 +5,27 @@
 * optional bf16 autocast on CUDA (``train.mixed_precision``; ignored on CPU);
 * seeds for Python, NumPy and torch; deterministic algorithms requested (warn-only) so two CPU
   runs with the same seed give identical weights;
-* early stopping with ``patience`` on the loss over the **validation compounds** (the test
-  compounds are never read here); the best-validation weights are restored and checkpointed;
-* per-epoch history (train and validation loss and each loss term, seconds) and the resolved
-  hyperparameters are written next to the checkpoint;
+* checkpoint choice and early stopping (``patience`` epochs without an improvement larger than
+  ``min_delta``) on the **validation compounds** only (the test compounds are never read here),
+  by ``train.select_on``:
+
+  - ``downstream`` (default): the validation MoA mAP (:class:`ValidationMAP`): every epoch each
+    validation treatment's embedding queries the training treatments' embeddings; contrastive
+    models memorise training compounds after an epoch or two while their validation *loss* still
+    says little about MoA retrieval of unseen compounds. When no validation treatment shares a MoA
+    with a training treatment (e.g. ``split.mode: moa_disjoint``) the mAP is undefined and the
+    trainer falls back to the loss, with a warning;
+  - ``loss``: the validation loss;
+
+  the best weights are restored and checkpointed;
+* per-epoch history (train and validation loss and each loss term, validation mAP, seconds) and
+  the resolved hyperparameters are written next to the checkpoint;
 * checkpoints are plain dicts of tensors and builtins, loaded with ``torch.load(weights_only=True)``
   and refused when their family, model name or fingerprint (hyperparameters + trainer settings +
   input feature names) does not match the config.
+
+:func:`fit_model` trains in memory (the hyperparameter search, :mod:`morphotx.tune`, calls it);
+:func:`train_model` is it plus the files.
 """
 
 from __future__ import annotations
@@ -22,15 +36,15 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ..io import MorphotxInputError, atomic_outputs, write_json
-from .config import FORMAT_VERSION, fingerprint, resolve, resolve_train
-from .data import ModelData
+from .config import FORMAT_VERSION, fingerprint, primary_view, resolve, resolve_train
+from .data import Items, ModelData
 from .families import family_of
 
 log = logging.getLogger(__name__)
@@ -85,16 +99,90 @@ def _epoch(fam, model, data, items, batches, device, amp: bool, opt=None) -> dic
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
-def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str, pairs: str, sets: str,
-                checkpoint: str, history: str, params: str, seed: int, threads: int = 1) -> pd.DataFrame:
-    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON."""
-    hp = resolve(name, model_cfg)
-    ts = resolve_train(train_cfg)
-    torch.set_num_threads(max(1, int(threads)))
+def mean_average_precision(queries: np.ndarray, database: np.ndarray, query_labels: np.ndarray,
+                           database_labels: np.ndarray) -> float:
+    """Mean over queries of the average precision of ranking ``database`` by cosine similarity to
+    each query; a database item is a positive when it shares at least one label with the query
+    (multi-hot ``*_labels``). Queries without any positive are left out; NaN when none has one.
+    Ties keep the database order. Plain numpy: cheaper than copairs once per epoch, and copairs does
+    not offer a query/database split."""
+    q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
+    order = np.argsort(-(q @ d.T), axis=1, kind="stable")
+    hits = np.take_along_axis((query_labels @ database_labels.T) > 0, order, axis=1)
+    n_pos = hits.sum(1)
+    keep = n_pos > 0
+    if not keep.any():
+        return float("nan")
+    precision = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)
+    return float(((precision * hits).sum(1)[keep] / n_pos[keep]).mean())
+
+
+class ValidationMAP:
+    """The downstream score of ``train.select_on: downstream``: MoA mAP of the validation
+    treatments (queries) against the training treatments (database) in the model's primary view,
+    one embedding per treatment (compound × dose): the attention-pooled set embedding for set-level
+    contrastive models, else the embedding of the treatment's median profile. Treatments with an
+    empty set in a modality of the view are skipped. Treatments are taken by their split column
+    (train and validation only; the test split is never read)."""
+
+    def __init__(self, fam, hp, data: ModelData, device, amp: bool):
+        self.fam, self.data, self.device, self.amp = fam, data, device, amp
+        self.view = primary_view(hp)
+        self.pooled = hp.family == "contrastive" and hp.unit == "sets"
+        mods = ("cp", "l1000") if self.view == "both" else (self.view,)
+        unit = "sets" if self.pooled else "collapsed"
+        self.items = {s: data.items(unit, s, mods) for s in ("train", "validation")}
+        self.labels = {s: data.labels[it.treat] for s, it in self.items.items()}
+
+    def undefined(self) -> str | None:
+        """Why the score cannot be computed, or None."""
+        if not len(self.items["validation"]) or not len(self.items["train"]):
+            return f"no training or validation treatment has the {self.view!r} view's data"
+        if not ((self.labels["validation"] @ self.labels["train"].T) > 0).any():
+            return "no validation treatment shares a MoA with a training treatment (e.g. a MoA-disjoint split)"
+        return None
+
+    @torch.no_grad()
+    def _embed(self, model, items: Items, batch: int = 256) -> np.ndarray:
+        out = []
+        for i in range(0, len(items), batch):
+            arrays = self.data.gather(items, np.arange(i, min(i + batch, len(items))))
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                z = (self.fam.pool(model, self.view, arrays, self.device) if self.pooled
+                     else self.fam.encode(model, self.view, arrays, self.device))
+            out.append(z.float().cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def __call__(self, model) -> float:
+        """The score of ``model`` (put in eval mode)."""
+        model.eval()
+        z = {s: self._embed(model, it) for s, it in self.items.items()}
+        return mean_average_precision(z["validation"], z["train"], self.labels["validation"], self.labels["train"])
+
+
+@dataclass
+class Fit:
+    """A trained model (best weights restored) and how it was chosen."""
+
+    model: torch.nn.Module
+    history: pd.DataFrame
+    select_on: str  # what chose the checkpoint: downstream | loss (after a fallback)
+    best_epoch: int
+    best_score: float  # validation mAP, or minus the validation loss; higher is better
+    best_loss: float  # validation loss of the best epoch
+    best_map: float  # validation mAP of the best epoch (NaN when undefined)
+    n_train: int
+    n_validation: int
+    device: torch.device
+    amp: bool
+    seconds: float
+
+
+def _setup(name: str, hp, ts, data: ModelData, seed: int):
     device = select_device(ts.device)
     amp = bool(ts.mixed_precision and device.type == "cuda")
     seed_everything(int(seed))
-    data = ModelData(cp, l1000, pairs, sets)
     fam = family_of(hp, ts.input_clip)
     train_items, val_items = fam.items(data, "train"), fam.items(data, "validation")
     if len(train_items) < 2:
@@ -103,62 +191,104 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     if len(val_items) == 0:
         raise MorphotxInputError(f"models.{name}: no validation units: early stopping needs validation compounds "
                                  "(set split.fractions.validation > 0)")
+    return device, amp, fam, train_items, val_items
+
+
+def _select_on(name: str, ts, reason: str | None) -> str:
+    if ts.select_on == "downstream" and reason:
+        log.warning("models.%s: train.select_on is 'downstream' but the validation MoA mAP is undefined: %s; "
+                    "choosing the checkpoint on the validation loss instead", name, reason)
+        return "loss"
+    return ts.select_on
+
+
+def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
+    """Train model ``name`` (resolved hyperparameters ``hp``, trainer settings ``ts``) on ``data``
+    with ``seed``; early stopping and the returned weights follow ``ts.select_on``. Writes nothing."""
+    device, amp, fam, train_items, val_items = _setup(name, hp, ts, data, seed)
     model = fam.build(data, train_items).to(device)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.lr,
                             weight_decay=hp.weight_decay)
     rng = np.random.default_rng(int(seed))
     val_batches = fam.eval_batches(data, val_items, np.random.default_rng(int(seed) + 1))
+    scorer = ValidationMAP(fam, hp, data, device, amp)
+    reason = scorer.undefined()
+    select_on, has_map = _select_on(name, ts, reason), reason is None
     max_epochs = hp.max_epochs or ts.max_epochs
-    log.info("%s (%s, unit=%s, seed=%d): %d training / %d validation units, %d parameters, device %s%s",
-             name, hp.family, hp.unit, seed, len(train_items), len(val_items),
-             sum(p.numel() for p in model.parameters()), device, " (bf16 autocast)" if amp else "")
-    rows, best, best_state, best_epoch, wait = [], float("inf"), None, 0, 0
+    log.info("%s (%s, unit=%s, seed=%d): %d training / %d validation units, %d parameters, device %s%s; "
+             "checkpoint chosen on %s", name, hp.family, hp.unit, seed, len(train_items), len(val_items),
+             sum(p.numel() for p in model.parameters()), device, " (bf16 autocast)" if amp else "",
+             "validation MoA mAP" if select_on == "downstream" else "validation loss")
+    rows, best, best_state, best_row, wait = [], -float("inf"), None, None, 0
     t_start = time.perf_counter()
     for epoch in _progress(range(1, max_epochs + 1), ts.progress, name):
         t0 = time.perf_counter()
         tr = _epoch(fam, model, data, train_items, fam.batches(data, train_items, rng), device, amp, opt)
         va = _epoch(fam, model, data, val_items, val_batches, device, amp)
+        val_map = scorer(model) if has_map else float("nan")
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()},
-               "seconds": time.perf_counter() - t0}
-        improved = va["loss"] < best - ts.min_delta
-        row["best"] = improved
+               "val_map": val_map, "seconds": time.perf_counter() - t0}
+        score = val_map if select_on == "downstream" else -va["loss"]
+        row["best"] = improved = bool(score > best + ts.min_delta)
         rows.append(row)
-        log.info("epoch %d: train %.4f, validation %.4f%s", epoch, tr["loss"], va["loss"], " *" if improved else "")
+        log.info("epoch %d: train %.4f, validation %.4f, validation mAP %.4f%s", epoch, tr["loss"], va["loss"],
+                 val_map, " *" if improved else "")
         if not np.isfinite(tr["loss"]):
             raise FloatingPointError(f"models.{name}: training loss is {tr['loss']} at epoch {epoch}; lower lr "
                                      "or check the inputs")
         if improved:
-            best, best_epoch, wait = va["loss"], epoch, 0
+            best, best_row, wait = score, row, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             wait += 1
             if wait >= ts.patience:
                 log.info("early stop at epoch %d: no validation improvement for %d epochs (best epoch %d, %.4f)",
-                         epoch, ts.patience, best_epoch, best)
+                         epoch, ts.patience, best_row["epoch"] if best_row else 0, best)
                 break
+    if best_state is None:
+        raise FloatingPointError(f"models.{name}: the validation score was never finite; lower lr or check the inputs")
     model.load_state_dict(best_state)
-    seconds = time.perf_counter() - t_start
-    hist = pd.DataFrame(rows)
+    return Fit(model, pd.DataFrame(rows), select_on, int(best_row["epoch"]), float(best), float(best_row["val_loss"]),
+               float(best_row["val_map"]), len(train_items), len(val_items), device, amp,
+               time.perf_counter() - t_start)
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str, pairs: str, sets: str,
+                checkpoint: str, history: str, params: str, seed: int, threads: int = 1) -> pd.DataFrame:
+    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON."""
+    hp = resolve(name, model_cfg)
+    ts = resolve_train(train_cfg)
+    torch.set_num_threads(max(1, int(threads)))
+    data = ModelData(cp, l1000, pairs, sets)
+    fit = fit_model(name, hp, ts, data, seed)
+    hist, max_epochs = fit.history, hp.max_epochs or ts.max_epochs
     features = {m: data.features(m) for m in ("cp", "l1000")}
     ckpt = {
         "format": CHECKPOINT_FORMAT, "version": FORMAT_VERSION, "model": name, "family": hp.family,
         "fingerprint": fingerprint(hp, ts, features), "hyperparameters": asdict(hp), "seed": int(seed),
-        "features": features, "moa_vocab": list(data.moa_vocab), "best_epoch": int(best_epoch),
-        "device": str(device), "torch": str(torch.__version__),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "features": features, "moa_vocab": list(data.moa_vocab), "best_epoch": fit.best_epoch,
+        "select_on": fit.select_on, "device": str(fit.device), "torch": str(torch.__version__),
+        "state_dict": {k: v.detach().cpu() for k, v in fit.model.state_dict().items()},
     }
     resolved = {"model": name, "hyperparameters": asdict(hp), "train": asdict(ts), "seed": int(seed),
-                "device": str(device), "mixed_precision": amp, "threads": int(threads),
-                "n_train_units": len(train_items), "n_validation_units": len(val_items),
-                "epochs_run": int(len(hist)), "best_epoch": int(best_epoch), "best_validation_loss": float(best),
-                "stopped_early": bool(len(hist) < max_epochs), "seconds": round(seconds, 3),
-                "train_samples_per_second": round(float(len(train_items) * len(hist) / max(seconds, 1e-9)), 1),
+                "device": str(fit.device), "mixed_precision": fit.amp, "threads": int(threads),
+                "n_train_units": fit.n_train, "n_validation_units": fit.n_validation,
+                "epochs_run": int(len(hist)), "select_on": fit.select_on, "best_epoch": fit.best_epoch,
+                "best_validation_score": fit.best_score, "best_validation_loss": fit.best_loss,
+                "best_validation_map": _finite_or_none(fit.best_map),
+                "stopped_early": bool(len(hist) < max_epochs), "seconds": round(fit.seconds, 3),
+                "train_samples_per_second": round(float(fit.n_train * len(hist) / max(fit.seconds, 1e-9)), 1),
                 "fingerprint": ckpt["fingerprint"], "torch": str(torch.__version__)}
     with atomic_outputs(checkpoint, history, params) as (t_ck, t_hist, t_par):
         torch.save(ckpt, t_ck)
         hist.to_csv(t_hist, index=False)
         write_json(resolved, t_par)
-    log.info("%s: best epoch %d of %d, validation loss %.4f, %.1f s", name, best_epoch, len(hist), best, seconds)
+    log.info("%s: best epoch %d of %d (%s), validation loss %.4f, validation mAP %.4f, %.1f s", name, fit.best_epoch,
+             len(hist), fit.select_on, fit.best_loss, fit.best_map, fit.seconds)
     return hist
 
 
