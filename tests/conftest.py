@@ -91,3 +91,19 @@ def tiny_processed(tiny_raw, tmp_path_factory):
 def caplog_info(caplog):
     caplog.set_level(logging.INFO)
     return caplog
+
+
+@pytest.fixture
+def splits_read(monkeypatch):
+    """The splits the models' data loader is asked for (a spy on ``ModelData.items``)."""
+    from morphotx.models.data import ModelData
+
+    asked = []
+    orig = ModelData.items
+
+    def spy(self, unit, split, modalities):
+        asked.append(split)
+        return orig(self, unit, split, modalities)
+
+    monkeypatch.setattr(ModelData, "items", spy)
+    return asked

@@ -81,3 +81,16 @@ def test_non_convergence_is_flagged_with_predictions():
     finally:
         C.make_classifier = orig
     assert out["status"] == "not_converged" and out["pred"] is not None and "iteration" in out["reason"].lower()
+
+
+def test_mlp_with_a_single_row_class_on_a_large_table_is_scored():
+    """≥ 1,000 training rows switch on early stopping; a class with one training row (a MoA with one
+    compound at one dose, common at LINCS scale) must not make the MLP fail (scikit-learn 1.9 draws
+    its early-stopping slice without failing on it; this guards that)."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 120)[:1101]
+    y[-1] = 10  # one row of class 10
+    X = rng.normal(size=(len(y), 8)) + np.eye(11)[y][:, :8] * 3
+    groups = np.arange(len(y))
+    res = fit_predict("mlp", X, y.astype(str), groups, X[:50], seed=0)
+    assert res["status"] in ("ok", "not_converged") and res["pred"] is not None, res["reason"]

@@ -288,18 +288,10 @@ def _train(tmp, p, name, cfg, seed=0, train=FAST):
     return out, hist
 
 
-def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tmp_path, monkeypatch):
-    asked = []
-    orig = ModelData.items
-
-    def spy(self, unit, split, modalities):
-        asked.append(split)
-        return orig(self, unit, split, modalities)
-
-    monkeypatch.setattr(ModelData, "items", spy)
+def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tmp_path, splits_read):
     cfg = {"family": "vae", "variant": "mmd", "input": "cp", "mmd_lambda": 10.0}
     out, hist = _train(tmp_path, tiny_processed, "vae", cfg, train={**FAST, "max_epochs": 8})
-    assert set(asked) == {"train", "validation"}
+    assert set(splits_read) == {"train", "validation"}
     assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
     assert {"train_reconstruction", "train_mmd", "val_reconstruction", "val_mmd", "val_map",
             "seconds"} <= set(hist.columns)

@@ -35,14 +35,18 @@ def test_stratified_by_moa():
     assert per.between(0.5, 0.9).all()  # every MoA keeps ~70% of its compounds in train
 
 
-def test_moa_disjoint():
-    a = split_compounds(_compounds(n=300, n_moa=30), F, seed=0, mode="moa_disjoint")
+def _assert_moa_disjoint(a):
     moa_split = {}
     for moas, sp in zip(a[S.MOA], a[S.SPLIT]):
         for m in moas.split("|"):
             moa_split.setdefault(m, set()).add(sp)
     assert all(len(v) == 1 for v in moa_split.values())
     assert set(a[S.SPLIT]) == {"train", "validation", "test"}
+
+
+def test_moa_disjoint():
+    a = split_compounds(_compounds(n=300, n_moa=30), F, seed=0, mode="moa_disjoint")
+    _assert_moa_disjoint(a)
 
 
 def test_bad_fractions():
@@ -80,12 +84,7 @@ def test_folds_moa_disjoint_keep_moas_apart():
     tested = set()
     for f in range(3):
         a = split_compounds(c, F, seed=0, mode="moa_disjoint", folds=3, fold=f)
-        moa_split = {}
-        for moas, sp in zip(a[S.MOA], a[S.SPLIT]):
-            for m in moas.split("|"):
-                moa_split.setdefault(m, set()).add(sp)
-        assert all(len(v) == 1 for v in moa_split.values())
-        assert set(a[S.SPLIT]) == {"train", "validation", "test"}
+        _assert_moa_disjoint(a)
         tested |= set(a.loc[a[S.SPLIT] == "test", S.PERT])
     assert tested == set(c[S.PERT])
 

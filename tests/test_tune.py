@@ -10,7 +10,6 @@ import yaml
 from conftest import REPO
 from morphotx.io import MorphotxInputError
 from morphotx.models import resolve
-from morphotx.models.data import ModelData
 from morphotx.tune import check_space, tune_model
 
 FAST = {"max_epochs": 2, "patience": 2, "progress": False, "device": "cpu"}
@@ -28,18 +27,10 @@ def _tune(p, out, space=SPACE, seed=0):
     return table, paths
 
 
-def test_search_writes_trials_and_a_usable_best_config(tiny_processed, tmp_path, monkeypatch):
-    asked = []
-    orig = ModelData.items
-
-    def spy(self, unit, split, modalities):
-        asked.append(split)
-        return orig(self, unit, split, modalities)
-
-    monkeypatch.setattr(ModelData, "items", spy)
+def test_search_writes_trials_and_a_usable_best_config(tiny_processed, tmp_path, splits_read):
     (tmp_path / "a").mkdir()
     table, paths = _tune(tiny_processed, tmp_path / "a")
-    assert set(asked) == {"train", "validation"}  # the test compounds are never read
+    assert set(splits_read) == {"train", "validation"}  # the test compounds are never read
     trials = pd.read_parquet(paths["trials_out"])
     pd.testing.assert_frame_equal(trials, table)
     assert len(trials) == 3 and (trials["state"] == "COMPLETE").all()

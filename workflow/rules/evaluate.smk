@@ -51,7 +51,10 @@ rule evaluate_raw:
     input:
         **RAW_PROFILES,
     output:
-        **{k: f"{OUT}/evaluation/raw/fold{{fold}}/seed{{seed}}/{k}.parquet" for k in EVAL_TABLES},
+        **{
+            k: f"{OUT}/evaluation/raw/fold{{fold}}/seed{{seed}}/{k}.parquet"
+            for k in EVAL_TABLES
+        },
     log:
         f"{LOGS}/evaluate/raw_fold{{fold}}_seed{{seed}}.log",
     benchmark:
@@ -156,7 +159,8 @@ rule leaderboard:
 
 rule headline:
     """The result to quote: each model's configuration chosen on validation compounds, its test
-    scores with 95 % CIs over the repetitions, and the paired difference to the raw baselines."""
+    scores with 95 % CIs over the repetitions, and the paired difference to the raw baselines.
+    """
     input:
         classification=rules.leaderboard.output.classification,
         embedding_metrics=rules.leaderboard.output.embedding_metrics,
