@@ -218,6 +218,7 @@ def _perturb_test_compounds(src: Path, dst: Path, pert_col: str, test_ids: set, 
     df = pd.read_csv(src)
     rows = df[pert_col].isin(test_ids).to_numpy()
     feats = [c for c in df.columns if is_feature(c)]
+    df[feats] = df[feats].astype(float)
     rng = np.random.default_rng(seed)
     df.loc[rows, feats] = rng.normal(size=(int(rows.sum()), len(feats))) * df[feats].std().to_numpy() + df[
         feats].mean().to_numpy()
@@ -266,5 +267,7 @@ def test_test_compounds_decide_nothing(tmp_path, tiny_raw):
     assert not (ta == tb).all(), "test scores should change when test features change"
     # the headline chooses the same configurations on the same validation scores
     cols = ["entry", "configuration", "validation_macro_f1", "baseline"]
-    ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols] for o in (out_a, out_b))
+    # (rows are displayed by test score, so compare them by entry)
+    ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols].sort_values("entry").reset_index(drop=True)
+              for o in (out_a, out_b))
     pd.testing.assert_frame_equal(ha, hb, obj="headline choices")

@@ -115,3 +115,18 @@ def arithmetic_files(name, fold, seed):
         k: f"{OUT}/arithmetic/{name}/fold{fold}/seed{seed}/{k}.parquet"
         for k in ARITH_TABLES
     }
+
+
+def tune_targets(wildcards):
+    """The trials tables of every model in tune.models (each must be an enabled model)."""
+    unknown = [m for m in config["tune"]["models"] if m not in MODELS]
+    if unknown:
+        raise ValueError(
+            f"config key tune.models names {unknown}, which are not enabled models; "
+            f"enabled: {sorted(MODELS)}"
+        )
+    return [
+        f"{OUT}/tune/{m}/{f}"
+        for m in config["tune"]["models"]
+        for f in ("trials.parquet", "trials.tsv")
+    ]

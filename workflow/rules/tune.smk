@@ -8,21 +8,6 @@ TUNE_INPUTS = {
 }
 
 
-def tune_targets(wildcards):
-    """The trials tables of every model in tune.models (each must be an enabled model)."""
-    unknown = [m for m in TUNE["models"] if m not in MODELS]
-    if unknown:
-        raise ValueError(
-            f"config key tune.models names {unknown}, which are not enabled models; "
-            f"enabled: {sorted(MODELS)}"
-        )
-    return [
-        f"{OUT}/tune/{m}/{f}"
-        for m in TUNE["models"]
-        for f in ("trials.parquet", "trials.tsv")
-    ]
-
-
 rule tune:
     """Optuna search of one model's hyperparameters on the validation compounds: trials and best config."""
     input:
