@@ -40,7 +40,8 @@ lint: $(STAMP)
 ## one self-contained HTML report (every figure with its caption, the leaderboard)
 report: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/demo/report.html
+	# the trials of `make tune` join the report when they exist
+	$(BIN)/snakemake --report results/demo/report.html all $$(test -d results/demo/tune && echo tune_all)
 	@echo "Report: results/demo/report.html"
 
 ## hyperparameter search (Optuna) of the models in tune.models; not used by the default run

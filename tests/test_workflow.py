@@ -271,3 +271,14 @@ def test_test_compounds_decide_nothing(tmp_path, tiny_raw):
     ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols].sort_values("entry").reset_index(drop=True)
               for o in (out_a, out_b))
     pd.testing.assert_frame_equal(ha, hb, obj="headline choices")
+
+
+@pytest.mark.workflow
+def test_tune_is_a_separate_target_on_the_first_fold(tmp_path):
+    res = snakemake(tmp_path, "tune_all", "-n", "--quiet", "rules", config={"tune": {"models": ["supcon", "set_cwcl"]}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert re.search(r"\btune\s+2\b", text) and "train_model" not in text, text[-2000:]
+    assert "pair" in text and "fold1" not in text
+    bad = snakemake(tmp_path, "-n", "tune_all", config={"tune": {"models": ["nosuch"]}})
+    assert bad.returncode != 0 and "tune.models" in bad.stdout + bad.stderr
