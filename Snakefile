@@ -14,9 +14,6 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/harmonise.smk"
@@ -27,6 +24,9 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/figures.smk"
+
+
+report: report_front_page()
 
 
 rule all:

@@ -95,6 +95,8 @@ def test_report_is_one_html_with_every_figure(run_a):
     for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic", "headline.tsv",
                    "0. Headline"]:
         assert needle in html, needle
+    front = (run_a / "results" / "tiny" / "report" / "front_page.rst").read_text()  # the report opens with it
+    assert "**Headline**" in front and "raw late fusion" in front and "supcon" in front
 
 
 @pytest.mark.workflow
@@ -127,6 +129,15 @@ def test_bad_value_names_the_key(tmp_path):
     assert res.returncode != 0
     assert "by_plate" in res.stderr and "mode" in res.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", ["..", ".hidden", "a/b"])
+def test_dataset_name_cannot_leave_results(tmp_path, name):
+    res = snakemake(tmp_path, "-n", config={"dataset": {"name": name}})
+    err = res.stdout + res.stderr
+    assert res.returncode != 0 and "does not match" in err and repr(name) in err, err[-2000:]
+    assert not any(tmp_path.iterdir()) or {p.name for p in tmp_path.iterdir()} <= {"cfg.yaml", ".snakemake"}
 
 
 @pytest.mark.workflow

@@ -685,6 +685,20 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
     return table
 
 
+def front_page_rst(table: pd.DataFrame, intro: str) -> str:
+    """The report's first page: ``intro`` (reStructuredText) then the headline as a grid table and
+    its verdict, so the HTML report opens with the answer."""
+    from tabulate import tabulate
+
+    t = compact(table)
+    t = t[[c for c in t.columns if c.startswith(("entry", "test ", "Δ", "baseline"))]]  # narrow: beside the DAG
+    lines = [intro.rstrip(), "", "**Headline** (configurations chosen on validation compounds; test macro-F1 and "
+             "differences with 95 % CIs over the repetitions; full table in category 0):", "",
+             tabulate(t.values.tolist(), headers=list(t.columns), tablefmt="grid"), ""]
+    lines += [f"- {v}" for v in verdict(table)[-2:]]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m morphotx.headline results/<name>/leaderboard/headline.parquet``: print the
     headline for a terminal (what ``make run`` ends with)."""

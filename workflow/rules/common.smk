@@ -1,3 +1,5 @@
+import sys
+
 # Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
 OUT = f"results/{config['dataset']['name']}"
 LOGS = f"{OUT}/logs"
@@ -130,3 +132,23 @@ def tune_targets(wildcards):
         for m in config["tune"]["models"]
         for f in ("trials.parquet", "trials.tsv")
     ]
+
+
+def report_front_page():
+    """The report's first page: workflow/report/workflow.rst, followed by the headline table when
+    ``snakemake --report`` runs after the headline exists (written to results/<name>/report/).
+    """
+    static = os.path.join(workflow.basedir, "workflow/report/workflow.rst")
+    headline = f"{OUT}/leaderboard/headline.parquet"
+    if "--report" not in sys.argv or not os.path.exists(headline):
+        return static
+    import pandas as pd
+    from morphotx.headline import front_page_rst
+
+    path = f"{OUT}/report/front_page.rst"
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(static) as fh:
+        text = front_page_rst(pd.read_parquet(headline), fh.read())
+    with open(path, "w") as fh:
+        fh.write(text)
+    return path
