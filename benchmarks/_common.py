@@ -31,12 +31,12 @@ def rule_table(bench_dir: Path) -> pd.DataFrame:
 
 
 def model_table(models_dir: Path) -> pd.DataFrame:
-    """Per model (mean over seeds) from the trainer's params.json: epochs run, best epoch, training
+    """Per model (mean over folds and seeds) from the trainer's params.json: epochs run, best epoch, training
     seconds (the fit loop only, no start-up), training samples/s."""
     import json
 
     rows = []
-    for f in sorted(models_dir.glob("*/seed*/params.json")):
+    for f in sorted(models_dir.glob("*/fold*/seed*/params.json")):
         p = json.loads(f.read_text())
         rows.append({"model": p["model"], "family": p["hyperparameters"]["family"], "unit": p["hyperparameters"]["unit"],
                      "seed": p["seed"], "train_units": p["n_train_units"], "epochs": p["epochs_run"],

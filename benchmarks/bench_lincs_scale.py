@@ -21,7 +21,7 @@ ctx = tempfile.TemporaryDirectory() if not args.keep else None
 work = Path(args.keep or ctx.name)
 out = work / "results" / "lincs"
 sim = run_workflow(work, cfg, ["results/lincs/raw/ground_truth.parquet"], cores=args.cores)
-steps = run_workflow(work, cfg, ["results/lincs/pairs/pair_index.parquet"], cores=args.cores)
+steps = run_workflow(work, cfg, ["results/lincs/pairs/fold0/pair_index.parquet"], cores=args.cores)  # one fold
 table = rule_table(out / "benchmarks")
 pipeline = table[table.rule != "demo_data"]
 print(table.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
