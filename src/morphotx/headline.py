@@ -592,19 +592,9 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
 
 
 def summary_lines(table: pd.DataFrame) -> list[str]:
-    """The headline for a terminal (ASCII minus signs).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The output of :func:`headline`.
-
-    Returns
-    -------
-    list of str
-        One line per entry: entry, test metric with CI, difference with CI and its baseline, and
-        the status when it is not ok.
-    """
+    """The headline (:func:`headline`'s table) for a terminal, ASCII minus signs: one line per
+    entry with its test metric and CI, the difference to its baseline with CI, and the status
+    when it is not ok."""
     metric = _metric_of(table)
     width = max([len(str(e)) for e in table["entry"]] + [5])
     out = []
