@@ -78,7 +78,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert not (out / "arithmetic" / "vae_mmd_cp" / "fold1").exists()  # arithmetic: first fold only
     md = (out / "leaderboard" / "leaderboard.md").read_text()
     assert md.startswith("# morphotx leaderboard") and "late_fusion" in md and "Exploratory" in md
-    for fig in ["loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
+    for fig in ["headline", "loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
                 "traversal_heatmaps"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()

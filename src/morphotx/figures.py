@@ -275,5 +275,37 @@ def leaderboard_chart(board: str, out: str, top: int = 30):
         ax.barh(range(len(b)), b["macro_f1_mean"], xerr=b["macro_f1_sd"].fillna(0), color=colors, capsize=2)
         ax.set_yticks(range(len(b)), labels, fontsize=7)
         ax.set_xlabel("macro F1 on test compounds (mean ± sd over repetitions)")
-        ax.set_title(f"Leaderboard, top {len(b)} rows (grey = raw-feature baselines)")
+        ax.set_title(f"Exploratory leaderboard, top {len(b)} rows by test score (grey = raw baselines);\n"
+                     "a maximum over many test scores — quote the headline instead", fontsize=10)
+    _save(fig, out)
+
+
+def headline(table: str, out: str):
+    """The headline as a forest plot: per entry, the paired difference in test macro-F1 to its raw
+    baseline with its 95 % CI (left), and the test macro-F1 with CI (right); configurations chosen
+    on validation compounds."""
+    t = read_table(table)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(len(t), 1) + 1.8), sharey=True, layout="constrained")
+    if t.empty:
+        _empty(axes[0], "empty headline")
+        _save(fig, out)
+        return
+    t = t.iloc[::-1].reset_index(drop=True)
+    y = np.arange(len(t))
+    colour = {"baseline": "tab:grey", "model": "tab:blue", "cp_only": "tab:green"}
+    c = [colour.get(k, "tab:blue") for k in t["kind"]]
+    for ax, mid, lo, hi, label in [
+            (axes[0], "delta_vs_baseline", "delta_ci_low", "delta_ci_high", "Δ test macro-F1 vs raw baseline"),
+            (axes[1], "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "test macro-F1")]:
+        m = t[mid].to_numpy(float)
+        err = np.vstack([m - t[lo].to_numpy(float), t[hi].to_numpy(float) - m])
+        ok = np.isfinite(m)
+        ax.errorbar(m[ok], y[ok], xerr=np.nan_to_num(err[:, ok]), fmt="none", ecolor="0.4", capsize=2, lw=1)
+        ax.scatter(m[ok], y[ok], c=[c[i] for i in np.flatnonzero(ok)], zorder=3, s=22)
+        ax.set_xlabel(f"{label} (mean, 95 % CI over repetitions)")
+    axes[0].axvline(0, color="k", lw=0.8)
+    axes[0].set_yticks(y, [f"{e}  (vs {b})" if isinstance(b, str) else e for e, b in zip(t["entry"], t["baseline"])],
+                       fontsize=7)
+    fig.suptitle("Headline: configurations chosen on validation compounds; blue = learned, green = "
+                 "Cell-Painting-only view, grey = raw baselines", fontsize=10)
     _save(fig, out)

@@ -145,7 +145,9 @@ def report_front_page():
     import pandas as pd
     from morphotx.headline import front_page_rst
 
-    path = os.path.abspath(f"{OUT}/report/front_page.rst")  # report: resolves relative paths from the Snakefile
+    path = os.path.abspath(
+        f"{OUT}/report/front_page.rst"
+    )  # report: resolves relative paths from the Snakefile
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(static) as fh:
         text = front_page_rst(pd.read_parquet(headline), fh.read())

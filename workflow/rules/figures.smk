@@ -109,6 +109,27 @@ rule figure_embedding_maps:
         "../../scripts/figure.py"
 
 
+rule figure_headline:
+    input:
+        table=rules.headline.output.parquet,
+    output:
+        report(
+            f"{FIG}/headline.png",
+            caption=f"{REPORT}/headline_chart.rst",
+            category="0. Headline",
+        ),
+    log:
+        f"{LOGS}/figures/headline.log",
+    benchmark:
+        f"{BENCH}/figures/headline.tsv"
+    conda:
+        ENVS["figures"]
+    resources:
+        **RES["default"],
+    script:
+        "../../scripts/figure.py"
+
+
 for _fig, _table, _cat in [
     ("enrichment", "curves", "5. MOAProfiler metrics"),
     ("knn_vs_k", "curves", "5. MOAProfiler metrics"),
@@ -143,6 +164,7 @@ for _fig, _table, _cat in [
 FIGURES = [
     f"{FIG}/{f}.png"
     for f in [
+        "headline",
         "loss_curves",
         "leaderboard",
         "enrichment",
