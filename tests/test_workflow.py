@@ -25,6 +25,28 @@ def run_a(tmp_path_factory):
     return d
 
 
+FILES_CFG = {"dataset": {"name": "mine", "source": "files"}, "moa": {"source": "map"}, "split": {"folds": 1}}
+
+
+@pytest.fixture(scope="module")
+def files_run(tmp_path_factory, tiny_raw):
+    """dataset.source: files on the tiny demo's files (MoA from a map), one fold; shared by the
+    files-source test and the test-compounds-decide-nothing test (its unperturbed run)."""
+    d = tmp_path_factory.mktemp("wf_files")
+    cfg = {**FILES_CFG, "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")}}
+    res = snakemake(d, config=cfg)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return d, cfg
+
+
+@pytest.mark.workflow
+def test_real_files_source(files_run):
+    """dataset.source: files runs the same rules on user files (here: the tiny demo's files, MoA from a map)."""
+    d, _ = files_run
+    assert (d / "results" / "mine" / "leaderboard" / "headline.md").exists()
+    assert not (d / "results" / "mine" / "raw").exists()  # nothing simulated
+
+
 @pytest.mark.workflow
 def test_full_run_outputs_logs_benchmarks(run_a):
     out = run_a / "results" / "tiny"
@@ -101,7 +123,7 @@ def test_report_is_one_html_with_every_figure(run_a):
 
 @pytest.mark.workflow
 def test_same_config_same_tables(run_a, tmp_path):
-    res = snakemake(tmp_path)
+    res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet")  # every table; no figures
     assert res.returncode == 0, res.stderr[-4000:]
     for rel in ["split/fold0/compound_split.parquet", "profiles/fold1/cp_harmonised_preprocessed.parquet",
                 "profiles/fold0/l1000_harmonised_genes_preprocessed.parquet", "pairs/fold1/pair_index.parquet",
@@ -158,18 +180,6 @@ def test_dry_run_and_lint(tmp_path):
     fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "Snakefile"),
                           str(REPO / "workflow" / "rules")], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-
-
-@pytest.mark.workflow
-def test_real_files_source(tmp_path, tiny_raw):
-    """dataset.source: files runs the same rules on user files (here: the tiny demo's files, MoA from a map)."""
-    cfg = {"dataset": {"name": "mine", "source": "files"},
-           "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")},
-           "moa": {"source": "map"}, "split": {"folds": 1}}
-    res = snakemake(tmp_path, config=cfg)
-    assert res.returncode == 0, res.stderr[-4000:]
-    assert (tmp_path / "results" / "mine" / "leaderboard" / "headline.md").exists()
-    assert not (tmp_path / "results" / "mine" / "raw").exists()  # nothing simulated
 
 
 @pytest.mark.workflow
@@ -238,16 +248,13 @@ def _perturb_test_compounds(src: Path, dst: Path, pert_col: str, test_ids: set, 
 
 
 @pytest.mark.workflow
-def test_test_compounds_decide_nothing(tmp_path, tiny_raw):
+def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
     """The headline protocol: replacing every test compound's features (both modalities) by noise
     changes no trained weight, no validation score and no chosen configuration; it changes only
     test scores."""
-    base = {"dataset": {"name": "t", "source": "files"}, "split": {"folds": 1},
-            "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")}}
-    a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    res = snakemake(a_dir, config=base)
-    assert res.returncode == 0, res.stderr[-4000:]
-    out_a = a_dir / "results" / "t"
+    a_dir, base = files_run
+    b_dir = tmp_path / "b"
+    out_a = a_dir / "results" / "mine"
     split = pd.read_parquet(out_a / "split" / "fold0" / "compound_split.parquet")
     test_ids = set(split.loc[split["Metadata_split"] == "test", "Metadata_pert_id"])
     assert test_ids
@@ -261,7 +268,7 @@ def test_test_compounds_decide_nothing(tmp_path, tiny_raw):
                                 "l1000": str(b_dir / "l1000.csv")}}
     res = snakemake(b_dir, config=cfg_b)
     assert res.returncode == 0, res.stderr[-4000:]
-    out_b = b_dir / "results" / "t"
+    out_b = b_dir / "results" / "mine"
     # the trained models: same history (validation metric, losses) and the same best epoch
     for name in TEST_MODELS:
         ha = pd.read_csv(out_a / "models" / name / "fold0" / "seed0" / "history.csv").drop(columns="seconds")
