@@ -331,9 +331,9 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     return rows, curves
 
 
-def map_metrics(t: Table, cfg: dict, seed: int, replicate: bool = True) -> tuple[list[dict], list[pd.DataFrame]]:
-    """copairs mAP on test rows: replicate retrieval against DMSO (uncollapsed level, when
-    ``replicate``) and MoA retrieval among single-MoA test compounds (collapsed level)."""
+def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
+    """copairs mAP on test rows: replicate retrieval against DMSO (uncollapsed level) and MoA
+    retrieval among single-MoA test compounds (collapsed level)."""
     meta, X = t.meta, t.X
     rows, maps = [], []
     if not np.isfinite(X).all():
@@ -344,9 +344,7 @@ def map_metrics(t: Table, cfg: dict, seed: int, replicate: bool = True) -> tuple
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if t.level == "uncollapsed" and not replicate:
-            pass
-        elif t.level == "uncollapsed":
+        if t.level == "uncollapsed":
             if not ctl.any():
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .io import atomic_outputs, read_table, write_parquet
+from .io import atomic_outputs, read_tables, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -632,12 +632,6 @@ def repetitions_text(classification: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------------------------
-def _concat(paths: list[str]) -> pd.DataFrame:
-    frames = [read_table(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 def write_headline(classification_paths: list[str], embedding_paths: list[str], parquet_out: str, md_out: str,
                    metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
                    tsv_out: str | None = None) -> pd.DataFrame:
@@ -659,8 +653,8 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
     pandas.DataFrame
         The headline table.
     """
-    classification = _concat(classification_paths)
-    embedding = _concat(embedding_paths)
+    classification = read_tables(classification_paths)
+    embedding = read_tables(embedding_paths)
     table = headline(classification, embedding, metric=metric, ci=ci, confidence=confidence)
     text = markdown(table, repetitions_text(classification))
     outs = [parquet_out, md_out] + ([tsv_out] if tsv_out else [])

@@ -199,6 +199,12 @@ def read_table(
     return table.to_pandas()
 
 
+def read_tables(paths: list[str]) -> pd.DataFrame:
+    """The non-empty tables at ``paths`` concatenated (an empty frame when all are empty)."""
+    frames = [f for f in (read_table(p) for p in paths) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def text_separator(path: Path) -> str:
     """Tab when the first line has more tabs than commas, else comma."""
     first = open_text_head(path).split("\n", 1)[0]

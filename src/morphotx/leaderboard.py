@@ -27,7 +27,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .io import atomic_outputs, read_table, write_parquet
+from .io import atomic_outputs, read_tables, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,6 @@ MODEL_LEVEL = ["recall@1_cp_to_l1000", "recall@1_l1000_to_cp", "recall@5_cp_to_l
                "recall@10_cp_to_l1000", "recall@10_l1000_to_cp"]
 MD_COLUMNS = ["macro_f1", "weighted_f1", "accuracy", "n_moas_nonzero_f1", "knn_best_weighted_f1", "moa_map",
               "enrichment_odds_ratio_p99", "recall@1_cp_to_l1000", "lsa_l2_z"]
-
-
-def _concat(paths: list[str]) -> pd.DataFrame:
-    frames = [read_table(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _status(g: pd.DataFrame) -> str:
@@ -156,8 +150,8 @@ def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, li
     """``evaluation``: table name → every evaluation job's file of that table; ``arithmetic``
     likewise; ``outputs``: ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and one combined
     Parquet per table name."""
-    tables = {k: _concat(v) for k, v in evaluation.items()}
-    arith = {f"arithmetic_{k}": _concat(v) for k, v in arithmetic.items()}
+    tables = {k: read_tables(v) for k, v in evaluation.items()}
+    arith = {f"arithmetic_{k}": read_tables(v) for k, v in arithmetic.items()}
     board = build(tables["classification"], tables["embedding_metrics"], arith.get("arithmetic_zscores", pd.DataFrame()))
     combined = {**tables, **arith}
     keys = ["leaderboard", "markdown", "tsv"] + sorted(combined)
