@@ -1,5 +1,6 @@
 """Shared helpers of the benchmark scripts: run Snakemake in a scratch dir, read benchmark TSVs."""
 
+import resource
 import subprocess
 import sys
 import time
@@ -9,14 +10,22 @@ import pandas as pd
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# `python -m snakemake`: also where Snakemake is installed with `pip --target` (no script next to python)
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
-def run_workflow(workdir: Path, config: dict, targets: list[str], cores: int = 2) -> float:
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process's finished children so far (Snakemake and its jobs)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_workflow(workdir: Path, config: dict, targets: list[str], cores: int = 2, extra: list[str] = ()) -> float:
+    """Run the workflow on ``targets`` in ``workdir`` with ``config``; the wall seconds it took."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(config))
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
-           str(workdir / "cfg.yaml"), "--cores", str(cores), "--quiet", "all", "--", *(targets or ["all"])]
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+           str(workdir / "cfg.yaml"), "--cores", str(cores), "--quiet", "all", *extra, "--", *(targets or ["all"])]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t0
@@ -28,6 +37,14 @@ def rule_table(bench_dir: Path) -> pd.DataFrame:
         b = pd.read_csv(f, sep="\t")
         rows.append({"rule": str(f.relative_to(bench_dir).with_suffix("")), "wall_s": float(b["s"].iloc[0]), "max_rss_mb": float(b["max_rss"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def rule_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per rule (benchmark folder): jobs, summed and largest wall seconds, largest peak RSS."""
+    t = table.assign(rule=table["rule"].str.split("/").str[0])
+    return (t.groupby("rule", sort=False).agg(jobs=("wall_s", "size"), wall_s=("wall_s", "sum"),
+                                               max_job_s=("wall_s", "max"), max_rss_mb=("max_rss_mb", "max"))
+            .reset_index().sort_values("wall_s", ascending=False))
 
 
 def model_table(models_dir: Path) -> pd.DataFrame:

@@ -94,3 +94,52 @@ def test_mlp_with_a_single_row_class_on_a_large_table_is_scored():
     groups = np.arange(len(y))
     res = fit_predict("mlp", X, y.astype(str), groups, X[:50], seed=0)
     assert res["status"] in ("ok", "not_converged") and res["pred"] is not None, res["reason"]
+
+
+def _noisy_classes(n=1200, dim=30, k=8, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    y = rng.integers(0, k, n)
+    return centres[y] * 0.6 + rng.normal(size=(n, dim)), np.array([f"moa{i}" for i in y])
+
+
+def test_torch_mlp_is_deterministic_and_scores_like_scikit_learn():
+    """The PyTorch MLP is scikit-learn's MLPClassifier re-implemented for speed: same seed, same
+    predictions; on held-out rows its accuracy is that of scikit-learn's within a few points."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    from morphotx.classify import TorchMLPClassifier
+
+    X, y = _noisy_classes(n=1800)
+    X, y, Xt, yt = X[:1200], y[:1200], X[1200:], y[1200:]
+    kw = dict(hidden_layer_sizes=(32, 32), alpha=1e-4, learning_rate_init=1e-3, batch_size=64, max_iter=200,
+              early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b = TorchMLPClassifier(**kw).fit(X, y), TorchMLPClassifier(**kw).fit(X, y)
+        ref = MLPClassifier(activation="relu", **kw).fit(X, y)
+    assert np.array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
+    assert set(a.classes_) == set(y) and a.predict_proba(Xt).shape == (len(Xt), 8)
+    acc, acc_ref = (a.predict(Xt) == yt).mean(), (ref.predict(Xt) == yt).mean()
+    assert acc > 1.5 / 8 and abs(acc - acc_ref) < 0.06, (acc, acc_ref)
+    # early stopping: stopped n_iter_no_change epochs after its best hold-out accuracy, whose weights it kept
+    best = int(np.argmax(a.validation_scores_))
+    assert a.n_iter_ < 200 and a.n_iter_ - 1 - best >= 10
+    assert TorchMLPClassifier(**{**kw, "random_state": 4}).fit(X, y).n_iter_ > 0
+
+
+def test_torch_mlp_stops_on_a_stalled_training_loss_without_a_holdout():
+    from morphotx.classify import TorchMLPClassifier
+
+    X, y = _noisy_classes(n=300)
+    m = TorchMLPClassifier(hidden_layer_sizes=(16,), early_stopping=False, n_iter_no_change=5, tol=1e-2,
+                           max_iter=300).fit(X, y)
+    assert m.n_iter_ < 300 and not m.validation_scores_
+    curve = np.array(m.loss_curve_)
+    assert curve[-1] < curve[0]  # it learned
+    # scikit-learn's rule: each of the last 5 epochs missed the best loss before it by less than tol
+    assert all(curve[i] > curve[:i].min() - 1e-2 for i in range(len(curve) - 5, len(curve)))
+    assert curve[-6] <= curve[:-6].min() - 1e-2  # and the epoch before them did not
