@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-eval bench-convert clean
+.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,15 @@ bench-lincs: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_scale.py
 	$(BIN)/python benchmarks/bench_eval_scale.py
 	$(BIN)/python benchmarks/bench_convert.py
+
+## the LINCS-size demo end to end (training, evaluation, leaderboard, headline), 1 fold, 1 seed;
+## per-rule wall time and peak RSS. ARGS="--device cuda --cores 16" on a GPU machine
+bench-lincs-full: $(STAMP)
+	$(BIN)/python benchmarks/bench_lincs_full.py --cores $(CORES) $(ARGS)
+
+## the evaluation's MLP: scikit-learn vs morphotx's PyTorch version (CPU seconds, macro-F1)
+bench-classifiers: $(STAMP)
+	$(BIN)/python benchmarks/bench_classifiers.py
 
 ## CSV.gz -> Parquet conversion at the real LINCS Cell Painting size (throughput, peak RSS)
 bench-convert: $(STAMP)
