@@ -300,3 +300,19 @@ def test_tune_is_a_separate_target_on_the_first_fold(tmp_path):
     assert "pair" in text and "fold1" not in text
     bad = snakemake(tmp_path, "-n", "tune_all", config={"tune": {"models": ["nosuch"]}})
     assert bad.returncode != 0 and "tune.models" in bad.stdout + bad.stderr
+
+
+@pytest.mark.workflow
+def test_noop_rerun_and_a_classifier_setting_reruns_only_evaluation(run_a):
+    """A finished workflow reruns nothing; a changed evaluation setting reruns the evaluation and
+    what reads it (leaderboard, headline, figures), never the data steps, training or embedding."""
+    res = snakemake(run_a, "-n")
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr, (res.stdout + res.stderr)[-2000:]
+    res = snakemake(run_a, "-n", "--quiet", "rules", config={"evaluate": {"knn_k_max": 50}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    rules = set(re.findall(r"^(\w+)\s+\d+\s*$", text, flags=re.M)) - {"total"}
+    assert {"evaluate_model", "evaluate_raw"} <= rules, text[-3000:]
+    upstream = {"demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes",
+                "split_compounds", "preprocess_cp", "preprocess_l1000", "pair", "train_model", "arithmetic"}
+    assert not rules & upstream and not any(r.startswith("embed_") for r in rules), sorted(rules)
