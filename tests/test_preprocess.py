@@ -12,6 +12,7 @@ from morphotx.io import MorphotxInputError
 from morphotx.preprocess import (
     DEFAULT_OPERATIONS,
     normalize_to_controls,
+    low_frequency_features,
     pairwise_complete_corr,
     preprocess_cell_painting,
     select_features,
@@ -151,6 +152,7 @@ def _selection_table(n=1500, seed=0, sporadic_nan=True):
     for k in range(3):
         cols[f"Cells_Texture_LowVar_{k}"] = 5.0 + 1e-4 * rng.normal(size=n)
         cols[f"Cells_Number_FewValues_{k}"] = np.where(rng.random(n) < 0.98, 1.0, rng.integers(2, 4, n))
+        cols[f"Cells_Number_Levels_{k}"] = rng.integers(0, 5 + 20 * k, n) / 7.0  # 5, 25, 45 values: unique_cut
     for i, name in enumerate(get_blocklist_features()[:6]):  # half in a group: correlation and blocklist overlap
         cols[name] = (latent[:, 0] if i < 3 else 0.0) + 0.1 * rng.normal(size=n)
     df = pd.DataFrame(cols)
@@ -194,3 +196,17 @@ def test_pairwise_complete_corr_is_pandas_corr():
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
     full = X.dropna(axis="columns")
     np.testing.assert_array_equal(pairwise_complete_corr(full), np.corrcoef(full.transpose()))  # pycytominer's call
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_low_frequency_features_equal_pycytominer(dtype):
+    from pycytominer.operations import frequency_threshold
+
+    df = _selection_table(n=800, seed=5)
+    feats = S.cp_feature_columns(list(df.columns))
+    X = df[feats].astype(dtype)
+    for freq_cut, unique_cut in [(0.05, 0.01), (0.5, 0.05), (0.0, 0.0)]:
+        ref = frequency_threshold(X, features=feats, freq_cut=freq_cut, unique_cut=unique_cut)
+        ours = low_frequency_features(X, feats, freq_cut, unique_cut)
+        assert sorted(ours) == sorted(ref)
+        assert ours or freq_cut == 0.0
