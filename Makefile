@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers clean
+.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,7 @@ dag: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py
 
+## harmonise -> pair at LINCS size, then feature selection vs pycytominer.feature_select on that table
 bench-lincs: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_scale.py
 	$(BIN)/python benchmarks/bench_eval_scale.py
@@ -78,6 +79,11 @@ bench-convert: $(STAMP)
 ## the quadratic evaluation steps at LINCS scale (pairwise PCC, enrichment, kNN curves, mAP)
 bench-eval: $(STAMP)
 	$(BIN)/python benchmarks/bench_eval_scale.py
+
+## morphotx's feature selection vs pycytominer.feature_select standalone, same LINCS-size table
+## (bench-lincs prints it too; WORK=DIR reuses a directory kept by bench_lincs_scale.py --keep DIR)
+bench-feature-select: $(STAMP)
+	$(BIN)/python benchmarks/bench_feature_select.py $(if $(WORK),--work $(WORK))
 
 clean:
 	rm -rf results .snakemake

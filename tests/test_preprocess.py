@@ -12,6 +12,8 @@ from morphotx.io import MorphotxInputError
 from morphotx.preprocess import (
     DEFAULT_OPERATIONS,
     normalize_to_controls,
+    low_frequency_features,
+    pairwise_complete_corr,
     preprocess_cell_painting,
     select_features,
 )
@@ -129,3 +131,82 @@ def test_real_plate_through_preprocessing(tmp_path):
                                 meta_features=["Metadata_ctl"], samples="Metadata_ctl == 'True'",
                                 method="mad_robustize")
     np.testing.assert_allclose(df[kept].to_numpy(), ref[kept].to_numpy(dtype="float32"), rtol=1e-4, atol=1e-4)
+
+
+def _selection_table(n=1500, seed=0, sporadic_nan=True):
+    """Features of every kind the operations act on: correlated groups (r > 0.9 within a group,
+    and r < -0.9 mirror features, which pycytominer keeps), low-variance, few-valued, NaN-heavy
+    and sporadically missing features, and names on pycytominer's default blocklist."""
+    from pycytominer.cyto_utils import get_blocklist_features
+
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 12))
+    cols = {}
+    for g in range(12):
+        for k in range(5):
+            noise = (0.15 + 0.1 * k) * rng.normal(size=n)  # within-group r from ~0.98 down to ~0.7
+            cols[f"Cells_Intensity_Group{g}_{k}"] = 100.0 + 20.0 * (latent[:, g] + noise)
+        cols[f"Nuclei_Texture_Mirror_{g}"] = -latent[:, g] + 0.2 * rng.normal(size=n)
+    for k in range(25):
+        cols[f"Cytoplasm_Granularity_Free_{k}"] = rng.normal(size=n)
+    for k in range(3):
+        cols[f"Cells_Texture_LowVar_{k}"] = 5.0 + 1e-4 * rng.normal(size=n)
+        cols[f"Cells_Number_FewValues_{k}"] = np.where(rng.random(n) < 0.98, 1.0, rng.integers(2, 4, n))
+        cols[f"Cells_Number_Levels_{k}"] = rng.integers(0, 5 + 20 * k, n) / 7.0  # 5, 25, 45 values: unique_cut
+    for i, name in enumerate(get_blocklist_features()[:6]):  # half in a group: correlation and blocklist overlap
+        cols[name] = (latent[:, 0] if i < 3 else 0.0) + 0.1 * rng.normal(size=n)
+    df = pd.DataFrame(cols)
+    for k in range(2):
+        df.loc[rng.random(n) < 0.3, f"Cytoplasm_Granularity_Free_{k}"] = np.nan  # NaN-heavy
+    if sporadic_nan:
+        for c in ["Cells_Intensity_Group0_0", "Cells_Intensity_Group0_1", "Cells_Intensity_Group3_2"]:
+            df.loc[rng.random(n) < 0.02, c] = np.nan  # pandas' pairwise-complete path in pycytominer
+    meta = pd.DataFrame({"Metadata_Plate": "P1", "Metadata_Well": [f"W{i}" for i in range(n)]})
+    return pd.concat([meta, df], axis=1)
+
+
+@pytest.mark.parametrize("operations, kw", [
+    (DEFAULT_OPERATIONS, {}),
+    (["variance_threshold", "correlation_threshold"], {"min_variance": 0.01}),  # the study recipe
+    (["correlation_threshold", "blocklist", "drop_na_columns", "frequency_threshold"], {"corr_threshold": 0.8}),
+])
+@pytest.mark.parametrize("sporadic_nan", [True, False])
+def test_selected_features_equal_pycytominer_feature_select(operations, kw, sporadic_nan):
+    """The kept features are exactly those ``pycytominer.feature_select`` keeps for the same
+    operations and thresholds on the same rows (with and without missing values, which send
+    pycytominer's correlation to pandas' pairwise-complete ``DataFrame.corr``)."""
+    df = _selection_table(sporadic_nan=sporadic_nan)
+    feats = S.cp_feature_columns(list(df.columns))
+    ours = select_features(df, feats, operations, **kw)
+    ours_kept = [f for f in feats if f not in set().union(*ours.values())]
+    ref = pycytominer.feature_select(df, features=feats, operation=operations, **kw)
+    assert ours_kept == [c for c in ref.columns if c in set(feats)]
+    assert all(ours[op] for op in operations), ours  # every operation had something to drop
+    n_corr = len(ours["correlation_threshold"])
+    assert 0 < n_corr < 12 * 6  # some, not all, of each correlated group went
+    assert not any(f.startswith("Nuclei_Texture_Mirror_") for f in ours["correlation_threshold"])  # r < -0.9 kept
+
+
+def test_pairwise_complete_corr_is_pandas_corr():
+    df = _selection_table(n=400, seed=3)
+    X = df[S.cp_feature_columns(list(df.columns))]
+    ours, ref = pairwise_complete_corr(X), X.corr().to_numpy()
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    # 1e-9: np.corrcoef and pandas' one-pass loop differ by ~1e-12 on the near-constant features
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
+    full = X.dropna(axis="columns")
+    np.testing.assert_array_equal(pairwise_complete_corr(full), np.corrcoef(full.transpose()))  # pycytominer's call
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_low_frequency_features_equal_pycytominer(dtype):
+    from pycytominer.operations import frequency_threshold
+
+    df = _selection_table(n=800, seed=5)
+    feats = S.cp_feature_columns(list(df.columns))
+    X = df[feats].astype(dtype)
+    for freq_cut, unique_cut in [(0.05, 0.01), (0.5, 0.05), (0.0, 0.0)]:
+        ref = frequency_threshold(X, features=feats, freq_cut=freq_cut, unique_cut=unique_cut)
+        ours = low_frequency_features(X, feats, freq_cut, unique_cut)
+        assert sorted(ours) == sorted(ref)
+        assert ours or freq_cut == 0.0

@@ -15,14 +15,15 @@ Cell Painting recipes (``recipe``):
     3. normalise against DMSO wells, per plate by default (``normalize.by: plate``) with
        ``mad_robustize``, ``robustize`` (scikit-learn RobustScaler) or ``standardize``;
     4. feature selection with pycytominer's operations (NaN-heavy columns, frequency and
-       variance thresholds, |r| > 0.9 correlation, the pycytominer blocklist), fitted on
-       train ∪ DMSO rows; each operation sees the full candidate set, exactly as
-       ``pycytominer.feature_select`` does;
+       variance thresholds, r > 0.9 correlation, the pycytominer blocklist), fitted on
+       train ∪ DMSO rows; the operations run in order, each on the features the earlier ones
+       kept, exactly as ``pycytominer.feature_select`` does (and keeping the same features; the
+       correlation step computes pycytominer's matrix with BLAS, see ``pairwise_complete_corr``);
     5. residual NaN (rare missing measurements) set to 0, i.e. the plate's DMSO median;
     6. sphering (ZCA by default) fitted on DMSO wells.
 
 ``study`` (the study's recipe, seed 000)
-    variance < 0.01 and |r| > 0.9 on raw features (fitted on train ∪ DMSO), then one
+    variance < 0.01 and r > 0.9 on raw features (fitted on train ∪ DMSO), then one
     RobustScaler fitted on all DMSO wells (no per-plate step), then ZCA fitted on DMSO wells.
     Steps 1, 2 and 5 above apply too; other ``feature_select`` and ``normalize`` keys are ignored.
 
@@ -41,13 +42,13 @@ import numpy as np
 import pandas as pd
 from pycytominer.operations import (
     correlation_threshold,
-    frequency_threshold,
     get_na_columns,
     variance_threshold,
 )
 from pycytominer.cyto_utils import get_blocklist_features
 from pycytominer.operations.transform import RobustMAD, Spherize
 from sklearn.preprocessing import RobustScaler, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from . import schema as S
 from .io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
@@ -59,6 +60,7 @@ DEFAULT_DROP_PATTERNS = [
     r"_Parent_", r"_Children_", r"^Image_", r"_ObjectNumber",
 ]
 DEFAULT_OPERATIONS = ["drop_na_columns", "frequency_threshold", "variance_threshold", "correlation_threshold", "blocklist"]
+OPERATIONS = frozenset(DEFAULT_OPERATIONS)
 
 
 def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") -> pd.DataFrame:
@@ -135,26 +137,162 @@ def zero_dispersion_features(profiles: pd.DataFrame, features: list[str], by: st
     return [f for f in features if (mad[f].fillna(0) <= 0).any()]
 
 
+def pairwise_complete_corr(X: pd.DataFrame) -> np.ndarray:
+    """Pearson correlation matrix of the columns of ``X``, each pair on the rows where both are
+    present — the matrix ``pycytominer.cyto_utils.get_pairwise_correlation`` computes.
+
+    Why not pycytominer's own call: with any NaN in the table it falls back to
+    ``DataFrame.corr``, a scalar O(rows·columns²) loop (175 s on LINCS-size fit rows with one
+    feature missing in 100 wells). Here the matrix is ``np.corrcoef`` of the table — the very call
+    pycytominer makes on NaN-free tables, so there the matrices are bit-identical — and only the rows and
+    columns of features with missing values are redone with BLAS sums over the pairwise-complete
+    rows (on columns centred by their mean, so no catastrophic cancellation). As in pandas, a
+    pair with zero variance on its common rows is NaN. ``tests/test_preprocess.py`` checks the
+    matrix against ``DataFrame.corr`` and the kept features against ``pycytominer.feature_select``.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):  # constant columns: NaN, as in pandas
+        R = np.atleast_2d(np.corrcoef(X.transpose())) if X.shape[1] else np.empty((0, 0))
+    A = X.to_numpy(dtype="float64")
+    valid = ~np.isnan(A)
+    K = np.flatnonzero(~valid.all(axis=0))
+    if K.size:
+        R[K, :] = _incomplete_rows(A, valid, K)
+        R[:, K] = R[K, :].T
+    return R
+
+
+def _incomplete_rows(A: np.ndarray, valid: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Rows ``K`` (the features with NaN) of the pairwise-complete correlation matrix of ``A``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        X0 = A - np.nanmean(A, axis=0)  # all-NaN column: NaN mean, its rows come out NaN below
+    X0[~valid] = 0.0
+    Mk = valid[:, K].astype("float64")
+    Xk = X0[:, K]
+    complete = valid.all(axis=0)
+    # sums over the rows where feature k and feature j are both present (j complete: k's rows)
+    n = np.where(complete, Mk.sum(0)[:, None], Mk.T @ valid)
+    sx = np.where(complete, Xk.sum(0)[:, None], Xk.T @ valid)
+    sxx = np.where(complete, (Xk * Xk).sum(0)[:, None], (Xk * Xk).T @ valid)
+    sxy = Xk.T @ X0
+    sy = Mk.T @ X0
+    np.square(X0, out=X0)
+    syy = Mk.T @ X0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cov = sxy - sx * sy / n
+        vx, vy = sxx - sx * sx / n, syy - sy * sy / n
+        r = cov / np.sqrt(vx * vy)
+    r[(n < 1) | (vx <= 0) | (vy <= 0)] = np.nan
+    return r
+
+
+def low_frequency_features(fit_df: pd.DataFrame, features: list[str], freq_cut: float = 0.05,
+                           unique_cut: float = 0.01) -> list[str]:
+    """``pycytominer.operations.frequency_threshold`` from one sort of the table: a feature goes
+    when (count of its 2nd most common value) / (count of its most common) < ``freq_cut`` (0 with
+    fewer than two distinct values) or (distinct values) / (rows) < ``unique_cut``; NaN is not a
+    value, as in ``value_counts``/``nunique``. pycytominer runs ``value_counts`` per column through
+    ``DataFrame.apply`` (8 s of the 11 s of selection at LINCS size); the counts here are the run
+    lengths of each sorted column — the same numbers. Checked against pycytominer in
+    ``tests/test_preprocess.py``."""
+    if not (0 <= freq_cut <= 1 and 0 <= unique_cut <= 1):
+        raise ValueError("freq_cut and unique_cut must be between 0 and 1")
+    A = np.sort(fit_df.loc[:, features].to_numpy(dtype="float64"), axis=0)  # NaN sort last
+    n_valid = (~np.isnan(A)).sum(axis=0)
+    out = []
+    for j, f in enumerate(features):
+        col = A[: n_valid[j], j]
+        starts = np.flatnonzero(np.r_[True, col[1:] != col[:-1]]) if col.size else np.empty(0, int)
+        counts = np.diff(np.r_[starts, col.size])
+        top = np.sort(counts)[-2:] if counts.size >= 2 else None
+        freq = 0.0 if top is None else top[0] / top[1]
+        if freq < freq_cut or counts.size / len(A) < unique_cut:
+            out.append(f)
+    return out
+
+
+def high_correlation_features(fit_df: pd.DataFrame, features: list[str], threshold: float = 0.9) -> list[str]:
+    """``pycytominer.operations.correlation_threshold`` (Pearson) without its per-pair
+    ``DataFrame.apply``: every pair with r > ``threshold`` excludes the member with the larger
+    sum of |r| over all features (pycytominer's ``determine_high_cor_pair``; the ranking is the
+    same ``abs().sum().sort_values()`` call). The matrix is :func:`pairwise_complete_corr`."""
+    if not 0 <= threshold <= 1:
+        raise ValueError("corr_threshold must be between 0 and 1")
+    X = fit_df.loc[:, features]
+    if np.isinf(X.to_numpy(dtype="float64")).any():  # pycytominer's pandas path, kept for exactness
+        return correlation_threshold(X, features=features, threshold=threshold)
+    R = pairwise_complete_corr(X)
+    ranked = pd.DataFrame(R, index=features, columns=features).abs().sum().sort_values().index
+    rank = ranked.get_indexer(features)
+    with np.errstate(invalid="ignore"):
+        a, b = np.nonzero(np.tril(R > threshold, k=-1))  # pycytominer's pair_a (row), pair_b (column)
+    loser = np.where(rank[a] > rank[b], a, b)
+    return sorted({features[i] for i in loser})
+
+
+def _exclusions(op: str, fit_df: pd.DataFrame, features: list[str], kw: dict) -> list[str]:
+    if op == "drop_na_columns":
+        return get_na_columns(fit_df, features=features, cutoff=kw["na_cutoff"])
+    if op == "frequency_threshold":
+        return low_frequency_features(fit_df, features, kw["freq_cut"], kw["unique_cut"])
+    if op == "variance_threshold":
+        return variance_threshold(fit_df, features=features, min_variance=kw["min_variance"])
+    if op == "correlation_threshold":
+        return high_correlation_features(fit_df, features, kw["corr_threshold"])
+    if op == "blocklist":
+        return [f for f in get_blocklist_features(population_df=fit_df[features]) if f in features]
+    raise ValueError(f"unknown feature-selection operation {op!r}")
+
+
 def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[str], na_cutoff=0.05,
                     freq_cut=0.05, unique_cut=0.01, min_variance=1e-6, corr_threshold=0.9) -> dict[str, list[str]]:
-    """Run pycytominer feature-selection operations on ``fit_df``; returns excluded features by
-    operation. Each operation sees all of ``features`` (as in ``pycytominer.feature_select``)."""
-    dropped: dict[str, list[str]] = {}
+    """``pycytominer.feature_select`` on ``fit_df``, returning the excluded features by
+    operation. As there, the operations run in the given order and each sees only the features
+    the earlier ones kept (a feature is reported under the first operation that drops it).
+    pycytominer's operations are called as they are, except correlation and frequency (same
+    results, faster): see :func:`high_correlation_features` and :func:`low_frequency_features`."""
+    kw = {"na_cutoff": na_cutoff, "freq_cut": freq_cut, "unique_cut": unique_cut, "min_variance": min_variance,
+          "corr_threshold": corr_threshold}
     for op in operations:
-        if op == "drop_na_columns":
-            ex = get_na_columns(fit_df, features=features, cutoff=na_cutoff)
-        elif op == "frequency_threshold":
-            ex = frequency_threshold(fit_df, features=features, freq_cut=freq_cut, unique_cut=unique_cut)
-        elif op == "variance_threshold":
-            ex = variance_threshold(fit_df, features=features, min_variance=min_variance)
-        elif op == "correlation_threshold":
-            ex = correlation_threshold(fit_df, features=features, threshold=corr_threshold)
-        elif op == "blocklist":
-            ex = [f for f in get_blocklist_features(population_df=fit_df[features]) if f in features]
-        else:
+        if op not in OPERATIONS:
             raise ValueError(f"unknown feature-selection operation {op!r}")
-        dropped[op] = sorted(set(ex))
+    dropped: dict[str, list[str]] = {}
+    left = list(features)
+    for op in operations:
+        ex = set(_exclusions(op, fit_df, left, kw)) if left else set()
+        dropped[op] = sorted(ex)
+        left = [f for f in left if f not in ex]
     return dropped
+
+
+def _fit_one_blas_thread(estimator, X):
+    """Fit with one BLAS thread. pycytominer's ``Spherize`` takes the SVD of the features'
+    covariance; OpenBLAS's multi-threaded LAPACK is several times slower on it than one thread
+    (1,168 x 1,168 on 2 cores: 3.8 s vs 0.9 s; 31 s once in a LINCS-size run)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return estimator.fit(X)
+
+
+def candidate_features(df: pd.DataFrame, patterns: list[str], na_cutoff: float | None = 0.05, by: str = "plate"):
+    """The Cell Painting features that go to normalisation and feature selection: name patterns
+    (non-intrinsic), then NaN-heavy columns in the fit rows (skipped when ``na_cutoff`` is None),
+    then features with zero DMSO dispersion. Returns ``(all_features, candidates, dropped,
+    fit_mask)``; ``fit_mask`` marks the train ∪ DMSO rows every fitted step uses."""
+    features = S.cp_feature_columns(S.feature_columns(df))
+    other = [c for c in S.feature_columns(df) if c not in features]
+    if other:
+        log.warning("%d non-CellProfiler column(s) ignored (e.g. %s)", len(other), other[:5])
+    dropped: dict[str, list[str]] = {}
+    rx = re.compile("|".join(patterns)) if patterns else None
+    dropped["non_intrinsic"] = [f for f in features if rx and rx.search(f)]
+    feats = [f for f in features if f not in set(dropped["non_intrinsic"])]
+    # NaN-heavy columns go before the dispersion check (a 40%-missing column has no stable MAD)
+    fit_mask = df[S.SPLIT].isin(["train", "control"]).to_numpy()
+    if na_cutoff is not None:
+        dropped["drop_na_columns"] = sorted(get_na_columns(df.loc[fit_mask], features=feats, cutoff=na_cutoff))
+        feats = [f for f in feats if f not in set(dropped["drop_na_columns"])]
+    dropped["zero_dispersion_in_dmso"] = zero_dispersion_features(df, feats, by)
+    feats = [f for f in feats if f not in set(dropped["zero_dispersion_in_dmso"])]
+    return features, feats, dropped, fit_mask
 
 
 def preprocess_cell_painting(
@@ -171,27 +309,15 @@ def preprocess_cell_painting(
               "corr_threshold": 0.9}
         norm = {"method": "robustize", "by": "global"}
         sph = {"method": "ZCA", "epsilon": sph["epsilon"]}
-        log.info("recipe 'study': variance < 0.01, |r| > 0.9 on raw features; RobustScaler on DMSO; ZCA on DMSO")
+        log.info("recipe 'study': variance < 0.01, r > 0.9 on raw features; RobustScaler on DMSO; ZCA on DMSO")
     elif recipe != "standard":
         raise ValueError(f"recipe must be 'standard' or 'study', got {recipe!r}")
     patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
 
     df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
-    features = S.cp_feature_columns(S.feature_columns(df))
-    other = [c for c in S.feature_columns(df) if c not in features]
-    if other:
-        log.warning("%d non-CellProfiler column(s) ignored (e.g. %s)", len(other), other[:5])
-    dropped: dict[str, list[str]] = {}
-    rx = re.compile("|".join(patterns)) if patterns else None
-    dropped["non_intrinsic"] = [f for f in features if rx and rx.search(f)]
-    feats = [f for f in features if f not in set(dropped["non_intrinsic"])]
-    # NaN-heavy columns go before the dispersion check (a 40%-missing column has no stable MAD)
-    fit_mask = df[S.SPLIT].isin(["train", "control"]).to_numpy()
-    if "drop_na_columns" in fs["operations"] or recipe == "study":
-        dropped["drop_na_columns"] = sorted(get_na_columns(df.loc[fit_mask], features=feats, cutoff=fs["na_cutoff"]))
-        feats = [f for f in feats if f not in set(dropped["drop_na_columns"])]
-    dropped["zero_dispersion_in_dmso"] = zero_dispersion_features(df, feats, norm["by"])
-    feats = [f for f in feats if f not in set(dropped["zero_dispersion_in_dmso"])]
+    features, feats, dropped, fit_mask = candidate_features(
+        df, patterns, fs["na_cutoff"] if "drop_na_columns" in fs["operations"] or recipe == "study" else None,
+        norm["by"])
     ops = [o for o in fs["operations"] if o != "drop_na_columns"]
     kw = {k: fs[k] for k in ("na_cutoff", "freq_cut", "unique_cut", "min_variance", "corr_threshold")}
 
@@ -199,13 +325,15 @@ def preprocess_cell_painting(
     if recipe == "study":
         ex = select_features(df.loc[fit_mask, feats], feats, ops, **kw)
         dropped.update(ex)
-        feats = [f for f in feats if not any(f in v for v in ex.values())]
+        gone = set().union(*ex.values())
+        feats = [f for f in feats if f not in gone]
         X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
     else:
         X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
         ex = select_features(X.loc[fit_mask], feats, ops, **kw)
         dropped.update(ex)
-        keep = [i for i, f in enumerate(feats) if not any(f in v for v in ex.values())]
+        gone = set().union(*ex.values())
+        keep = [i for i, f in enumerate(feats) if f not in gone]
         feats = [feats[i] for i in keep]
         X, centers, scales = X[feats], centers[:, keep], scales[:, keep]
     if not feats:
@@ -224,7 +352,7 @@ def preprocess_cell_painting(
             log.warning("sphering fitted on %d DMSO wells for %d features; the estimate is regularised by "
                         "epsilon=%g but noisy (more DMSO wells or fewer features help)", n_ctl, len(feats), sph["epsilon"])
         sp = Spherize(method=sph["method"], epsilon=float(sph["epsilon"]), center=True, return_numpy=True)
-        sp.fit(X.loc[ctl])
+        _fit_one_blas_thread(sp, X.loc[ctl])
         Xs = sp.transform(X)
         X = pd.DataFrame(np.asarray(Xs), columns=feats, index=df.index)
         params["sphere_W"] = sp.W
