@@ -72,9 +72,12 @@ def test_full_run_outputs_logs_benchmarks(run_a):
     for name in TEST_MODELS:
         for rel in ["checkpoint.pt", "history.csv", "params.json"]:
             assert (out / "models" / name / "fold1" / "seed0" / rel).stat().st_size > 0, (name, rel)
-        assert (out / "benchmarks" / "train_model" / f"{name}_fold1_seed0.tsv").exists()
-        assert "best epoch" in (out / "logs" / "train_model" / f"{name}_fold1_seed0.log").read_text()
-        assert (out / "logs" / "embed" / f"{name}_fold0_seed0.log").stat().st_size > 0
+        # one training, embedding and evaluation job per model and seed covers every fold
+        assert (out / "benchmarks" / "train_model" / f"{name}_seed0.tsv").exists()
+        assert "best epoch" in (out / "logs" / "train_model" / f"{name}_seed0.log").read_text()
+        assert (out / "logs" / "embed" / f"{name}_seed0.log").stat().st_size > 0
+        assert (out / "logs" / "evaluate" / f"{name}_seed0.log").stat().st_size > 0
+        assert (out / "embeddings" / name / "fold1" / "seed0").is_dir()
     views = {"supcon": ["both", "cp"], "vae_mmd_cp": ["cp"], "set_cwcl": ["both", "cp", "l1000"]}
     for name, vs in views.items():
         got = sorted(p.name for p in (out / "embeddings" / name / "fold0" / "seed0").iterdir())
@@ -187,9 +190,10 @@ def test_every_default_model_is_in_the_dag(tmp_path):
     res = snakemake(tmp_path, "-n", "--quiet", "rules", config={"train": {"seeds": [0, 1]}}, models=list(DEFAULT_MODELS))
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d" % (2 * 2 * len(DEFAULT_MODELS)), text), text[-3000:]  # 2 folds × 2 seeds
+    assert re.search(r"train_model\s+%d\b" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]  # a job per seed (2 folds each)
+    assert re.search(r"evaluate_model\s+%d\b" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]
     for name in DEFAULT_MODELS:
-        assert re.search(rf"embed_{name}\s+4\b", text), name
+        assert re.search(rf"embed_{name}\s+2\b", text), name
 
 
 @pytest.mark.workflow
@@ -213,7 +217,7 @@ def test_adding_a_seed_retrains_only_that_seed(run_a):
                                                                          "progress": False}})
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d\b" % (2 * len(TEST_MODELS)), text), text[-3000:]  # seed 1 in both folds
+    assert re.search(r"train_model\s+%d\b" % len(TEST_MODELS), text), text[-3000:]  # seed 1 (both folds, one job)
     assert "preprocess_cp" not in text
 
 

@@ -33,3 +33,10 @@ def setup(smk) -> logging.Logger:
 
     sys.excepthook = hook
     return log
+
+
+def fold_slots(slots, fold: int) -> dict:
+    """The named input or output slots of one fold of a job that spans folds: ``{key: path}`` for
+    every slot named ``<key>_fold<fold>`` (the rules name them so; see ``per_fold`` in evaluate.smk)."""
+    suffix = f"_fold{fold}"
+    return {k[: -len(suffix)]: v for k, v in slots.items() if k.endswith(suffix)}

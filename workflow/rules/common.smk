@@ -84,6 +84,11 @@ TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
 GPU = 1 if config["train"]["device"] == "cuda" else 0
 
 
+def per_fold(paths: dict, folds=FOLDS) -> dict:
+    """``{f"{key}_fold{f}": path of fold f}`` for every path with a ``{fold}`` wildcard."""
+    return {f"{k}_fold{f}": expand(v, fold=f)[0] for k, v in paths.items() for f in folds}
+
+
 def embedding_files(name, fold, seed):
     return [
         f"{OUT}/embeddings/{name}/fold{fold}/seed{seed}/{v}_{l}.parquet"

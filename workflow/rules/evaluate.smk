@@ -8,38 +8,47 @@ RAW_PROFILES = dict(
 )
 
 
+def evaluation_outputs(source):
+    """Every fold's evaluation tables of ``source`` (a model wildcard or ``raw``), one seed."""
+    return {
+        f"{k}_fold{f}": f"{OUT}/evaluation/{source}/fold{f}/seed{{seed}}/{k}.parquet"
+        for f in FOLDS
+        for k in EVAL_TABLES
+    }
+
+
+# One evaluation job per model and seed scores every fold (one process instead of one per fold:
+# start-up and imports cost ~2 s a job).
 rule evaluate_model:
-    """Classifiers, MOAProfiler metrics, mAP and Recall@k of one model's embeddings, one seed."""
+    """Classifiers, MOAProfiler metrics, mAP and Recall@k of one model's embeddings, every fold, one seed."""
     input:
         unpack(
             lambda w: {
-                **RAW_PROFILES,
+                **per_fold(RAW_PROFILES),
                 **{
-                    f"emb_{v}_{l}": f"{OUT}/embeddings/{w.model}/fold{w.fold}/seed{w.seed}/{v}_{l}.parquet"
+                    f"emb_{v}_{l}_fold{f}": f"{OUT}/embeddings/{w.model}/fold{f}/seed{w.seed}/{v}_{l}.parquet"
                     for v in VIEWS[w.model]
                     for l in LEVELS
+                    for f in FOLDS
                 },
             }
         ),
     output:
-        **{
-            k: f"{OUT}/evaluation/{{model}}/fold{{fold}}/seed{{seed}}/{k}.parquet"
-            for k in EVAL_TABLES
-        },
+        **evaluation_outputs("{model}"),
     log:
-        f"{LOGS}/evaluate/{{model}}_fold{{fold}}_seed{{seed}}.log",
+        f"{LOGS}/evaluate/{{model}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/{{model}}_fold{{fold}}_seed{{seed}}.tsv"
+        f"{BENCH}/evaluate/{{model}}_seed{{seed}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
-        fold=r"\d+",
     conda:
         ENVS["evaluate"]
     threads: THREADS
     resources:
         **RES["evaluate"],
     params:
+        folds=FOLDS,
         views=lambda w: eval_views(w.model),
         cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
     script:
@@ -47,27 +56,24 @@ rule evaluate_model:
 
 
 rule evaluate_raw:
-    """The raw-feature baselines (Cell Painting, L1000, early and late fusion), scored alike."""
+    """The raw-feature baselines (Cell Painting, L1000, early and late fusion), scored alike, every fold."""
     input:
-        **RAW_PROFILES,
+        **per_fold(RAW_PROFILES),
     output:
-        **{
-            k: f"{OUT}/evaluation/raw/fold{{fold}}/seed{{seed}}/{k}.parquet"
-            for k in EVAL_TABLES
-        },
+        **evaluation_outputs("raw"),
     log:
-        f"{LOGS}/evaluate/raw_fold{{fold}}_seed{{seed}}.log",
+        f"{LOGS}/evaluate/raw_seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/evaluate/raw_fold{{fold}}_seed{{seed}}.tsv"
+        f"{BENCH}/evaluate/raw_seed{{seed}}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-        fold=r"\d+",
     conda:
         ENVS["evaluate"]
     threads: THREADS
     resources:
         **RES["evaluate"],
     params:
+        folds=FOLDS,
         cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
     script:
         "../../scripts/evaluate_raw.py"

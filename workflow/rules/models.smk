@@ -8,22 +8,29 @@ MODEL_INPUTS = dict(
 )
 
 
+# One training job per model and seed trains every fold's model in turn (one process, not one per
+# fold; a new seed still trains only that seed).
 rule train_model:
-    """Train one model with one seed: best checkpoint, per-epoch history, resolved params."""
+    """Train one model with one seed on every fold: best checkpoint, per-epoch history, resolved params."""
     input:
-        **MODEL_INPUTS,
+        **per_fold(MODEL_INPUTS),
     output:
-        checkpoint=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
-        history=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/history.csv",
-        params=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/params.json",
+        **{
+            f"{k}_fold{f}": f"{OUT}/models/{{model}}/fold{f}/seed{{seed}}/{name}"
+            for f in FOLDS
+            for k, name in [
+                ("checkpoint", "checkpoint.pt"),
+                ("history", "history.csv"),
+                ("params", "params.json"),
+            ]
+        },
     log:
-        f"{LOGS}/train_model/{{model}}_fold{{fold}}_seed{{seed}}.log",
+        f"{LOGS}/train_model/{{model}}_seed{{seed}}.log",
     benchmark:
-        f"{BENCH}/train_model/{{model}}_fold{{fold}}_seed{{seed}}.tsv"
+        f"{BENCH}/train_model/{{model}}_seed{{seed}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
-        fold=r"\d+",
     conda:
         ENVS["train"]
     threads: config["threads"]["train"]
@@ -33,31 +40,36 @@ rule train_model:
     params:
         model_cfg=lambda w: MODELS[w.model],
         train=TRAIN,
+        folds=FOLDS,
     script:
         "../../scripts/train_model.py"
 
 
+# One embedding job per model and seed writes every fold's embeddings (one process, not one per fold).
 for _name in MODELS:
 
     rule:
         name:
             f"embed_{_name}"
         input:
-            **MODEL_INPUTS,
-            checkpoint=f"{OUT}/models/{_name}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
+            **per_fold(MODEL_INPUTS),
+            **{
+                f"checkpoint_fold{f}": f"{OUT}/models/{_name}/fold{f}/seed{{seed}}/checkpoint.pt"
+                for f in FOLDS
+            },
         output:
             **{
-                f"{v}_{l}": f"{OUT}/embeddings/{_name}/fold{{fold}}/seed{{seed}}/{v}_{l}.parquet"
+                f"{v}_{l}_fold{f}": f"{OUT}/embeddings/{_name}/fold{f}/seed{{seed}}/{v}_{l}.parquet"
                 for v in VIEWS[_name]
                 for l in LEVELS
+                for f in FOLDS
             },
         log:
-            f"{LOGS}/embed/{_name}_fold{{fold}}_seed{{seed}}.log",
+            f"{LOGS}/embed/{_name}_seed{{seed}}.log",
         benchmark:
-            f"{BENCH}/embed/{_name}_fold{{fold}}_seed{{seed}}.tsv"
+            f"{BENCH}/embed/{_name}_seed{{seed}}.tsv"
         wildcard_constraints:
             seed=r"\d+",
-            fold=r"\d+",
         conda:
             ENVS["train"]
         threads: THREADS
@@ -68,6 +80,7 @@ for _name in MODELS:
             model=_name,
             model_cfg=MODELS[_name],
             train=TRAIN,
+            folds=FOLDS,
         script:
             "../../scripts/embed_model.py"
 
