@@ -167,3 +167,26 @@ def test_training_summary_reads_fold_from_the_path(tmp_path):
     t = write_training_summary(paths, str(tmp_path / "t.parquet"), str(tmp_path / "t.tsv"))
     assert list(t["fold"]) == [0, 1] and list(t["best_epoch"]) == [1, 4]
     assert pd.read_parquet(tmp_path / "t.parquet").equals(t)
+
+
+def test_map_without_positive_pairs_is_recorded_not_raised():
+    """copairs raises when no profile has a positive pair (one replicate per treatment, or no two
+    test compounds of a MoA); the evaluation records the metric as ``no_pairs`` with the reason."""
+    from morphotx import schema as S
+    from morphotx.evaluate import DEFAULTS, Table, map_metrics
+
+    rng = np.random.default_rng(0)
+    n_t, n_c = 6, 4
+    meta = pd.DataFrame({S.TREATMENT: [f"t{i}" for i in range(n_t)] + ["DMSO"] * n_c,
+                         S.PERT: [f"c{i}" for i in range(n_t)] + ["DMSO"] * n_c,
+                         S.SPLIT: ["test"] * n_t + ["control"] * n_c,
+                         S.IS_CONTROL: [False] * n_t + [True] * n_c,
+                         S.MOA: [np.array([f"m{i}"], dtype=object) for i in range(n_t)] + [np.array([], dtype=object)] * n_c})
+    X = rng.normal(size=(n_t + n_c, 5))
+    for level, metric in (("uncollapsed", "replicate_map"), ("collapsed", "moa_map")):
+        rows, maps = map_metrics(Table("cp", level, meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
+        row = next(r for r in rows if r["metric"] == metric) if level == "uncollapsed" else rows[0]
+        assert row["status"] in ("no_pairs", "too_few_classes") and np.isnan(row["value"]), rows
+        assert not maps
+    rows, _ = map_metrics(Table("cp", "uncollapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
+    assert rows[0]["status"] == "no_pairs" and "copairs" in rows[0]["reason"], rows

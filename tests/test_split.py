@@ -96,3 +96,17 @@ def test_bad_folds_are_named():
         split_compounds(_compounds(), F, seed=0, folds=5, fold=5)
     with pytest.raises(MorphotxInputError, match="validation"):
         split_compounds(_compounds(), {**F, "validation": 0.9}, seed=0, folds=5, fold=0)
+
+
+@pytest.mark.parametrize("split,needle", [
+    ({"folds": 1, "fractions": {"train": 0.7, "validation": 0.2, "test": 0.2}}, "sum to 1"),
+    ({"folds": 5, "fractions": {"train": 0.6, "validation": 0.85, "test": 0.2}}, "fractions.validation"),
+    ({"folds": 0, "fractions": {"train": 0.6, "validation": 0.2, "test": 0.2}}, "split.folds"),
+    ({"mode": "zero_shot", "folds": 2, "fractions": {"validation": 0.1}}, "split.mode"),
+])
+def test_split_config_is_checked_without_data(split, needle):
+    from morphotx.split import check_split_config
+
+    with pytest.raises(MorphotxInputError, match=needle.replace(".", r"\.")):
+        check_split_config(split)
+    check_split_config({"folds": 5, "fractions": {"train": 0.65, "validation": 0.15, "test": 0.2}})

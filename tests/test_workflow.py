@@ -149,6 +149,15 @@ def test_unknown_key_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.workflow
+def test_fractions_not_summing_to_one_stop_before_any_job(tmp_path):
+    res = snakemake(tmp_path, config={"split": {"folds": 1, "fractions": {"train": 0.7, "validation": 0.2,
+                                                                           "test": 0.2}}})
+    assert res.returncode != 0
+    assert "split.fractions" in res.stderr and "sum to 1" in res.stderr, res.stderr[-2000:]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.workflow
 def test_bad_value_names_the_key(tmp_path):
     res = snakemake(tmp_path, config={"split": {"mode": "by_plate"}})
     assert res.returncode != 0

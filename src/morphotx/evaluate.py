@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from copairs.matching import UnpairedException
 from sklearn.preprocessing import StandardScaler, normalize
 
 from . import moaprofiler as mp
@@ -350,7 +351,11 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
             else:
                 sub = _with_emb(meta, X)[test | ctl]
-                _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common)
+                try:
+                    _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common)
+                except UnpairedException as exc:  # e.g. no treatment has two test replicates
+                    return rows + [{"metric": "replicate_map", "value": np.nan, "status": "no_pairs",
+                                    "reason": f"copairs: {exc} (no test treatment has two replicates)"}], maps
                 maps.append(m.rename(columns={S.TREATMENT: "group"}).assign(kind="replicate"))
                 rows += _metric_rows({"replicate_map": m["mean_average_precision"].mean(),
                                       "replicate_fraction_retrieved": m["below_corrected_p"].mean()})
@@ -362,7 +367,11 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                 rows.append({"metric": "moa_map", "value": np.nan, "status": "too_few_classes",
                              "reason": "no MoA has two test compounds"})
             else:
-                _, m = retrieval.moa_map(sub, **common)
+                try:
+                    _, m = retrieval.moa_map(sub, **common)
+                except UnpairedException as exc:
+                    return rows + [{"metric": "moa_map", "value": np.nan, "status": "no_pairs",
+                                    "reason": f"copairs: {exc} (no two test compounds share a MoA)"}], maps
                 m = m.dropna(subset=["mean_average_precision"])
                 maps.append(m.rename(columns={"Metadata_moa_label": "group"}).assign(kind="moa"))
                 rows += _metric_rows({"moa_map": m["mean_average_precision"].mean(),

@@ -106,14 +106,33 @@ def _components(cpd: pd.DataFrame) -> np.ndarray:
     return connected_components(graph, directed=False)[1][: len(cpd)]
 
 
+def _check_validation_share(f_val: float, folds: int) -> None:
+    if not 0 <= f_val < 1 - 1 / folds:
+        raise MorphotxInputError(f"split.fractions.validation is {f_val}; with {folds} folds it must be in "
+                                 f"[0, {1 - 1 / folds:.2f})")
+
+
+def check_split_config(split: dict) -> None:
+    """The checks of the ``split`` config section that need no data (run when the workflow starts,
+    so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
+    with ``folds: 1``; the validation share with ``folds ≥ 2``)."""
+    if split.get("mode", "compound") not in ("compound", "moa_disjoint"):
+        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {split.get('mode')!r}")
+    folds = int(split.get("folds", 1))
+    if folds < 1:
+        raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")
+    if folds == 1:
+        _check_fractions(split["fractions"])
+    else:
+        _check_validation_share(float(split["fractions"].get("validation", 0.0)), folds)
+
+
 def _split_fold(cpd: pd.DataFrame, f_val: float, seed: int, mode: str, stratify: bool, folds: int,
                 fold: int) -> np.ndarray:
     if len(cpd) < 2 * folds:
         raise MorphotxInputError(f"split.folds is {folds} but the data hold {len(cpd)} compounds; use at most "
                                  f"{max(1, len(cpd) // 2)} folds")
-    if not 0 <= f_val < 1 - 1 / folds:
-        raise MorphotxInputError(f"split.fractions.validation is {f_val}; with {folds} folds it must be in "
-                                 f"[0, {1 - 1 / folds:.2f})")
+    _check_validation_share(f_val, folds)
     idx = np.arange(len(cpd))
     if mode == "compound":
         labels = cpd[S.MOA].replace("", "__unannotated__")

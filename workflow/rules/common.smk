@@ -25,6 +25,11 @@ def repo_path(path):
 
 FORMAT = repo_path(config["dataset"]["format"])
 
+# config checks that need no data: stop before any job
+from morphotx.split import check_split_config
+
+check_split_config(config["split"])
+
 # raw inputs: simulated under results/<name>/raw/ for the demo, the configured files otherwise
 DEMO_RAW = {
     "cell_painting": f"{OUT}/raw/CellPainting/replicate_level_cp_augmented.csv.gz",
