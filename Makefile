@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 ## run the default target (the embedded demo) and print where the results are
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) || { echo "A run stopped by a kill keeps Snakemake's lock: $(BIN)/snakemake --unlock, then make run again (it resumes)." >&2; exit 1; }
 	@echo ""
 	@echo "Models (checkpoint, history.csv, params.json): results/demo/models/<model>/fold<f>/seed<s>/"
 	@echo "Embeddings: results/demo/embeddings/<model>/fold<f>/seed<s>/<view>_{uncollapsed,collapsed}.parquet"

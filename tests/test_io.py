@@ -85,3 +85,34 @@ def test_read_gct_real_fixture():
     first_data_line = lines[3 + 35].split("\t")
     assert first_data_line[0] == "200814_at"
     assert data.iloc[0, 0] == pytest.approx(float(first_data_line[12]), rel=1e-6)
+
+
+def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tmp_path):
+    """A ``kill -9`` during figures left ``.figures.tmp<pid>`` behind; the next run removes it.
+    The result gets the umask's permissions like every other output (not mkdtemp's 0700)."""
+    import os
+    import stat
+
+    from morphotx.figures import _save
+    from morphotx.io import atomic_directory
+
+    stale = tmp_path / ".figures.tmp999999"
+    stale.mkdir()
+    (stale / "half.png").write_bytes(b"x")
+    out = tmp_path / "figures"
+    old = os.umask(0o022)
+    try:
+        with atomic_directory(out) as d:
+            import matplotlib.pyplot as plt
+
+            fig, _ = plt.subplots()
+            _save(fig, os.path.join(d, "a.png"))
+    finally:
+        os.umask(old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert stat.S_IMODE((out / "a.png").stat().st_mode) == 0o644
+    with pytest.raises(RuntimeError):
+        with atomic_directory(out) as d:
+            raise RuntimeError("boom")
+    assert (out / "a.png").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["figures"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 
 import matplotlib
 
@@ -27,9 +26,9 @@ VARIANT_COLORS = {"uncollapsed": "tab:blue", "raw+uncollapsed": "tab:orange", "c
 
 
 def _save(fig, path: str):
+    """Write ``fig`` to ``path`` atomically, with the same permissions as the other outputs."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".png")
-    os.close(fd)
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp{os.getpid()}.png")
     try:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
         os.replace(tmp, path)

@@ -58,18 +58,24 @@ def atomic_outputs(*paths: str | os.PathLike) -> Iterator[list[Path]]:
 
 @contextlib.contextmanager
 def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary directory beside ``outdir``; it replaces ``outdir`` only if the block succeeds."""
+    """Yield a temporary directory beside ``outdir`` (``.<name>.tmp<pid>``, created with the
+    process's umask like any other output); it replaces ``outdir`` only if the block succeeds.
+    Temporary directories that an interrupted earlier run (``kill -9``) left for the same output
+    are removed first: only one job at a time writes an output."""
     import shutil
-    import tempfile
 
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(outdir)) or ".")
+    outdir = Path(outdir).absolute()
+    for stale in outdir.parent.glob(f".{outdir.name}.tmp*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = outdir.with_name(f".{outdir.name}.tmp{os.getpid()}")
+    tmp.mkdir(parents=True)
     try:
-        yield tmp
-        if os.path.exists(outdir):
+        yield str(tmp)
+        if outdir.exists():
             shutil.rmtree(outdir)
         os.replace(tmp, outdir)
     finally:
-        if os.path.exists(tmp):
+        if tmp.exists():
             shutil.rmtree(tmp)
 
 
