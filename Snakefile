@@ -36,6 +36,7 @@ rule all:
         rules.leaderboard.output,
         rules.headline.output,
         rules.training_summary.output,
+        rules.manifest.output,
         FIGURES,
 
 

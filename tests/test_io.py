@@ -116,3 +116,31 @@ def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tm
         with atomic_directory(out) as d:
             raise RuntimeError("boom")
     assert (out / "a.png").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
+
+
+def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
+    import hashlib
+    import shutil
+    import subprocess
+
+    from morphotx.manifest import git_state, write_manifest
+
+    if not shutil.which("git"):
+        pytest.skip("git is not installed")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "f.txt").write_text("one\n")
+    subprocess.run([*git, "add", "f.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    clean = git_state(repo)
+    assert len(clean["commit"]) == 40 and clean["dirty"] is False
+    (repo / "f.txt").write_text("two\n")
+    assert git_state(repo) == {"commit": clean["commit"], "dirty": True}
+    assert git_state(tmp_path / "nowhere") == {"commit": None, "dirty": None}
+    data = tmp_path / "cp.csv"
+    data.write_bytes(b"a,b\n1,2\n")
+    m = write_manifest({"dataset": {"name": "x"}}, {"cell_painting": str(data)}, clean, str(tmp_path / "m.json"))
+    assert m["inputs"]["cell_painting"] == {"path": str(data), "bytes": 8, "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest()}
+    assert (tmp_path / "m.json").exists() and m["git"] == clean and m["packages"]["numpy"]

@@ -83,6 +83,14 @@ def test_full_run_outputs_logs_benchmarks(run_a):
         got = sorted(p.name for p in (out / "embeddings" / name / "fold0" / "seed0").iterdir())
         assert got == sorted(f"{v}_{lvl}.parquet" for v in vs for lvl in ("collapsed", "uncollapsed")), name
     assert not list(out.rglob(".*.tmp*")), "temporary files left behind"
+    import hashlib
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    raw = out / "raw" / "CellPainting" / "replicate_level_cp_augmented.csv.gz"
+    assert manifest["inputs"]["cell_painting"]["sha256"] == hashlib.sha256(raw.read_bytes()).hexdigest()
+    assert manifest["config"]["dataset"]["name"] == "tiny" and manifest["packages"]["torch"]
+    assert len(manifest["git"]["commit"] or "") == 40 or manifest["git"]["commit"] is None
 
 
 @pytest.mark.workflow

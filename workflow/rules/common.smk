@@ -30,6 +30,11 @@ from morphotx.split import check_split_config
 
 check_split_config(config["split"])
 
+# the code that runs (the manifest rule reruns when it changes)
+from morphotx.manifest import git_state
+
+GIT = git_state(workflow.basedir)
+
 # raw inputs: simulated under results/<name>/raw/ for the demo, the configured files otherwise
 DEMO_RAW = {
     "cell_painting": f"{OUT}/raw/CellPainting/replicate_level_cp_augmented.csv.gz",

@@ -64,3 +64,30 @@ rule convert:
         modality=lambda w: MODALITY[w.modality],
     script:
         "../../scripts/convert.py"
+
+
+rule manifest:
+    """What produced these results: config, git commit, platform, packages, raw input checksums."""
+    input:
+        cell_painting=raw_input("cell_painting"),
+        l1000=raw_input("l1000"),
+        probe_map=raw_input("probe_map"),
+        **({"moa_map": raw_input("moa_map")} if moa_map_input() else {}),
+    output:
+        report(
+            f"{OUT}/manifest.json",
+            caption="../report/manifest.rst",
+            category="0. Headline",
+        ),
+    log:
+        f"{LOGS}/manifest.log",
+    conda:
+        ENVS["train"]  # torch: the manifest names the GPU
+    threads: THREADS
+    resources:
+        **RES["default"],
+    params:
+        config=config,
+        git=GIT,
+    script:
+        "../../scripts/manifest.py"
