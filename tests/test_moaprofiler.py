@@ -152,14 +152,16 @@ def test_heldout_votes_hand_toy():
     Xtr = np.array([[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.1]], float)
     ytr = np.array(["a", "a", "b", "b"])
     # compound x: two rows look like a, one like b → individual vote a; compound y: b-like
-    Xte = np.array([[1, 0, 0.05], [0.9, 0, 0], [0, 1, 0], [0.1, 1, 0], [0, 1.2, 0]], float)
-    yte = np.array(["a", "a", "a", "b", "b"])
-    cte = np.array(["x", "x", "x", "y", "y"])
+    # compound z's MoA c has no training compound: kept in the table, not scored (seed 001)
+    Xte = np.array([[1, 0, 0.05], [0.9, 0, 0], [0, 1, 0], [0.1, 1, 0], [0, 1.2, 0], [0, 0, 1]], float)
+    yte = np.array(["a", "a", "a", "b", "b", "c"])
+    cte = np.array(["x", "x", "x", "y", "y", "z"])
     summary, per = mp.heldout_votes(Xtr, ytr, Xte, yte, cte)
     per = per.set_index("compound")
     assert per.loc["x", "individual_vote"] == "a" and per.loc["y", "individual_vote"] == "b"
-    assert per.loc["y", "aggregated_vote"] == "b"
-    assert summary["individual_vote_accuracy"] == 1.0 and summary["n_compounds"] == 2
+    assert per.loc["y", "aggregated_vote"] == "b" and not per.loc["z", "moa_in_training"]
+    assert summary["individual_vote_accuracy"] == 1.0 and summary["aggregated_vote_accuracy"] == 1.0
+    assert summary["n_compounds"] == 2 and summary["n_compounds_unseen_moa"] == 1
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -32,7 +32,8 @@ Protocol (the same for every model and baseline):
 * **Classifiers** (:mod:`morphotx.classify`) see L2-normalised rows.
 * **MOAProfiler metrics** (:mod:`morphotx.moaprofiler`) run on the test rows of MoAs with at
   least ``min_compounds_per_moa`` test compounds (the paper drops single-compound MoAs); held-out
-  votes use training MLEs and every single-MoA test compound.
+  votes use training MLEs and the single-MoA test compounds whose MoA has a training compound
+  (seed 001; the others are counted as ``n_compounds_unseen_moa``).
 * **Baselines** (``source = raw``): raw Cell Painting and raw L1000 at both levels, early fusion
   (blocks standardised, L2-normalised, concatenated) and late fusion (the average of the Cell
   Painting and L1000 classifiers' probabilities, Haghighi et al. 2022) at the collapsed level,

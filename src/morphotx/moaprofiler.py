@@ -213,7 +213,10 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
     """Training MLEs (median per MoA); per-compound predictions by individual and aggregated vote.
 
     Individual vote ties go to the tied MoA with the higher mean PCC over the compound's rows.
-    Returns (summary: accuracy and weighted F1 of each vote over test compounds, per-compound table)."""
+    As in seed 001, only held-out compounds whose MoA has a training compound are scored (a MoA
+    without an MLE can never be predicted); the others stay in the per-compound table with
+    ``moa_in_training`` False and are counted in ``n_compounds_unseen_moa``.
+    Returns (summary: accuracy and weighted F1 of each vote over the scored compounds, per-compound table)."""
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     moa_test, compound_test = np.asarray(moa_test), np.asarray(compound_test)
     classes, mle = _median_by(X_train, np.asarray(moa_train))
@@ -231,8 +234,10 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
         rows.append({"compound": c, "moa": moa_test[idx[0]], "n_rows": len(idx), "individual_vote": individual,
                      "aggregated_vote": aggregated, "moa_in_training": moa_test[idx[0]] in set(classes)})
     per = pd.DataFrame(rows)
-    out = {"n_compounds": len(per)}
+    scored = per[per["moa_in_training"]] if len(per) else per
+    out = {"n_compounds": len(scored), "n_compounds_unseen_moa": len(per) - len(scored)}
     for v in ("individual_vote", "aggregated_vote"):
-        out[f"{v}_accuracy"] = float((per[v] == per["moa"]).mean()) if len(per) else np.nan
-        out[f"{v}_weighted_f1"] = _weighted(per["moa"].to_numpy(), per[v].to_numpy())["f1"] if len(per) else np.nan
+        out[f"{v}_accuracy"] = float((scored[v] == scored["moa"]).mean()) if len(scored) else np.nan
+        out[f"{v}_weighted_f1"] = (_weighted(scored["moa"].to_numpy(), scored[v].to_numpy())["f1"]
+                                   if len(scored) else np.nan)
     return out, per
