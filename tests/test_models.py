@@ -89,6 +89,14 @@ def test_cwcl_equals_clip_with_identity_weights_and_differs_otherwise():
     assert abs(L.cwcl_loss(p, q, 10.0, w).item() - clip.item()) > 1e-3
 
 
+def test_mmd_kernel_is_seed_002s_by_default():
+    """exp(-mean((x - y)²) / d) = exp(-||x - y||² / d²) (seed 002's code); bandwidth d is InfoVAE's."""
+    d = 10
+    x, y = torch.zeros(1, d), torch.ones(1, d)  # ||x - y||² = d
+    assert L.gaussian_kernel(x, y).item() == pytest.approx(np.exp(-1 / d), rel=1e-5)
+    assert L.gaussian_kernel(x, y, bandwidth=d).item() == pytest.approx(np.exp(-1.0), rel=1e-5)
+
+
 def test_mmd_zero_on_itself_positive_on_shift():
     x = torch.randn(200, 10, generator=torch.Generator().manual_seed(0))
     assert L.mmd(x, x).item() == pytest.approx(0.0, abs=1e-6)

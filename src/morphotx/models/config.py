@@ -84,7 +84,7 @@ class VAEHP:
     batch_norm: bool = True
     beta: float = 1.0  # KL weight; used by the beta variant (vanilla is β = 1)
     mmd_lambda: float = 1000.0  # MMD weight of the mmd variant
-    mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: the latent dimension
+    mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: d² (seed 002's kernel; d for InfoVAE's)
     batch_size: int = 128
     lr: float = 1.0e-3
     weight_decay: float = 0.0
