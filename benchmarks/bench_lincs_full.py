@@ -22,7 +22,7 @@ from _common import REPO, cpu_seconds, model_table, rule_summary, rule_table, ru
 ap = argparse.ArgumentParser()
 ap.add_argument("--cores", type=int, default=2)
 ap.add_argument("--device", default="auto", help="train.device")
-ap.add_argument("--models", help="comma-separated model names (default: every model of config/config.yaml)")
+ap.add_argument("--models", help="comma-separated model names (default: the enabled models of config/config.yaml)")
 ap.add_argument("--folds", type=int, default=1, help="split.folds (1: one train/validation/test split)")
 ap.add_argument("--target", choices=["leaderboard", "models"], default="leaderboard")
 ap.add_argument("--gpu-jobs", type=int, default=1, help="training jobs sharing the GPU at once (--resources gpu=N)")
@@ -31,7 +31,7 @@ ap.add_argument("--scale", default="lincs", help="demo.scale (tiny: a smoke test
 args = ap.parse_args()
 
 all_models = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
-chosen = args.models.split(",") if args.models else list(all_models)
+chosen = args.models.split(",") if args.models else [m for m, c in all_models.items() if c.get("enabled", True)]
 unknown = sorted(set(chosen) - set(all_models))
 if unknown:
     ap.error(f"--models: unknown {unknown}; known: {sorted(all_models)}")
