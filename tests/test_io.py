@@ -6,7 +6,7 @@ import pytest
 
 from morphotx.io import MorphotxInputError, atomic_outputs, read_gct, read_header, read_table, save_parquet
 
-from conftest import real_fixture
+from conftest import REPO as REPO_ROOT, real_fixture
 
 
 def test_atomic_outputs_leave_nothing_on_failure(tmp_path):
@@ -144,3 +144,23 @@ def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
     m = write_manifest({"dataset": {"name": "x"}}, {"cell_painting": str(data)}, clean, str(tmp_path / "m.json"))
     assert m["inputs"]["cell_painting"] == {"path": str(data), "bytes": 8, "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest()}
     assert (tmp_path / "m.json").exists() and m["git"] == clean and m["packages"]["numpy"]
+
+
+def test_rule_threads_cap_blas_and_torch_threads():
+    """setup(snakemake) must cap the BLAS and PyTorch threads at the rule's threads, also for
+    libraries imported after it (threadpoolctl alone reaches only those already loaded)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, types
+sys.path.insert(0, 'src')
+from morphotx.smk import setup
+setup(types.SimpleNamespace(threads=1, log=[], rule='x'))
+import numpy, torch
+from threadpoolctl import threadpool_info
+print(max(i['num_threads'] for i in threadpool_info()), torch.get_num_threads())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO_ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "1"], out.stdout

@@ -6,12 +6,29 @@ Each script in ``scripts/`` is a few lines: ``setup(snakemake)`` then one librar
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 
 from threadpoolctl import threadpool_limits
 
 _limits = None
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                    "NUMEXPR_NUM_THREADS")
+
+
+def cap_threads(n: int):
+    """Cap BLAS / OpenMP threads of this process at ``n``: the environment variables that libraries
+    read when they load (numpy's BLAS, PyTorch, numba, loaded later), then threadpoolctl for what is
+    loaded already (numpy is imported here so that its BLAS is). More threads than the rule asked
+    for oversubscribe the cores Snakemake gave other jobs (an MLP fit took 40× longer)."""
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(n)
+    import numpy  # noqa: F401  (loads the BLAS that the limit below must reach)
+
+    return threadpool_limits(limits=n)
 
 
 def setup(smk) -> logging.Logger:
@@ -24,7 +41,7 @@ def setup(smk) -> logging.Logger:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
     logging.captureWarnings(True)
-    _limits = threadpool_limits(limits=int(smk.threads))
+    _limits = cap_threads(int(smk.threads))
     log = logging.getLogger(f"morphotx.rule.{smk.rule}")
 
     def hook(exc_type, exc, tb):
