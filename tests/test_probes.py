@@ -75,3 +75,27 @@ def test_real_gct_as_its_own_map():
     mapping = load_probe_map(gct)
     _, rows, _ = read_gct(gct)
     assert mapping.reindex(rows.index).tolist() == rows["pr_gene_symbol"].tolist()
+
+
+def test_probe_with_two_symbols_is_an_error_unless_first_row_is_asked(tmp_path, caplog):
+    mp = tmp_path / "map.tsv"
+    pd.DataFrame({"probe_id": ["1_at", "1_at", "2_at"], "symbol": ["G1", "G9", "G2"]}).to_csv(mp, sep="\t", index=False)
+    with pytest.raises(MorphotxInputError, match=r"1 probe\(s\) listed with different symbols.*1_at.*G1.*G9.*conflicts: first"):
+        load_probe_map(mp)
+    with caplog.at_level("WARNING"):
+        assert load_probe_map(mp, conflicts="first").to_dict() == {"1_at": "G1", "2_at": "G2"}
+    assert "first row wins" in caplog.text
+
+
+def test_unmapped_probes_warn_and_stop_above_the_threshold(tmp_path, caplog):
+    prof = tmp_path / "p.parquet"
+    _profiles().to_parquet(prof)
+    mp = tmp_path / "map.tsv"
+    pd.DataFrame({"probe_id": ["1_at", "2_at", "3_at"], "symbol": ["G1", "G2", "G3"]}).to_csv(mp, sep="\t", index=False)
+    out = tmp_path / "o.parquet"
+    with pytest.raises(MorphotxInputError, match=r"1 of 4 probes .*25%.*4_s_at.*max_unmapped"):
+        map_probes_file(prof, out, mp, max_unmapped=0.2)
+    assert not out.exists()
+    with caplog.at_level("WARNING"):
+        rep = map_probes_file(prof, out, mp, max_unmapped=0.3)
+    assert rep["unmapped"] == ["4_s_at"] and out.exists() and "1 of 4 probes have no symbol" in caplog.text

@@ -4,8 +4,11 @@ Rules (all counts and names go to the log):
 
 * A probe absent from the map, or mapped to an empty symbol, is *unmapped*: dropped by default
   (``unmapped: drop``) or kept under its probe id (``unmapped: keep``).
-* A probe listed several times in the map with different symbols takes the first row's symbol
-  (file order), and the conflict is logged.
+* A probe listed several times in the map with different symbols is an error naming the probes
+  (``conflicts: error``, default); ``conflicts: first`` takes the first row's symbol (file order)
+  and logs a warning.
+* Unmapped probes are a warning with their count and examples; more than ``max_unmapped`` of the
+  profiles' probes (default 10 %) stops the step: the map is probably the wrong one.
 * Several probes of one gene (*duplicated genes*) are merged: ``duplicates: mean`` averages them
   (default), ``first`` keeps the first probe in column order.
 
@@ -30,9 +33,11 @@ from .io import MorphotxInputError, read_gct, read_table, save_parquet
 log = logging.getLogger(__name__)
 
 
-def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_column: str = "symbol") -> pd.Series:
+def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_column: str = "symbol",
+                   conflicts: str = "error") -> pd.Series:
     """Probe id → symbol as a Series. GCT files are read through their row metadata
-    (``id`` → ``pr_gene_symbol``)."""
+    (``id`` → ``pr_gene_symbol``). A probe with several symbols is an error unless ``conflicts``
+    is ``first``."""
     path = Path(path)
     if ".gct" in path.name.lower():
         _, rows, _ = read_gct(path)
@@ -47,11 +52,19 @@ def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_colu
                 "probe_map.probe_column / probe_map.symbol_column in the config.")
     table = table[[probe_column, symbol_column]].astype("string")
     table[symbol_column] = table[symbol_column].str.strip()
-    conflicts = table.groupby(probe_column)[symbol_column].nunique()
-    conflicts = conflicts[conflicts > 1]
-    if len(conflicts):
+    if conflicts not in ("error", "first"):
+        raise ValueError(f"probe_map.conflicts must be 'error' or 'first', got {conflicts!r}")
+    multi = table.groupby(probe_column)[symbol_column].nunique()
+    multi = multi[multi > 1]
+    if len(multi):
+        examples = {p: sorted(table.loc[table[probe_column] == p, symbol_column].dropna().unique())
+                    for p in multi.index[:5]}
+        if conflicts == "error":
+            raise MorphotxInputError(
+                f"{path}: {len(multi)} probe(s) listed with different symbols in column '{symbol_column}' "
+                f"(e.g. {examples}); fix the map, or set probe_map.conflicts: first to take the first row's symbol.")
         log.warning("%s: %d probe(s) listed with several symbols; the first row wins (e.g. %s)", path.name,
-                    len(conflicts), list(conflicts.index[:5]))
+                    len(multi), examples)
     table = table.drop_duplicates(probe_column, keep="first")
     return table.set_index(probe_column)[symbol_column]
 
@@ -87,14 +100,25 @@ def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "me
 
 
 def map_probes_file(input_path, output_path, map_path, probe_column="probe_id", symbol_column="symbol",
-                    duplicates="mean", unmapped="drop") -> dict:
+                    duplicates="mean", unmapped="drop", conflicts="error", max_unmapped=0.1) -> dict:
+    """Map the probe columns of ``input_path`` to genes with the map at ``map_path``; write Parquet.
+    Unmapped probes are a warning; more than ``max_unmapped`` of them (a fraction) is an error."""
     profiles = read_table(input_path)
-    mapping = load_probe_map(map_path, probe_column, symbol_column)
+    mapping = load_probe_map(map_path, probe_column, symbol_column, conflicts)
     mapped, report = map_probes(profiles, mapping, duplicates, unmapped)
     if report["n_genes"] == 0:
         raise MorphotxInputError(
             f"{map_path}: none of the {report['n_probes']} probe columns of {input_path} is in the probe map "
             f"(column '{probe_column}'); is it the right map?")
+    n_un, n = len(report["unmapped"]), report["n_probes"]
+    if n and n_un / n > max_unmapped:
+        raise MorphotxInputError(
+            f"{map_path}: {n_un} of {n} probes of {input_path} ({n_un / n:.0%}) have no symbol in column "
+            f"'{symbol_column}' (e.g. {report['unmapped'][:5]}); above probe_map.max_unmapped = {max_unmapped}. "
+            "Is it the right map or column? Raise probe_map.max_unmapped to accept it.")
+    if n_un:
+        log.warning("probe map %s: %d of %d probes have no symbol (%s: %s)", Path(map_path).name, n_un, n,
+                    unmapped, report["unmapped"][:10])
     log.info("probe map %s: %d probes -> %d genes; %d unmapped (%s: %s); %d genes with several probes (%s: %s)",
              Path(map_path).name, report["n_probes"], report["n_genes"], len(report["unmapped"]), unmapped,
              report["unmapped"][:10], len(report["duplicated_genes"]), duplicates,
