@@ -164,3 +164,18 @@ print(max(i['num_threads'] for i in threadpool_info()), torch.get_num_threads())
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO_ROOT))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["1", "1"], out.stdout
+
+
+def test_gct_text_in_the_data_block_is_an_error_like_in_a_csv(tmp_path):
+    """A non-numeric value in a GCT is named (probe, sample, value), as a CSV's is; empty / NA stay missing."""
+    def gct(value):
+        p = tmp_path / "x.gct"
+        p.write_text("#1.2\n2\t2\nName\tDescription\ts1\ts2\n"
+                     f"1_at\tg1\t1.5\t{value}\n2_at\tg2\t3\t4\n")
+        return p
+
+    with pytest.raises(MorphotxInputError, match=r"not numbers.*'1,7'.*'1_at'.*'s2'"):
+        read_gct(gct("1,7"))
+    for missing in ("", "NA", "nan"):
+        data, _, _ = read_gct(gct(missing))
+        assert np.isnan(data.loc["s2", "1_at"]) and data.loc["s1", "1_at"] == 1.5

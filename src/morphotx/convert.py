@@ -34,11 +34,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .harmonise import check_columns, load_format
-from .io import MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header, text_separator
+from .io import NULLS, MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header, text_separator
 
 log = logging.getLogger(__name__)
 
-NULLS = ["", "NA", "NaN", "nan", "null", "None"]
 
 
 def input_kind(path: str | Path) -> str:

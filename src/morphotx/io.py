@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
 
+# text read as a missing value, in every reader (CSV, TSV, GCT)
+NULLS = ["", "NA", "NaN", "nan", "null", "None"]
+
 
 class MorphotxInputError(ValueError):
     """Bad input: the message names the file, the column or key, and the fix."""
@@ -257,7 +260,16 @@ def read_gct(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     body = raw.iloc[n_cmeta:]
     row_meta = body.set_index(id_col)[meta_cols]
     row_meta.index.name = "rid"
-    data = body.set_index(id_col)[sample_ids].apply(pd.to_numeric, errors="coerce").astype("float32").T
+    text = body.set_index(id_col)[sample_ids]
+    data = text.apply(pd.to_numeric, errors="coerce")
+    bad = data.isna() & ~text.isin(NULLS)
+    if bad.to_numpy().any():
+        probe, sample = next((r, c) for c in bad.columns for r in bad.index[bad[c].to_numpy()])
+        raise MorphotxInputError(
+            f"{path}: {int(bad.to_numpy().sum())} value(s) of the data block are not numbers (e.g. "
+            f"{text.at[probe, sample]!r} at probe {probe!r}, sample {sample!r}); fix them, or leave the cell "
+            f"empty or one of {NULLS[1:]} for a missing value.")
+    data = data.astype("float32").T
     data.index.name = "cid"
     data.columns.name = None
     return data, row_meta, col_meta
