@@ -164,6 +164,8 @@ def test_moa_batches_guarantee_partners():
         assert len(b) == 12 and 49 not in b
         shared = (labels[b] @ labels[b].T > 0).sum(1) - 1
         assert (shared >= 3).all()
+    with pytest.raises(MorphotxInputError, match="no validation item has a MoA label"):
+        moa_batches(np.zeros((5, 3), np.float32), 3, 4, 1, rng, split="validation")
 
 
 def test_distinct_compound_batches_have_no_repeated_compound():

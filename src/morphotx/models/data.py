@@ -56,6 +56,7 @@ class Items:
     treat: np.ndarray
     rows: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    split: str = ""  # train | validation | ... (for messages)
 
     def __len__(self) -> int:
         return len(self.treat)
@@ -117,6 +118,11 @@ class ModelData:
     # -----------------------------------------------------------------------------------------
     def items(self, unit: str, split: str, modalities: tuple[str, ...]) -> Items:
         """Training units of ``split`` that have data in every modality of ``modalities``."""
+        items = self._items(unit, split, modalities)
+        items.split = split
+        return items
+
+    def _items(self, unit: str, split: str, modalities: tuple[str, ...]) -> Items:
         in_split = self.treatments[S.SPLIT].astype(str).to_numpy() == split
         if unit == "replicates":
             if len(modalities) != 1:
@@ -183,7 +189,7 @@ def random_batches(n: int, batch_size: int, rng: np.random.Generator, shuffle: b
 
 
 def moa_batches(labels: np.ndarray, moas_per_batch: int, per_moa: int, n_batches: int,
-                rng: np.random.Generator) -> list[np.ndarray]:
+                rng: np.random.Generator, split: str = "train") -> list[np.ndarray]:
     """Batches of ``moas_per_batch`` MoAs × ``per_moa`` items each, so every item drawn has at
     least ``per_moa - 1`` same-MoA partners in its batch. Items are indexed under each of their
     MoAs (multi-MoA items can be drawn for any of them); a MoA with fewer items than ``per_moa``
@@ -191,7 +197,9 @@ def moa_batches(labels: np.ndarray, moas_per_batch: int, per_moa: int, n_batches
     by_moa = [np.flatnonzero(labels[:, c] > 0) for c in range(labels.shape[1])]
     classes = np.array([c for c, rows in enumerate(by_moa) if len(rows) >= 1])
     if len(classes) == 0:
-        raise MorphotxInputError("no training item has a MoA label: SupCon needs MoA annotations")
+        raise MorphotxInputError(
+            f"no {split} item has a MoA label: SupCon's batches need MoA-annotated {split} compounds "
+            "(check the MoA annotations of the split, e.g. with moa.source / split.mode)")
     k = min(moas_per_batch, len(classes))
     out = []
     for _ in range(n_batches):

@@ -91,7 +91,8 @@ class SupCon(Family):
 
     def batches(self, data, items, rng):
         n_batches = max(1, int(np.ceil(len(items) / (self.hp.moas_per_batch * self.hp.per_moa))))
-        return moa_batches(data.labels[items.treat], self.hp.moas_per_batch, self.hp.per_moa, n_batches, rng)
+        return moa_batches(data.labels[items.treat], self.hp.moas_per_batch, self.hp.per_moa, n_batches, rng,
+                           split=items.split or "train")
 
     def step(self, model, batch, device):
         z = model(_t(batch["cp"], device), _t(batch["l1000"], device))
