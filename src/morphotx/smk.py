@@ -32,11 +32,15 @@ def cap_threads(n: int):
 
 
 def setup(smk) -> logging.Logger:
-    """Send log records to the rule's ``log:`` file (and stderr), cap BLAS/OpenMP threads at the
-    rule's ``threads``, and record any uncaught exception in the log file."""
+    """Send log records to the rule's ``log:`` file (warnings and errors also to the terminal, so a
+    run shows progress and problems, not every INFO line), cap BLAS/OpenMP threads at the rule's
+    ``threads``, and record any uncaught exception in the log file."""
     global _limits
-    handlers = [logging.StreamHandler(sys.stderr)]
+    # the rule's log file gets everything; the terminal only warnings and errors (with a log file)
+    terminal = logging.StreamHandler(sys.stderr)
+    handlers = [terminal]
     if len(smk.log):
+        terminal.setLevel(logging.WARNING)
         handlers.append(logging.FileHandler(smk.log[0], mode="w"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
