@@ -36,6 +36,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check Snakefile workflow/rules/
+	$(BIN)/ruff check src tests scripts benchmarks
 
 ## one self-contained HTML report (every figure with its caption, the leaderboard)
 report: $(STAMP)

@@ -56,12 +56,12 @@ def step(name, fn, n):
 for n, reps in ((args.n_collapsed, 6), (args.n, 30)):
     X, moa, cpd = data(n, reps)
     P = step("pcc_matrix", lambda: mp.pcc_matrix(X), n)
-    pairs = step("all_pairs (upper triangle, once)", lambda: mp.all_pairs(moa, cpd, P), n)
-    step("enrichment (10 percentiles)", lambda: mp.enrichment(X, moa, cpd, pairs=pairs), n)
-    step("pcc_delta", lambda: mp.pcc_delta(X, moa, cpd, pairs=pairs), n)
-    step("three_groups", lambda: mp.three_groups(X, moa, cpd, pairs=pairs), n)
+    pairs = step("all_pairs (upper triangle, once)", lambda P=P: mp.all_pairs(moa, cpd, P), n)
+    step("enrichment (10 percentiles)", lambda pairs=pairs: mp.enrichment(X, moa, cpd, pairs=pairs), n)
+    step("pcc_delta", lambda pairs=pairs: mp.pcc_delta(X, moa, cpd, pairs=pairs), n)
+    step("three_groups", lambda pairs=pairs: mp.three_groups(X, moa, cpd, pairs=pairs), n)
     del pairs
-    step("knn_curve (k ≤ 100)", lambda: mp.knn_curve(X, moa, cpd, k_max=100, pcc=P), n)
+    step("knn_curve (k ≤ 100)", lambda P=P: mp.knn_curve(X, moa, cpd, k_max=100, pcc=P), n)
     step("class_latent_assignment", lambda: mp.class_latent_assignment(X, moa, cpd), n)
     del P
     meta = pd.DataFrame({S.MOA: [[m] for m in moa], S.PERT: cpd, S.TREATMENT: cpd,

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from _common import REPO, cpu_seconds, model_table, rule_summary, rule_table, run_workflow
 
 ap = argparse.ArgumentParser()

@@ -12,8 +12,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _common import rule_table, run_workflow
 from bench_feature_select import report
+
+from _common import rule_table, run_workflow
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--cores", type=int, default=2)

@@ -1,6 +1,5 @@
-import pytest
 import numpy as np
-import pandas as pd
+import pytest
 from sklearn.metrics import classification_report
 
 from morphotx.baseline import knn_cv, score_predictions

@@ -9,12 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import FORMAT, real_fixture
 from morphotx import schema as S
 from morphotx.convert import read_gctx, to_parquet
 from morphotx.harmonise import harmonise
 from morphotx.io import MorphotxInputError, read_gct
-
-from conftest import FORMAT, real_fixture
 
 
 def _types(path):

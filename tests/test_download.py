@@ -11,12 +11,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from morphotx import schema as S
-from morphotx.download import (MiB, DownloadError, Settings, Source, check_etag, fetch, http_download,
-                               multipart_etag, s3_download)
-from morphotx.io import MorphotxInputError
-
 from conftest import FORMAT, snakemake
+from morphotx import schema as S
+from morphotx.download import (
+    DownloadError,
+    MiB,
+    Settings,
+    Source,
+    check_etag,
+    fetch,
+    http_download,
+    multipart_etag,
+    s3_download,
+)
+from morphotx.io import MorphotxInputError
 from servers import fault_proxy, http_files, moto_s3, s3_put
 
 BUCKET = "cellpainting-gallery"

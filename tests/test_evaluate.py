@@ -57,7 +57,7 @@ def test_raw_baselines_on_the_same_split(raw_frames):
 
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
     """Late fusion's kNN predictions equal argmax of the mean of the two kNN probability tables."""
-    from morphotx.evaluate import RawFeatures, Table, _label, _single_moa, classify_table
+    from morphotx.evaluate import RawFeatures, _label, _single_moa, classify_table
 
     raw = RawFeatures(**_raw(tiny_processed))
     both = raw.table("both", "collapsed")

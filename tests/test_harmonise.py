@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import FORMAT, real_fixture
 from morphotx import schema as S
 from morphotx.harmonise import harmonise, parse_moa, recode_dose
 from morphotx.io import MorphotxInputError
-
-from conftest import FORMAT, real_fixture
 
 
 def test_recode_dose():
@@ -112,7 +111,6 @@ def test_moa_from_external_map(tmp_path, tiny_raw):
 
 def test_all_dmso_plate_is_kept_and_logged(tmp_path, tiny_raw, caplog):
     df = pd.read_csv(tiny_raw["cell_painting"])
-    plate = df.Metadata_Plate.iloc[0]
     ctl = df[df.Metadata_broad_sample == "DMSO"].head(10).copy()
     ctl["Metadata_Plate"] = "SQ99999999"
     f = tmp_path / "cp.csv"

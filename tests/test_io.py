@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import REPO as REPO_ROOT
+from conftest import real_fixture
 from morphotx.io import MorphotxInputError, atomic_outputs, read_gct, read_header, read_table, save_parquet
-
-from conftest import REPO as REPO_ROOT, real_fixture
 
 
 def test_atomic_outputs_leave_nothing_on_failure(tmp_path):

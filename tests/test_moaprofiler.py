@@ -1,7 +1,6 @@
 """MOAProfiler metrics against references: scipy's Fisher test, scikit-learn's scores, hand toys."""
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 from sklearn.metrics import f1_score, precision_score, recall_score

@@ -72,8 +72,10 @@ def naive_clip(p, q, s):
 
 def test_clip_matches_equation_1():
     rng = np.random.default_rng(1)
-    p = rng.normal(size=(6, 4)); p /= np.linalg.norm(p, axis=1, keepdims=True)
-    q = rng.normal(size=(6, 4)); q /= np.linalg.norm(q, axis=1, keepdims=True)
+    p = rng.normal(size=(6, 4))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)
+    q = rng.normal(size=(6, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
     assert L.clip_loss(torch.tensor(p), torch.tensor(q), 14.3).item() == pytest.approx(naive_clip(p, q, 14.3), rel=1e-6)
 
 
@@ -136,7 +138,8 @@ def test_gated_attention_pool_masks_and_is_permutation_invariant():
     h = torch.randn(2, 5, 4)
     mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
     out = pool(h, mask)
-    h2 = h.clone(); h2[0, 3:] = 1e3  # padded members must not matter
+    h2 = h.clone()
+    h2[0, 3:] = 1e3  # padded members must not matter
     assert torch.allclose(pool(h2, mask), out)
     perm = torch.tensor([2, 0, 1, 3, 4])
     assert torch.allclose(pool(h[:, perm], mask[:, perm]), out, atol=1e-6)

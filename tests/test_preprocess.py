@@ -5,20 +5,19 @@ import pandas as pd
 import pycytominer
 import pytest
 
+from conftest import FORMAT, real_fixture
 from morphotx import schema as S
 from morphotx.demo import junk_feature_names
 from morphotx.harmonise import harmonise
 from morphotx.io import MorphotxInputError
 from morphotx.preprocess import (
     DEFAULT_OPERATIONS,
-    normalize_to_controls,
     low_frequency_features,
+    normalize_to_controls,
     pairwise_complete_corr,
     preprocess_cell_painting,
     select_features,
 )
-
-from conftest import FORMAT, real_fixture
 
 
 def _run(tmp_path, profiles, split, name="cp", **kw):

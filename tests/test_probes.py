@@ -2,11 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import real_fixture
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError, read_gct
 from morphotx.probes import load_probe_map, map_probes, map_probes_file
-
-from conftest import real_fixture
 
 
 def _profiles():

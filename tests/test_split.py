@@ -10,7 +10,7 @@ from morphotx.split import compound_table, split_compounds
 def _compounds(n=200, n_moa=10, seed=0):
     rng = np.random.default_rng(seed)
     moa = [f"M{i % n_moa}" for i in range(n)]
-    moa = [m + ("|M%d" % ((int(m[1:]) + 1) % n_moa) if rng.random() < 0.1 else "") for m in moa]
+    moa = [m + (f"|M{(int(m[1:]) + 1) % n_moa}" if rng.random() < 0.1 else "") for m in moa]
     return pd.DataFrame({S.PERT: [f"BRD-K{i:08d}" for i in range(n)], S.MOA: moa})
 
 

@@ -1,15 +1,12 @@
 """The Snakefile end to end on the tiny demo, in a temporary working directory."""
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from conftest import DEFAULT_MODELS, REPO, SNAKEMAKE, TEST_MODELS, snakemake  # noqa: F401
 
@@ -200,6 +197,9 @@ def test_dry_run_and_lint(tmp_path):
     fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "Snakefile"),
                           str(REPO / "workflow" / "rules")], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    ruff = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "src", "tests", "scripts", "benchmarks"],
+                          capture_output=True, text=True, cwd=str(REPO))
+    assert ruff.returncode == 0, ruff.stdout[-3000:] + ruff.stderr
 
 
 @pytest.mark.workflow
@@ -207,8 +207,8 @@ def test_every_default_model_is_in_the_dag(tmp_path):
     res = snakemake(tmp_path, "-n", "--quiet", "rules", config={"train": {"seeds": [0, 1]}}, models=list(DEFAULT_MODELS))
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d\b" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]  # a job per seed (2 folds each)
-    assert re.search(r"evaluate_model\s+%d\b" % (2 * len(DEFAULT_MODELS)), text), text[-3000:]
+    assert re.search(rf"train_model\s+{2 * len(DEFAULT_MODELS)}\b", text), text[-3000:]  # a job per seed (2 folds each)
+    assert re.search(rf"evaluate_model\s+{2 * len(DEFAULT_MODELS)}\b", text), text[-3000:]
     for name in DEFAULT_MODELS:
         assert re.search(rf"embed_{name}\s+2\b", text), name
 
@@ -234,7 +234,7 @@ def test_adding_a_seed_retrains_only_that_seed(run_a):
                                                                          "progress": False}})
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"train_model\s+%d\b" % len(TEST_MODELS), text), text[-3000:]  # seed 1 (both folds, one job)
+    assert re.search(rf"train_model\s+{len(TEST_MODELS)}\b", text), text[-3000:]  # seed 1 (both folds, one job)
     assert "preprocess_cp" not in text
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 # resources of Snakemake itself (standard and internal) and of snakemake-executor-plugin-slurm 2.x
 SNAKEMAKE_RESOURCES = {"_cores", "_nodes", "threads", "mem", "mem_mb", "mem_mib", "disk", "disk_mb", "disk_mib",

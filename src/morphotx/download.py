@@ -40,9 +40,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterable, Sequence
 
 from .io import MorphotxInputError
 
@@ -77,7 +77,7 @@ class Source:
     local: str | None = None
 
     @classmethod
-    def from_config(cls, name: str, entry: dict) -> "Source":
+    def from_config(cls, name: str, entry: dict) -> Source:
         known = {k: entry.get(k) for k in ("bucket", "key", "url", "size", "etag", "sha256", "md5", "filename", "local")}
         src = cls(name=name, **known)
         src.validate()
@@ -244,7 +244,7 @@ class Settings:
     progress: bool = True
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "Settings":
+    def from_config(cls, cfg: dict) -> Settings:
         return cls(**{k: v for k, v in cfg.items() if k != "sources"})
 
 

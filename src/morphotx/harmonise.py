@@ -22,8 +22,8 @@ recode (unless ``on_bad_dose: drop``), duplicated profile ids.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

@@ -12,8 +12,8 @@ import gzip
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa

@@ -15,7 +15,6 @@ import os
 import platform
 import subprocess
 import sys
-from pathlib import Path
 
 from .io import atomic_outputs, write_json
 

@@ -36,16 +36,15 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pycytominer.cyto_utils import get_blocklist_features
 from pycytominer.operations import (
     correlation_threshold,
     get_na_columns,
     variance_threshold,
 )
-from pycytominer.cyto_utils import get_blocklist_features
 from pycytominer.operations.transform import RobustMAD, Spherize
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -394,7 +393,9 @@ def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_
                                          f"plate_standardise: {plate_standardise}; use 'all' or 'none'.")
             sc = StandardScaler().fit(X.iloc[fit])
             X.iloc[rows] = sc.transform(X.iloc[rows])
-            groups.append(plate); centers.append(sc.mean_); scales.append(sc.scale_)
+            groups.append(plate)
+            centers.append(sc.mean_)
+            scales.append(sc.scale_)
         params.update(groups=np.array(groups), center=np.stack(centers), scale=np.stack(scales))
     elif plate_standardise != "none":
         raise ValueError(f"plate_standardise must be none, dmso or all, got {plate_standardise!r}")

@@ -28,7 +28,7 @@ Later stages add ``Metadata_split`` (``train`` / ``validation`` / ``test`` / ``c
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 

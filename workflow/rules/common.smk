@@ -96,7 +96,9 @@ GPU = 1 if config["train"]["device"] == "cuda" else 0
 
 def per_fold(paths: dict, folds=FOLDS) -> dict:
     """``{f"{key}_fold{f}": path of fold f}`` for every path with a ``{fold}`` wildcard."""
-    return {f"{k}_fold{f}": expand(v, fold=f)[0] for k, v in paths.items() for f in folds}
+    return {
+        f"{k}_fold{f}": expand(v, fold=f)[0] for k, v in paths.items() for f in folds
+    }
 
 
 def embedding_files(name, fold, seed):
@@ -123,6 +125,15 @@ def eval_views(name):
 def evaluation_files(source, fold, seed):
     return {
         k: f"{OUT}/evaluation/{source}/fold{fold}/seed{seed}/{k}.parquet"
+        for k in EVAL_TABLES
+    }
+
+
+def evaluation_outputs(source):
+    """Every fold's evaluation tables of ``source`` (a model wildcard or ``raw``), one seed."""
+    return {
+        f"{k}_fold{f}": f"{OUT}/evaluation/{source}/fold{f}/seed{{seed}}/{k}.parquet"
+        for f in FOLDS
         for k in EVAL_TABLES
     }
 

@@ -69,10 +69,10 @@ rule convert:
 rule manifest:
     """What produced these results: config, git commit, platform, packages, raw input checksums."""
     input:
+        **({"moa_map": raw_input("moa_map")} if moa_map_input() else {}),
         cell_painting=raw_input("cell_painting"),
         l1000=raw_input("l1000"),
         probe_map=raw_input("probe_map"),
-        **({"moa_map": raw_input("moa_map")} if moa_map_input() else {}),
     output:
         report(
             f"{OUT}/manifest.json",

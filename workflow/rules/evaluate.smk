@@ -8,15 +8,6 @@ RAW_PROFILES = dict(
 )
 
 
-def evaluation_outputs(source):
-    """Every fold's evaluation tables of ``source`` (a model wildcard or ``raw``), one seed."""
-    return {
-        f"{k}_fold{f}": f"{OUT}/evaluation/{source}/fold{f}/seed{{seed}}/{k}.parquet"
-        for f in FOLDS
-        for k in EVAL_TABLES
-    }
-
-
 # One evaluation job per model and seed scores every fold (one process instead of one per fold:
 # start-up and imports cost ~2 s a job).
 rule evaluate_model:

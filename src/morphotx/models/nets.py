@@ -23,7 +23,7 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.ones(dim))
         self.clip = float(clip)
 
-    def fit(self, X: np.ndarray) -> "Standardize":
+    def fit(self, X: np.ndarray) -> Standardize:
         X = np.asarray(X, np.float64)
         sd = X.std(0)
         sd[~np.isfinite(sd) | (sd < 1e-6)] = 1.0
