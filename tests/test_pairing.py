@@ -36,3 +36,22 @@ def test_sets_and_collapsed(tiny_processed):
     # a compound's split is carried everywhere, and one compound has one split
     assert coll.groupby(S.PERT)[S.SPLIT].nunique().max() == 1
     assert set(sets[S.SPLIT]) <= {"train", "validation", "test"}
+
+
+def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, tmp_path):
+    """No shared treatment (e.g. different compound ids in the two files) is an error at pairing,
+    naming both files and example keys, and nothing is written."""
+    import pytest
+
+    from morphotx.io import MorphotxInputError
+    from morphotx.pairing import pair_files
+
+    l1k = pd.read_parquet(tiny_processed["l1k_p"])
+    l1k[S.TREATMENT] = "X" + l1k[S.TREATMENT].astype(str)  # no key matches Cell Painting's
+    l1k[S.PERT] = "X" + l1k[S.PERT].astype(str)
+    bad = tmp_path / "l1000.parquet"
+    l1k.to_parquet(bad)
+    outs = [tmp_path / f"{n}.parquet" for n in ("pairs", "sets", "cpc", "l1c")]
+    with pytest.raises(MorphotxInputError, match=r"share no treatment.*compound id \+ recoded dose"):
+        pair_files(tiny_processed["cp_p"], str(bad), *map(str, outs))
+    assert not any(o.exists() for o in outs)

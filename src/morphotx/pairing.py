@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import schema as S
-from .io import atomic_outputs, read_table, write_parquet
+from .io import MorphotxInputError, atomic_outputs, read_table, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,16 @@ def pair_files(cp_path: str, l1000_path: str, pairs_out: str, sets_out: str, cp_
     both = int(((sets.n_cp > 0) & (sets.n_l1000 > 0)).sum())
     log.info("pairing: %d treatments in both modalities, %d Cell Painting only, %d L1000 only; %d Cartesian "
              "pairs (index only)", both, only_cp, only_l1k, len(pairs))
+    if both == 0:
+        ex_cp = sets.loc[sets.n_cp > 0, S.TREATMENT].head(3).tolist()
+        ex_l1 = sets.loc[sets.n_l1000 > 0, S.TREATMENT].head(3).tolist()
+        raise MorphotxInputError(
+            f"{cp_path} and {l1000_path} share no treatment ({only_cp} Cell Painting-only, {only_l1k} L1000-only; "
+            f"e.g. {ex_cp} vs {ex_l1}). A treatment is compound id + recoded dose: check that both assays use "
+            "the same compound ids (moa / dataset.format columns) and doses (harmonise.doses_uM).")
+    if both < 0.5 * min(both + only_cp, both + only_l1k):
+        log.warning("pairing: only %d treatments are in both modalities (%d Cell Painting only, %d L1000 only); "
+                    "check compound ids and doses", both, only_cp, only_l1k)
     with atomic_outputs(pairs_out, sets_out, cp_collapsed_out, l1000_collapsed_out) as tmps:
         write_parquet(pairs, tmps[0])
         write_parquet(sets, tmps[1])
