@@ -109,6 +109,51 @@ def test_bad_files(tmp_path, tiny_raw, case, match):
     assert not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize("case,match", [
+    ("not_parquet", "not a readable Parquet file"),
+    ("duplicated", r"duplicated column name\(s\) \['dup'\]"),
+    ("no_rows", "has columns but no rows"),
+    ("text_feature", r"column '\w+_at' holds a value that is not a number \(e.g. 'abc'"),
+])
+def test_bad_parquet_gets_the_csv_checks(tmp_path, tiny_raw, case, match):
+    """Parquet inputs get the same validation and messages as CSV (issue: raw tracebacks before)."""
+    df = pd.read_csv(tiny_raw["l1000"]).head(50)
+    f = tmp_path / "bad.parquet"
+    if case == "not_parquet":
+        df.to_csv(f, index=False)
+    elif case == "duplicated":
+        t = pa.Table.from_pandas(df, preserve_index=False)
+        pq.write_table(t.append_column("dup", pa.array(["a"] * len(df))).append_column("dup", pa.array(["b"] * len(df))), f)
+    elif case == "no_rows":
+        df.head(0).to_parquet(f, index=False)
+    elif case == "text_feature":
+        probe = next(c for c in df.columns if c.endswith("_at"))
+        df[probe] = df[probe].astype(str)
+        df.loc[10, probe] = "abc"
+        df.to_parquet(f, index=False)
+    with pytest.raises(MorphotxInputError, match=match):
+        to_parquet(f, tmp_path / "o.parquet", FORMAT, "l1000")
+    assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("second_line,match", [("978", "needs 2 tab-separated counts"),
+                                                ("x\t3", "needs 2 tab-separated counts")])
+def test_bad_gct_header_is_named(tmp_path, second_line, match):
+    f = tmp_path / "x.gct"
+    f.write_text(f"#1.2\n{second_line}\nName\tDescription\ts1\n1_at\tg\t1\n")
+    with pytest.raises(MorphotxInputError, match=match):
+        read_gct(f)
+
+
+def test_text_named_xlsx_is_named(tmp_path):
+    from morphotx.io import read_table
+
+    f = tmp_path / "map.xlsx"
+    f.write_text("probe_id,symbol\n1_at,G1\n")
+    with pytest.raises(MorphotxInputError, match="not an Excel workbook.*rename it"):
+        read_table(f)
+
+
 def _write_gctx(path, data, row_meta, col_meta):
     """A GCTX in CMap's layout (matrix samples × probes; ids and metadata as datasets). Our reader was also
     checked once against a file written by cmapPy's own writer from the real GCT plate (identical data)."""

@@ -132,16 +132,7 @@ def _stream_error(path: Path, err: Exception, rows: int) -> MorphotxInputError:
 def _table_to_parquet(path: Path, tmp: Path, kind: str, fmt: dict, format_path, modality: str,
                       row_group_mib: int) -> tuple[int, int, int]:
     if kind == "parquet":
-        pf = pq.ParquetFile(path)
-        header = pf.schema_arrow.names
-        features = set(check_columns(header, fmt, path, format_path, modality))
-        schema = pa.schema([(c, pa.float32() if c in features else pa.string()) for c in header])
-        rows = 0
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for batch in pf.iter_batches(batch_size=4096):
-                writer.write_table(pa.Table.from_batches([batch]).cast(schema))
-                rows += batch.num_rows
-        return rows, len(header), len(features)
+        return _parquet_to_parquet(path, tmp, fmt, format_path, modality)
     # GCT / GCTX: samples × probes plus the column metadata, as one wide table (cid first)
     data, _, col_meta = read_gctx(path) if kind == "gctx" else read_gct(path)
     meta = col_meta.reset_index().astype("string")
@@ -153,6 +144,56 @@ def _table_to_parquet(path: Path, tmp: Path, kind: str, fmt: dict, format_path, 
     wide = wide.cast(pa.schema([(f.name, pa.float32() if f.name in features else pa.string()) for f in wide.schema]))
     pq.write_table(wide, tmp, compression="zstd")
     return wide.num_rows, wide.num_columns, len(features)
+
+
+def _parquet_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: str) -> tuple[int, int, int]:
+    """A Parquet input, with the checks a CSV gets: readable, unique column names, rows, numeric features."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise MorphotxInputError(f"{path}: not a readable Parquet file ({err}). Re-create it, or give it the "
+                                 "extension of its real format (.csv, .tsv, .gct).") from err
+    header = pf.schema_arrow.names
+    dups = sorted({c for c in header if header.count(c) > 1})
+    if dups:
+        raise MorphotxInputError(f"{path}: duplicated column name(s) {dups[:10]}; every column must be unique.")
+    features = set(check_columns(header, fmt, path, format_path, modality))
+    schema = pa.schema([(c, pa.float32() if c in features else pa.string()) for c in header])
+    rows = 0
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for batch in pf.iter_batches(batch_size=4096):
+            try:
+                table = pa.Table.from_batches([batch]).cast(schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+                raise _cast_error(path, batch, schema, rows) from err
+            writer.write_table(table)
+            rows += batch.num_rows
+    if rows == 0:
+        raise MorphotxInputError(f"{path}: the file has columns but no rows. Re-create or re-download it.")
+    return rows, len(header), len(features)
+
+
+def _cast_error(path: Path, batch: pa.RecordBatch, schema: pa.Schema, rows: int) -> MorphotxInputError:
+    """Name the first column of ``batch`` that does not cast to its type in ``schema``, with a value."""
+    for i, field in enumerate(schema):
+        try:
+            batch.column(i).cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = [v for v in batch.column(i).to_pylist() if v is not None]
+            bad = next((v for v in values if not _is_number(v)), values[0] if values else None)
+            return MorphotxInputError(
+                f"{path}: column '{field.name}' holds a value that is not a number (e.g. {bad!r}, in rows "
+                f"{rows}–{rows + batch.num_rows}); feature columns must be numeric: fix the value or the format "
+                "file's feature prefixes.")
+    return MorphotxInputError(f"{path}: cannot convert near row {rows}.")
+
+
+def _is_number(v) -> bool:
+    try:
+        float(v)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def read_gctx(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

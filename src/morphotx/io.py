@@ -175,12 +175,22 @@ def read_table(
     if name.endswith(".parquet"):
         if path.stat().st_size == 0:
             raise MorphotxInputError(f"{path}: file is empty (0 bytes). Re-create or re-download it.")
-        df = pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+        try:
+            df = pq.read_table(path, columns=list(columns) if columns else None).to_pandas()
+        except (pa.ArrowInvalid, OSError) as err:
+            raise MorphotxInputError(f"{path}: not a readable Parquet file ({err}). Re-create it, or give it the "
+                                     "extension of its real format (.csv, .tsv, .gct).") from err
         if feature_columns:
             df[list(feature_columns)] = df[list(feature_columns)].astype("float32")
         return df
     if name.endswith((".xlsx", ".xls")):
-        return pd.read_excel(path)
+        import zipfile
+
+        try:
+            return pd.read_excel(path)
+        except (zipfile.BadZipFile, ValueError, KeyError, OSError) as err:
+            raise MorphotxInputError(f"{path}: not an Excel workbook ({type(err).__name__}: {err}). If it is CSV or TSV "
+                                     "text, rename it to .csv / .tsv.") from err
     read_header(path)  # empty file, non-UTF-8 header, duplicated names -> one clear error
     sep = text_separator(path)
     types: dict[str, pa.DataType] = {}
@@ -197,7 +207,7 @@ def read_table(
                 column_types=types,
                 include_columns=list(columns) if columns else None,
                 strings_can_be_null=True,
-                null_values=["", "NA", "NaN", "nan", "null", "None"],
+                null_values=NULLS,
             ),
         )
     except (pa.ArrowInvalid, EOFError, OSError) as err:
@@ -241,9 +251,18 @@ def read_gct(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
         dims = fh.readline().rstrip("\n").split("\t")
     if version not in ("#1.2", "#1.3"):
         raise MorphotxInputError(f"{path}: first line is {version!r}; expected '#1.2' or '#1.3' (GCT format).")
-    n_rows, n_cols = int(dims[0]), int(dims[1])
-    n_rmeta = int(dims[2]) if version == "#1.3" else 1
-    n_cmeta = int(dims[3]) if version == "#1.3" else 0
+    want = 4 if version == "#1.3" else 2
+    try:
+        counts = [int(x) for x in dims[:want]]
+        if len(counts) < want or min(counts) < 0:
+            raise ValueError
+    except ValueError:
+        raise MorphotxInputError(
+            f"{path}: second line is {chr(9).join(dims)!r}; a GCT {version[1:]} needs {want} tab-separated counts "
+            "(rows, columns" + (", row-metadata fields, column-metadata fields" if want == 4 else "") + ").") from None
+    n_rows, n_cols = counts[0], counts[1]
+    n_rmeta = counts[2] if version == "#1.3" else 1
+    n_cmeta = counts[3] if version == "#1.3" else 0
     raw = pd.read_csv(path, sep="\t", skiprows=2, header=0, dtype=str, keep_default_na=False)
     if version == "#1.2":
         raw = raw.rename(columns={raw.columns[0]: "id", raw.columns[1]: "Description"})
