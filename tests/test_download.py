@@ -173,14 +173,19 @@ def test_unsafe_keys_are_refused(key):
     with pytest.raises(MorphotxInputError, match="not a safe relative key"):
         Source.from_config("l1000", {"bucket": BUCKET, "key": key, "size": 1, "etag": "x"})
     with pytest.raises(MorphotxInputError, match="not a safe relative key"):
-        Source.from_config("moa_map", {"url": "https://x.org/a", "md5": "0" * 32, "filename": key})
+        Source.from_config("moa_map", {"url": "https://x.org/a", "md5": "0" * 32, "size": 1, "filename": key})
 
 
 def test_source_needs_checksums():
     with pytest.raises(MorphotxInputError, match="needs the expected `size` and an `etag` or `sha256`"):
         Source.from_config("l1000", {"bucket": BUCKET, "key": L1K_KEY})
-    with pytest.raises(MorphotxInputError, match="needs `md5` or `sha256`"):
+    with pytest.raises(MorphotxInputError, match="needs `sha256`, or `md5` together with `size`"):
         Source.from_config("probe_map", {"url": "https://zenodo.org/records/1/files/a.tsv"})
+    with pytest.raises(MorphotxInputError, match="needs `sha256`, or `md5` together with `size`"):
+        Source.from_config("probe_map", {"url": "https://zenodo.org/records/1/files/a.tsv", "md5": "0" * 32})
+    for url in ("https://x.org/files/..", "https://x.org/files/%2E%2E", "https://x.org/a%5C..%5Cb"):
+        with pytest.raises(MorphotxInputError, match="file name|safe relative key"):
+            Source.from_config("moa_map", {"url": url, "sha256": "0" * 64}).output_name()
     with pytest.raises(MorphotxInputError, match="either bucket \\+ key"):
         Source.from_config("probe_map", {"url": "https://a.org/x", "key": "k", "bucket": "b", "md5": "0" * 32})
 
@@ -200,10 +205,30 @@ def test_http_download_verified_and_checksum_mismatch(s3, tmp_path):
         bad = Source.from_config("moa_map", {"url": url, "sha256": "0" * 64})
         with pytest.raises(DownloadError, match=rf"{url}: sha256 differs: got {hashlib.sha256(data).hexdigest()}"):
             http_download(bad, out / "bad.tsv", _settings(None))
-        missing = Source.from_config("moa_map", {"url": f"{base}/records/1/files/nope.tsv", "md5": "0" * 32})
+        missing = Source.from_config("moa_map", {"url": f"{base}/records/1/files/nope.tsv", "md5": "0" * 32,
+                                                 "size": 1})
         with pytest.raises(DownloadError, match=r"nope.tsv: not found \(HTTP 404\)"):
             http_download(missing, out / "nope.tsv", _settings(None))
     assert _leftovers(out) == ["moa_map.tsv"]
+
+
+def test_http_download_stops_at_the_expected_size(s3, tmp_path):
+    """A server that sends more than the config's `size` (or than download.max_gib without one) is
+    cut off and nothing is kept."""
+    data = Path(s3["files"]["moa_map"]).read_bytes()
+    served = tmp_path / "web"
+    served.mkdir()
+    (served / "m.tsv").write_bytes(data)
+    out = tmp_path / "out"
+    with http_files(served) as base:
+        small = Source.from_config("moa_map", {"url": f"{base}/m.tsv", "md5": hashlib.md5(data).hexdigest(),
+                                               "size": len(data) // 2})
+        with pytest.raises(DownloadError, match=rf"more than {len(data) // 2} bytes .*`size`"):
+            http_download(small, out / "m.tsv", _settings(None, retries=0))
+        nosize = Source.from_config("moa_map", {"url": f"{base}/m.tsv", "sha256": hashlib.sha256(data).hexdigest()})
+        with pytest.raises(DownloadError, match="max_gib"):
+            http_download(nosize, out / "n.tsv", _settings(None, retries=0, max_gib=100 / (1 << 30)))
+    assert _leftovers(out) == []
 
 
 @pytest.mark.parametrize("ranges", [True, False])

@@ -106,10 +106,11 @@ class Source:
         else:
             if not str(self.url).startswith(("http://", "https://")):
                 raise MorphotxInputError(f"{at}: url {self.url!r} must start with http:// or https://.")
-            if not (self.md5 or self.sha256):
+            if not (self.sha256 or (self.md5 and self.size is not None)):
                 raise MorphotxInputError(
-                    f"{at} ({self.url}): an HTTP source needs `md5` or `sha256` (Zenodo and figshare list the md5 "
-                    "of every file); or point `local:` at a copy you already have.")
+                    f"{at} ({self.url}): an HTTP source needs `sha256`, or `md5` together with `size` (md5 alone "
+                    "can be forged; Zenodo and figshare list the md5 and size of every file); or point `local:` "
+                    "at a copy you already have.")
         if self.size is not None and self.size <= 0:
             raise MorphotxInputError(f"{at}: expected size {self.size} is not positive; a zero-byte input is never valid.")
         if self.filename is not None:
@@ -122,9 +123,10 @@ class Source:
         if self.filename:
             return self.filename
         path = self.key if self.is_s3 else urllib.parse.urlsplit(self.url).path
-        name = PurePosixPath(path).name
-        if not name:
+        name = PurePosixPath(urllib.parse.unquote(path)).name
+        if not name or name in (".", ".."):
             raise MorphotxInputError(f"download.sources.{self.name}: cannot tell a file name from {self.where}; add `filename:`.")
+        check_key(name, f"download.sources.{self.name} (file name from {self.where})")
         return name
 
 
@@ -242,6 +244,7 @@ class Settings:
     timeout_s: float = 60.0
     part_sizes_mib: Sequence[int] = DEFAULT_PART_SIZES_MIB
     progress: bool = True
+    max_gib: float = 50.0  # byte limit of a download whose source gives no `size`
 
     @classmethod
     def from_config(cls, cfg: dict) -> Settings:
@@ -408,8 +411,18 @@ def _reset_stale_part(part: Path, state: Path, ident: str | None, size: int | No
 
 
 def _stream(chunks: Iterable[bytes], part: Path, total: int | None, have: int, src: Source, s: Settings) -> None:
+    """Append ``chunks`` to ``part``; stop at more bytes than the source's `size` (or `max_gib`)."""
+    limit = src.size if src.size is not None else int(s.max_gib * (1 << 30))
     with open(part, "ab") as fh, _progress(total, have, src.name, s.progress) as bar:
         for block in chunks:
+            have += len(block)
+            if have > limit:
+                fh.close()
+                part.unlink()
+                raise DownloadError(
+                    f"{src.where}: the server sent more than {limit} bytes ("
+                    + ("the `size` in the config" if src.size is not None else "download.max_gib, no `size` given")
+                    + "); the partial file was removed. Check the URL and the expected size.")
             fh.write(block)
             bar.update(len(block))
         fh.flush()
