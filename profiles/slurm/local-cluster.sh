@@ -44,6 +44,15 @@ install() {
     >/dev/null || die "apt-get install slurm-wlm slurmdbd munge mariadb-server failed"
 }
 
+db_password() {  # a random accounting-database password, made once per state folder (mode 600)
+  local f=$STATE/db.pass
+  if [ ! -s "$f" ]; then
+    mkdir -p "$STATE"
+    (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
+  fi
+  cat "$f"
+}
+
 write_configs() {
   local cpus mem
   cpus=$(nproc)
@@ -85,7 +94,7 @@ StorageType=accounting_storage/mysql
 StorageHost=127.0.0.1
 StoragePort=3316
 StorageUser=slurm
-StoragePass=slurm
+StoragePass=$(db_password)
 StorageLoc=slurm_acct_db
 EOF
   chmod 600 /etc/slurm/slurmdbd.conf
@@ -137,7 +146,8 @@ start() {
     wait_for 30 mariadbd mariadb --socket="$DB_SOCK" -e "select 1"
     started mariadbd "$STATE/db/mariadb.pid"
   fi
-  mariadb --socket="$DB_SOCK" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
+  mariadb --socket="$DB_SOCK" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$(db_password)';
+    ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$(db_password)';
     GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
   ours slurmdbd "$STATE/slurmdbd.pid" slurmdbd
   wait_for 30 slurmdbd bash -c 'timeout 5 sacctmgr -n show cluster'
@@ -154,7 +164,8 @@ start() {
 stop() {  # stop the daemons this script started (newest first), nothing else
   need_root
   [ -s "$STATE/started" ] || { log "nothing to stop"; return 0; }
-  scancel --full --user=root >/dev/null 2>&1 || true
+  # cancel the jobs of this script's own cluster only (not every job of the user on the machine)
+  scancel --full --clusters="$CLUSTER" --partition=main >/dev/null 2>&1 || true
   local name pid left=""
   while read -r name pid; do
     if [ "$name" = mariadbd ]; then
