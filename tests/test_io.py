@@ -179,3 +179,11 @@ def test_gct_text_in_the_data_block_is_an_error_like_in_a_csv(tmp_path):
     for missing in ("", "NA", "nan"):
         data, _, _ = read_gct(gct(missing))
         assert np.isnan(data.loc["s2", "1_at"]) and data.loc["s1", "1_at"] == 1.5
+
+
+def test_xlsx_is_parsed_with_defusedxml():
+    """openpyxl parses XLSX (the probe map) through defusedxml when it is installed: no entity
+    expansion or external entities from a hostile workbook."""
+    import openpyxl.xml
+
+    assert openpyxl.xml.DEFUSEDXML is True
