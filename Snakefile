@@ -11,6 +11,14 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
+from morphotx.smk import check_config_keys
+
+# a misspelt key: one line with the nearest valid key, before jsonschema's long report
+check_config_keys(
+    config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+)
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

@@ -187,3 +187,19 @@ def test_xlsx_is_parsed_with_defusedxml():
     import openpyxl.xml
 
     assert openpyxl.xml.DEFUSEDXML is True
+
+
+def test_unknown_config_keys_name_the_nearest_valid_key():
+    from morphotx.smk import unknown_config_keys
+
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"split": {"$ref": "#/$defs/split"}, "models": {"type": "object"}},
+              "$defs": {"split": {"type": "object", "additionalProperties": False,
+                                  "properties": {"seed": {}, "folds": {}}}}}
+    cfg = {"split": {"sead": 1, "folds": 2}, "modles": {}, "models": {"anything": {"x": 1}}}
+    assert unknown_config_keys(cfg, schema) == [
+        "unknown config key 'split.sead'; did you mean 'split.seed'?",
+        "unknown config key 'modles'; did you mean 'models'?"]
+    assert unknown_config_keys({"split": {"zzz": 1}}, schema) == [
+        "unknown config key 'split.zzz'; known keys here: ['folds', 'seed']"]
+    assert unknown_config_keys({"split": {"seed": 1}}, schema) == []

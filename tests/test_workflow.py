@@ -150,6 +150,9 @@ def test_unknown_key_stops_before_any_job(tmp_path):
     res = snakemake(tmp_path, config={"split": {"sead": 1}})
     assert res.returncode != 0
     assert "sead" in res.stderr and "validat" in res.stderr.lower()
+    # one line naming the key and the nearest valid one, not a schema dump
+    assert "unknown config key 'split.sead'; did you mean 'split.seed'?" in res.stderr
+    assert len(res.stderr.splitlines()) < 40, len(res.stderr.splitlines())
     assert not (tmp_path / "results").exists()
 
 
