@@ -59,6 +59,17 @@ def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
     assert len(res) == len(df) - 1 and "Dropping" in caplog.text
 
 
+def test_text_dose_is_shown_as_written(tmp_path, tiny_raw):
+    df = pd.read_csv(tiny_raw["l1000"])
+    i = df.index[df.pert_type_x == "trt_cp"][0]
+    df["pert_dose"] = df["pert_dose"].astype(object)
+    df.loc[i, "pert_dose"] = "10 uM"
+    f = tmp_path / "l1k.csv"
+    df.to_csv(f, index=False)
+    with pytest.raises(MorphotxInputError, match=r"'dose': '10 uM'"):
+        harmonise(f, tmp_path / "out.parquet", FORMAT, "l1000")
+
+
 def test_inf_becomes_nan_and_is_logged(tmp_path, tiny_raw, caplog):
     df = pd.read_csv(tiny_raw["l1000"])
     probe = [c for c in df.columns if c.endswith("_at")][3]

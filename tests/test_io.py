@@ -203,3 +203,18 @@ def test_unknown_config_keys_name_the_nearest_valid_key():
     assert unknown_config_keys({"split": {"zzz": 1}}, schema) == [
         "unknown config key 'split.zzz'; known keys here: ['folds', 'seed']"]
     assert unknown_config_keys({"split": {"seed": 1}}, schema) == []
+
+
+def test_workbook_or_parquet_named_csv_is_named(tmp_path):
+    """An XLSX or Parquet file given as .csv is named as such (it was told to 're-encode as UTF-8')."""
+    import pandas as pd
+
+    xlsx = tmp_path / "map.csv"
+    pd.DataFrame({"probe_id": ["1_at"], "symbol": ["G1"]}).to_excel(xlsx.with_suffix(".xlsx"), index=False)
+    xlsx.write_bytes(xlsx.with_suffix(".xlsx").read_bytes())
+    with pytest.raises(MorphotxInputError, match="zip file .*xlsx"):
+        read_header(xlsx)
+    pq_csv = tmp_path / "p.csv"
+    pd.DataFrame({"a": [1]}).to_parquet(pq_csv)
+    with pytest.raises(MorphotxInputError, match="Parquet file"):
+        read_table(pq_csv)

@@ -214,7 +214,8 @@ def harmonise(
     rec, ok = recode_dose(dose, doses, max_dose_fold)
     bad = ~ok & ~is_control
     if bad.any():
-        ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": dose[bad]}).drop_duplicates().head(5)
+        ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": df.loc[bad, dose_src].to_numpy()})  # as written
+        ex = ex.drop_duplicates().head(5)
         msg = (f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that does not recode to "
                f"the standard doses {list(doses)} within {max_dose_fold}-fold (e.g. {ex.to_dict('records')}).")
         if on_bad_dose != "drop":

@@ -135,6 +135,11 @@ def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
             line = fh.readline()
     except (EOFError, gzip.BadGzipFile, OSError) as err:
         raise MorphotxInputError(f"{path}: cannot read the header ({err}); the file is corrupt or cut short.") from err
+    if line.startswith(b"PK\x03\x04"):  # a zip container: XLSX (or another Office file)
+        raise MorphotxInputError(f"{path}: this is a zip file (an Excel .xlsx workbook?), not delimited text; "
+                                 "give it the .xlsx extension, or export it as CSV.")
+    if line.startswith(b"PAR1"):
+        raise MorphotxInputError(f"{path}: this is a Parquet file, not delimited text; give it the .parquet extension.")
     try:
         text = line.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as err:
