@@ -163,3 +163,31 @@ def test_real_moa_map(tmp_path):
     from_file = [list(m) for m in trt[S.MOA]]
     agree = np.mean([a == b for a, b in zip(from_map, from_file) if b])
     assert agree > 0.9  # the plate's MoA column comes from the same Repurposing Hub release
+
+
+def test_extreme_values_stop_harmonise_or_become_missing(tmp_path, tiny_raw, caplog):
+    """1e30 in a treated well (a sentinel or unit error) is named; `on_extreme: nan` treats it as
+    missing with a warning. Heavy tails and mostly-constant features are not flagged."""
+    from morphotx.harmonise import extreme_values
+
+    df = pd.read_csv(tiny_raw["l1000"])
+    probe = next(c for c in df.columns if c.endswith("_at"))
+    i = df.index[df.pert_type_x == "trt_cp"][0]
+    df.loc[i, probe] = 1e30
+    f = tmp_path / "l1k.csv"
+    df.to_csv(f, index=False)
+    out = tmp_path / "out.parquet"
+    with pytest.raises(MorphotxInputError, match=rf"1 feature value\(s\) in 1 feature\(s\).*{probe} = 1e\+30.*on_extreme: nan"):
+        harmonise(f, out, FORMAT, "l1000")
+    assert not out.exists()
+    caplog.set_level(logging.WARNING)
+    res = harmonise(f, out, FORMAT, "l1000", on_extreme="nan")
+    assert res[probe].isna().sum() == 1 and "on_extreme: nan" in caplog.text
+    rng = np.random.default_rng(0)
+    ok = pd.DataFrame({"tail": rng.standard_t(1, 5000) * 3,  # Cauchy tails: huge, but not sentinels
+                       "mostly_zero": np.where(rng.random(5000) < 0.9, 0.0, rng.random(5000)),
+                       "constant": np.ones(5000)})
+    assert not extreme_values(ok).any()
+    ok.loc[7, "constant"] = 1e20
+    ok.loc[8, "mostly_zero"] = -1e12
+    assert extreme_values(ok).sum() == 2

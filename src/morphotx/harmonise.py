@@ -16,12 +16,14 @@ Documented handling of imperfect input (each reported in the log):
 
 Errors (one message naming file, column and fix; nothing written): missing required or feature
 columns, duplicated column names, a treated row without a compound id, a dose that does not
-recode (unless ``on_bad_dose: drop``), duplicated profile ids.
+recode (unless ``on_bad_dose: drop``), duplicated profile ids, feature values 10⁶ robust SDs from
+their feature's median (unless ``on_extreme: nan``; see :func:`extreme_values`).
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -157,6 +159,47 @@ def _select_features(columns: list[str], spec: dict) -> list[str]:
     return [c for c in columns if (prefixes and c.startswith(prefixes)) or (suffixes and c.endswith(suffixes))]
 
 
+EXTREME_SD = 1e6  # robust SDs from the median beyond which a value is a sentinel or unit error
+EXTREME_ABS = 1e15  # the bound for features without spread (MAD 0)
+
+
+def extreme_values(feats: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of values more than ``EXTREME_SD`` robust SDs from their feature's median (the
+    SD: 1.4826 × MAD, at least 1/1000 of the feature's 1–99 % range), or beyond ``EXTREME_ABS``
+    in a feature without spread. CellProfiler and
+    L1000 features have heavy tails, but not 10⁶ robust SDs: such values are sentinels (1e30,
+    -9999 in a 0–1 feature) or unit errors, and a few of them in DMSO wells break sphering."""
+    X = feats.to_numpy(dtype=np.float64)
+    if not len(X):
+        return np.zeros(X.shape, bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
+        med = np.nanmedian(X, axis=0)
+        lo, hi = np.nanquantile(X, [0.01, 0.99], axis=0)
+        # the spread: the MAD, but at least a thousandth of the central 98 % range, so that a
+        # feature that is mostly one value (MAD 0 or tiny) is not judged by a near-zero MAD
+        scale = np.maximum(1.4826 * np.nanmedian(np.abs(X - med), axis=0), 1e-3 * (hi - lo))
+        with np.errstate(invalid="ignore"):
+            far = np.where(scale > 0, np.abs(X - med) > EXTREME_SD * scale, np.abs(X) > EXTREME_ABS)
+    return far & np.isfinite(X)
+
+
+def _check_extreme(feats: pd.DataFrame, ids: pd.Series, path: Path, on_extreme: str) -> pd.DataFrame:
+    if on_extreme not in ("error", "nan"):
+        raise ValueError(f"harmonise.on_extreme must be 'error' or 'nan', got {on_extreme!r}")
+    far = extreme_values(feats)
+    if not far.any():
+        return feats
+    rows, cols = np.nonzero(far)
+    ex = [f"{feats.columns[c]} = {feats.iat[r, c]:.3g} in {ids.iloc[r]}" for r, c in zip(rows[:3], cols[:3])]
+    msg = (f"{path}: {int(far.sum())} feature value(s) in {len(set(cols))} feature(s) are more than "
+           f"{EXTREME_SD:.0e} robust SDs from their feature's median (e.g. {ex}): sentinels or unit errors?")
+    if on_extreme == "error":
+        raise MorphotxInputError(msg + " Fix them, or set harmonise.on_extreme: nan to treat them as missing.")
+    log.warning("%s Set to NaN (harmonise.on_extreme: nan).", msg)
+    return feats.mask(far)
+
+
 def harmonise(
     path: str | Path,
     output: str | Path,
@@ -165,6 +208,7 @@ def harmonise(
     doses: Sequence[float] = STANDARD_DOSES,
     max_dose_fold: float = 10.0,
     on_bad_dose: str = "error",
+    on_extreme: str = "error",
     moa_source: str = "file",
     moa_map: str | Path | None = None,
     moa_map_key: str = "broad_id",
@@ -258,13 +302,16 @@ def harmonise(
     inf = np.isinf(feats.to_numpy())
     if inf.any():
         cols = feats.columns[inf.any(axis=0)]
-        log.warning("%s: %d inf value(s) in %d feature(s) (e.g. %s) set to NaN", path.name, int(inf.sum()),
-                    len(cols), list(cols[:5]))
+        log.warning("%s: %d inf value(s) in %d feature(s) (e.g. %s) set to NaN: written as inf in the source, or "
+                    "beyond float32's ±3.4e38 (overflowed when read)", path.name, int(inf.sum()), len(cols),
+                    list(cols[:5]))
         feats = feats.mask(np.isinf(feats))
+    feats = _check_extreme(feats, out[S.PROFILE_ID], path, on_extreme)
     na = feats.isna().sum()
     if na.any():
-        log.info("%s: %d feature(s) contain NaN (most: %s)", path.name, int((na > 0).sum()),
-                 na.sort_values(ascending=False).head(5).to_dict())
+        log.warning("%s: %d missing value(s) in %d feature(s) (most: %s); feature selection drops NaN-heavy "
+                    "features, the rest are set to the DMSO centre after normalisation", path.name, int(na.sum()),
+                    int((na > 0).sum()), na.sort_values(ascending=False).head(5).to_dict())
 
     plates = out.groupby(S.PLATE)[S.IS_CONTROL].agg(["all", "any"])
     for plate in plates.index[plates["all"]]:

@@ -22,6 +22,7 @@ rule harmonise:
         doses=config["harmonise"]["doses_uM"],
         max_dose_fold=config["harmonise"]["max_dose_fold"],
         on_bad_dose=config["harmonise"]["on_bad_dose"],
+        on_extreme=config["harmonise"]["on_extreme"],
         moa=config["moa"],
     script:
         "../../scripts/harmonise.py"
