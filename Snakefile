@@ -11,7 +11,7 @@ min_version("9.0")
 configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
-from morphotx.smk import check_config_keys
+from morphotx.configcheck import check_config_keys
 
 # a misspelt key: one line with the nearest valid key, before jsonschema's long report
 check_config_keys(

@@ -190,7 +190,7 @@ def test_xlsx_is_parsed_with_defusedxml():
 
 
 def test_unknown_config_keys_name_the_nearest_valid_key():
-    from morphotx.smk import unknown_config_keys
+    from morphotx.configcheck import unknown_config_keys
 
     schema = {"type": "object", "additionalProperties": False,
               "properties": {"split": {"$ref": "#/$defs/split"}, "models": {"type": "object"}},
