@@ -44,12 +44,23 @@ def test_missing_required_column(tmp_path, tiny_raw):
     assert not out.exists()
 
 
-def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
+def _l1000_with(tmp_path, tiny_raw, column, value):
+    """The tiny demo's L1000 file with ``value`` in ``column`` of its first treated row, as l1k.csv."""
     df = pd.read_csv(tiny_raw["l1000"])
-    i = df.index[df.pert_type_x == "trt_cp"][0]
-    df.loc[i, "pert_dose"] = 5000.0
+    column = column(df) if callable(column) else column
+    df[column] = df[column].astype(object)
+    df.loc[df.index[df.pert_type_x == "trt_cp"][0], column] = value
     f = tmp_path / "l1k.csv"
     df.to_csv(f, index=False)
+    return f, df
+
+
+def _first_probe(df):
+    return next(c for c in df.columns if c.endswith("_at"))
+
+
+def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
+    f, df = _l1000_with(tmp_path, tiny_raw, "pert_dose", 5000.0)
     out = tmp_path / "out.parquet"
     with pytest.raises(MorphotxInputError, match=r"l1k.csv.*'pert_dose'.*on_bad_dose"):
         harmonise(f, out, FORMAT, "l1000")
@@ -60,12 +71,7 @@ def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
 
 
 def test_text_dose_is_shown_as_written(tmp_path, tiny_raw):
-    df = pd.read_csv(tiny_raw["l1000"])
-    i = df.index[df.pert_type_x == "trt_cp"][0]
-    df["pert_dose"] = df["pert_dose"].astype(object)
-    df.loc[i, "pert_dose"] = "10 uM"
-    f = tmp_path / "l1k.csv"
-    df.to_csv(f, index=False)
+    f, _ = _l1000_with(tmp_path, tiny_raw, "pert_dose", "10 uM")
     with pytest.raises(MorphotxInputError, match=r"'dose': '10 uM'"):
         harmonise(f, tmp_path / "out.parquet", FORMAT, "l1000")
 
@@ -170,12 +176,8 @@ def test_extreme_values_stop_harmonise_or_become_missing(tmp_path, tiny_raw, cap
     missing with a warning. Heavy tails and mostly-constant features are not flagged."""
     from morphotx.harmonise import extreme_values
 
-    df = pd.read_csv(tiny_raw["l1000"])
-    probe = next(c for c in df.columns if c.endswith("_at"))
-    i = df.index[df.pert_type_x == "trt_cp"][0]
-    df.loc[i, probe] = 1e30
-    f = tmp_path / "l1k.csv"
-    df.to_csv(f, index=False)
+    f, df = _l1000_with(tmp_path, tiny_raw, _first_probe, 1e30)
+    probe = _first_probe(df)
     out = tmp_path / "out.parquet"
     with pytest.raises(MorphotxInputError, match=rf"1 feature value\(s\) in 1 feature\(s\).*{probe} = 1e\+30.*on_extreme: nan"):
         harmonise(f, out, FORMAT, "l1000")
