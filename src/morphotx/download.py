@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .io import MorphotxInputError
+from .io import MorphotxInputError, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,6 @@ def check_key(key: str, at: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # checksums
 # ---------------------------------------------------------------------------------------------
-def file_digest(path: str | Path, algorithm: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def multipart_etag(path: str | Path, part_size: int) -> str:

@@ -82,6 +82,14 @@ def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
             shutil.rmtree(tmp)
 
 
+def file_digest(path: str | os.PathLike, algorithm: str) -> str:
+    """Hex digest of a file (``algorithm``: any of :mod:`hashlib`'s, e.g. md5, sha256)."""
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame (index dropped) to Parquet. Use inside :func:`atomic_outputs`."""
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)

@@ -9,14 +9,13 @@ the commit changes (both are its params), so the manifest describes the code of 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
 import subprocess
 import sys
 
-from .io import atomic_outputs, write_json
+from .io import atomic_outputs, file_digest, write_json
 
 PACKAGES = ["morphotx", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "pycytominer", "copairs",
             "snakemake", "umap-learn", "optuna", "matplotlib", "boto3"]
@@ -37,13 +36,9 @@ def git_state(repo: str | os.PathLike) -> dict:
     return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> dict:
-    """Size in bytes and SHA-256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": h.hexdigest()}
+def _input_record(path: str | os.PathLike) -> dict:
+    """Path, size in bytes and SHA-256 of a file."""
+    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": file_digest(path, "sha256")}
 
 
 def _versions() -> dict:
@@ -78,7 +73,7 @@ def build_manifest(config: dict, inputs: dict[str, str], git: dict) -> dict:
         "machine": platform.machine(),
         "device": _device(),
         "packages": _versions(),
-        "inputs": {k: file_digest(p) for k, p in sorted(inputs.items())},
+        "inputs": {k: _input_record(p) for k, p in sorted(inputs.items())},
         "config": config,
     }
 
