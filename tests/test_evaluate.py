@@ -148,8 +148,12 @@ def test_schema_defaults_equal_the_library_defaults():
 
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     props = schema["properties"]["evaluate"]["properties"]
-    from_schema = {k: v["default"] for k, v in props.items() if k != "views"}
+    from_schema = {k: v["default"] for k, v in props.items() if k not in ("views", "collapse")}
     assert from_schema == DEFAULTS
+    import inspect
+
+    from morphotx.models.embed import embed_model
+    assert props["collapse"]["default"] == inspect.signature(embed_model).parameters["collapse"].default
 
 
 def test_training_summary_reads_fold_from_the_path(tmp_path):
@@ -190,3 +194,26 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
         assert not maps
     rows, _ = map_metrics(Table("cp", "uncollapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
     assert rows[0]["status"] == "no_pairs" and "copairs" in rows[0]["reason"], rows
+
+
+def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
+    """A MoA-disjoint split: no validation or test MoA has a training compound. The classifiers are
+    recorded ``not_applicable`` with the reason (not fitted: F1 would be 0 by construction), and the
+    MoA mAP is computed among the validation compounds and among the test compounds."""
+    from morphotx.evaluate import DEFAULTS, Table, classify_table, map_metrics
+
+    rng = np.random.default_rng(0)
+    split = ["train"] * 12 + ["validation"] * 6 + ["test"] * 6
+    moa = [f"tr{i % 3}" for i in range(12)] + [f"va{i % 2}" for i in range(6)] + [f"te{i % 2}" for i in range(6)]
+    meta = pd.DataFrame({S.TREATMENT: [f"t{i}" for i in range(24)], S.PERT: [f"c{i}" for i in range(24)],
+                         S.SPLIT: split, S.IS_CONTROL: False,
+                         S.MOA: [np.array([m], dtype=object) for m in moa]})
+    X = rng.normal(size=(24, 5)) + np.unique(moa, return_inverse=True)[1][:, None]
+    rows, per, probas = classify_table(meta, X, ["knn"], 0, {**DEFAULTS, "knn_k_max": 3, "cv_folds": 2})
+    assert {r["status"] for r in rows} == {"not_applicable"} and not per and not probas
+    assert "MoA-disjoint" in rows[0]["reason"]
+    mrows, maps = map_metrics(Table("cp", "collapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
+    got = {r["metric"]: r for r in mrows}
+    assert got["moa_map"]["status"] == got["validation_moa_map"]["status"] == "ok"
+    assert np.isfinite(got["validation_moa_map"]["value"]) and np.isfinite(got["moa_map"]["value"])
+    assert len(maps) == 1 and set(maps[0]["group"]) == {"te0", "te1"}  # the per-MoA table is the test split's

@@ -193,3 +193,23 @@ def test_extreme_values_stop_harmonise_or_become_missing(tmp_path, tiny_raw, cap
     ok.loc[7, "constant"] = 1e20
     ok.loc[8, "mostly_zero"] = -1e12
     assert extreme_values(ok).sum() == 2
+
+
+def test_renamed_feature_prefix_is_an_error_and_one_stray_column_a_counted_warning(tmp_path, tiny_raw, caplog):
+    """Schema drift: ``Cells_`` renamed ``Cell_`` would turn a third of the features into metadata
+    without a word; columns matching no feature rule and no known metadata column are counted and
+    named, and above ``max_unknown_columns`` × the feature count they stop the run."""
+    df = pd.read_csv(tiny_raw["cell_painting"])
+    drift = df.rename(columns=lambda c: "Cell_" + c[len("Cells_"):] if c.startswith("Cells_") else c)
+    n_renamed = sum(c.startswith("Cell_") for c in drift.columns)
+    drift.to_csv(tmp_path / "drift.csv", index=False)
+    with pytest.raises(MorphotxInputError, match=rf"{n_renamed} column\(s\) match no feature rule.*Cell_.*renamed"):
+        harmonise(tmp_path / "drift.csv", tmp_path / "drift.parquet", FORMAT, "cell_painting")
+    assert not (tmp_path / "drift.parquet").exists()
+    df.assign(plate_note="x").to_csv(tmp_path / "note.csv", index=False)
+    caplog.set_level(logging.WARNING)
+    out = harmonise(tmp_path / "note.csv", tmp_path / "note.parquet", FORMAT, "cell_painting")
+    assert "1 column(s) match no feature rule and no known metadata column" in caplog.text
+    assert "plate_note" in caplog.text and "Metadata_plate_note" in out.columns
+    with pytest.raises(MorphotxInputError, match="max_unknown_columns"):
+        harmonise(tmp_path / "note.csv", tmp_path / "n2.parquet", FORMAT, "cell_painting", max_unknown_columns=0)

@@ -282,3 +282,32 @@ def test_empty_input_gives_empty_table():
     t = H.headline(pd.DataFrame(), pd.DataFrame())
     assert t.empty and "delta_ci_low" in t.columns
     assert "# morphotx headline" in H.markdown(t, "J = 0")
+
+
+def test_moa_map_metric_selects_on_validation_map_without_classifiers():
+    """``metric="moa_map"`` (the zero-shot protocol): configurations are (view, level, variant,
+    retrieval), chosen on ``validation_moa_map`` and reported with the test ``moa_map``; the
+    classification rows (not applicable in a MoA-disjoint split) only give n_test / n_train; late
+    fusion has no embedding and no entry."""
+    cls = []
+    for source, view in (("raw", "cp"), ("raw", "late_fusion"), ("m", "cp")):
+        cls += config(source, view, "collapsed", "knn", [np.nan] * 3, [np.nan] * 3, status="not_applicable",
+                      n_train=80, n_scored=20)
+
+    def both(source, variant, val, test):
+        out = []
+        for metric, values in (("validation_moa_map", val), ("moa_map", test)):
+            out += [{**r, "metric": metric} for r in emb(source, "cp", variant, values)]
+        return out
+
+    em = (both("raw", "collapsed", [0.3] * 3, [0.30, 0.31, 0.32])
+          + both("m", "collapsed", [0.2] * 3, [0.90, 0.90, 0.90])  # best on test, worse on validation
+          + both("m", "raw+collapsed", [0.4] * 3, [0.40, 0.42, 0.44]))
+    t = H.headline(pd.DataFrame(cls), pd.DataFrame(em), metric="moa_map")
+    assert list(t["entry"]) == ["raw Cell Painting", "m"]  # no late fusion entry
+    m = row(t, "m")
+    assert m["classifier"] == H.RETRIEVAL and m["variant"] == "raw+collapsed"  # chosen on validation
+    assert m["moa_map"] == pytest.approx(0.42) and m["validation_moa_map"] == pytest.approx(0.4)
+    assert m["delta_vs_baseline"] == pytest.approx(0.42 - 0.31)
+    assert m["n_test_over_n_train"] == pytest.approx(20 / 80)
+    assert "MoA mAP" in H.markdown(t, "J = 3") and "Zero-shot" in H.markdown(t, "J = 3")

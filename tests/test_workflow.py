@@ -174,6 +174,31 @@ def test_bad_value_names_the_key(tmp_path):
 
 
 @pytest.mark.workflow
+def test_moa_disjoint_runs_to_a_zero_shot_headline(tmp_path):
+    """``split.mode: moa_disjoint`` (bad-input case 30): the split honours the fractions, SupCon
+    (the family that needs MoA labels) trains, classifiers are recorded as not applicable with the
+    reason, and the headline is chosen on validation MoA mAP and reports the test MoA mAP."""
+    res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet", models=["supcon"],
+                    config={"split": {"folds": 2, "mode": "moa_disjoint",
+                                      "fractions": {"train": 0.5, "validation": 0.3, "test": 0.2}}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "results" / "tiny"
+    for fold in (0, 1):
+        split = pd.read_parquet(out / "split" / f"fold{fold}" / "compound_split.parquet")
+        counts = split["Metadata_split"].value_counts()
+        assert (counts.reindex(["train", "validation", "test"]) > 0).all(), counts
+        moa_split = split[split["Metadata_split"] != "excluded"].assign(
+            m=lambda d: d["Metadata_moa"].str.split("|")).explode("m").groupby("m")["Metadata_split"].nunique()
+        assert (moa_split == 1).all()  # no MoA in two splits
+    cls = pd.read_parquet(out / "leaderboard" / "all_classification.parquet")
+    assert set(cls["status"]) == {"not_applicable"} and cls["reason"].str.contains("MoA-disjoint").all()
+    head = pd.read_parquet(out / "leaderboard" / "headline.parquet")
+    assert "validation_moa_map" in head.columns and set(head["classifier"]) == {"retrieval"}
+    assert head.loc[head["entry"] == "supcon", "moa_map"].notna().all()
+    assert "late fusion" not in " ".join(head["entry"])
+
+
+@pytest.mark.workflow
 @pytest.mark.parametrize("name", ["..", ".hidden", "a/b"])
 def test_dataset_name_cannot_leave_results(tmp_path, name):
     res = snakemake(tmp_path, "-n", config={"dataset": {"name": name}})

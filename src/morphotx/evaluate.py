@@ -65,6 +65,8 @@ LEVELS = ("uncollapsed", "collapsed")
 VARIANTS = ("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
 OUTPUTS = ("classification", "per_moa", "embedding_metrics", "curves", "map")
 EVAL_SPLITS = ("validation", "test")
+ZERO_SHOT_REASON = ("no validation or test MoA has a training compound (a MoA-disjoint split): a classifier "
+                    "cannot predict unseen MoAs; the zero-shot score is the MoA mAP (headline.metric: moa_map)")
 
 DEFAULTS = {
     "classifiers": list(CLASSIFIERS),
@@ -233,12 +235,18 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
     y = _label(meta)
     groups = meta[S.PERT].astype(str).to_numpy()
     moa_compounds = _moa_compounds(meta) if moa_compounds is None else moa_compounds
+    seen = set(y[tr])
+    zero_shot = not any(set(y[masks[s]]) & seen for s in EVAL_SPLITS)
     rows, per, probas = [], [], {}
     for name in classifiers:
         base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X.shape[1])}
         if masks["test"].sum() == 0:
             rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "failed",
                       "reason": "no single-MoA test rows"} for s in EVAL_SPLITS]
+            continue
+        if zero_shot:
+            rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "not_applicable",
+                      "reason": ZERO_SHOT_REASON} for s in EVAL_SPLITS]
             continue
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
@@ -335,7 +343,8 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
 
 def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
     """copairs mAP on test rows: replicate retrieval against DMSO (uncollapsed level) and MoA
-    retrieval among single-MoA test compounds (collapsed level)."""
+    retrieval among single-MoA test compounds (collapsed level; also among the validation
+    compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on)."""
     meta, X = t.meta, t.X
     rows, maps = [], []
     if not np.isfinite(X).all():
@@ -361,23 +370,34 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                 rows += _metric_rows({"replicate_map": m["mean_average_precision"].mean(),
                                       "replicate_fraction_retrieved": m["below_corrected_p"].mean()})
         else:
-            sel = test & _single_moa(meta)
-            sub = _with_emb(meta, X)[sel].reset_index(drop=True)
-            n_cpd = sub.assign(_m=_label(sub)).groupby("_m")[S.PERT].nunique()
-            if (n_cpd >= 2).sum() < 1:
-                rows.append({"metric": "moa_map", "value": np.nan, "status": "too_few_classes",
-                             "reason": "no MoA has two test compounds"})
-            else:
-                try:
-                    _, m = retrieval.moa_map(sub, **common)
-                except UnpairedException as exc:
-                    return rows + [{"metric": "moa_map", "value": np.nan, "status": "no_pairs",
-                                    "reason": f"copairs: {exc} (no two test compounds share a MoA)"}], maps
-                m = m.dropna(subset=["mean_average_precision"])
-                maps.append(m.rename(columns={"Metadata_moa_label": "group"}).assign(kind="moa"))
-                rows += _metric_rows({"moa_map": m["mean_average_precision"].mean(),
-                                      "moa_fraction_retrieved": m["below_corrected_p"].mean()})
+            for split, prefix in (("test", ""), ("validation", "validation_")):
+                r, m = _moa_map_rows(meta, X, split, prefix, common)
+                rows += r
+                maps += [m] if m is not None and split == "test" else []  # per-MoA tables: test only
     return rows, maps
+
+
+def _moa_map_rows(meta: pd.DataFrame, X: np.ndarray, split: str, prefix: str,
+                  common: dict) -> tuple[list[dict], pd.DataFrame | None]:
+    """copairs MoA mAP among the single-MoA compounds of ``split`` (collapsed level): metric rows
+    named ``<prefix>moa_map`` / ``<prefix>moa_fraction_retrieved`` and the per-MoA table."""
+    sel = (meta[S.SPLIT] == split).to_numpy() & _single_moa(meta)
+    sub = _with_emb(meta, X)[sel].reset_index(drop=True)
+    n_cpd = sub.assign(_m=_label(sub)).groupby("_m")[S.PERT].nunique()
+    name = f"{prefix}moa_map"
+    if (n_cpd >= 2).sum() < 1:
+        return [{"metric": name, "value": np.nan, "status": "too_few_classes",
+                 "reason": f"no MoA has two {split} compounds"}], None
+    try:
+        _, m = retrieval.moa_map(sub, **common)
+    except UnpairedException as exc:
+        return [{"metric": name, "value": np.nan, "status": "no_pairs",
+                 "reason": f"copairs: {exc} ({len(n_cpd)} MoA(s) among the single-MoA {split} compounds, "
+                           f"{int((n_cpd >= 2).sum())} with two or more compounds)"}], None
+    m = m.dropna(subset=["mean_average_precision"])
+    rows = _metric_rows({name: m["mean_average_precision"].mean(),
+                         f"{prefix}moa_fraction_retrieved": m["below_corrected_p"].mean()})
+    return rows, m.rename(columns={"Metadata_moa_label": "group"}).assign(kind="moa")
 
 
 def _with_emb(meta: pd.DataFrame, X: np.ndarray) -> pd.DataFrame:
@@ -445,7 +465,8 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[
     both = raw.table("both", "collapsed")
     cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
     l1_t = Table("l1000", "collapsed", both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]))
-    _, _, p_cp = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
+    r_cp, _, p_cp = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
+    zero_shot = any(r["status"] == "not_applicable" for r in r_cp)
     _, _, p_l1 = classify_table(l1_t.meta, l1_t.X, cfg["classifiers"], seed, cfg)
     y = _label(both.meta)
     use = _single_moa(both.meta)
@@ -459,7 +480,8 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[
             row = {**base, "split": s, "n_scored": int((use & (split == s)).sum())}
             a, b = p_cp.get(name, {}).get(s), p_l1.get(name, {}).get(s)
             if a is None or b is None:
-                rows.append({**row, "status": "failed", "reason": "a per-modality classifier gave no probabilities"})
+                rows.append({**row, "status": "not_applicable", "reason": ZERO_SHOT_REASON} if zero_shot else
+                            {**row, "status": "failed", "reason": "a per-modality classifier gave no probabilities"})
                 continue
             if list(a[0]) != list(b[0]):
                 rows.append({**row, "status": "failed", "reason": "modalities saw different classes"})

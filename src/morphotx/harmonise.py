@@ -153,6 +153,29 @@ def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_pat
     return features
 
 
+def unknown_columns(header: Sequence[str], features: Sequence[str], fmt: dict) -> list[str]:
+    """Columns of ``header`` that are neither features, nor mapped by the format's ``columns``, nor
+    declared by its ``metadata`` (``prefixes`` / ``names``): kept as metadata, but a renamed feature
+    prefix (schema drift, e.g. ``Cells_`` → ``Cell_``) lands here."""
+    spec = fmt.get("metadata", {})
+    prefixes, names = tuple(spec.get("prefixes", ())), set(spec.get("names", ()))
+    known = set(features) | set(fmt["columns"]) | names
+    return [c for c in header if c not in known and not (prefixes and c.startswith(prefixes))]
+
+
+def _check_unknown(unknown: list[str], n_features: int, path: Path, format_path, max_unknown: float) -> None:
+    if not unknown:
+        return
+    msg = (f"{path}: {len(unknown)} column(s) match no feature rule and no known metadata column of the format "
+           f"{format_path} (e.g. {unknown[:8]}); they are kept as metadata, not used as features")
+    if len(unknown) > max_unknown * n_features:
+        raise MorphotxInputError(
+            f"{msg}. That is more than harmonise.max_unknown_columns = {max_unknown:g} × the {n_features} feature "
+            "columns: were features renamed (e.g. a changed prefix)? Fix the names, add the prefix to the format's "
+            "features, declare the columns under its metadata, or raise harmonise.max_unknown_columns.")
+    log.warning("%s.", msg)
+
+
 def _select_features(columns: list[str], spec: dict) -> list[str]:
     prefixes = tuple(spec.get("prefixes", ()))
     suffixes = tuple(spec.get("suffixes", ()))
@@ -209,6 +232,7 @@ def harmonise(
     max_dose_fold: float = 10.0,
     on_bad_dose: str = "error",
     on_extreme: str = "error",
+    max_unknown_columns: float = 0.02,
     moa_source: str = "file",
     moa_map: str | Path | None = None,
     moa_map_key: str = "broad_id",
@@ -220,6 +244,7 @@ def harmonise(
     fmt = load_format(format_path, modality)
     header = read_columns(path)
     features = check_columns(header, fmt, path, format_path, modality)
+    _check_unknown(unknown_columns(header, features, fmt), len(features), path, format_path, max_unknown_columns)
     colmap = source_columns(header, fmt["columns"])
     present = [c for c in colmap if c in header]
     extra_meta = [c for c in header if c not in features and c not in fmt["columns"]]

@@ -18,6 +18,10 @@ Protocol (test compounds decide nothing):
   (from ``embedding_metrics``; none for late fusion). Mean and CI over the repetitions: the
   corrected resampled t of Nadeau & Bengio (2003), variance ``(1/J + n_test/n_train) · s²`` with
   J − 1 degrees of freedom (``ci="corrected_t"``), or the plain t-interval ``s²/J`` (``ci="t"``).
+* **Retrieval (``metric="moa_map"``, the zero-shot protocol of ``split.mode: moa_disjoint``).**
+  No classifier: a configuration is ``(view, level, variant, "retrieval")``, chosen on the
+  validation compounds' copairs MoA mAP (``validation_moa_map``) and reported with the test
+  compounds' MoA mAP. Late fusion has no embedding and no entry.
 * **Paired difference** to the best raw baseline of the same input (cp → raw Cell Painting,
   l1000 → raw L1000, both → the raw entry with the highest validation score): per repetition
   shared by both, then mean and CI with the same method.
@@ -50,6 +54,7 @@ CI_METHODS = {
          "repetitions share, so too narrow)",
 }
 KIND_ORDER = {"baseline": 0, "model": 1, "cp_only": 1}
+RETRIEVAL = "retrieval"  # the classifier slot of a configuration scored by MoA mAP
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,36 @@ def entries(classification: pd.DataFrame) -> list[Entry]:
         if "cp" in views[source] and len(views[source]) > 1:
             out.append(Entry(f"{source} (Cell Painting only)", "cp_only", str(source), ("cp",)))
     return out
+
+
+def retrieval_rows(classification: pd.DataFrame, embedding: pd.DataFrame) -> pd.DataFrame:
+    """The selection rows of ``metric="moa_map"``: one per (source, fold, seed, view, level,
+    variant) and split, from the ``validation_moa_map`` (``split`` validation) and ``moa_map``
+    (test) embedding metrics, classifier ``retrieval``; ``n_train`` / ``n_scored`` (for the
+    corrected t) from the classification rows of the same source, repetition, view, level and split.
+
+    Parameters
+    ----------
+    classification : pandas.DataFrame
+        The concatenated classification tables.
+    embedding : pandas.DataFrame
+        The concatenated ``embedding_metrics`` tables.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows shaped like classification rows, with a ``moa_map`` column (NaN where not ``ok``).
+    """
+    keys = ["source", "fold", "seed", "view", "level"]
+    if embedding.empty or "variant" not in embedding.columns:
+        return pd.DataFrame(columns=keys + ["variant", "classifier", "split", "moa_map", "status", "reason"])
+    e = embedding[embedding["metric"].isin(["moa_map", "validation_moa_map"]) & embedding["variant"].notna()]
+    out = e.assign(split=np.where(e["metric"] == "moa_map", "test", "validation"), classifier=RETRIEVAL,
+                   moa_map=e["value"].where(e["status"] == "ok"))
+    if {"n_train", "n_scored"} <= set(classification.columns):
+        sizes = classification.groupby(keys + ["split"])[["n_train", "n_scored"]].max().reset_index()
+        out = out.merge(sizes, on=keys + ["split"], how="left")
+    return out.drop(columns=["metric", "value"]).reset_index(drop=True)
 
 
 def _entry_rows(classification: pd.DataFrame, entry: Entry) -> pd.DataFrame:
@@ -417,13 +452,17 @@ def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metr
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
+    embedding = embedding_metrics if embedding_metrics is not None else pd.DataFrame()
     reported = list(dict.fromkeys([metric, *REPORTED]))
+    if metric == "moa_map":
+        classification = retrieval_rows(classification if classification is not None else pd.DataFrame(),
+                                        embedding)
+        reported = ["moa_map"]
     cols = _columns(metric, reported)
     if classification is None or classification.empty:
         return pd.DataFrame(columns=cols)
     if metric not in classification.columns:
         raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
-    embedding = embedding_metrics if embedding_metrics is not None else pd.DataFrame()
     results, per_rep = [], {}
     for e in entries(classification):
         res, values = _entry_result(e, classification, embedding, metric, reported, ci, confidence)
@@ -466,7 +505,7 @@ def _has_baseline(r: dict) -> bool:
 
 
 def _label(metric: str) -> str:
-    return {"macro_f1": "macro-F1", "weighted_f1": "weighted F1"}.get(metric, metric)
+    return {"macro_f1": "macro-F1", "weighted_f1": "weighted F1", "moa_map": "MoA mAP"}.get(metric, metric)
 
 
 def _metric_of(table: pd.DataFrame) -> str:
@@ -579,7 +618,10 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         f"Δ is the paired difference of test {_label(metric)} (same fold and seed) to the best raw baseline of "
         f"the same input: raw Cell Painting for Cell Painting input, raw L1000 for L1000, and for both inputs the "
         f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. Full table: "
-        f"headline.parquet.",
+        f"headline.parquet."
+        + (" Zero-shot protocol: the score is the copairs MoA mAP among the split's own compounds (no "
+           "classifier, shown as 'retrieval'); late fusion has no embedding and no entry." if metric == "moa_map"
+           else ""),
         "",
         t.to_markdown(index=False) if len(t) else "(no evaluation rows)",
         "",
@@ -676,8 +718,9 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
 
     t = compact(table)
     t = t[[c for c in t.columns if c.startswith(("entry", "test ", "Δ", "baseline"))]]  # narrow: beside the DAG
-    lines = [intro.rstrip(), "", "**Headline** (configurations chosen on validation compounds; test macro-F1 and "
-             "differences with 95 % CIs over the repetitions; full table in category 0):", "",
+    lines = [intro.rstrip(), "", f"**Headline** (configurations chosen on validation compounds; test "
+             f"{_label(_metric_of(table))} and differences with 95 % CIs over the repetitions; full table in "
+             "category 0):", "",
              tabulate(t.values.tolist(), headers=list(t.columns), tablefmt="grid"), ""]
     lines += [f"- {v}" for v in verdict(table)[-2:]]
     return "\n".join(lines) + "\n"

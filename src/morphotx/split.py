@@ -16,11 +16,18 @@ and the rest is training. The test share is then 1/K, so ``fractions.train`` and
 
 ``mode: moa_disjoint`` — the zero-shot setting: no MoA appears in two splits. A compound with
 two MoAs ties them together, so the unit of assignment is a connected component of the
-compound–MoA graph; components are dealt to splits (largest first, then at random) so that each
-split's compound count approaches its target fraction.
+compound–MoA graph; units are dealt to splits (largest first, then at random) so that each
+split's compound count approaches its target fraction. Multi-MoA compounds often link most MoAs
+into one component (the demo's and LINCS's annotations do); a component larger than half the
+smallest split's target is therefore broken into its MoAs, and a compound whose MoAs then land in
+two splits is left out of every split (``Metadata_split = excluded``: not trained on, not scored;
+counted in a warning). With folds, the MoAs are dealt to the folds the same way: the test set of
+fold ``f`` holds the compounds whose MoAs all lie in fold ``f``; the compounds with no MoA there
+are the training and validation candidates; the others are excluded in that fold.
 
 The table has one row per compound in either modality: ``Metadata_pert_id``, ``Metadata_moa``
-(``|``-joined), ``Metadata_split``.
+(``|``-joined), ``Metadata_split`` (``train`` / ``validation`` / ``test``, and ``excluded`` in
+``moa_disjoint`` mode).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.model_selection import GroupKFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from . import schema as S
 from .io import MorphotxInputError, read_table, save_parquet
@@ -93,17 +100,72 @@ def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: s
     return out
 
 
-def _components(cpd: pd.DataFrame) -> np.ndarray:
+EXCLUDED = "excluded"
+
+
+def _moa_lists(cpd: pd.DataFrame) -> list[list[str]]:
+    """The MoAs of each compound; an unannotated compound is a MoA of its own."""
+    return [m.split("|") if m else [f"__none__{p}"] for m, p in zip(cpd[S.MOA], cpd[S.PERT])]
+
+
+def _components(moa_lists: list[list[str]]) -> tuple[np.ndarray, dict[str, int]]:
     """Connected component of each compound in the compound–MoA graph (MoAs shared by several
-    compounds tie them together; an unannotated compound is its own component)."""
-    moa_lists = [m.split("|") if m else [f"__none__{p}"] for m, p in zip(cpd[S.MOA], cpd[S.PERT])]
+    compounds tie them together), and the component of each MoA."""
     moas = sorted({m for ms in moa_lists for m in ms})
     mi = {m: i for i, m in enumerate(moas)}
+    n_c = len(moa_lists)
     rows = [i for i, ms in enumerate(moa_lists) for _ in ms]
-    cols = [len(cpd) + mi[m] for ms in moa_lists for m in ms]
-    n = len(cpd) + len(moas)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    return connected_components(graph, directed=False)[1][: len(cpd)]
+    cols = [n_c + mi[m] for ms in moa_lists for m in ms]
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_c + len(moas), n_c + len(moas)))
+    labels = connected_components(graph, directed=False)[1]
+    return labels[:n_c], {m: int(labels[n_c + i]) for m, i in mi.items()}
+
+
+def _deal_moas(moa_lists: list[list[str]], fractions, seed: int) -> dict[str, int]:
+    """Assign every MoA to a split index so that no MoA is in two splits and each split's compound
+    count approaches ``fractions`` (see the module docstring): connected components are the units,
+    except components above half the smallest positive target, which are broken into their MoAs.
+    A compound weighs ``1/len(its MoAs)`` on each of its MoAs."""
+    target = np.asarray(fractions, dtype=float) * len(moa_lists)
+    comp, moa_comp = _components(moa_lists)
+    comp_size = np.bincount(comp)
+    limit = 0.5 * target[target > 0].min()
+    weight: dict[str, float] = {}
+    for ms in moa_lists:
+        for m in ms:
+            weight[m] = weight.get(m, 0.0) + 1 / len(ms)
+    units: dict[object, list[str]] = {}
+    for m in sorted(weight):
+        c = moa_comp[m]
+        units.setdefault(m if comp_size[c] > limit else c, []).append(m)
+    rng = np.random.default_rng(seed)
+    keys = sorted(units, key=str)
+    ties = dict(zip(keys, rng.random(len(keys))))
+    unit_weight = {k: sum(weight[m] for m in units[k]) for k in keys}
+    filled = np.zeros(len(target))
+    assign = {}
+    for k in sorted(keys, key=lambda k: (-unit_weight[k], ties[k])):
+        j = int(np.argmax(np.where(target > 0, (target - filled) / np.maximum(target, 1e-9), -np.inf)))
+        filled[j] += unit_weight[k]
+        assign.update({m: j for m in units[k]})
+    return assign
+
+
+def _place(moa_lists: list[list[str]], moa_split: dict[str, int], names) -> np.ndarray:
+    """A compound's split: the one all its MoAs are in, else ``excluded``."""
+    out = []
+    for ms in moa_lists:
+        where = {moa_split[m] for m in ms}
+        out.append(names[where.pop()] if len(where) == 1 else EXCLUDED)
+    return np.array(out, dtype=object)
+
+
+def _warn_excluded(cpd: pd.DataFrame, split: np.ndarray, what: str) -> None:
+    ex = split == EXCLUDED
+    if ex.any():
+        log.warning("moa_disjoint%s: %d of %d compounds have MoAs in two splits and are left out "
+                    "(Metadata_split = excluded; e.g. %s)", what, int(ex.sum()), len(split),
+                    cpd.loc[ex, S.PERT].head(5).tolist())
 
 
 def _check_validation_share(f_val: float, folds: int) -> None:
@@ -112,12 +174,24 @@ def _check_validation_share(f_val: float, folds: int) -> None:
                                  f"[0, {1 - 1 / folds:.2f})")
 
 
-def check_split_config(split: dict) -> None:
+def check_split_config(split: dict, headline: dict | None = None) -> None:
     """The checks of the ``split`` config section that need no data (run when the workflow starts,
     so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
-    with ``folds: 1``; the validation share with ``folds ≥ 2``)."""
-    if split.get("mode", "compound") not in ("compound", "moa_disjoint"):
-        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {split.get('mode')!r}")
+    with ``folds: 1``; the validation share with ``folds ≥ 2``). ``headline`` (the config section,
+    changed in place): ``metric: auto`` becomes ``moa_map`` in ``moa_disjoint`` mode (classifiers
+    cannot predict unseen MoAs) and ``macro_f1`` otherwise; a classification metric with
+    ``moa_disjoint`` is an error."""
+    mode = split.get("mode", "compound")
+    if mode not in ("compound", "moa_disjoint"):
+        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
+    if headline is not None:
+        metric = headline.get("metric", "auto")
+        if metric == "auto":
+            headline["metric"] = "moa_map" if mode == "moa_disjoint" else "macro_f1"
+        elif mode == "moa_disjoint" and metric != "moa_map":
+            raise MorphotxInputError(
+                f"headline.metric is {metric!r} but split.mode is moa_disjoint: no test MoA has a training "
+                "compound, so a classifier cannot predict any; set headline.metric: moa_map (or auto)")
     folds = int(split.get("folds", 1))
     if folds < 1:
         raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")
@@ -140,13 +214,7 @@ def _split_fold(cpd: pd.DataFrame, f_val: float, seed: int, mode: str, stratify:
         kf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         test = list(kf.split(idx, strata))[fold][1]
     else:
-        comp = _components(cpd)
-        if len(np.unique(comp)) < folds:
-            raise MorphotxInputError(f"split.mode moa_disjoint: only {len(np.unique(comp))} group(s) of MoAs linked "
-                                     f"by shared compounds, fewer than split.folds = {folds}")
-        # GroupKFold is deterministic in the group sizes: shuffle the group ids with the seed first
-        perm = np.random.default_rng(seed).permutation(int(comp.max()) + 1)
-        test = list(GroupKFold(n_splits=folds).split(idx, groups=perm[comp]))[fold][1]
+        return _split_fold_moa_disjoint(cpd, f_val, seed, folds, fold)
     split = np.full(len(cpd), "train", dtype=object)
     split[test] = "test"
     n_val = int(round(f_val * len(cpd)))
@@ -210,22 +278,30 @@ def _split_stratified(cpd: pd.DataFrame, f, seed: int, stratify: bool) -> np.nda
 
 
 def _split_moa_disjoint(cpd: pd.DataFrame, f, seed: int) -> np.ndarray:
-    comp = _components(cpd)
-    sizes = pd.Series(comp).value_counts()
-    rng = np.random.default_rng(seed)
-    # largest components first (ties at random), each to the split furthest below its target
-    order = sorted(sizes.index, key=lambda c: (-sizes[c], rng.random()))
-    target = np.array(f) * len(cpd)
-    filled = np.zeros(3)
-    assign = {}
-    for c in order:
-        k = int(np.argmax((target - filled) / np.maximum(target, 1e-9)))
-        assign[c] = k
-        filled[k] += sizes[c]
-    if sizes.iloc[0] > target[0]:
-        log.warning("moa_disjoint: one group of MoAs linked by multi-MoA compounds holds %d of %d compounds; "
-                    "split fractions will be off target", sizes.iloc[0], len(cpd))
-    return np.array([S.SPLITS[assign[c]] for c in comp], dtype=object)
+    moa_lists = _moa_lists(cpd)
+    split = _place(moa_lists, _deal_moas(moa_lists, f, seed), S.SPLITS)
+    _warn_excluded(cpd, split, "")
+    return split
+
+
+def _split_fold_moa_disjoint(cpd: pd.DataFrame, f_val: float, seed: int, folds: int, fold: int) -> np.ndarray:
+    moa_lists = _moa_lists(cpd)
+    moa_fold = _deal_moas(moa_lists, np.full(folds, 1 / folds), seed)
+    in_fold = [{moa_fold[m] == fold for m in ms} for ms in moa_lists]
+    split = np.array(["test" if s == {True} else "train" if s == {False} else EXCLUDED for s in in_fold],
+                     dtype=object)
+    rest = np.flatnonzero(split == "train")
+    n_val = int(round(f_val * len(cpd)))
+    if n_val > 0 and len(rest):
+        share = min(n_val / len(rest), 0.99)
+        sub = [moa_lists[i] for i in rest]
+        split[rest] = _place(sub, _deal_moas(sub, (1 - share, share, 0.0), seed), S.SPLITS)
+    if not (split == "test").any() or not (split == "train").any():
+        raise MorphotxInputError(
+            f"split.mode moa_disjoint, fold {fold} of {folds}: no {'test' if not (split == 'test').any() else 'training'} "
+            "compound once compounds whose MoAs span folds are left out; use fewer split.folds or split.mode: compound")
+    _warn_excluded(cpd, split, f" (fold {fold})")
+    return split
 
 
 def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",

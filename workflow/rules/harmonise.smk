@@ -23,6 +23,7 @@ rule harmonise:
         max_dose_fold=config["harmonise"]["max_dose_fold"],
         on_bad_dose=config["harmonise"]["on_bad_dose"],
         on_extreme=config["harmonise"]["on_extreme"],
+        max_unknown_columns=config["harmonise"]["max_unknown_columns"],
         moa=config["moa"],
     script:
         "../../scripts/harmonise.py"

@@ -17,9 +17,11 @@ Only treated compounds with a split (``train`` / ``validation`` / ``test``) are 
 are embedded later but never trained on. A treatment whose set is empty in a modality the unit
 needs is skipped and counted in the log.
 
-MoA labels are multi-hot over the MoAs of *training* treatments (the vocabulary); a
-validation/test compound's MoA absent from training has no column, and a treatment without any
-known MoA gets an all-zero row (no positive in SupCon).
+MoA labels are multi-hot over the MoAs of training treatments (``moa_vocab``) followed by the
+MoAs only validation treatments have (so a MoA-disjoint split still has validation positives for
+the validation loss and mAP); a test compound's MoA absent from both has no column (the test
+split's labels are never read), and a treatment without any known MoA gets an all-zero row (no
+positive in SupCon).
 """
 
 from __future__ import annotations
@@ -81,11 +83,15 @@ class ModelData:
                                          "the preprocessing step should have removed them — re-run it.")
             treat = df[S.TREATMENT].astype(str).map(code).fillna(-1).astype(int).to_numpy()
             self.mod[m] = Modality(X, df[S.meta_columns(df)].reset_index(drop=True), feats, treat)
-        train = self.treatments[S.SPLIT].astype(str).to_numpy() == "train"
-        self.moa_vocab = sorted({m for moas in self.treatments.loc[train, S.MOA] for m in list(moas)})
-        index = {m: i for i, m in enumerate(self.moa_vocab)}
-        self.labels = np.zeros((len(self.treatments), len(self.moa_vocab)), np.float32)
+        split = self.treatments[S.SPLIT].astype(str).to_numpy()
+        self.moa_vocab = sorted({m for moas in self.treatments.loc[split == "train", S.MOA] for m in list(moas)})
+        val_only = sorted({m for moas in self.treatments.loc[split == "validation", S.MOA] for m in list(moas)}
+                          - set(self.moa_vocab))
+        index = {m: i for i, m in enumerate(self.moa_vocab + val_only)}
+        self.labels = np.zeros((len(self.treatments), len(index)), np.float32)
         for i, moas in enumerate(self.treatments[S.MOA]):
+            if split[i] not in ("train", "validation"):
+                continue
             for m in list(moas):
                 if m in index:
                     self.labels[i, index[m]] = 1.0

@@ -100,16 +100,22 @@ def _epoch(fam, model, data, items, batches, device, amp: bool, opt=None) -> dic
 
 
 def mean_average_precision(queries: np.ndarray, database: np.ndarray, query_labels: np.ndarray,
-                           database_labels: np.ndarray) -> float:
+                           database_labels: np.ndarray, exclude: np.ndarray | None = None) -> float:
     """Mean over queries of the average precision of ranking ``database`` by cosine similarity to
     each query; a database item is a positive when it shares at least one label with the query
-    (multi-hot ``*_labels``). Queries without any positive are left out; NaN when none has one.
-    Ties keep the database order. Plain numpy: cheaper than copairs once per epoch, and copairs does
-    not offer a query/database split."""
+    (multi-hot ``*_labels``). ``exclude`` (queries × database, bool) removes items from a query's
+    ranking (e.g. the query's own compound when queries and database are one set). Queries without
+    any positive are left out; NaN when none has one. Ties keep the database order. Plain numpy:
+    cheaper than copairs once per epoch, and copairs does not offer a query/database split."""
     q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
-    order = np.argsort(-(q @ d.T), axis=1, kind="stable")
-    hits = np.take_along_axis((query_labels @ database_labels.T) > 0, order, axis=1)
+    sim = q @ d.T
+    pos = (query_labels @ database_labels.T) > 0
+    if exclude is not None:
+        sim = np.where(exclude, -np.inf, sim)
+        pos = pos & ~exclude
+    order = np.argsort(-sim, axis=1, kind="stable")
+    hits = np.take_along_axis(pos, order, axis=1)
     n_pos = hits.sum(1)
     keep = n_pos > 0
     if not keep.any():
@@ -124,7 +130,11 @@ class ValidationMAP:
     one embedding per treatment (compound × dose): the attention-pooled set embedding for set-level
     contrastive models, else the embedding of the treatment's median profile. Treatments with an
     empty set in a modality of the view are skipped. Treatments are taken by their split column
-    (train and validation only; the test split is never read)."""
+    (train and validation only; the test split is never read).
+
+    When no validation treatment shares a MoA with a training one (``split.mode: moa_disjoint``,
+    the zero-shot case), the database is the validation treatments themselves, leaving out the
+    query's own compound: the score is then how well the embedding groups *unseen* MoAs."""
 
     def __init__(self, fam, hp, data: ModelData, device, amp: bool):
         self.fam, self.data, self.device, self.amp = fam, data, device, amp
@@ -134,13 +144,18 @@ class ValidationMAP:
         unit = "sets" if self.pooled else "collapsed"
         self.items = {s: data.items(unit, s, mods) for s in ("train", "validation")}
         self.labels = {s: data.labels[it.treat] for s, it in self.items.items()}
+        cpd = data.compound[self.items["validation"].treat]
+        self.zero_shot = not ((self.labels["validation"] @ self.labels["train"].T) > 0).any()
+        self.exclude = cpd[:, None] == cpd[None, :] if self.zero_shot else None
 
     def undefined(self) -> str | None:
         """Why the score cannot be computed, or None."""
         if not len(self.items["validation"]) or not len(self.items["train"]):
             return f"no training or validation treatment has the {self.view!r} view's data"
-        if not ((self.labels["validation"] @ self.labels["train"].T) > 0).any():
-            return "no validation treatment shares a MoA with a training treatment (e.g. a MoA-disjoint split)"
+        lab = self.labels["validation"]
+        if self.zero_shot and not ((lab @ lab.T > 0) & ~self.exclude).any():
+            return ("no validation treatment shares a MoA with a training treatment or with another "
+                    "validation compound")
         return None
 
     @torch.no_grad()
@@ -158,7 +173,9 @@ class ValidationMAP:
         """The score of ``model`` (put in eval mode)."""
         model.eval()
         z = {s: self._embed(model, it) for s, it in self.items.items()}
-        return mean_average_precision(z["validation"], z["train"], self.labels["validation"], self.labels["train"])
+        db = "validation" if self.zero_shot else "train"
+        return mean_average_precision(z["validation"], z[db], self.labels["validation"], self.labels[db],
+                                      self.exclude)
 
 
 @dataclass
