@@ -8,4 +8,5 @@ smk = snakemake  # noqa: F821
 for fold in smk.params.folds:
     i = fold_slots(smk.input, fold)
     embed_model(smk.params.model, smk.params.model_cfg, smk.params.train, i["checkpoint"], i["cp"], i["l1000"],
-                i["pairs"], i["sets"], outputs=fold_slots(smk.output, fold), threads=smk.threads)
+                i["pairs"], i["sets"], outputs=fold_slots(smk.output, fold), threads=smk.threads,
+                collapse=smk.params.collapse)

@@ -78,10 +78,23 @@ def test_traversal_of_a_linear_decoder():
              "GAPDH"]
     W = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [5.0, 5.0]])  # feature × latent
     Z = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 2.0]
-    t = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, k=3.0)
+    t = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, k=3.0, scale="empirical", difference="signed")
     sd = Z.std(0)
     got = t.set_index(["latent", "group"])["mean_difference"]
     assert got[(0, "Cells_DNA")] == pytest.approx(6 * sd[0] * 2.0)  # mean of 1 and 3
     assert got[(1, "Nuclei_AreaShape")] == pytest.approx(6 * sd[1] * 2.0)
     assert got[(0, "Nuclei_AreaShape")] == pytest.approx(0)
     assert set(t["group"]) == {"Cells_DNA", "Nuclei_AreaShape"}  # L1000 genes are not Cell Painting groups
+
+
+def test_traversal_is_the_papers_by_default_absolute_at_plus_minus_three():
+    """Seed 002: z_j = ±3 (the prior's SD is 1) with the other units at 0, absolute difference of
+    the decoded profiles, mean per feature group. Two features of one group moving in opposite
+    directions cancel in the signed mean but not in the paper's absolute one."""
+    feats = ["Cells_Intensity_MeanIntensity_DNA", "Cells_Intensity_MaxIntensity_DNA"]
+    W = np.array([[2.0], [-2.0]])
+    Z = np.random.default_rng(0).normal(size=(50, 1)) * 5.0  # the data's spread must not matter
+    t = traversal(lambda z: np.asarray(z) @ W.T, Z, feats)
+    assert t["mean_difference"].tolist() == pytest.approx([12.0])  # |2·3 − 2·(−3)| = 12, both features
+    signed = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, difference="signed")
+    assert signed["mean_difference"].tolist() == pytest.approx([0.0])

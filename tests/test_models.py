@@ -328,19 +328,40 @@ def test_select_on_loss_keeps_the_lowest_validation_loss(tiny_processed, tmp_pat
     assert params["best_validation_score"] == pytest.approx(-hist["val_loss"].min())
 
 
-def test_select_on_falls_back_to_loss_without_a_shared_moa(tiny_processed, tmp_path, caplog):
-    sets = pd.read_parquet(tiny_processed["sets"])
+def _relabel_validation(p, tmp_path, moa_of_compound):
+    """The tiny demo with every validation compound's MoA replaced (``moa_of_compound(i)`` for the
+    i-th validation compound): MoAs no training compound has."""
+    sets = pd.read_parquet(p["sets"])
     val = sets["Metadata_split"] == "validation"
-    sets.loc[val, "Metadata_moa"] = pd.Series([["unseen MoA"]] * int(val.sum()), index=sets.index[val])
-    p = {**tiny_processed, "sets": tmp_path / "sets.parquet"}
-    sets.to_parquet(p["sets"])
+    code = {c: i for i, c in enumerate(sorted(sets.loc[val, "Metadata_pert_id"].unique()))}
+    sets.loc[val, "Metadata_moa"] = pd.Series([[moa_of_compound(code[c])] for c in sets.loc[val, "Metadata_pert_id"]],
+                                              index=sets.index[val])
+    out = {**p, "sets": tmp_path / "sets.parquet"}
+    sets.to_parquet(out["sets"])
+    return out
+
+
+def test_select_on_falls_back_to_loss_without_a_shared_moa(tiny_processed, tmp_path, caplog):
+    p = _relabel_validation(tiny_processed, tmp_path, lambda i: f"unseen MoA {i}")  # one compound each
     caplog.set_level(logging.WARNING)
     out, hist = _train(tmp_path, p, "t", {"family": "translator"}, train={**FAST, "max_epochs": 3})
     params = json.loads(open(out["params"]).read())
     assert params["select_on"] == "loss" and params["best_validation_map"] is None
     assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
     assert hist["val_map"].isna().all()
-    assert "no validation treatment shares a MoA with a training treatment" in caplog.text
+    assert "no validation treatment shares a MoA with a training treatment or with another" in caplog.text
+
+
+@pytest.mark.parametrize("name,cfg", [("s", {"family": "supcon"}), ("t", {"family": "translator"})])
+def test_zero_shot_validation_selects_on_unseen_moas(tiny_processed, tmp_path, name, cfg):
+    """A MoA-disjoint split: the validation MoAs are not among the training MoAs. SupCon still
+    trains (its validation loss uses the validation MoAs), and the checkpoint is chosen on the
+    validation compounds' mAP among themselves (own compound left out)."""
+    p = _relabel_validation(tiny_processed, tmp_path, lambda i: f"unseen MoA {i % 2}")  # two MoAs
+    out, hist = _train(tmp_path, p, name, cfg, train={**FAST, "max_epochs": 3})
+    params = json.loads(open(out["params"]).read())
+    assert params["select_on"] == "downstream" and np.isfinite(hist["val_map"]).all()
+    assert np.isfinite(hist["val_loss"]).all()
 
 
 def test_early_stopping_restores_best_weights(tiny_processed, tmp_path):
@@ -450,3 +471,41 @@ def test_empty_set_in_one_modality_is_skipped_and_counted(tiny_processed, tmp_pa
     assert len(items) == int((sets["Metadata_split"] == "train").sum()) - 2
     assert "2 train treatment(s) skipped: empty replicate set in cp or l1000" in caplog.text
     assert len(data.items("sets", "train", ("cp",))) == len(items) + 2
+
+
+@pytest.mark.parametrize("name,cfg,view", [("vae_concat", {"family": "vae", "input": "concat", "unit": "collapsed"}, "both"),
+                                           ("t", {"family": "translator"}, "l1000")])
+def test_collapsed_embedding_is_the_embedding_of_the_median_profile(tiny_processed, tmp_path, name, cfg, view):
+    """Study 000: the collapsed embedding of a treatment is the embedding of its median features
+    (``collapse="features"``, default); ``collapse="embeddings"`` is the median of its replicate
+    embeddings. Both checked against the model applied by hand."""
+    out, _ = _train(tmp_path, tiny_processed, name, cfg)
+    hp = resolve(name, cfg)
+    frames = {}
+    for collapse in ("features", "embeddings"):
+        outs = {f"{v}_{l}": str(tmp_path / f"{collapse}_{v}_{l}.parquet") for v in views(hp)
+                for l in ("uncollapsed", "collapsed")}
+        frames[collapse] = embed_model(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs,
+                                       collapse=collapse)
+    i = _inputs(tiny_processed)
+    data = ModelData(i["cp"], i["l1000"], i["pairs"], i["sets"])
+    ck, hp, ts = load_checkpoint(out["checkpoint"], name, cfg, FAST)
+    fam = family_of(hp, ts.input_clip)
+    model = fam.build(data, None)
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    col = frames["features"][f"{view}_collapsed"]
+    emb = [c for c in col.columns if c.startswith("emb_")]
+    mods = ("cp", "l1000") if view == "both" else (view,)
+    for t in col["Metadata_pert_id_dose"].iloc[[0, len(col) // 2, -1]]:
+        med = {m: np.median(data.mod[m].X[(data.mod[m].meta["Metadata_pert_id_dose"] == t).to_numpy()], axis=0)[None]
+               for m in mods}
+        with torch.no_grad():
+            z = fam.encode(model, view, med, torch.device("cpu")).numpy()[0]
+        got = col.loc[col["Metadata_pert_id_dose"] == t, emb].to_numpy()[0]
+        np.testing.assert_allclose(got, z, rtol=1e-5, atol=1e-6)
+    unc, med_col = frames["embeddings"][f"{view}_uncollapsed"], frames["embeddings"][f"{view}_collapsed"]
+    t = med_col["Metadata_pert_id_dose"].iloc[1]
+    np.testing.assert_allclose(med_col.loc[med_col["Metadata_pert_id_dose"] == t, emb].to_numpy()[0],
+                               np.median(unc.loc[unc["Metadata_pert_id_dose"] == t, emb].to_numpy(), axis=0), rtol=1e-6)
+    assert not np.allclose(col[emb].to_numpy(), med_col[emb].to_numpy())  # the two definitions differ

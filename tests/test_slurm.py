@@ -24,7 +24,8 @@ from conftest import REPO, snakemake
 SCRIPT = REPO / "profiles" / "slurm" / "local-cluster.sh"
 PROFILE = REPO / "profiles" / "slurm"
 MODELS = ["vae_mmd_cp"]  # one model keeps the run short; every stage of the pipeline is still exercised
-ONE_FOLD = {"split": {"folds": 1}}  # one repetition: the scheduler is under test, not the protocol
+# one repetition, one classifier, collapsed level only: the scheduler is under test, not the protocol
+ONE_FOLD = {"split": {"folds": 1}, "evaluate": {"classifiers": ["knn"], "variants": ["collapsed", "raw+collapsed"]}}
 TARGET = "results/tiny/leaderboard/leaderboard.parquet"
 # poll the scheduler every 2 s (the plugin's defaults, 40 s before the first check, suit real clusters)
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]

@@ -21,10 +21,14 @@ Per combination and method, ``z = (d_real − mean(d_shuffled)) / sd(d_shuffled)
 two-sided p-value (one-sample z), for L2 (negative z = better than random) and Pearson
 (positive z = better).
 
-**Traversal.** For each latent unit ``j``: decode ``z = +k·sd_j e_j`` and ``z = −k·sd_j e_j``
-(all other units 0, ``k = traversal_sd``, ``sd_j`` the spread of unit ``j`` over the encoded
-profiles), subtract, and average the difference within each Cell Painting feature group
-(compartment × channel, AreaShape, other).
+**Traversal** (seed 002, Methods and S-figure of latent traversals). For each latent unit ``j``:
+decode ``z = +k·s_j e_j`` and ``z = −k·s_j e_j`` (all other units 0, ``k = traversal_sd``), take
+the difference of the two reconstructions and average it within each Cell Painting feature group
+(compartment × channel, AreaShape, other). The paper's setting is the default:
+``scale="prior"`` (``s_j = 1``: "since σ of p(x) is 1, we used the values 3 and −3") and
+``difference="absolute"`` ("we took the absolute value of the difference"). Options:
+``scale="empirical"`` (``s_j`` the spread of unit ``j`` over the encoded profiles, for a posterior
+far from the prior) and ``difference="signed"`` (opposite moves within a group cancel).
 """
 
 from __future__ import annotations
@@ -139,12 +143,21 @@ def latent_arithmetic(Z: np.ndarray, X: np.ndarray, meta: pd.DataFrame, decode, 
     return dist, pd.DataFrame(z)
 
 
-def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0) -> pd.DataFrame:
-    """Mean decoded difference (+k sd minus −k sd) per latent unit and Cell Painting feature group."""
+TRAVERSAL_SCALES = ("prior", "empirical")
+TRAVERSAL_DIFFERENCES = ("absolute", "signed")
+
+
+def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
+              difference: str = "absolute") -> pd.DataFrame:
+    """Mean decoded difference (``+k·s`` minus ``−k·s``, absolute or signed) per latent unit and
+    Cell Painting feature group; see the module docstring for ``scale`` and ``difference``."""
+    if scale not in TRAVERSAL_SCALES or difference not in TRAVERSAL_DIFFERENCES:
+        raise ValueError(f"traversal scale must be one of {TRAVERSAL_SCALES} and difference one of "
+                         f"{TRAVERSAL_DIFFERENCES}; got {scale!r}, {difference!r}")
     cp = [i for i, f in enumerate(features) if f.startswith(S.CP_COMPARTMENTS)]
     if not cp:
         return pd.DataFrame(columns=["latent", "group", "mean_difference"])
-    sd = Z.std(0)
+    sd = Z.std(0) if scale == "empirical" else np.ones(Z.shape[1])
     groups = np.array([feature_group(features[i]) for i in cp])
     rows = []
     for j in range(Z.shape[1]):
@@ -152,6 +165,7 @@ def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0) -> pd.
         e[0, j], e[1, j] = k * sd[j], -k * sd[j]
         out = decode(e)
         diff = (out[0] - out[1])[cp]
+        diff = np.abs(diff) if difference == "absolute" else diff
         for g in sorted(set(groups)):
             rows.append({"latent": j, "group": g, "mean_difference": float(diff[groups == g].mean())})
     return pd.DataFrame(rows)
@@ -175,7 +189,8 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
 def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
                    sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
                    traversal_out: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
-                   seed: int = 0, threads: int = 1):
+                   traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
+                   threads: int = 1):
     from .models.data import ModelData
     from .models.families import family_of
     from .models.train import load_checkpoint
@@ -198,7 +213,8 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
     with torch.no_grad():
         Z = model.encode(torch.from_numpy(np.array(X, np.float32)))[0].numpy().astype(np.float64)
     dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, shuffles, pca_components, seed)
-    trav = traversal(decode, Z, feats, traversal_sd)
+    trav = traversal(decode, Z, feats, traversal_sd, traversal_scale, traversal_difference)
+    trav = trav.assign(scale=traversal_scale, difference=traversal_difference)
     if len(z):
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,

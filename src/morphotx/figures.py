@@ -245,19 +245,37 @@ def arithmetic_distances(distances: str, out: str):
     _save(fig, out)
 
 
+def _cluster_order(M: np.ndarray) -> np.ndarray:
+    """Leaf order of an average-linkage clustering of the rows of ``M`` (identity below 3 rows)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+
+    if len(M) < 3 or not np.isfinite(M).all():
+        return np.arange(len(M))
+    return leaves_list(linkage(M, method="average", metric="euclidean"))
+
+
 def traversal_heatmaps(traversal: str, out: str):
+    """Seed 002's traversal heatmaps: per latent unit, the decoded difference per feature group,
+    each unit's row scaled to its largest absolute value, latent units and groups ordered by
+    hierarchical clustering."""
     fig, panels = _model_panels(read_table(traversal), "no VAE with Cell Painting input", (5.5, 4.2))
     for ax, model, tm in panels:
         tm = tm[tm["seed"] == tm["seed"].min()]  # latent units of different seeds are not the same units
         g = tm.groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
-        lim = np.nanmax(np.abs(g.to_numpy())) or 1
-        im = ax.imshow(g.to_numpy().T, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
-        ax.set_yticks(range(g.shape[1]), g.columns, fontsize=6)
-        ax.set_xticks(range(g.shape[0]), g.index)
-        ax.set_xlabel("latent unit")
+        M = g.to_numpy()
+        M = M / np.where(np.nanmax(np.abs(M), axis=1, keepdims=True) > 0, np.nanmax(np.abs(M), axis=1, keepdims=True), 1)
+        rows, cols = _cluster_order(M), _cluster_order(M.T)
+        absolute = "difference" not in tm or (tm["difference"] == "absolute").all()
+        im = ax.imshow(M[rows][:, cols].T, cmap="viridis" if absolute else "RdBu_r", vmin=0 if absolute else -1,
+                       vmax=1, aspect="auto")
+        ax.set_yticks(range(M.shape[1]), g.columns[cols], fontsize=6)
+        ax.set_xticks(range(M.shape[0]), g.index[rows])
+        ax.set_xlabel("latent unit (clustered)")
         ax.set_title(f"{model} (seed {tm['seed'].min()})", fontsize=9)
-        fig.colorbar(im, ax=ax, label="decoded +3 sd minus −3 sd")
-    fig.suptitle("Latent traversal: Cell Painting feature groups (compartment × channel) moved by each latent unit")
+        fig.colorbar(im, ax=ax, label=("|decoded(+k) − decoded(−k)|" if absolute else "decoded(+k) − decoded(−k)")
+                     + ", per unit / its maximum")
+    fig.suptitle("Latent traversal (seed 002): Cell Painting feature groups (compartment × channel) moved by each "
+                 "latent unit")
     _save(fig, out)
 
 

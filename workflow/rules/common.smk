@@ -28,7 +28,7 @@ FORMAT = repo_path(config["dataset"]["format"])
 # config checks that need no data: stop before any job
 from morphotx.split import check_split_config
 
-check_split_config(config["split"])
+check_split_config(config["split"], config["headline"])
 
 # the code that runs (the manifest rule reruns when it changes)
 from morphotx.manifest import git_state
@@ -112,6 +112,11 @@ def embedding_files(name, fold, seed):
 # evaluation: which views are scored, and the tables each evaluation job writes
 EVAL_TABLES = ["classification", "per_moa", "embedding_metrics", "curves", "map"]
 ARITH_TABLES = ["distances", "zscores", "traversal"]
+# the evaluation jobs' settings (morphotx.evaluate); `views` picks the jobs' inputs and `collapse`
+# is the embedding rules' setting
+EVAL_CFG = {
+    k: v for k, v in config["evaluate"].items() if k not in ("views", "collapse")
+}
 
 
 def eval_views(name):

@@ -41,7 +41,7 @@ rule evaluate_model:
     params:
         folds=FOLDS,
         views=lambda w: eval_views(w.model),
-        cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
+        cfg=EVAL_CFG,
     script:
         "../../scripts/evaluate_model.py"
 
@@ -65,7 +65,7 @@ rule evaluate_raw:
         **RES["evaluate"],
     params:
         folds=FOLDS,
-        cfg={k: v for k, v in config["evaluate"].items() if k != "views"},
+        cfg=EVAL_CFG,
     script:
         "../../scripts/evaluate_raw.py"
 

@@ -81,6 +81,7 @@ for _name in MODELS:
             model_cfg=MODELS[_name],
             train=TRAIN,
             folds=FOLDS,
+            collapse=config["evaluate"]["collapse"],
         script:
             "../../scripts/embed_model.py"
 

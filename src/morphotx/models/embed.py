@@ -5,10 +5,14 @@ For each view of the model (``both`` / ``cp`` / ``l1000``, see :mod:`.families`)
 ``uncollapsed``  one row per replicate (``cp`` / ``l1000`` views: every well or sample, DMSO
                  included) or per pair of the pair index (``both``: every Cell Painting × L1000
                  replicate pair of a treatment).
-``collapsed``    one row per treatment (DMSO: one row): the median of its uncollapsed embeddings,
-                 except for set-level models (``unit: sets``), whose collapsed embedding is the
-                 model's own attention-pooled embedding of all the treatment's replicates — the
-                 quantity the model was trained to align.
+``collapsed``    one row per treatment (DMSO: one row). ``collapse="features"`` (default, study
+                 000's definition): the embedding of the treatment's median profile (``both``: of
+                 its median Cell Painting and median L1000 profiles) — the input the
+                 concatenation VAEs were trained on, and what checkpoint selection scores.
+                 ``collapse="embeddings"``: the median of its uncollapsed embeddings (morphotx's
+                 earlier choice). Set-level models (``unit: sets``) always use the model's own
+                 attention-pooled embedding of all the treatment's replicates — the quantity the
+                 model was trained to align.
 
 Columns: ``Metadata_*`` (treatment, compound, dose, MoA list, split, control flag, profile ids,
 number of profiles) then ``emb_000`` … float32.
@@ -73,21 +77,45 @@ def _uncollapsed(fam, model, data: ModelData, view: str, device) -> pd.DataFrame
     return _emb_frame(meta, Z)
 
 
+COLLAPSE = ("features", "embeddings")
+
+
+def _treatment_meta(unc: pd.DataFrame, keys, n_profiles) -> pd.DataFrame:
+    first = unc.assign(_k=unc[S.TREATMENT].astype(str)).drop_duplicates("_k").set_index("_k").loc[list(keys)]
+    meta = first[[c for c in TREATMENT_META if c in first.columns]].reset_index(drop=True)
+    meta["Metadata_n_profiles"] = np.asarray(n_profiles, dtype=np.int64)
+    return meta
+
+
 def _median_collapse(unc: pd.DataFrame) -> pd.DataFrame:
+    """The median of each treatment's uncollapsed embeddings (``collapse="embeddings"``)."""
     emb = [c for c in unc.columns if c.startswith("emb_")]
     keys = unc[S.TREATMENT].astype(str)
     med = unc.groupby(keys, sort=True)[emb].median()
-    first = unc.assign(_k=keys).drop_duplicates("_k").set_index("_k").loc[med.index]
-    meta = first[[c for c in TREATMENT_META if c in first.columns]].reset_index(drop=True)
-    meta["Metadata_n_profiles"] = unc.groupby(keys, sort=True).size().to_numpy()
-    return _emb_frame(meta, med.to_numpy())
+    return _emb_frame(_treatment_meta(unc, med.index, unc.groupby(keys, sort=True).size()), med.to_numpy())
+
+
+def _treatment_rows(data: ModelData, mods) -> dict[str, dict[str, np.ndarray]]:
+    return {m: data.mod[m].meta[S.TREATMENT].astype(str).groupby(data.mod[m].meta[S.TREATMENT].astype(str)).indices
+            for m in mods}
+
+
+def _feature_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device) -> pd.DataFrame:
+    """The embedding of each treatment's median profile(s) (``collapse="features"``): the
+    treatments of ``unc`` (``both``: those with a pair), DMSO included where ``unc`` has it."""
+    mods = ("cp", "l1000") if view == "both" else (view,)
+    groups = _treatment_rows(data, mods)
+    keys = sorted(set(unc[S.TREATMENT].astype(str)).intersection(*[set(g) for g in groups.values()]))
+    arrays = {m: np.stack([np.median(data.mod[m].X[groups[m][k]], axis=0) for k in keys]).astype(np.float32)
+              if keys else np.zeros((0, data.dim(m)), np.float32) for m in mods}
+    Z = _encode_rows(fam, model, view, arrays, device)
+    return _emb_frame(_treatment_meta(unc, keys, [sum(len(groups[m][k]) for m in mods) for k in keys]), Z)
 
 
 @torch.no_grad()
 def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device, batch: int = 256):
     mods = ("cp", "l1000") if view == "both" else (view,)
-    groups = {m: data.mod[m].meta[S.TREATMENT].astype(str).groupby(data.mod[m].meta[S.TREATMENT].astype(str)).indices
-              for m in mods}
+    groups = _treatment_rows(data, mods)
     keys = sorted(set.intersection(*[set(g) for g in groups.values()]))
     if view == "both":
         paired = set(unc[S.TREATMENT].astype(str))
@@ -110,16 +138,16 @@ def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, 
         Z.append(fam.pool(model, view, sets, device).float().cpu().numpy())
     pos = {k: i for i, k in enumerate(order)}
     Z = np.concatenate(Z)[[pos[k] for k in keys]] if order else np.zeros((0, 0), np.float32)
-    first = unc.assign(_k=unc[S.TREATMENT].astype(str)).drop_duplicates("_k").set_index("_k").loc[keys]
-    meta = first[[c for c in TREATMENT_META if c in first.columns]].reset_index(drop=True)
-    meta["Metadata_n_profiles"] = [sum(len(groups[m][k]) for m in mods) for k in keys]
-    return _emb_frame(meta, Z)
+    return _emb_frame(_treatment_meta(unc, keys, [sum(len(groups[m][k]) for m in mods) for k in keys]), Z)
 
 
 def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
-                sets: str, outputs: dict[str, str], threads: int = 1) -> dict[str, pd.DataFrame]:
+                sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features") -> dict[str, pd.DataFrame]:
     """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
-    (``uncollapsed`` / ``collapsed``)."""
+    (``uncollapsed`` / ``collapsed``; ``collapse``: how the collapsed level is formed, see the
+    module docstring)."""
+    if collapse not in COLLAPSE:
+        raise ValueError(f"evaluate.collapse must be one of {COLLAPSE}, got {collapse!r}")
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
     features = {m: data.features(m) for m in ("cp", "l1000")}
@@ -133,7 +161,9 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
     for view in views(hp):
         unc = _uncollapsed(fam, model, data, view, device)
         pooled = hp.family == "contrastive" and hp.unit == "sets"
-        col = _pooled_collapse(fam, model, data, view, unc, device) if pooled else _median_collapse(unc)
+        col = (_pooled_collapse(fam, model, data, view, unc, device) if pooled
+               else _feature_collapse(fam, model, data, view, unc, device) if collapse == "features"
+               else _median_collapse(unc))
         frames[f"{view}_uncollapsed"], frames[f"{view}_collapsed"] = unc, col
         log.info("%s view %s: %d uncollapsed rows, %d treatments, dimension %d", name, view, len(unc), len(col),
                  unc.shape[1] - sum(c.startswith("Metadata_") for c in unc.columns))
