@@ -48,8 +48,14 @@ def test_study_architecture_choices():
     low, high = make_classifier("gmm", 6), make_classifier("gmm", 165)
     assert (low.covariance_type, low.pca_components) == ("full", None)
     assert (high.covariance_type, high.pca_components) == ("diag", 10)
-    lr = make_classifier("logreg", 10).estimator
+    lr = make_classifier("logreg", 10)
     assert lr.solver == "lbfgs" and lr.max_iter == 10000
+    X, y, g = blobs()
+    lr.fit(X, y)
+    proba = lr.predict_proba(X[:5])
+    # multinomial (one softmax over the MoAs), not one-vs-rest: probabilities are the softmax of the decision values
+    z = lr.decision_function(X[:5])
+    np.testing.assert_allclose(proba, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-6)
 
 
 def test_bad_input_is_reported_not_raised():
