@@ -217,3 +217,26 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
     assert got["moa_map"]["status"] == got["validation_moa_map"]["status"] == "ok"
     assert np.isfinite(got["validation_moa_map"]["value"]) and np.isfinite(got["moa_map"]["value"])
     assert len(maps) == 1 and set(maps[0]["group"]) == {"te0", "te1"}  # the per-MoA table is the test split's
+
+
+def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_one_dose():
+    """Seed 001: every feature minus the mean of the same plate's DMSO wells, divided by their SD;
+    LINCS metrics on 10 µM only. Checked by hand on a two-plate toy; tables without DMSO rows are
+    recorded not applicable rather than scored unstandardised."""
+    from morphotx.evaluate import DEFAULTS, Table, moaprofiler_table
+
+    meta = pd.DataFrame({S.PLATE: ["p1"] * 4 + ["p2"] * 4,
+                         S.IS_CONTROL: [True, True, False, False] * 2,
+                         S.DOSE_RECODE: [np.nan, np.nan, 10.0, 3.33] * 2,
+                         S.TREATMENT: ["DMSO", "DMSO", "a_10", "a_3.33", "DMSO", "DMSO", "b_10", "b_3.33"]})
+    X = np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 7.0], [2.0, 1.0],
+                  [10.0, 4.0], [20.0, 4.0], [25.0, 4.0], [15.0, 6.0]])
+    cfg = {**DEFAULTS, "moaprofiler_dmso": "plate", "moaprofiler_dose_uM": 10}
+    out, why = moaprofiler_table(Table("cp", "uncollapsed", meta, X), cfg)
+    assert why == "" and list(out.meta[S.TREATMENT]) == ["DMSO", "DMSO", "a_10", "DMSO", "DMSO", "b_10"]
+    # plate p1: DMSO mean (2, 0), SD (1, 0 -> 1); plate p2: mean (15, 4), SD (5, 0 -> 1)
+    np.testing.assert_allclose(out.X[[2, 5]], [[(5 - 2) / 1, 7.0], [(25 - 15) / 5, 0.0]])
+    same, _ = moaprofiler_table(Table("cp", "uncollapsed", meta, X), DEFAULTS)  # the default: as they are
+    np.testing.assert_array_equal(same.X, X)
+    none, why = moaprofiler_table(Table("both", "collapsed", meta.assign(**{S.IS_CONTROL: False}), X), cfg)
+    assert none is None and "DMSO" in why

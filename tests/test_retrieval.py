@@ -61,3 +61,31 @@ def test_moa_map_uses_other_compounds_and_single_moa_only():
     ap, maps = moa_map(df, null_size=100)
     assert len(ap) == 4 and set(maps["Metadata_moa_label"]) == {"A", "B"}
     assert np.allclose(ap["average_precision"], 1.0)
+
+
+def test_percent_replicating_on_toys_with_known_answers():
+    """Replicates that are copies of one profile plus small noise replicate (100 %); replicates
+    drawn independently do not (about the null's 5 %); half and half gives 50 %. The threshold
+    is the 95th percentile of median correlations of groups with no two profiles of one treatment."""
+    from morphotx.retrieval import percent_replicating
+
+    rng = np.random.default_rng(0)
+    n_trt, reps, d = 40, 3, 30
+    centres = rng.normal(size=(n_trt, d))
+
+    def table(noise):
+        X = np.repeat(centres, reps, axis=0) + noise * rng.normal(size=(n_trt * reps, d))
+        meta = pd.DataFrame({S.TREATMENT: np.repeat([f"t{i}" for i in range(n_trt)], reps), S.IS_CONTROL: False})
+        return pd.concat([meta, pd.DataFrame(X, columns=[f"emb_{i:03d}" for i in range(d)])], axis=1)
+
+    strong = percent_replicating(table(0.1), null_size=500)
+    assert strong["percent_replicating"] == 1.0 and strong["n_treatments"] == n_trt
+    weak = table(0.0)
+    weak[[f"emb_{i:03d}" for i in range(d)]] = rng.normal(size=(n_trt * reps, d))  # no replicate signal
+    assert percent_replicating(weak, null_size=500)["percent_replicating"] <= 0.15
+    half = table(0.1)
+    cols = [f"emb_{i:03d}" for i in range(d)]
+    half.loc[half.index[: n_trt * reps // 2], cols] = rng.normal(size=(n_trt * reps // 2, d))
+    assert 0.4 <= percent_replicating(half, null_size=500)["percent_replicating"] <= 0.6
+    one = table(0.1).iloc[:reps]  # one treatment: no null
+    assert np.isnan(percent_replicating(one)["percent_replicating"])

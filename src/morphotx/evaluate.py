@@ -79,6 +79,9 @@ DEFAULTS = {
     "curve_k_max": 100,
     "map_null_size": 10000,
     "map_threshold": 0.05,
+    "replicating_null_size": 1000,
+    "moaprofiler_dmso": "none",
+    "moaprofiler_dose_uM": None,
     "recall_k": [1, 5, 10],
     "uncollapsed_pairs": "cyclic",
 }
@@ -285,6 +288,33 @@ def _metric_rows(metrics: dict, status="ok", reason="") -> list[dict]:
             for k, v in metrics.items()]
 
 
+def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
+    """The rows seed 001's metrics are computed on, with its preprocessing where asked:
+    ``moaprofiler_dose_uM`` keeps one recoded dose (the paper: 10 µM) and the controls;
+    ``moaprofiler_dmso: plate`` standardises every feature to the DMSO rows of the same plate
+    (mean 0, SD 1; the paper's "DMSO-standardization"; a plate with fewer than two DMSO rows uses
+    all DMSO rows). Returns ``(table, "")`` or ``(None, reason)`` when the table has no DMSO rows
+    per plate to standardise against (collapsed tables, pair views)."""
+    meta, X = t.meta, t.X
+    ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
+    keep = np.ones(len(meta), bool)
+    if cfg["moaprofiler_dose_uM"] is not None:
+        dose = pd.to_numeric(meta[S.DOSE_RECODE], errors="coerce").to_numpy(float)
+        keep = ctl | np.isclose(dose, float(cfg["moaprofiler_dose_uM"]))
+    if cfg["moaprofiler_dmso"] == "plate":
+        if t.level != "uncollapsed" or ctl.sum() < 2 or S.PLATE not in meta:
+            return None, (f"moaprofiler_dmso: plate needs DMSO replicate rows with a plate; the {t.view} "
+                          f"{t.level} table has {int(ctl.sum())} DMSO row(s)")
+        X = X.astype(np.float64, copy=True)
+        plate = meta[S.PLATE].astype(str).to_numpy()
+        for p in np.unique(plate):
+            on = plate == p
+            ref = X[on & ctl] if (on & ctl).sum() >= 2 else X[ctl]
+            sd = ref.std(0)
+            X[on] = (X[on] - ref.mean(0)) / np.where(sd > 0, sd, 1.0)
+    return Table(t.view, t.level, meta[keep].reset_index(drop=True), X[keep]), ""
+
+
 def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFrame]]:
     meta, X = t.meta, t.X
     if not np.isfinite(X).all():
@@ -342,7 +372,8 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
 
 
 def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
-    """copairs mAP on test rows: replicate retrieval against DMSO (uncollapsed level) and MoA
+    """copairs mAP on test rows: replicate retrieval against DMSO and percent replicating
+    (uncollapsed level; the latter needs no DMSO rows, so every view gets it) and MoA
     retrieval among single-MoA test compounds (collapsed level; also among the validation
     compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on)."""
     meta, X = t.meta, t.X
@@ -356,6 +387,12 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if t.level == "uncollapsed":
+            pr = retrieval.percent_replicating(_with_emb(meta, X)[test].reset_index(drop=True),
+                                               null_size=cfg["replicating_null_size"], seed=seed)
+            rows += (_metric_rows({k: pr[k] for k in ("percent_replicating", "replicating_threshold")})
+                     if np.isfinite(pr["percent_replicating"]) else
+                     [{"metric": "percent_replicating", "value": np.nan, "status": "too_few_classes",
+                       "reason": f"{pr['n_treatments']} test treatment(s) with two or more replicates"}])
             if not ctl.any():
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
@@ -445,7 +482,9 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
             if variant == "raw+collapsed":
                 vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, seed)
                 out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
-        rows, curves = moaprofiler_metrics(t, cfg)
+        mp_t, why = moaprofiler_table(t, cfg)
+        rows, curves = (moaprofiler_metrics(mp_t, cfg) if mp_t is not None else
+                        ([{"metric": "moaprofiler", "value": np.nan, "status": "not_applicable", "reason": why}], []))
         mrows, maps = map_metrics(t, cfg, seed)
         out["embedding_metrics"].append(_frame(rows + mrows, **keys, variant=t.level))
         out["curves"] += [c.assign(**keys) for c in curves]

@@ -35,7 +35,7 @@ KEYS = ["source", "view", "level", "variant", "classifier"]
 CLASSIFICATION = ["macro_f1", "weighted_f1", "accuracy", "n_moas_nonzero_f1"]
 EMBEDDING = ["enrichment_odds_ratio_p99", "pcc_delta", "pcc_same_compound", "pcc_other_compound_same_moa",
              "pcc_other_compound_other_moa", "knn_best_weighted_f1", "class_latent_f1", "individual_vote_accuracy",
-             "aggregated_vote_accuracy", "replicate_map", "replicate_fraction_retrieved", "moa_map",
+             "aggregated_vote_accuracy", "replicate_map", "replicate_fraction_retrieved", "percent_replicating", "moa_map",
              "moa_fraction_retrieved"]
 MODEL_LEVEL = ["recall@1_cp_to_l1000", "recall@1_l1000_to_cp", "recall@5_cp_to_l1000", "recall@5_l1000_to_cp",
                "recall@10_cp_to_l1000", "recall@10_l1000_to_cp"]

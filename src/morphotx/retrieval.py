@@ -1,4 +1,4 @@
-"""Retrieval metrics on embeddings (issue 4 groundwork, not wired into the workflow yet).
+"""Retrieval metrics on embeddings (called by :mod:`morphotx.evaluate`).
 
 * :func:`replicate_map` — copairs mAP of **replicate retrieval against DMSO**: for each treated
   profile, its replicates (same treatment) are the positives and the DMSO profiles the
@@ -6,6 +6,12 @@
 * :func:`moa_map` — copairs mAP of **MoA retrieval across compounds** on collapsed profiles:
   positives share the MoA but are *other* compounds (``pos_diffby`` the compound), negatives have
   another MoA. Single-MoA treatments only (a multi-MoA compound has no single class); DMSO left out.
+* :func:`percent_replicating` — the field's companion to replicate mAP (Way et al. 2022, the
+  Cell Painting Gallery's profiling recipes): the share of treatments whose median pairwise
+  Pearson correlation among replicates exceeds the 95th percentile of the same statistic over
+  random groups of non-replicate profiles of the same sizes. Needs no DMSO rows, so it scores
+  every embedding view. Hand-written (30 lines of NumPy): copairs has no such null, and the
+  evaluation packages that do (cytominer-eval) are unmaintained.
 * :func:`recall_at_k` — cross-modal Recall@k (seed 004) in both directions for models with two
   encoders: for treatment ``i`` the query is its Cell Painting embedding and the hit is its own
   L1000 embedding among all candidates (and back). Hand-written: a dozen lines of NumPy, no
@@ -53,6 +59,51 @@ def moa_map(df: pd.DataFrame, null_size: int = 10000, threshold: float = 0.05, s
     maps = copairs_map.mean_average_precision(ap, ["Metadata_moa_label"], null_size=null_size, threshold=threshold,
                                               seed=seed, progress_bar=False)
     return ap, maps
+
+
+def _median_corr(X: np.ndarray) -> float:
+    C = np.corrcoef(X)
+    return float(np.median(C[np.triu_indices(len(X), 1)]))
+
+
+def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: float = 95.0,
+                        seed: int = 0) -> dict[str, float]:
+    """Percent replicating of the treated profiles of ``df`` (one row per replicate).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        ``Metadata_pert_id_dose``, ``Metadata_is_control`` and the embedding (``emb_*``) or feature
+        columns; controls are left out.
+    null_size : int
+        Random groups drawn per group size for the null.
+    percentile : float
+        The null percentile a treatment must exceed.
+    seed : int
+        Seed of the random groups.
+
+    Returns
+    -------
+    dict
+        ``percent_replicating`` (0–1), ``replicating_threshold`` and ``n_treatments`` (those with
+        at least two replicates); NaN when fewer than two such treatments.
+    """
+    keep = ~df[S.IS_CONTROL].astype(bool).to_numpy()
+    X, trt = _emb(df)[keep], df.loc[keep, S.TREATMENT].astype(str).to_numpy()
+    groups = [g for g in pd.Series(np.arange(len(trt))).groupby(trt).indices.values() if len(g) >= 2]
+    if len(groups) < 2:
+        return {"percent_replicating": np.nan, "replicating_threshold": np.nan, "n_treatments": len(groups)}
+    observed = np.array([_median_corr(X[g]) for g in groups])
+    rng = np.random.default_rng(seed)
+    null = []
+    for size in sorted({len(g) for g in groups}):
+        for _ in range(null_size):
+            # one profile from each of `size` different treatments: a group with no replicate pair
+            picks = rng.choice(len(groups), size=min(size, len(groups)), replace=False)
+            null.append(_median_corr(X[[rng.choice(groups[i]) for i in picks]]))
+    threshold = float(np.nanpercentile(null, percentile))
+    return {"percent_replicating": float(np.mean(observed > threshold)), "replicating_threshold": threshold,
+            "n_treatments": len(groups)}
 
 
 def recall_at_k(P: np.ndarray, Q: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
