@@ -14,8 +14,10 @@ FORMAT = REPO / "resources" / "datasets" / "lincs_pilot1.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 DEFAULT_MODELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
-# the models the workflow tests train (one per family, one seed, a few epochs); the others are disabled
-TEST_MODELS = ["supcon", "vae_mmd_cp", "set_cwcl"]
+# the workflow tests' configuration (.test/config/config.yaml, the catalog convention): the tiny
+# demo, two folds, one seed, a few epochs, one model per family
+TEST_CONFIG = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+TEST_MODELS = [n for n, m in TEST_CONFIG["models"].items() if m.get("enabled", True)]
 
 
 # snakemake-executor-plugin-slurm runs `scontrol show config` when Snakemake starts (to word its help
@@ -25,10 +27,7 @@ NO_SLURM_BIN = Path(__file__).resolve().parent / "no_slurm_bin"
 
 
 def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODELS, slurm: bool = False):
-    cfg = {"dataset": {"name": "tiny"}, "demo": {"scale": "tiny", "seed": 11},
-           "split": {"folds": 2},
-           "train": {"seeds": [0], "max_epochs": 3, "patience": 2, "progress": False},
-           "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
+    cfg = {**TEST_CONFIG, "models": {n: {"enabled": n in models} for n in DEFAULT_MODELS}}
     cfg.update(config or {})
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
