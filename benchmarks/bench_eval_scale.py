@@ -1,5 +1,5 @@
 """Benchmark: the evaluation steps whose cost grows with the square of the number of profiles,
-at LINCS scale: pairwise PCC, MOAProfiler enrichment / delta / three groups / kNN curve /
+at LINCS scale: MOAProfiler's pair table (built a block of rows at a time), enrichment / delta / three groups / kNN curve /
 class-latent assignment, and copairs mAP (MoA retrieval and replicate retrieval vs DMSO).
 
 Sizes follow LINCS Pilot 1 with a 20 % compound test split: ~10,000 uncollapsed Cell Painting
@@ -55,15 +55,15 @@ def step(name, fn, n):
 
 for n, reps in ((args.n_collapsed, 6), (args.n, 30)):
     X, moa, cpd = data(n, reps)
-    P = step("pcc_matrix", lambda: mp.pcc_matrix(X), n)
-    pairs = step("all_pairs (upper triangle, once)", lambda P=P: mp.all_pairs(moa, cpd, P), n)
+    pairs = step("all_pairs (upper triangle, once; blocks of rows)", lambda: mp.all_pairs(moa, cpd, X=X), n)
     step("enrichment (10 percentiles)", lambda pairs=pairs: mp.enrichment(X, moa, cpd, pairs=pairs), n)
     step("pcc_delta", lambda pairs=pairs: mp.pcc_delta(X, moa, cpd, pairs=pairs), n)
     step("three_groups", lambda pairs=pairs: mp.three_groups(X, moa, cpd, pairs=pairs), n)
     del pairs
-    step("knn_curve (k ≤ 100)", lambda P=P: mp.knn_curve(X, moa, cpd, k_max=100, pcc=P), n)
+    step("knn_curve (k ≤ 100; blocks of rows)", lambda: mp.knn_curve(X, moa, cpd, k_max=100), n)
     step("class_latent_assignment", lambda: mp.class_latent_assignment(X, moa, cpd), n)
-    del P
+    step("heldout_votes", lambda: mp.heldout_votes(X[: n // 2], moa[: n // 2], X[n // 2:], moa[n // 2:],
+                                                   cpd[n // 2:]), n)
     meta = pd.DataFrame({S.MOA: [[m] for m in moa], S.PERT: cpd, S.TREATMENT: cpd,
                          S.IS_CONTROL: False})
     df = pd.concat([meta, pd.DataFrame(X, columns=[f"emb_{i:03d}" for i in range(args.dim)])], axis=1)

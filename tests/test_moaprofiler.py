@@ -1,6 +1,7 @@
 """MOAProfiler metrics against references: scipy's Fisher test, scikit-learn's scores, hand toys."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import fisher_exact
 from sklearn.metrics import f1_score, precision_score, recall_score
@@ -181,3 +182,21 @@ def test_bad_same_compound_mode():
     X, moa, cpd = toy()
     with pytest.raises(ValueError, match="same_compound"):
         mp.pcc_delta(X, moa, cpd, same_compound="maybe")
+
+
+@pytest.mark.parametrize("same", ["exclude", "include"])
+def test_blocked_pairs_and_knn_equal_the_full_matrix(same):
+    """The pair table and the kNN curve are built a block of rows at a time (no n² matrix at LINCS
+    scale); with blocks of 7 rows they equal the computation on the full PCC matrix."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(45, 6))
+    moa = np.array([f"m{i % 4}" for i in range(45)])
+    cpd = np.array([f"c{i // 3}" for i in range(45)])
+    P = mp.pcc_matrix(X)
+    full, blocked = mp.all_pairs(moa, cpd, P), mp.all_pairs(moa, cpd, X=X, block=7)
+    i, j = np.triu_indices(45, k=1)
+    np.testing.assert_allclose(blocked[0], P[i, j], atol=1e-12)
+    for a, b in zip(full, blocked):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+    pd.testing.assert_frame_equal(mp.knn_curve(X, moa, cpd, k_max=10, same_compound=same, block=7),
+                                  mp.knn_curve(None, moa, cpd, k_max=10, same_compound=same, pcc=P))

@@ -340,11 +340,10 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
         rows.append({"metric": "moaprofiler", "value": np.nan, "status": "too_few_classes", "reason": reason})
         return rows, curves
     Xs, ys, cs = X[sel], y[sel], cpd[sel]
-    P = mp.pcc_matrix(Xs)
     same = cfg["same_compound"]
     rows += _metric_rows({"moaprofiler_n_rows": len(ys), "moaprofiler_n_moas": len(keep_moas),
                           "moaprofiler_n_compounds": len(set(cs))})
-    pairs = mp.all_pairs(ys, cs, P)  # every unique pair once, shared by the three pair metrics
+    pairs = mp.all_pairs(ys, cs, X=Xs)  # every unique pair once (built in blocks), shared by the pair metrics
     enr = mp.enrichment(Xs, ys, cs, same_compound=same, pairs=pairs)
     curves.append(pd.DataFrame({"curve": "enrichment", "x": enr["percentile"], "value": enr["odds_ratio"]}))
     at99 = enr.loc[np.isclose(enr["percentile"], 99.0)].iloc[0]
@@ -358,7 +357,7 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     for _, r in tests.iterrows():
         rows += _metric_rows({f"z_{r['group_1']}_vs_{r['group_2']}": r["z"],
                               f"p_{r['group_1']}_vs_{r['group_2']}": r["p_value"]})
-    kc = mp.knn_curve(Xs, ys, cs, k_max=cfg["curve_k_max"], same_compound=same, pcc=P)
+    kc = mp.knn_curve(Xs, ys, cs, k_max=cfg["curve_k_max"], same_compound=same)  # blocked neighbour search
     if len(kc):
         for m in ("f1", "precision", "recall"):
             curves.append(pd.DataFrame({"curve": f"knn_{m}", "x": kc["k"], "value": kc[m]}))

@@ -41,13 +41,35 @@ def _check(same_compound: str):
         raise ValueError(f"same_compound must be 'exclude' or 'include', got {same_compound!r}")
 
 
-def pcc_matrix(X: np.ndarray) -> np.ndarray:
-    """Pearson correlation between rows (float64; a constant row correlates 0 with everything)."""
+BLOCK = 2048  # rows of the similarity matrix held at once: n² matrices are never built
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit norm: their dot products are Pearson correlations."""
     Xc = np.asarray(X, np.float64)
     Xc = Xc - Xc.mean(1, keepdims=True)
     norm = np.linalg.norm(Xc, axis=1, keepdims=True)
-    Xc = np.divide(Xc, norm, out=np.zeros_like(Xc), where=norm > 0)
-    return Xc @ Xc.T
+    return np.divide(Xc, norm, out=np.zeros_like(Xc), where=norm > 0)
+
+
+def pcc_matrix(X: np.ndarray) -> np.ndarray:
+    """Pearson correlation between rows (float64; a constant row correlates 0 with everything)."""
+    U = _unit_rows(X)
+    return U @ U.T
+
+
+def pcc_cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Pearson correlation of every row of ``A`` with every row of ``B`` (``len(A) × len(B)``)."""
+    return _unit_rows(A) @ _unit_rows(B).T
+
+
+def _row_blocks(n: int, X=None, pcc=None, block: int = BLOCK):
+    """``(start, stop, rows of the PCC matrix start..stop)``, from ``pcc`` or computed from ``X``
+    ``block`` rows at a time (memory ``block × n`` instead of ``n²``)."""
+    U = None if pcc is not None else _unit_rows(X)
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        yield s, e, (pcc[s:e] if pcc is not None else U[s:e] @ U.T)
 
 
 def _weighted(y_true, y_pred) -> dict[str, float]:
@@ -57,12 +79,23 @@ def _weighted(y_true, y_pred) -> dict[str, float]:
             "recall": float(recall_score(y_true, y_pred, **kw))}
 
 
-def all_pairs(moa, compound, pcc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCC, same-MoA flag and same-compound flag of every unique pair (upper triangle). Compute it
-    once and pass it as ``pairs=`` to the pair metrics: at 10,000 profiles it is 50M pairs."""
+def all_pairs(moa, compound, pcc: np.ndarray | None = None, X: np.ndarray | None = None,
+              block: int = BLOCK) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCC, same-MoA flag and same-compound flag of every unique pair (upper triangle, row-major
+    order), from the matrix ``pcc`` or, block by block, from the rows of ``X`` (no n² matrix).
+    Compute it once and pass it as ``pairs=`` to the pair metrics: at 10,000 profiles it is 50M
+    pairs."""
     moa, compound = np.asarray(moa), np.asarray(compound)
-    i, j = np.triu_indices(len(moa), k=1)
-    return pcc[i, j], moa[i] == moa[j], compound[i] == compound[j]
+    m, c = np.unique(moa, return_inverse=True)[1], np.unique(compound, return_inverse=True)[1]
+    vals, same_m, same_c = [], [], []
+    for s, e, P in _row_blocks(len(moa), X, pcc, block):
+        upper = np.arange(s, e)[:, None] < np.arange(s, len(moa))[None, :]
+        vals.append(P[:, s:][upper])
+        same_m.append((m[s:e, None] == m[None, s:])[upper])
+        same_c.append((c[s:e, None] == c[None, s:])[upper])
+    if not vals:
+        return np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
+    return np.concatenate(vals), np.concatenate(same_m), np.concatenate(same_c)
 
 
 def pair_values(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarray | None = None,
@@ -143,27 +176,32 @@ def three_groups(X, moa, compound, pcc: np.ndarray | None = None,
 
 
 def knn_curve(X, moa, compound, k_max: int | None = None, same_compound: str = "exclude",
-              pcc: np.ndarray | None = None) -> pd.DataFrame:
+              pcc: np.ndarray | None = None, block: int = BLOCK) -> pd.DataFrame:
     """Leave-one-out kNN (PCC) for k = 1 … min(k_max, candidates): weighted F1, precision, recall.
 
     Majority vote; a tie goes to the tied MoA whose nearest member ranks first (the closest)."""
     _check(same_compound)
     moa, compound = np.asarray(moa), np.asarray(compound)
     n = len(moa)
-    P = (pcc_matrix(X) if pcc is None else pcc).copy()
-    np.fill_diagonal(P, -np.inf)
-    if same_compound == "exclude":
-        P[compound[:, None] == compound[None, :]] = -np.inf
-    n_cand = int(np.isfinite(P).sum(1).min()) if n else 0
+    cpd_code = np.unique(compound, return_inverse=True)[1]
+    # candidates per row: everything but the row itself (and its compound's rows under exclude)
+    n_cand = int((n - np.bincount(cpd_code)[cpd_code] if same_compound == "exclude" else np.full(n, n - 1)).min()) \
+        if n else 0
     k_top = n_cand if k_max is None else min(int(k_max), n_cand)
     if k_top < 1:
         return pd.DataFrame(columns=["k", "f1", "precision", "recall"])
     classes, y = np.unique(moa, return_inverse=True)
-    if k_top < n - 1:
-        top = np.argpartition(-P, k_top - 1, axis=1)[:, :k_top]
-        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(P, top, 1), axis=1, kind="stable"), 1)
-    else:
-        order = np.argsort(-P, axis=1, kind="stable")[:, :k_top]
+    order = np.empty((n, k_top), np.int64)
+    for s, e, rows in _row_blocks(n, X, pcc, block):  # the k nearest of each row, a block of rows at a time
+        P = rows.astype(np.float64, copy=True)
+        P[np.arange(e - s), np.arange(s, e)] = -np.inf
+        if same_compound == "exclude":
+            P[cpd_code[s:e, None] == cpd_code[None, :]] = -np.inf
+        if k_top < n - 1:
+            top = np.argpartition(-P, k_top - 1, axis=1)[:, :k_top]
+            order[s:e] = np.take_along_axis(top, np.argsort(-np.take_along_axis(P, top, 1), axis=1, kind="stable"), 1)
+        else:
+            order[s:e] = np.argsort(-P, axis=1, kind="stable")[:, :k_top]
     ar = np.arange(n)
     counts = np.zeros((n, len(classes)), np.int32)
     first = np.full((n, len(classes)), k_top, np.int32)  # rank of each class's nearest member (tie-break)
@@ -203,7 +241,7 @@ def class_latent_assignment(X, moa, compound, same_compound: str = "exclude") ->
                 cand[ci] = np.median(X[rest], axis=0)
             else:
                 valid[ci] = False
-            sims = pcc_matrix(np.vstack([X[q], cand]))[: len(q), len(q):]
+            sims = pcc_cross(X[q], cand)
             sims[:, ~valid] = -np.inf
             pred[q] = classes[sims.argmax(1)]
     return {**_weighted(moa, pred.astype(str)), "n": int(len(moa)), "pred": pred.astype(str)}
@@ -220,7 +258,7 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     moa_test, compound_test = np.asarray(moa_test), np.asarray(compound_test)
     classes, mle = _median_by(X_train, np.asarray(moa_train))
-    S = pcc_matrix(np.vstack([X_test, mle]))[: len(X_test), len(X_test):]
+    S = pcc_cross(X_test, mle)
     row_pred = classes[S.argmax(1)]
     rows = []
     for c in pd.unique(compound_test):
@@ -230,7 +268,7 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
         mean_sim = {m: S[idx, np.searchsorted(classes, m)].mean() for m in tied}
         individual = max(tied, key=lambda m: (mean_sim[m], m))
         cle = np.median(X_test[idx], axis=0, keepdims=True)
-        aggregated = classes[pcc_matrix(np.vstack([cle, mle]))[0, 1:].argmax()]
+        aggregated = classes[pcc_cross(cle, mle)[0].argmax()]
         rows.append({"compound": c, "moa": moa_test[idx[0]], "n_rows": len(idx), "individual_vote": individual,
                      "aggregated_vote": aggregated, "moa_in_training": moa_test[idx[0]] in set(classes)})
     per = pd.DataFrame(rows)
