@@ -106,10 +106,12 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert board.loc[board["source"] == "set_cwcl", "recall@1_cp_to_l1000_mean"].notna().all()
     assert (out / "arithmetic" / "vae_mmd_cp" / "fold0" / "seed0" / "traversal.parquet").exists()
     assert not (out / "arithmetic" / "vae_mmd_cp" / "fold1").exists()  # arithmetic: first fold only
+    recon = pd.read_parquet(out / "leaderboard" / "all_reconstruction.parquet")
+    assert set(recon["model"]) == {"vae_mmd_cp"} and recon["r2"].notna().any()  # decoders' held-out R²
     md = (out / "leaderboard" / "leaderboard.md").read_text()
     assert md.startswith("# morphotx leaderboard") and "late_fusion" in md and "Exploratory" in md
     for fig in ["headline", "loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
-                "traversal_heatmaps"]:
+                "traversal_heatmaps", "reconstruction_r2"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
     maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir() if not p.name.startswith("."))

@@ -192,18 +192,13 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
                    traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
                    threads: int = 1):
     from .models.data import ModelData
-    from .models.families import family_of
-    from .models.train import load_checkpoint
+    from .models.train import load_model
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, {m: data.features(m) for m in ("cp", "l1000")})
+    model, _, hp, _ = load_model(name, model_cfg, train_cfg, checkpoint, data)
     if hp.family != "vae":
         raise ValueError(f"latent arithmetic needs a VAE; model {name!r} is a {hp.family} model")
-    fam = family_of(hp, ts.input_clip)
-    model = fam.build(data, None)
-    model.load_state_dict(ck["state_dict"])
-    model.eval()
     meta, X, feats = _inputs(hp, cp, l1000, cp_collapsed, l1000_collapsed)
 
     @torch.no_grad()

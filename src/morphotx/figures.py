@@ -279,6 +279,33 @@ def traversal_heatmaps(traversal: str, out: str):
     _save(fig, out)
 
 
+def reconstruction_r2(table: str, out: str):
+    """Per-feature R² on held-out treatments: the translator's Cell Painting predictions from
+    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed."""
+    t = read_table(table)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * max(t["model"].nunique(), 1) + 2), 4.2))
+    if t.empty:
+        _empty(ax, "no translator or VAE")
+        _save(fig, out)
+        return
+    t = t[t["seed"] == t["seed"].min()]
+    models = sorted(t["model"].unique(), key=lambda m: (t.loc[t["model"] == m, "family"].iloc[0], m))
+    data = [t.loc[t["model"] == m, "r2"].dropna().clip(-1, 1).to_numpy() for m in models]
+    ax.boxplot(data, tick_labels=models, showfliers=False)
+    for i, d in enumerate(data, start=1):
+        if len(d):
+            ax.text(i, 1.02, f"{np.median(d):.2f}", ha="center", va="bottom", fontsize=7)
+    ax.axhline(0, color="grey", lw=0.8, ls="--")
+    ax.set_ylim(-1.05, 1.12)
+    ax.tick_params(axis="x", rotation=45, labelsize=7)
+    n = int(t["n_treatments"].iloc[0])
+    ax.set_ylabel("per-feature R² (clipped to [−1, 1])")
+    ax.set_title(f"Held-out treatments (test split, fold {int(t['fold'].iloc[0])}, {n} treatments); "
+                 "median above each box", fontsize=9)
+    fig.suptitle("Reconstruction: translator L1000 → Cell Painting (study 000) and VAE reconstructions (seed 002)")
+    _save(fig, out)
+
+
 def leaderboard_chart(board: str, out: str, top: int = 30):
     b = read_table(board)
     fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))

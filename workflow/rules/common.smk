@@ -85,6 +85,8 @@ MODELS = {n: m for n, m in config["models"].items() if m.get("enabled", True)}
 HP = {n: resolve_model(n, m) for n, m in MODELS.items()}
 VIEWS = {n: model_views(hp) for n, hp in HP.items()}
 VAES = [n for n, hp in HP.items() if hp.family == "vae"]
+# models with a decoder, scored on how well they reproduce held-out profiles (rule reconstruction)
+DECODERS = [n for n, hp in HP.items() if hp.family in ("vae", "translator")]
 LEVELS = ["uncollapsed", "collapsed"]
 SEEDS = config["train"]["seeds"]
 # repetitions of the headline protocol: compound-grouped folds × training seeds (split.folds)
@@ -141,6 +143,10 @@ def evaluation_outputs(source):
         for f in FOLDS
         for k in EVAL_TABLES
     }
+
+
+def reconstruction_file(name, fold, seed):
+    return f"{OUT}/reconstruction/{name}/fold{fold}/seed{seed}/reconstruction.parquet"
 
 
 def arithmetic_files(name, fold, seed):

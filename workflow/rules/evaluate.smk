@@ -104,6 +104,36 @@ rule arithmetic:
         "../../scripts/arithmetic.py"
 
 
+rule reconstruction:
+    """Per-feature R² of the translator's Cell Painting predictions and the VAEs' reconstructions
+    on the test treatments (first fold, every seed)."""
+    input:
+        **MODEL_INPUTS,
+        checkpoint=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
+    output:
+        reconstruction_file("{model}", "{fold}", "{seed}"),
+    log:
+        f"{LOGS}/reconstruction/{{model}}_fold{{fold}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH}/reconstruction/{{model}}_fold{{fold}}_seed{{seed}}.tsv"
+    wildcard_constraints:
+        model="|".join(DECODERS) or "(?!x)x",
+        seed=r"\d+",
+        fold=r"\d+",
+    conda:
+        ENVS["train"]
+    threads: THREADS
+    resources:
+        **RES["evaluate"],
+    params:
+        model_cfg=lambda w: MODELS[w.model],
+        train=TRAIN,
+        seed=lambda w: int(w.seed),
+        fold=lambda w: int(w.fold),
+    script:
+        "../../scripts/reconstruction.py"
+
+
 LEADERBOARD = f"{OUT}/leaderboard"
 
 
@@ -126,12 +156,16 @@ rule leaderboard:
             ]
             for k in ARITH_TABLES
         },
+        eval_reconstruction=[
+            reconstruction_file(n, FOLDS[0], seed) for n in DECODERS for seed in SEEDS
+        ],
     output:
         **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
         **{
             f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet"
             for k in ARITH_TABLES
         },
+        reconstruction=f"{LEADERBOARD}/all_reconstruction.parquet",
         leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
         markdown=f"{LEADERBOARD}/leaderboard.md",
         tsv=report(

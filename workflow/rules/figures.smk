@@ -136,6 +136,7 @@ for _fig, _table, _cat in [
     ("map_distributions", "map", "6. Retrieval (mAP)"),
     ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
     ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
+    ("reconstruction_r2", "reconstruction", "7. Latent arithmetic"),
 ]:
 
     rule:
@@ -172,5 +173,6 @@ FIGURES = [
         "map_distributions",
         "arithmetic_distances",
         "traversal_heatmaps",
+        "reconstruction_r2",
     ]
 ] + [f"{FIG}/per_moa_f1", f"{FIG}/embedding_maps"]

@@ -28,10 +28,9 @@ import torch
 
 from .. import schema as S
 from ..io import atomic_outputs, write_parquet
-from .config import views
+from .config import resolve_train, views
 from .data import ModelData
-from .families import family_of
-from .train import load_checkpoint, select_device
+from .train import load_model, select_device
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +149,8 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
         raise ValueError(f"evaluate.collapse must be one of {COLLAPSE}, got {collapse!r}")
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    features = {m: data.features(m) for m in ("cp", "l1000")}
-    ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, features)
-    device = select_device(ts.device)
-    fam = family_of(hp, ts.input_clip)
-    model = fam.build(data, None)  # the right shapes; weights and input scaling come from the checkpoint
-    model.load_state_dict(ck["state_dict"])
-    model.to(device).eval()
+    device = select_device(resolve_train(train_cfg).device)
+    model, fam, hp, ts = load_model(name, model_cfg, train_cfg, checkpoint, data, device)
     frames: dict[str, pd.DataFrame] = {}
     for view in views(hp):
         unc = _uncollapsed(fam, model, data, view, device)

@@ -332,3 +332,18 @@ def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, feat
                                  f"input features than models.{name} has now (fingerprint {ck.get('fingerprint')} "
                                  f"≠ {expect}); retrain it (snakemake reruns it when the config changes)")
     return ck, hp, ts
+
+
+def load_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, data: ModelData, device=None):
+    """The trained model of ``checkpoint`` (checked against the config and ``data``'s features, as
+    :func:`load_checkpoint`), built with its family's shapes, weights loaded, in eval mode.
+    Returns ``(model, family, hyperparameters, trainer settings)``."""
+    from .families import family_of
+
+    ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, {m: data.features(m) for m in ("cp", "l1000")})
+    fam = family_of(hp, ts.input_clip)
+    model = fam.build(data, None)  # the right shapes; weights and input scaling come from the checkpoint
+    model.load_state_dict(ck["state_dict"])
+    model.to(device or torch.device("cpu")).eval()
+    return model, fam, hp, ts
+
