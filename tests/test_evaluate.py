@@ -193,7 +193,9 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
         assert row["status"] in ("no_pairs", "too_few_classes") and np.isnan(row["value"]), rows
         assert not maps
     rows, _ = map_metrics(Table("cp", "uncollapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
-    assert rows[0]["status"] == "no_pairs" and "copairs" in rows[0]["reason"], rows
+    got = {r["metric"]: r for r in rows}
+    assert got["replicate_map"]["status"] == "no_pairs" and "copairs" in got["replicate_map"]["reason"], rows
+    assert got["percent_replicating"]["status"] == "too_few_classes", rows  # no treatment with two replicates
 
 
 def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
