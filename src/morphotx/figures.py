@@ -86,33 +86,38 @@ def loss_curves(histories: dict[str, list[str]], out: str):
     _save(fig, out)
 
 
-def per_moa_f1(per_moa: str, outdir: str, classifier: str = "knn"):
-    """Per model: F1 of each MoA with non-zero F1 on test compounds (mean over repetitions), bars
-    grouped by variant (the study's Fig 2 and 3)."""
+def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn", "gmm")):
+    """Per model and view: F1 of each MoA with non-zero F1 on test compounds (mean over
+    repetitions), bars grouped by variant, one panel per classifier — kNN and GMM, the study's
+    two per-MoA figures (Fig 2 and 3)."""
     df = read_table(per_moa)
     with atomic_directory(outdir) as tmp:
-        if len(df):
-            df = df[df["classifier"] == classifier]
-            df["name"] = [_label(s, v) for s, v in zip(df["source"], df["view"])]
-            for (source, view), g in df.groupby(["source", "view"]):
-                m = g.groupby(["variant", "moa"])["f1"].mean().unstack("variant").fillna(0)
+        if not len(df):
+            return
+        df = df[df["classifier"].isin(classifiers)]
+        for (source, view), g in df.groupby(["source", "view"]):
+            present = [c for c in classifiers if c in set(g["classifier"])]
+            fig, axes = plt.subplots(len(present), 1, figsize=(max(6, 0.45 * g["moa"].nunique() + 2), 4 * len(present)),
+                                     squeeze=False)
+            for ax, clf in zip(axes[:, 0], present):
+                m = g[g["classifier"] == clf].groupby(["variant", "moa"])["f1"].mean().unstack("variant").fillna(0)
                 m = m.loc[(m > 0).any(axis=1)]
-                fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(m) + 2), 4))
                 if m.empty:
-                    _empty(ax, f"{_label(source, view)}: no MoA with F1 > 0")
-                else:
-                    cols = [v for v in VARIANT_COLORS if v in m.columns]
-                    w = 0.8 / len(cols)
-                    x = np.arange(len(m))
-                    for j, v in enumerate(cols):
-                        ax.bar(x + j * w - 0.4 + w / 2, m[v], w, color=VARIANT_COLORS[v], label=v)
-                    ax.set_xticks(x, m.index, rotation=60, ha="right", fontsize=7)
-                    ax.set_ylabel(f"F1 ({classifier}, mean over repetitions)")
-                    ax.set_xlabel("MoA (non-zero F1 only)")
-                    ax.set_ylim(0, 1)
-                    ax.legend(title="variant", fontsize=7)
-                ax.set_title(f"Per-MoA F1 on test compounds: {_label(source, view)}")
-                _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
+                    _empty(ax, f"{_label(source, view)}, {clf}: no MoA with F1 > 0")
+                    continue
+                cols = [v for v in VARIANT_COLORS if v in m.columns]
+                w = 0.8 / len(cols)
+                x = np.arange(len(m))
+                for j, v in enumerate(cols):
+                    ax.bar(x + j * w - 0.4 + w / 2, m[v], w, color=VARIANT_COLORS[v], label=v)
+                ax.set_xticks(x, m.index, rotation=60, ha="right", fontsize=7)
+                ax.set_ylabel(f"F1 ({clf}, mean over repetitions)")
+                ax.set_xlabel("MoA (non-zero F1 only)")
+                ax.set_ylim(0, 1)
+                ax.legend(title="variant", fontsize=7)
+                ax.set_title(f"Per-MoA F1 on test compounds, {clf}: {_label(source, view)}", fontsize=9)
+            fig.tight_layout()
+            _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
 
 
 def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
