@@ -53,6 +53,13 @@ def test_raw_baselines_on_the_same_split(raw_frames):
     rep = em[(em["metric"] == "replicate_map") & (em["view"] == "cp")]
     assert len(rep) == 1 and 0 <= rep["value"].iloc[0] <= 1  # DMSO rows make replicate mAP possible
     assert {"enrichment", "knn_f1"} <= set(raw_frames["curves"]["curve"])
+    cv = raw_frames["curves"][raw_frames["curves"]["curve"] == "knn_cv_macro_f1"]  # the CV curve that picks k
+    chosen = c[(c["classifier"] == "knn") & (c["view"] == "cp") & (c["variant"] == "collapsed")].iloc[0]
+    mine = cv[(cv["view"] == "cp") & (cv["variant"] == "collapsed")]
+    assert mine["x"].tolist() == list(range(1, len(mine) + 1)) and mine["value"].between(0, 1).all()
+    assert mine.loc[mine["value"].idxmax(), "x"] == chosen["param_k"]
+    assert mine["value"].max() == pytest.approx(chosen["param_cv_macro_f1"])
+    assert (em["metric"] == "percent_replicating").any()
 
 
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
@@ -64,8 +71,8 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
     cfg = {**FAST, "classifiers": ["knn"]}
     from morphotx.evaluate import DEFAULTS
     cfg = {**DEFAULTS, **cfg}
-    _, _, p1 = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
-    _, _, p2 = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
+    _, _, p1, _ = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
+    _, _, p2, _ = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     (c1, q1), (_, q2) = p1["knn"]["test"], p2["knn"]["test"]
     pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
     te = _single_moa(both.meta) & (both.meta[S.SPLIT] == "test").to_numpy()
@@ -211,8 +218,8 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
                          S.SPLIT: split, S.IS_CONTROL: False,
                          S.MOA: [np.array([m], dtype=object) for m in moa]})
     X = rng.normal(size=(24, 5)) + np.unique(moa, return_inverse=True)[1][:, None]
-    rows, per, probas = classify_table(meta, X, ["knn"], 0, {**DEFAULTS, "knn_k_max": 3, "cv_folds": 2})
-    assert {r["status"] for r in rows} == {"not_applicable"} and not per and not probas
+    rows, per, probas, cv = classify_table(meta, X, ["knn"], 0, {**DEFAULTS, "knn_k_max": 3, "cv_folds": 2})
+    assert {r["status"] for r in rows} == {"not_applicable"} and not per and not probas and not cv
     assert "MoA-disjoint" in rows[0]["reason"]
     mrows, maps = map_metrics(Table("cp", "collapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
     got = {r["metric"]: r for r in mrows}

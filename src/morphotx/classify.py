@@ -264,7 +264,8 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
             warnings.simplefilter("always", ConvergenceWarning)
             if name == "knn":
                 model, search = knn_cv(Xtr, y_train, np.asarray(groups_train), k_grid, cv_folds, seed)
-                out["params"] = {"k": int(model.n_neighbors), "cv_macro_f1": float(search.best_score_)}
+                out["params"] = {"k": int(model.n_neighbors), "cv_macro_f1": float(search.best_score_),
+                                 "cv_curve": search.curve}
             else:
                 model = make_classifier(name, Xtr.shape[1], seed, low_dim_max, len(Xtr)).fit(Xtr, y_train)
             pred = model.predict(Xte)

@@ -229,7 +229,8 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
                    moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
     """Fit every classifier on training rows and score validation and test rows (one fit, two
     scored splits); returns (summary rows with a ``split`` column, per-MoA tables of the test
-    split, ``{classifier: {split: (classes, proba)}}`` for late fusion)."""
+    split, ``{classifier: {split: (classes, proba)}}`` for late fusion, kNN's grouped
+    cross-validation curve — macro-F1 vs k on the training compounds — as ``curve, x, value`` rows)."""
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
     tr = use & (split == "train")
@@ -240,7 +241,7 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
     moa_compounds = _moa_compounds(meta) if moa_compounds is None else moa_compounds
     seen = set(y[tr])
     zero_shot = not any(set(y[masks[s]]) & seen for s in EVAL_SPLITS)
-    rows, per, probas = [], [], {}
+    rows, per, probas, cv = [], [], {}, []
     for name in classifiers:
         base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X.shape[1])}
         if masks["test"].sum() == 0:
@@ -255,6 +256,9 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
                           low_dim_max=cfg["low_dim_max"])
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
+        if isinstance(res["params"].get("cv_curve"), pd.DataFrame):
+            c = res["params"]["cv_curve"]
+            cv.append(pd.DataFrame({"curve": f"{name}_cv_macro_f1", "x": c["k"], "value": c["mean_macro_f1"]}))
         probas[name] = {}
         for s in EVAL_SPLITS:
             row = {**base, "split": s, "n_scored": int(masks[s].sum()), "status": res["status"],
@@ -269,7 +273,7 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
                 if s == "test":
                     per.append(_per_moa_notes(pm, moa_compounds).assign(classifier=name))
             rows.append(row)
-    return rows, per, probas
+    return rows, per, probas, cv
 
 
 def _per_moa_notes(pm: pd.DataFrame, moa_compounds: pd.Series) -> pd.DataFrame:
@@ -473,7 +477,8 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
         moa_cpds = _moa_compounds(t.meta)
         for variant in variants:
             X = variant_matrix(t, variant, raw)
-            rows, per, _ = classify_table(t.meta, X, cfg["classifiers"], seed, cfg, moa_cpds)
+            rows, per, _, cv = classify_table(t.meta, X, cfg["classifiers"], seed, cfg, moa_cpds)
+            out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
             out["classification"].append(_frame(rows, **keys, variant=variant))
             out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
             log.info("%s fold %d seed %d %s %s (validation | test): %s", source, fold, seed, t.view, variant,
@@ -503,9 +508,9 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[
     both = raw.table("both", "collapsed")
     cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
     l1_t = Table("l1000", "collapsed", both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]))
-    r_cp, _, p_cp = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
+    r_cp, _, p_cp, _ = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
     zero_shot = any(r["status"] == "not_applicable" for r in r_cp)
-    _, _, p_l1 = classify_table(l1_t.meta, l1_t.X, cfg["classifiers"], seed, cfg)
+    _, _, p_l1, _ = classify_table(l1_t.meta, l1_t.X, cfg["classifiers"], seed, cfg)
     y = _label(both.meta)
     use = _single_moa(both.meta)
     split = both.meta[S.SPLIT].to_numpy()

@@ -198,10 +198,16 @@ def enrichment(curves: str, out: str):
 
 
 def knn_vs_k(curves: str, out: str):
+    """MOAProfiler's leave-one-out kNN scores vs k on test compounds (rows 1–3) and the kNN
+    classifier's grouped cross-validation macro-F1 vs k on training compounds, the curve that
+    picks k (row 4; the study's "kNN cross-validation score vs k"; embeddings alone)."""
     c = read_table(curves)
-    _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall"], ["uncollapsed", "collapsed"], "weighted score",
-                "k (nearest neighbours by PCC, leave-one-out)",
-                "kNN MoA prediction vs k on test compounds (MOAProfiler; mean ± sd over repetitions)", out)
+    if len(c) and "variant" in c.columns:  # the CV curve of the embedding alone, not of embedding + raw
+        c = c[(c["curve"] != "knn_cv_macro_f1") | (c["variant"] == c["level"])]
+    _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall", "knn_cv_macro_f1"], ["uncollapsed", "collapsed"],
+                "score", "k (nearest neighbours)",
+                "kNN vs k: leave-one-out on test compounds by PCC (MOAProfiler; weighted F1, precision, recall) and "
+                "the classifier's grouped CV on training compounds (macro-F1); mean ± sd over repetitions", out)
 
 
 def map_distributions(maps: str, out: str):
