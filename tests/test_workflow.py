@@ -111,7 +111,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
     md = (out / "leaderboard" / "leaderboard.md").read_text()
     assert md.startswith("# morphotx leaderboard") and "late_fusion" in md and "Exploratory" in md
     for fig in ["headline", "loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
-                "traversal_heatmaps", "reconstruction_r2"]:
+                "traversal_heatmaps", "reconstruction_r2", "moaprofiler_summary"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
     maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir() if not p.name.startswith("."))

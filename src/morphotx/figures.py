@@ -317,6 +317,47 @@ def reconstruction_r2(table: str, out: str):
     _save(fig, out)
 
 
+MOAPROFILER_PANELS = [
+    ("PCC of profile pairs by group (seed 001, Fig 3f)",
+     [("pcc_same_compound", "same compound"), ("pcc_other_compound_same_moa", "other compound, same MoA"),
+      ("pcc_other_compound_other_moa", "other compound, other MoA")]),
+    ("PCC delta: same-MoA minus other-MoA pairs (seed 001)", [("pcc_delta", "PCC delta")]),
+    ("Class-latent assignment, weighted F1 (seed 001)", [("class_latent_f1", "weighted F1")]),
+    ("Held-out-compound votes, accuracy (seed 001, Fig 4)",
+     [("individual_vote_accuracy", "individual vote"), ("aggregated_vote_accuracy", "aggregated vote")]),
+]
+
+
+def moaprofiler_summary(metrics: str, out: str):
+    """Seed 001's embedding analyses side by side for every source and view: the three-group PCC
+    comparison, the PCC delta, class-latent assignment and the held-out votes (test compounds,
+    uncollapsed rows as the paper's well-level profiles; mean ± sd over repetitions)."""
+    e = read_table(metrics)
+    fig, axes = plt.subplots(len(MOAPROFILER_PANELS), 1, figsize=(11, 3.2 * len(MOAPROFILER_PANELS)),
+                             layout="constrained")
+    if len(e):
+        e = e[(e["level"] == "uncollapsed") & (e["variant"] == "uncollapsed") & (e["status"] == "ok")]
+    for ax, (title, metrics_) in zip(axes, MOAPROFILER_PANELS):
+        d = e[e["metric"].isin([m for m, _ in metrics_]) & e["value"].notna()] if len(e) else e
+        if d.empty:
+            _empty(ax, f"{title}: no values")
+            continue
+        stats_ = d.groupby(["source", "view", "metric"])["value"].agg(["mean", "std"]).reset_index()
+        names = sorted({(s, v) for s, v in zip(stats_["source"], stats_["view"])}, key=lambda t: (t[0] != "raw", t))
+        x = np.arange(len(names))
+        w = 0.8 / len(metrics_)
+        for j, (m, label) in enumerate(metrics_):
+            sm = stats_[stats_["metric"] == m].set_index(["source", "view"]).reindex(names)
+            ax.bar(x + j * w - 0.4 + w / 2, sm["mean"], w, yerr=sm["std"].fillna(0), capsize=2, label=label)
+        ax.set_xticks(x, [_label(s, v) for s, v in names], rotation=45, ha="right", fontsize=7)
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.set_title(title, fontsize=9)
+        if len(metrics_) > 1:
+            ax.legend(fontsize=7)
+    fig.suptitle("MOAProfiler analyses on held-out compounds (uncollapsed rows; mean ± sd over repetitions)")
+    _save(fig, out)
+
+
 def leaderboard_chart(board: str, out: str, top: int = 30):
     b = read_table(board)
     fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))

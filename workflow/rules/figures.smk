@@ -133,6 +133,7 @@ rule figure_headline:
 for _fig, _table, _cat in [
     ("enrichment", "curves", "5. MOAProfiler metrics"),
     ("knn_vs_k", "curves", "5. MOAProfiler metrics"),
+    ("moaprofiler_summary", "embedding_metrics", "5. MOAProfiler metrics"),
     ("map_distributions", "map", "6. Retrieval (mAP)"),
     ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
     ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
@@ -170,6 +171,7 @@ FIGURES = [
         "leaderboard",
         "enrichment",
         "knn_vs_k",
+        "moaprofiler_summary",
         "map_distributions",
         "arithmetic_distances",
         "traversal_heatmaps",
