@@ -43,6 +43,16 @@ def _empty(ax, text):
     ax.set_axis_off()
 
 
+def source_colour(source: str, view: str = ""):
+    """One colour per model and view in every figure and panel: a stable hash of the name into
+    matplotlib's tab20 (raw features: greys)."""
+    import zlib
+
+    if source == "raw":
+        return {"cp": "0.15", "l1000": "0.45", "both": "0.65"}.get(view, "0.3")
+    return plt.get_cmap("tab20")(zlib.crc32(f"{source}|{view}".encode()) % 20)
+
+
 def _label(source: str, view: str) -> str:
     return f"raw {view}" if source == "raw" else f"{source} ({view})"
 
@@ -163,7 +173,6 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
 def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):
     fig, axes = plt.subplots(len(names), len(levels), figsize=(7 * len(levels), 4.2 * len(names)), squeeze=False,
                              layout="constrained")
-    palette = plt.get_cmap("tab20")
     for r, curve in enumerate(names):
         for c, level in enumerate(levels):
             ax = axes[r, c]
@@ -172,10 +181,10 @@ def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, 
                 _empty(ax, f"no {curve} curve at the {level} level")
                 continue
             d = d.replace([np.inf, -np.inf], np.nan)
-            for i, ((source, view), g) in enumerate(d.groupby(["source", "view"])):
+            for (source, view), g in d.groupby(["source", "view"]):
                 m = g.groupby("x")["value"].agg(["mean", "std"])
                 ls = "--" if source == "raw" else "-"
-                col = palette(i % 20)
+                col = source_colour(source, view)
                 ax.plot(m.index, m["mean"], ls=ls, lw=1.3, color=col, label=_label(source, view))
                 if not logy:  # a mean − sd band is meaningless on a log axis
                     ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
