@@ -109,7 +109,7 @@ def _noisy_classes(n=1200, dim=30, k=8, seed=0):
     return centres[y] * 0.6 + rng.normal(size=(n, dim)), np.array([f"moa{i}" for i in y])
 
 
-def test_torch_mlp_is_deterministic_and_scores_like_scikit_learn():
+def test_float32_mlp_is_deterministic_and_scores_like_scikit_learn():
     """The PyTorch MLP is scikit-learn's MLPClassifier re-implemented for speed: same seed, same
     predictions; on held-out rows its accuracy is that of scikit-learn's within a few points."""
     import warnings
@@ -117,7 +117,7 @@ def test_torch_mlp_is_deterministic_and_scores_like_scikit_learn():
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    from morphotx.classify import TorchMLPClassifier
+    from morphotx.classify import Float32MLPClassifier
 
     X, y = _noisy_classes(n=1800)
     X, y, Xt, yt = X[:1200], y[:1200], X[1200:], y[1200:]
@@ -125,7 +125,7 @@ def test_torch_mlp_is_deterministic_and_scores_like_scikit_learn():
               early_stopping=True, validation_fraction=0.1, n_iter_no_change=10, random_state=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a, b = TorchMLPClassifier(**kw).fit(X, y), TorchMLPClassifier(**kw).fit(X, y)
+        a, b = Float32MLPClassifier(**kw).fit(X, y), Float32MLPClassifier(**kw).fit(X, y)
         ref = MLPClassifier(activation="relu", **kw).fit(X, y)
     assert np.array_equal(a.predict_proba(Xt), b.predict_proba(Xt))
     assert set(a.classes_) == set(y) and a.predict_proba(Xt).shape == (len(Xt), 8)
@@ -134,14 +134,14 @@ def test_torch_mlp_is_deterministic_and_scores_like_scikit_learn():
     # early stopping: stopped n_iter_no_change epochs after its best hold-out accuracy, whose weights it kept
     best = int(np.argmax(a.validation_scores_))
     assert a.n_iter_ < 200 and a.n_iter_ - 1 - best >= 10
-    assert TorchMLPClassifier(**{**kw, "random_state": 4}).fit(X, y).n_iter_ > 0
+    assert Float32MLPClassifier(**{**kw, "random_state": 4}).fit(X, y).n_iter_ > 0
 
 
-def test_torch_mlp_stops_on_a_stalled_training_loss_without_a_holdout():
-    from morphotx.classify import TorchMLPClassifier
+def test_float32_mlp_stops_on_a_stalled_training_loss_without_a_holdout():
+    from morphotx.classify import Float32MLPClassifier
 
     X, y = _noisy_classes(n=300)
-    m = TorchMLPClassifier(hidden_layer_sizes=(16,), early_stopping=False, n_iter_no_change=5, tol=1e-2,
+    m = Float32MLPClassifier(hidden_layer_sizes=(16,), early_stopping=False, n_iter_no_change=5, tol=1e-2,
                            max_iter=300).fit(X, y)
     assert m.n_iter_ < 300 and not m.validation_scores_
     curve = np.array(m.loss_curve_)

@@ -5,7 +5,7 @@ L2-normalised inputs:
 
 ``knn``       scikit-learn kNN, cosine metric; k chosen by cross-validation over ``k_grid``
               (default 1..100) with folds grouped by compound (:func:`morphotx.baseline.knn_cv`).
-``mlp``       a multilayer perceptron (:class:`TorchMLPClassifier`), hidden (32, 32) for
+``mlp``       a multilayer perceptron (:class:`Float32MLPClassifier`), hidden (32, 32) for
               low-dimensional embeddings (≤ ``low_dim_max`` dimensions) and (256, 128) otherwise;
               α = 1e-4, Adam with learning rate 1e-3, batch 64, ReLU (the study's settings); the
               study gives no stopping rule: we stop when the accuracy on a random 10% of the
@@ -27,7 +27,6 @@ predictions (``None`` when there are none), so the caller can record it in the l
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -88,34 +87,68 @@ class GMMClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(self._joint_log_likelihood(X), axis=1)]
 
 
-@contextmanager
-def _one_torch_thread():
-    import torch
+def _mlp_step(Ws: list, bs: list, X: np.ndarray, y: np.ndarray) -> tuple[float, list, list]:
+    """Mean cross-entropy of a ReLU MLP (weights ``Ws``, biases ``bs``) on one batch and its
+    gradients (``dW``, ``db`` per layer), by hand in float32 NumPy."""
+    acts, h = [X], X
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        h = h @ W.T + b
+        if i < len(Ws) - 1:
+            np.maximum(h, 0, out=h)
+        acts.append(h)
+    z = acts[-1] - acts[-1].max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    rows = np.arange(len(y))
+    loss = -float(logp[rows, y].mean())
+    d = np.exp(logp)
+    d[rows, y] -= 1.0
+    d /= len(y)
+    dW, db = [None] * len(Ws), [None] * len(Ws)
+    for i in range(len(Ws) - 1, -1, -1):
+        dW[i], db[i] = d.T @ acts[i], d.sum(0)
+        if i:
+            d = (d @ Ws[i]) * (acts[i] > 0)
+    return loss, dW, db
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+
+class _Adam:
+    """Adam (β = 0.9, 0.999, ε = 1e-8, as scikit-learn's) on a list of arrays, in place."""
+
+    def __init__(self, params: list, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, (self.b1, self.b2), self.eps, self.t = params, lr, betas, eps, 0
+        self.m = [np.zeros_like(p) for p in params]
+        self.v = [np.zeros_like(p) for p in params]
+
+    def step(self, grads: list) -> None:
+        self.t += 1
+        # scikit-learn's bias correction; Python floats keep the float32 arrays float32
+        lr = float(self.lr * np.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t))
+        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+            m *= self.b1
+            m += (1 - self.b1) * g
+            v *= self.b2
+            v += (1 - self.b2) * g * g
+            p -= lr * m / (np.sqrt(v) + self.eps)
 
 
-class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
-    """scikit-learn's ``MLPClassifier`` (solver ``adam``, ReLU, softmax output) in PyTorch, float32.
+class Float32MLPClassifier(ClassifierMixin, BaseEstimator):
+    """scikit-learn's ``MLPClassifier`` (solver ``adam``, ReLU, softmax output) in float32 NumPy.
 
     Hand-written, and why: the evaluation fits dozens of MLPs per job on up to ~1,500-dimensional
-    inputs (the raw+ variants), and scikit-learn's float64 NumPy backpropagation made them ~75 % of
-    the demo's evaluation time; the same network, optimiser and stopping rules in PyTorch take about
-    a third of the CPU time (benchmarks/bench_classifiers.py). What matches scikit-learn: Glorot-uniform
-    initialisation, Adam (β = 0.9, 0.999, ε = 1e-8), the L2 penalty ``alpha / 2 · Σ W² / batch rows``
-    on the weights (not the biases; its gradient is applied as Adam's weight decay, so a last partial
-    batch is penalised as a full one), reshuffled mini-batches every epoch, and the two stopping rules:
-    with ``early_stopping`` the accuracy on a stratified ``validation_fraction`` of the rows (plain
-    random when a class has a single row) must improve by ``tol`` within ``n_iter_no_change``
-    epochs and the best epoch's weights are kept; otherwise the mean training loss must fall by
-    ``tol`` within ``n_iter_no_change`` epochs. Reaching ``max_iter`` warns ``ConvergenceWarning``.
-    Runs on CPU in one thread (mini-batches of 64 rows gain nothing from more, and idle OpenMP
-    threads spinning on a busy machine made a fit 40× slower); the random state seeds every draw."""
+    inputs (the raw+ variants); scikit-learn's float64 implementation made them ~75 % of the demo's
+    evaluation time. The same network, optimiser and stopping rules in float32 with lean
+    bookkeeping take a third of its CPU time on large inputs and a fifth on small ones
+    (benchmarks/bench_classifiers.py); an earlier PyTorch version spent ~3 ms per step in
+    autograd and optimiser bookkeeping, 5× this one on small networks. What matches
+    scikit-learn: Glorot-uniform initialisation, Adam (β = 0.9, 0.999, ε = 1e-8, its bias
+    correction), the L2 penalty ``alpha / 2 · Σ W² / batch rows`` on the weights (not the biases;
+    its gradient is added to each step's, so a last partial batch is penalised as a full one),
+    reshuffled mini-batches every epoch, and the two stopping rules: with ``early_stopping`` the
+    accuracy on a stratified ``validation_fraction`` of the rows (plain random when a class has a
+    single row) must improve by ``tol`` within ``n_iter_no_change`` epochs and the best epoch's
+    weights are kept; otherwise the mean training loss must fall by ``tol`` within
+    ``n_iter_no_change`` epochs. Reaching ``max_iter`` warns ``ConvergenceWarning``. BLAS threads
+    are those of the job (one in the workflow); ``random_state`` seeds every draw."""
 
     def __init__(self, hidden_layer_sizes=(100,), alpha=1e-4, learning_rate_init=1e-3, batch_size=64, max_iter=200,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=0):
@@ -130,19 +163,13 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
 
-    def _network(self, n_in: int, n_out: int, gen):
-        import torch
-
+    def _init(self, n_in: int, n_out: int, rng: np.random.Generator):
         sizes = [n_in, *self.hidden_layer_sizes, n_out]
-        layers = []
+        self.coefs_, self.intercepts_ = [], []
         for a, b in zip(sizes[:-1], sizes[1:]):
-            lin = torch.nn.Linear(a, b)
             bound = np.sqrt(6.0 / (a + b))  # scikit-learn's Glorot-uniform bound for ReLU nets
-            with torch.no_grad():
-                lin.weight.uniform_(-bound, bound, generator=gen)
-                lin.bias.uniform_(-bound, bound, generator=gen)
-            layers += [lin, torch.nn.ReLU()]
-        return torch.nn.Sequential(*layers[:-1])
+            self.coefs_.append(rng.uniform(-bound, bound, (b, a)).astype(np.float32))
+            self.intercepts_.append(rng.uniform(-bound, bound, b).astype(np.float32))
 
     def _holdout(self, y: np.ndarray):
         idx = np.arange(len(y))
@@ -151,67 +178,54 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
                                 random_state=self.random_state)
 
     def fit(self, X, y):
-        with _one_torch_thread():
-            return self._fit(X, y)
-
-    def _fit(self, X, y):
-        import torch
-
         X = np.asarray(X, np.float32)
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        gen = torch.Generator().manual_seed(int(self.random_state))
-        self.net_ = net = self._network(X.shape[1], len(self.classes_), gen)
+        rng = np.random.default_rng(int(self.random_state))
+        self._init(X.shape[1], len(self.classes_), rng)
         fit_idx, val_idx = self._holdout(codes) if self.early_stopping else (np.arange(len(X)), None)
-        Xf, yf = torch.from_numpy(X[fit_idx]), torch.from_numpy(codes[fit_idx].astype(np.int64))
-        weights = [m.weight for m in net if isinstance(m, torch.nn.Linear)]
-        biases = [m.bias for m in net if isinstance(m, torch.nn.Linear)]
-        # Adam's (coupled) weight decay adds alpha / batch · W to the gradient: the gradient of
-        # scikit-learn's penalty alpha / 2 · ΣW² / batch rows, without computing the penalty each step
-        opt = torch.optim.Adam([{"params": weights, "weight_decay": self.alpha / self.batch_size},
-                                {"params": biases, "weight_decay": 0.0}],
-                               lr=self.learning_rate_init, betas=(0.9, 0.999), eps=1e-8, foreach=True)
+        Xf, yf = X[fit_idx], codes[fit_idx]
+        Ws, bs = self.coefs_, self.intercepts_
+        adam = _Adam(Ws + bs, self.learning_rate_init)
+        decay = np.float32(self.alpha / self.batch_size)  # gradient of alpha / 2 · ΣW² / batch rows
         best, stall, best_state = -np.inf, 0, None
         self.n_iter_, self.loss_curve_, self.validation_scores_ = 0, [], []
         for epoch in range(self.max_iter):
-            net.train()
-            perm, total = torch.randperm(len(Xf), generator=gen), torch.zeros(())
+            perm, total = rng.permutation(len(Xf)), 0.0
             for start in range(0, len(Xf), self.batch_size):
                 b = perm[start:start + self.batch_size]
-                loss = torch.nn.functional.cross_entropy(net(Xf[b]), yf[b])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                total += loss.detach() * len(b)
+                loss, dW, db = _mlp_step(Ws, bs, Xf[b], yf[b])
+                for g, W in zip(dW, Ws):
+                    g += decay * W
+                adam.step(dW + db)
+                total += loss * len(b)
             self.n_iter_ = epoch + 1
-            with torch.no_grad():
-                penalty = 0.5 * self.alpha * float(sum((w * w).sum() for w in weights)) / self.batch_size
-            self.loss_curve_.append(float(total) / len(Xf) + penalty)  # the epoch's training loss, penalty included
+            penalty = 0.5 * self.alpha * float(sum((W * W).sum() for W in Ws)) / self.batch_size
+            self.loss_curve_.append(total / len(Xf) + penalty)  # the epoch's training loss, penalty included
             if self.early_stopping:
-                self.validation_scores_.append(self._accuracy(X[val_idx], codes[val_idx]))
+                self.validation_scores_.append(float((self._logits(X[val_idx]).argmax(1) == codes[val_idx]).mean()))
             score = self.validation_scores_[-1] if self.early_stopping else -self.loss_curve_[-1]  # higher is better
             stall = stall + 1 if score < best + self.tol else 0  # scikit-learn's no-improvement count
             if score > best:
                 best = score
                 if self.early_stopping:
-                    best_state = {k: v.clone() for k, v in net.state_dict().items()}
+                    best_state = ([W.copy() for W in Ws], [b.copy() for b in bs])
             if stall >= self.n_iter_no_change:
                 break
         else:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
                           "optimization hasn't converged yet.", ConvergenceWarning)
         if best_state is not None:
-            net.load_state_dict(best_state)
+            for dst, src in zip(Ws + bs, best_state[0] + best_state[1]):
+                dst[...] = src
         return self
 
     def _logits(self, X) -> np.ndarray:
-        import torch
-
-        self.net_.eval()
-        with torch.no_grad(), _one_torch_thread():
-            return self.net_(torch.from_numpy(np.asarray(X, np.float32))).numpy()
-
-    def _accuracy(self, X, codes) -> float:
-        return float((self._logits(X).argmax(1) == codes).mean())
+        h = np.asarray(X, np.float32)
+        for i, (W, b) in enumerate(zip(self.coefs_, self.intercepts_)):
+            h = h @ W.T + b
+            if i < len(self.coefs_) - 1:
+                np.maximum(h, 0, out=h)
+        return h
 
     def predict_proba(self, X) -> np.ndarray:
         z = self._logits(X).astype(np.float64)
@@ -231,7 +245,7 @@ def make_classifier(name: str, dim: int, seed: int = 0, low_dim_max: int = 32, n
     low = dim <= low_dim_max
     if name == "mlp":
         early = n_train >= EARLY_STOP_MIN_ROWS
-        return TorchMLPClassifier(hidden_layer_sizes=(32, 32) if low else (256, 128), alpha=1e-4,
+        return Float32MLPClassifier(hidden_layer_sizes=(32, 32) if low else (256, 128), alpha=1e-4,
                                   learning_rate_init=1e-3, batch_size=64, max_iter=200, early_stopping=early,
                                   validation_fraction=0.1, n_iter_no_change=10, random_state=seed)
     if name == "gmm":
