@@ -47,3 +47,22 @@ def test_knn_cv_equals_gridsearchcv():
     np.testing.assert_allclose(search.curve["mean_macro_f1"], ref.cv_results_["mean_test_score"], atol=1e-12)
     assert search.best_k == ref.best_params_["n_neighbors"] == model.n_neighbors
     assert search.best_score_ == pytest.approx(ref.best_score_)
+
+
+def test_score_predictions_equals_scikit_learn_averages():
+    """The averages come from one precision_recall_fscore_support call: equal to f1_score and
+    accuracy_score with the same labels, including predicted labels absent from y_true."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+
+
+    rng = np.random.default_rng(0)
+    y = rng.choice(list("abcdef"), 200)
+    pred = rng.choice(list("abcdefgh"), 200)
+    pred[:80] = y[:80]
+    summary, per = score_predictions(y, pred, list("abcx"))
+    labels = sorted(set(y))
+    assert summary["macro_f1"] == pytest.approx(f1_score(y, pred, labels=labels, average="macro", zero_division=0))
+    assert summary["weighted_f1"] == pytest.approx(f1_score(y, pred, labels=labels, average="weighted", zero_division=0))
+    assert summary["accuracy"] == pytest.approx(accuracy_score(y, pred))
+    assert per.set_index("moa")["in_training"].to_dict() == {m: m in "abc" for m in labels}
