@@ -82,6 +82,7 @@ DEFAULTS = {
     "replicating_null_size": 1000,
     "moaprofiler_dmso": "none",
     "moaprofiler_dose_uM": None,
+    "validation_map": False,  # set by the workflow when headline.metric is moa_map (not a user setting)
     "recall_k": [1, 5, 10],
     "uncollapsed_pairs": "cyclic",
 }
@@ -377,8 +378,8 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
 def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
     """copairs mAP on test rows: replicate retrieval against DMSO and percent replicating
     (uncollapsed level; the latter needs no DMSO rows, so every view gets it) and MoA
-    retrieval among single-MoA test compounds (collapsed level; also among the validation
-    compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on)."""
+    retrieval among single-MoA test compounds (collapsed level; with ``validation_map`` also among
+    the validation compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on)."""
     meta, X = t.meta, t.X
     rows, maps = [], []
     if not np.isfinite(X).all():
@@ -410,7 +411,8 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                 rows += _metric_rows({"replicate_map": m["mean_average_precision"].mean(),
                                       "replicate_fraction_retrieved": m["below_corrected_p"].mean()})
         else:
-            for split, prefix in (("test", ""), ("validation", "validation_")):
+            splits = (("test", ""), ("validation", "validation_")) if cfg["validation_map"] else (("test", ""),)
+            for split, prefix in splits:
                 r, m = _moa_map_rows(meta, X, split, prefix, common)
                 rows += r
                 maps += [m] if m is not None and split == "test" else []  # per-MoA tables: test only

@@ -119,6 +119,8 @@ ARITH_TABLES = ["distances", "zscores", "traversal"]
 EVAL_CFG = {
     k: v for k, v in config["evaluate"].items() if k not in ("views", "collapse")
 }
+# the validation compounds' MoA mAP is computed only when the headline selects on it
+EVAL_CFG["validation_map"] = config["headline"]["metric"] == "moa_map"
 
 
 def eval_views(name):
