@@ -218,3 +218,17 @@ def test_workbook_or_parquet_named_csv_is_named(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(pq_csv)
     with pytest.raises(MorphotxInputError, match="Parquet file"):
         read_table(pq_csv)
+
+
+def test_package_exports_the_steps_lazily():
+    """``import morphotx`` names the stage functions for notebooks and imports nothing heavy until
+    one is used (the rules' scripts import morphotx submodules; torch only where a model is)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, morphotx\n"
+            "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules, sorted(sys.modules)\n"
+            "fns = [getattr(morphotx, n) for n in morphotx.__all__]\n"
+            "assert all(callable(f) for f in fns) and 'embed_profiles' in morphotx.__all__\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr

@@ -509,3 +509,26 @@ def test_collapsed_embedding_is_the_embedding_of_the_median_profile(tiny_process
     np.testing.assert_allclose(med_col.loc[med_col["Metadata_pert_id_dose"] == t, emb].to_numpy()[0],
                                np.median(unc.loc[unc["Metadata_pert_id_dose"] == t, emb].to_numpy(), axis=0), rtol=1e-6)
     assert not np.allclose(col[emb].to_numpy(), med_col[emb].to_numpy())  # the two definitions differ
+
+
+def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp_path):
+    """The notebook API (seed 003's new compound measured in Cell Painting only): embedding
+    preprocessed profiles with a checkpoint gives exactly the workflow's embeddings of the same
+    rows; missing features and views the model lacks are named."""
+    from morphotx.models import embed_profiles
+
+    cfg = {"family": "supcon"}
+    out, _ = _train(tmp_path, tiny_processed, "s", cfg)
+    outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp") for l in ("uncollapsed", "collapsed")}
+    frames = embed_model("s", cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    cp = pd.read_parquet(tiny_processed["cp_p"]).sample(frac=1, random_state=0)  # any order, any subset
+    got = embed_profiles(out["checkpoint"], cp=cp, view="cp")
+    ref = frames["cp_uncollapsed"].set_index("Metadata_profile_id").loc[cp["Metadata_profile_id"]]
+    emb = [c for c in got.columns if c.startswith("emb_")]
+    np.testing.assert_allclose(got[emb].to_numpy(), ref[emb].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert list(got["Metadata_profile_id"]) == list(cp["Metadata_profile_id"])
+    feat = next(c for c in cp.columns if c.startswith("Cells_"))
+    with pytest.raises(MorphotxInputError, match=f"missing.*{feat}"):
+        embed_profiles(out["checkpoint"], cp=cp.drop(columns=feat), view="cp")
+    with pytest.raises(MorphotxInputError, match="has the views"):
+        embed_profiles(out["checkpoint"], cp=cp, view="l1000")

@@ -6,14 +6,15 @@ imported lazily so that reading the config (``resolve``, ``views``) does not imp
 
 from .config import FAMILIES, primary_view, resolve, resolve_train, views
 
-__all__ = ["FAMILIES", "primary_view", "resolve", "resolve_train", "views", "train_model", "embed_model", "load_checkpoint"]
+__all__ = ["FAMILIES", "primary_view", "resolve", "resolve_train", "views", "train_model", "embed_model",
+           "embed_profiles", "load_checkpoint"]
 
 
 def __getattr__(name):
-    if name == "embed_model":
-        from .embed import embed_model
+    if name in ("embed_model", "embed_profiles"):
+        from . import embed
 
-        return embed_model
+        return getattr(embed, name)
     if name in ("train_model", "load_checkpoint"):
         from . import train
 

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from .. import schema as S
-from ..io import atomic_outputs, write_parquet
+from ..io import MorphotxInputError, atomic_outputs, write_parquet
 from .config import resolve_train, views
 from .data import ModelData
 from .train import load_model, select_device
@@ -170,3 +170,81 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
         for k, t in zip(keys, tmps):
             write_parquet(frames[k], t)
     return frames
+
+
+class _Shapes:
+    """What a family's ``build`` reads of the training data: the input dimension per modality."""
+
+    def __init__(self, features: dict[str, list[str]]):
+        self.features_ = features
+
+    def dim(self, m: str) -> int:
+        return len(self.features_[m])
+
+
+def _aligned(df: pd.DataFrame, features: list[str], what: str) -> np.ndarray:
+    missing = [f for f in features if f not in df.columns]
+    if missing:
+        raise MorphotxInputError(
+            f"{what}: {len(missing)} of the model's {len(features)} input features are missing (e.g. {missing[:5]}); "
+            "embed profiles preprocessed like the model's training data (same feature selection)")
+    X = df[features].to_numpy(np.float32, na_value=np.nan)
+    if not np.isfinite(X).all():
+        raise MorphotxInputError(f"{what}: {int((~np.isfinite(X).all(1)).sum())} row(s) with NaN/inf features")
+    return X
+
+
+def embed_profiles(checkpoint: str, cp: pd.DataFrame | None = None, l1000: pd.DataFrame | None = None,
+                   view: str = "cp") -> pd.DataFrame:
+    """Embed new profiles with a trained model, outside the workflow.
+
+    Seed 003's use case: a new compound measured in Cell Painting only, embedded by a model trained
+    on both assays (``view="cp"``: the Cell Painting encoder of the contrastive models, SupCon with
+    the L1000 branch zeroed, a Cell Painting VAE). ``view="l1000"`` takes ``l1000``; ``view="both"``
+    takes both, row ``i`` of ``cp`` paired with row ``i`` of ``l1000``.
+
+    Parameters
+    ----------
+    checkpoint : str
+        A ``models/<model>/fold<f>/seed<s>/checkpoint.pt`` written by the workflow.
+    cp, l1000 : pandas.DataFrame, optional
+        Preprocessed profiles (the workflow's ``profiles/fold<f>/*_preprocessed.parquet`` or profiles
+        processed with the same recipe): every input feature of the model must be a column; other
+        columns (metadata) are carried over.
+    view : {"cp", "l1000", "both"}
+        Which encoder; the model must have it (:func:`morphotx.models.views`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The metadata columns of the input (``Metadata_*``; of ``cp`` for ``both``) and ``emb_000`` …
+    """
+    from .config import resolve
+    from .families import family_of
+    from .train import CHECKPOINT_FORMAT
+
+    try:
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise MorphotxInputError(f"{checkpoint}: not a loadable morphotx checkpoint ({exc})") from exc
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise MorphotxInputError(f"{checkpoint}: not a morphotx checkpoint")
+    hp = resolve(ck["model"], {k: v for k, v in ck["hyperparameters"].items() if v is not None})
+    if view not in views(hp):
+        raise MorphotxInputError(f"model {ck['model']!r} ({hp.family}) has the views {views(hp)}, not {view!r}")
+    needs = {"cp": ("cp",), "l1000": ("l1000",), "both": ("cp", "l1000")}[view]
+    given = {"cp": cp, "l1000": l1000}
+    absent = [m for m in needs if given[m] is None]
+    if absent:
+        raise MorphotxInputError(f"view {view!r} needs the {' and '.join(absent)} profiles")
+    if view == "both" and len(cp) != len(l1000):
+        raise MorphotxInputError(f"view 'both' pairs row i of cp with row i of l1000; got {len(cp)} and {len(l1000)} rows")
+    fam = family_of(hp, float(ck.get("input_clip", 10.0)))
+    model = fam.build(_Shapes(ck["features"]), None)
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    arrays = {m: _aligned(given[m], ck["features"][m], f"{m} profiles") for m in needs}
+    Z = _encode_rows(fam, model, view, arrays, torch.device("cpu"))
+    meta_src = given[needs[0]]
+    return _emb_frame(meta_src[[c for c in meta_src.columns if c.startswith(S.META_PREFIX)]], Z)
+

@@ -289,6 +289,7 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
         "fingerprint": fingerprint(hp, ts, features), "hyperparameters": asdict(hp), "seed": int(seed),
         "features": features, "moa_vocab": list(data.moa_vocab), "best_epoch": fit.best_epoch,
         "select_on": fit.select_on, "device": str(fit.device), "torch": str(torch.__version__),
+        "input_clip": float(ts.input_clip),
         "state_dict": {k: v.detach().cpu() for k, v in fit.model.state_dict().items()},
     }
     resolved = {"model": name, "hyperparameters": asdict(hp), "train": asdict(ts), "seed": int(seed),

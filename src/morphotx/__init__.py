@@ -1,0 +1,42 @@
+"""morphotx: joint embeddings of Cell Painting and L1000 profiles, and MoA prediction.
+
+The workflow (Snakefile) runs every step; the same steps are functions for a notebook. They are
+imported on first use, so ``import morphotx`` stays light (no torch until a model is touched):
+
+>>> import morphotx
+>>> emb = morphotx.embed_profiles("results/demo/models/cwcl/fold0/seed0/checkpoint.pt", cp=profiles, view="cp")
+
+=====================  =================================================================
+name                   what it does (module)
+=====================  =================================================================
+``harmonise``          one replicate-level file → the harmonised schema (harmonise)
+``map_probes``         L1000 probe columns → genes, on a DataFrame (probes)
+``split_compounds``    compounds → train / validation / test, folds (split)
+``select_features``    pycytominer's feature-selection operations (preprocess)
+``normalize_to_controls``  per-plate normalisation against DMSO (preprocess)
+``pair_index``         the Cartesian pair index of two modalities (pairing)
+``set_table``          each treatment's replicate sets in both modalities (pairing)
+``train_model``        train one model from the workflow's files (models)
+``embed_model``        a checkpoint's embeddings of the workflow's files (models)
+``embed_profiles``     a checkpoint applied to new preprocessed profiles (models)
+``classify_table``     the four classifiers on one table (evaluate)
+``headline``           the headline table from evaluation tables (headline)
+=====================  =================================================================
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "harmonise": "harmonise", "map_probes": "probes", "split_compounds": "split",
+    "select_features": "preprocess", "normalize_to_controls": "preprocess", "pair_index": "pairing", "set_table": "pairing",
+    "train_model": "models", "embed_model": "models", "embed_profiles": "models",
+    "classify_table": "evaluate", "headline": "headline",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'morphotx' has no attribute {name!r}")
