@@ -223,6 +223,113 @@ def _check_extreme(feats: pd.DataFrame, ids: pd.Series, path: Path, on_extreme: 
     return feats.mask(far)
 
 
+def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, colmap: dict,
+                      path: Path) -> np.ndarray:
+    """Set ``Metadata_pert_id`` (controls: ``DMSO``; an empty id: the first 13 characters of
+    broad_sample) and ``Metadata_is_control`` on ``out``; a treated row without id is an error."""
+    ctl_spec = dict(fmt["control"], column=first_present(fmt["control"]["column"], header))
+    is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
+    pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)
+    pert = pert.astype(object).where(~pert.astype(str).isin(MISSING_CODES) & pert.notna(), None)
+    if "broad_sample" in fmt:
+        bs = df[fmt["broad_sample"]].astype(str).str.slice(0, 13)
+        pert = pert.fillna(pd.Series(np.where(bs.str.startswith("BRD-"), bs, None), index=pert.index))
+    pert = pd.Series(np.where(is_control, S.CONTROL, pert), dtype=object)
+    no_id = pert.isna().to_numpy()
+    if no_id.any():
+        col = next(c for c, h in colmap.items() if h == S.PERT) if S.PERT in colmap.values() else fmt.get("broad_sample")
+        raise MorphotxInputError(
+            f"{path}: {int(no_id.sum())} treated row(s) have no compound id in column '{col}' "
+            f"(first rows: {list(np.where(no_id)[0][:5])}). Fill the id, mark them as controls in "
+            f"'{ctl_spec['column']}', or remove them.")
+    out[S.PERT] = pert.to_numpy()
+    out[S.IS_CONTROL] = is_control
+    return is_control
+
+
+def _doses(df: pd.DataFrame, out: pd.DataFrame, colmap: dict, is_control: np.ndarray, path: Path, doses,
+           max_dose_fold: float, on_bad_dose: str) -> np.ndarray:
+    """Set the dose, recoded dose and treatment key on ``out``; return the rows to drop (doses
+    that do not recode, under ``on_bad_dose: drop``; otherwise they are an error)."""
+    dose_src = next(c for c, h in colmap.items() if h == S.DOSE)
+    dose = pd.to_numeric(df[dose_src], errors="coerce").to_numpy(dtype=float, copy=True)
+    dose[dose == -666] = np.nan
+    rec, ok = recode_dose(dose, doses, max_dose_fold)
+    bad = ~ok & ~is_control
+    if bad.any():
+        ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": df.loc[bad, dose_src].to_numpy()})  # as written
+        ex = ex.drop_duplicates().head(5)
+        msg = (f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that does not recode to "
+               f"the standard doses {list(doses)} within {max_dose_fold}-fold (e.g. {ex.to_dict('records')}).")
+        if on_bad_dose != "drop":
+            raise MorphotxInputError(msg + " Fix the doses, extend harmonise.doses_uM, or set "
+                                     "harmonise.on_bad_dose: drop to drop these rows.")
+        log.warning("%s Dropping them (harmonise.on_bad_dose: drop).", msg)
+    out[S.DOSE] = np.where(is_control, np.nan, dose)
+    out[S.DOSE_RECODE] = np.where(is_control, np.nan, rec)
+    out[S.TREATMENT] = treatment_key(out[S.PERT], rec, is_control)
+    return bad
+
+
+def _moas(out: pd.DataFrame, is_control: np.ndarray, path: Path, modality: str, moa_source: str, moa_map,
+          moa_map_key: str, moa_map_column: str) -> None:
+    """Set ``Metadata_moa`` (a list per row; controls empty) from the file or the MoA map; warn with
+    the count of compounds without one."""
+    if moa_source == "map":
+        if moa_map is None:
+            raise MorphotxInputError("moa.source is 'map' but moa.map is not set; name the annotation table.")
+        moas = moa_from_map(out[S.PERT], moa_map, moa_map_key, moa_map_column)
+    elif S.MOA in out:
+        moas = parse_moa(out[S.MOA])
+    else:
+        raise MorphotxInputError(
+            f"{path}: no MoA column mapped to {S.MOA} for {modality}; set moa.source: map and moa.map.")
+    out[S.MOA] = [[] if c else m for m, c in zip(moas, is_control)]
+    n_trt_cpd = out.loc[~is_control, S.PERT].nunique()
+    no_moa = out.loc[~is_control & (out[S.MOA].str.len() == 0), S.PERT].unique()
+    if len(no_moa):
+        log.warning("%s: %d of %d compounds have no MoA annotation; kept, and left out of MoA-supervised "
+                    "steps (e.g. %s)", path.name, len(no_moa), n_trt_cpd, list(no_moa[:5]))
+
+
+def _profile_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, path: Path) -> None:
+    if S.PROFILE_ID not in out:
+        id_cols = fmt.get("profile_id", [])
+        out[S.PROFILE_ID] = df[id_cols].astype(str).agg(":".join, axis=1) if id_cols else np.arange(len(df)).astype(str)
+    dup = out[S.PROFILE_ID].duplicated()
+    if dup.any():
+        raise MorphotxInputError(
+            f"{path}: {int(dup.sum())} duplicated profile id(s) (e.g. {out.loc[dup, S.PROFILE_ID].head(3).tolist()}); "
+            "each plate/well (or cid) must appear once.")
+
+
+def _features(df: pd.DataFrame, features: list[str], ids: pd.Series, path: Path, on_extreme: str) -> pd.DataFrame:
+    """The feature block as float32: inf → NaN (warned), absurd values checked, NaN counted."""
+    feats = df[features].astype("float32")
+    inf = np.isinf(feats.to_numpy())
+    if inf.any():
+        cols = feats.columns[inf.any(axis=0)]
+        log.warning("%s: %d inf value(s) in %d feature(s) (e.g. %s) set to NaN: written as inf in the source, or "
+                    "beyond float32's ±3.4e38 (overflowed when read)", path.name, int(inf.sum()), len(cols),
+                    list(cols[:5]))
+        feats = feats.mask(np.isinf(feats))
+    feats = _check_extreme(feats, ids, path, on_extreme)
+    na = feats.isna().sum()
+    if na.any():
+        log.warning("%s: %d missing value(s) in %d feature(s) (most: %s); feature selection drops NaN-heavy "
+                    "features, the rest are set to the DMSO centre after normalisation", path.name, int(na.sum()),
+                    int((na > 0).sum()), na.sort_values(ascending=False).head(5).to_dict())
+    return feats
+
+
+def _warn_plates(out: pd.DataFrame, path: Path) -> None:
+    plates = out.groupby(S.PLATE)[S.IS_CONTROL].agg(["all", "any"])
+    for plate in plates.index[plates["all"]]:
+        log.warning("%s: plate %s holds only controls; kept (used for normalisation only)", path.name, plate)
+    for plate in plates.index[~plates["any"]]:
+        log.warning("%s: plate %s has no control wells; per-plate normalisation cannot use it", path.name, plate)
+
+
 def harmonise(
     path: str | Path,
     output: str | Path,
@@ -255,94 +362,12 @@ def harmonise(
         name = c if c.startswith(S.META_PREFIX) else S.META_PREFIX + c
         if name not in out:
             out[name] = df[c]
-
-    # controls ------------------------------------------------------------------------------------
-    ctl_spec = dict(fmt["control"], column=first_present(fmt["control"]["column"], header))
-    is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
-    # pert_id: the mapped column when filled, else the first 13 characters of broad_sample
-    pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)
-    pert = pert.astype(object).where(~pert.astype(str).isin(MISSING_CODES) & pert.notna(), None)
-    if "broad_sample" in fmt:
-        bs = df[fmt["broad_sample"]].astype(str).str.slice(0, 13)
-        pert = pert.fillna(pd.Series(np.where(bs.str.startswith("BRD-"), bs, None), index=pert.index))
-    pert = pd.Series(np.where(is_control, S.CONTROL, pert), dtype=object)
-    no_id = pert.isna().to_numpy()
-    if no_id.any():
-        col = next(c for c, h in colmap.items() if h == S.PERT) if S.PERT in colmap.values() else fmt.get("broad_sample")
-        raise MorphotxInputError(
-            f"{path}: {int(no_id.sum())} treated row(s) have no compound id in column '{col}' "
-            f"(first rows: {list(np.where(no_id)[0][:5])}). Fill the id, mark them as controls in "
-            f"'{ctl_spec['column']}', or remove them.")
-    out[S.PERT] = pert.to_numpy()
-    out[S.IS_CONTROL] = is_control
-
-    # doses ---------------------------------------------------------------------------------------
-    dose_src = next(c for c, h in colmap.items() if h == S.DOSE)
-    dose = pd.to_numeric(df[dose_src], errors="coerce").to_numpy(dtype=float, copy=True)
-    dose[dose == -666] = np.nan
-    rec, ok = recode_dose(dose, doses, max_dose_fold)
-    bad = ~ok & ~is_control
-    if bad.any():
-        ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": df.loc[bad, dose_src].to_numpy()})  # as written
-        ex = ex.drop_duplicates().head(5)
-        msg = (f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that does not recode to "
-               f"the standard doses {list(doses)} within {max_dose_fold}-fold (e.g. {ex.to_dict('records')}).")
-        if on_bad_dose != "drop":
-            raise MorphotxInputError(msg + " Fix the doses, extend harmonise.doses_uM, or set "
-                                     "harmonise.on_bad_dose: drop to drop these rows.")
-        log.warning("%s Dropping them (harmonise.on_bad_dose: drop).", msg)
-    out[S.DOSE] = np.where(is_control, np.nan, dose)
-    out[S.DOSE_RECODE] = np.where(is_control, np.nan, rec)
-    out[S.TREATMENT] = treatment_key(out[S.PERT], rec, is_control)
-
-    # MoA -----------------------------------------------------------------------------------------
-    if moa_source == "map":
-        if moa_map is None:
-            raise MorphotxInputError("moa.source is 'map' but moa.map is not set; name the annotation table.")
-        moas = moa_from_map(out[S.PERT], moa_map, moa_map_key, moa_map_column)
-    elif S.MOA in out:
-        moas = parse_moa(out[S.MOA])
-    else:
-        raise MorphotxInputError(
-            f"{path}: no MoA column mapped to {S.MOA} for {modality}; set moa.source: map and moa.map.")
-    out[S.MOA] = [[] if c else m for m, c in zip(moas, is_control)]
-    n_trt_cpd = out.loc[~is_control, S.PERT].nunique()
-    no_moa = out.loc[~is_control & (out[S.MOA].str.len() == 0), S.PERT].unique()
-    if len(no_moa):
-        log.warning("%s: %d of %d compounds have no MoA annotation; kept, and left out of MoA-supervised "
-                    "steps (e.g. %s)", path.name, len(no_moa), n_trt_cpd, list(no_moa[:5]))
-
-    # ids -----------------------------------------------------------------------------------------
-    if S.PROFILE_ID not in out:
-        id_cols = fmt.get("profile_id", [])
-        out[S.PROFILE_ID] = df[id_cols].astype(str).agg(":".join, axis=1) if id_cols else np.arange(len(df)).astype(str)
-    dup = out[S.PROFILE_ID].duplicated()
-    if dup.any():
-        raise MorphotxInputError(
-            f"{path}: {int(dup.sum())} duplicated profile id(s) (e.g. {out.loc[dup, S.PROFILE_ID].head(3).tolist()}); "
-            "each plate/well (or cid) must appear once.")
-
-    # features ------------------------------------------------------------------------------------
-    feats = df[features].astype("float32")
-    inf = np.isinf(feats.to_numpy())
-    if inf.any():
-        cols = feats.columns[inf.any(axis=0)]
-        log.warning("%s: %d inf value(s) in %d feature(s) (e.g. %s) set to NaN: written as inf in the source, or "
-                    "beyond float32's ±3.4e38 (overflowed when read)", path.name, int(inf.sum()), len(cols),
-                    list(cols[:5]))
-        feats = feats.mask(np.isinf(feats))
-    feats = _check_extreme(feats, out[S.PROFILE_ID], path, on_extreme)
-    na = feats.isna().sum()
-    if na.any():
-        log.warning("%s: %d missing value(s) in %d feature(s) (most: %s); feature selection drops NaN-heavy "
-                    "features, the rest are set to the DMSO centre after normalisation", path.name, int(na.sum()),
-                    int((na > 0).sum()), na.sort_values(ascending=False).head(5).to_dict())
-
-    plates = out.groupby(S.PLATE)[S.IS_CONTROL].agg(["all", "any"])
-    for plate in plates.index[plates["all"]]:
-        log.warning("%s: plate %s holds only controls; kept (used for normalisation only)", path.name, plate)
-    for plate in plates.index[~plates["any"]]:
-        log.warning("%s: plate %s has no control wells; per-plate normalisation cannot use it", path.name, plate)
+    is_control = _controls_and_ids(df, out, fmt, header, colmap, path)
+    bad = _doses(df, out, colmap, is_control, path, doses, max_dose_fold, on_bad_dose)
+    _moas(out, is_control, path, modality, moa_source, moa_map, moa_map_key, moa_map_column)
+    _profile_ids(df, out, fmt, path)
+    feats = _features(df, features, out[S.PROFILE_ID], path, on_extreme)
+    _warn_plates(out, path)
 
     order = [S.PROFILE_ID, S.PLATE, S.WELL, S.PERT, S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.TREATMENT, S.MOA]
     meta = [c for c in order if c in out] + sorted(c for c in out.columns if c not in order)
@@ -353,6 +378,7 @@ def harmonise(
             result[c] = result[c].astype("string")
     save_parquet(result, output)
     log.info("%s: %s %d profiles (%d controls), %d compounds, %d treatments, %d features -> %s", path.name, modality,
-             len(result), int(result[S.IS_CONTROL].sum()), n_trt_cpd, result.loc[~result[S.IS_CONTROL], S.TREATMENT].nunique(),
+             len(result), int(result[S.IS_CONTROL].sum()), result.loc[~result[S.IS_CONTROL], S.PERT].nunique(),
+             result.loc[~result[S.IS_CONTROL], S.TREATMENT].nunique(),
              len(features), output)
     return result
