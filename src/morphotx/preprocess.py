@@ -294,11 +294,11 @@ def candidate_features(df: pd.DataFrame, patterns: list[str], na_cutoff: float |
     return features, feats, dropped, fit_mask
 
 
-def preprocess_cell_painting(
-    profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
-    recipe: str = "standard", drop_patterns: list[str] | None = None, feature_select: dict | None = None,
-    normalize: dict | None = None, sphere: dict | None = None,
-) -> pd.DataFrame:
+def recipe_settings(recipe: str = "standard", feature_select: dict | None = None, normalize: dict | None = None,
+                    sphere: dict | None = None) -> tuple[dict, dict, dict]:
+    """The feature-selection, normalisation and sphering settings of a recipe, defaults filled:
+    ``standard`` (the given settings) or ``study`` (the study's own: variance < 0.01 and r > 0.9
+    on raw features, one RobustScaler on DMSO, ZCA on DMSO)."""
     fs = {"operations": DEFAULT_OPERATIONS, "na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01,
           "min_variance": 1e-6, "corr_threshold": 0.9, **(feature_select or {})}
     norm = {"method": "mad_robustize", "by": "plate", **(normalize or {})}
@@ -311,30 +311,75 @@ def preprocess_cell_painting(
         log.info("recipe 'study': variance < 0.01, r > 0.9 on raw features; RobustScaler on DMSO; ZCA on DMSO")
     elif recipe != "standard":
         raise ValueError(f"recipe must be 'standard' or 'study', got {recipe!r}")
-    patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
+    return fs, norm, sph
 
-    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
-    features, feats, dropped, fit_mask = candidate_features(
-        df, patterns, fs["na_cutoff"] if "drop_na_columns" in fs["operations"] or recipe == "study" else None,
-        norm["by"])
+
+def _select_and_normalize(df: pd.DataFrame, feats: list[str], fit_mask: np.ndarray, recipe: str, fs: dict,
+                          norm: dict, dropped: dict):
+    """Feature selection and normalisation in the recipe's order (``study``: select on raw
+    features, then normalise; ``standard``: normalise, then select); ``dropped`` gains the
+    selection's exclusions. Returns ``(X, kept features, centres, scales, groups)``."""
     ops = [o for o in fs["operations"] if o != "drop_na_columns"]
     kw = {k: fs[k] for k in ("na_cutoff", "freq_cut", "unique_cut", "min_variance", "corr_threshold")}
-
-    X = df[feats]
     if recipe == "study":
         ex = select_features(df.loc[fit_mask, feats], feats, ops, **kw)
-        dropped.update(ex)
         gone = set().union(*ex.values())
         feats = [f for f in feats if f not in gone]
         X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
     else:
         X, centers, scales, groups = normalize_to_controls(df, feats, norm["method"], norm["by"])
         ex = select_features(X.loc[fit_mask], feats, ops, **kw)
-        dropped.update(ex)
         gone = set().union(*ex.values())
         keep = [i for i, f in enumerate(feats) if f not in gone]
         feats = [feats[i] for i in keep]
         X, centers, scales = X[feats], centers[:, keep], scales[:, keep]
+    dropped.update(ex)
+    return X, feats, centers, scales, groups
+
+
+def _sphere(X: pd.DataFrame, ctl: np.ndarray, sph: dict, params: dict) -> pd.DataFrame:
+    """pycytominer's Spherize fitted on the DMSO rows, applied to every row; its parameters join
+    ``params``."""
+    n_ctl, feats = int(ctl.sum()), list(X.columns)
+    if n_ctl < 2 * len(feats):
+        log.warning("sphering fitted on %d DMSO wells for %d features; the estimate is regularised by "
+                    "epsilon=%g but noisy (more DMSO wells or fewer features help)", n_ctl, len(feats), sph["epsilon"])
+    sp = Spherize(method=sph["method"], epsilon=float(sph["epsilon"]), center=True, return_numpy=True)
+    _fit_one_blas_thread(sp, X.loc[ctl])
+    out = pd.DataFrame(np.asarray(sp.transform(X)), columns=feats, index=X.index)
+    params["sphere_W"] = sp.W
+    params["sphere_mean"] = sp.mean_centerer.mean_ if hasattr(sp, "mean_centerer") else sp.standard_scaler.mean_
+    if hasattr(sp, "standard_scaler"):
+        params["sphere_scale"] = sp.standard_scaler.scale_
+    return out
+
+
+def _write_preprocessed(out: pd.DataFrame, report: dict, params: dict, output: str, features_json: str,
+                        params_npz: str) -> None:
+    """The profiles (Parquet), the report of kept and dropped features (JSON) and the fitted
+    parameters (NPZ), written together or not at all."""
+    with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
+        write_parquet(out, t_out)
+        write_json(report, t_json)
+        with open(t_npz, "wb") as fh:
+            np.savez(fh, **params)
+
+
+def preprocess_cell_painting(
+    profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
+    recipe: str = "standard", drop_patterns: list[str] | None = None, feature_select: dict | None = None,
+    normalize: dict | None = None, sphere: dict | None = None,
+) -> pd.DataFrame:
+    """Harmonised Cell Painting profiles → selected, DMSO-normalised, sphered profiles of one
+    fold (selection fitted on training compounds and DMSO, normalisation and sphering on DMSO);
+    see the module docstring for the recipes."""
+    fs, norm, sph = recipe_settings(recipe, feature_select, normalize, sphere)
+    patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
+    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
+    features, feats, dropped, fit_mask = candidate_features(
+        df, patterns, fs["na_cutoff"] if "drop_na_columns" in fs["operations"] or recipe == "study" else None,
+        norm["by"])
+    X, feats, centers, scales, groups = _select_and_normalize(df, feats, fit_mask, recipe, fs, norm, dropped)
     if not feats:
         raise MorphotxInputError(f"{profiles_path}: no Cell Painting feature survived selection; relax the "
                                  "preprocess.cell_painting.feature_select thresholds.")
@@ -342,33 +387,15 @@ def preprocess_cell_painting(
     if n_nan:
         log.info("%d missing value(s) in %d feature(s) set to 0 (the DMSO centre)", n_nan, int(X.isna().any().sum()))
         X = X.fillna(0.0)
-
     params = {"features": np.array(feats), "groups": np.array(groups), "center": centers, "scale": scales}
     if sph["method"] != "none":
-        ctl = df[S.IS_CONTROL].astype(bool).to_numpy()
-        n_ctl = int(ctl.sum())
-        if n_ctl < 2 * len(feats):
-            log.warning("sphering fitted on %d DMSO wells for %d features; the estimate is regularised by "
-                        "epsilon=%g but noisy (more DMSO wells or fewer features help)", n_ctl, len(feats), sph["epsilon"])
-        sp = Spherize(method=sph["method"], epsilon=float(sph["epsilon"]), center=True, return_numpy=True)
-        _fit_one_blas_thread(sp, X.loc[ctl])
-        Xs = sp.transform(X)
-        X = pd.DataFrame(np.asarray(Xs), columns=feats, index=df.index)
-        params["sphere_W"] = sp.W
-        params["sphere_mean"] = (sp.mean_centerer.mean_ if hasattr(sp, "mean_centerer")
-                                 else sp.standard_scaler.mean_)
-        if hasattr(sp, "standard_scaler"):
-            params["sphere_scale"] = sp.standard_scaler.scale_
+        X = _sphere(X, df[S.IS_CONTROL].astype(bool).to_numpy(), sph, params)
     out = pd.concat([df[S.meta_columns(df)], X.astype("float32")], axis=1)
     settings = {"recipe": recipe, "drop_patterns": patterns, "feature_select": fs, "normalize": norm, "sphere": sph}
     report = {"n_input_features": len(features), "n_kept": len(feats), "kept": feats,
               "dropped": {k: v for k, v in dropped.items()}, "settings": settings,
               "fit_rows": {"feature_select": int(fit_mask.sum()), "dmso": int(df[S.IS_CONTROL].sum())}}
-    with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
-        write_parquet(out, t_out)
-        write_json(report, t_json)
-        with open(t_npz, "wb") as fh:
-            np.savez(fh, **params)
+    _write_preprocessed(out, report, params, output, features_json, params_npz)
     log.info("Cell Painting: %d -> %d features (%s); %d profiles", len(features), len(feats),
              {k: len(v) for k, v in dropped.items()}, len(out))
     return out
@@ -405,10 +432,6 @@ def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_
         X = X.fillna(0.0)
     out = pd.concat([df[S.meta_columns(df)], X.astype("float32")], axis=1)
     report = {"n_kept": len(feats), "kept": feats, "settings": {"plate_standardise": plate_standardise}}
-    with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
-        write_parquet(out, t_out)
-        write_json(report, t_json)
-        with open(t_npz, "wb") as fh:
-            np.savez(fh, **params)
+    _write_preprocessed(out, report, params, output, features_json, params_npz)
     log.info("L1000: %d profiles x %d genes (plate_standardise=%s)", len(out), len(feats), plate_standardise)
     return out
