@@ -177,15 +177,42 @@ def _hill(dose, ec50, slope):
     return dose**slope / (dose**slope + ec50**slope)
 
 
+@dataclass
+class _Compounds:
+    """The simulated compounds: MoAs, effect vectors, dose responses (see :func:`simulate`)."""
+
+    pert_ids: list
+    inames: list
+    smiles: list
+    moa_str: list
+    eff_cp: np.ndarray
+    eff_l1k: np.ndarray
+    ec50_cp: np.ndarray
+    ec50_l1k: np.ndarray
+    slope: np.ndarray
+    emax: np.ndarray
+    resp_cp: np.ndarray
+    resp_l1k: np.ndarray
+    high: np.ndarray
+    ground_truth: pd.DataFrame
+
+
 def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
     """Simulate the data set; returns DataFrames ``cell_painting``, ``l1000``, ``probe_map``,
-    ``moa_map`` and ``ground_truth``."""
-    p = params
+    ``moa_map`` and ``ground_truth``. One random generator, drawn in the order compounds → Cell
+    Painting → L1000 → maps, so a seed gives the same tables."""
     rng = np.random.default_rng(seed)
+    c = _compounds(params, rng)
+    cp = _cell_painting(params, rng, c)
+    l1k, probes = _l1000(params, rng, c)
+    probe_map, moa_map = _maps(probes, c)
+    return {"cell_painting": cp, "l1000": l1k, "probe_map": probe_map, "moa_map": moa_map,
+            "ground_truth": c.ground_truth}
+
+
+def _compounds(p: DemoParams, rng: np.random.Generator) -> _Compounds:
     d_s, d_p = p.latent_shared, p.latent_private
     d = d_s + d_p
-
-    # ---- MoAs and compounds ------------------------------------------------------------------
     moa_names = list(MOA_NAMES[: p.n_moas]) + [f"demo target {i} inhibitor" for i in range(max(0, p.n_moas - len(MOA_NAMES)))]
 
     def unit(n, k):
@@ -235,7 +262,15 @@ def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
         "effect_l1000": list(eff_l1k.astype("float32")),
     })
 
-    # ---- Cell Painting ------------------------------------------------------------------------
+    return _Compounds(pert_ids, inames, smiles, moa_str, eff_cp, eff_l1k, ec50_cp, ec50_l1k, slope, emax, resp_cp,
+                      resp_l1k, high, ground_truth)
+
+
+def _cell_painting(p: DemoParams, rng: np.random.Generator, c: _Compounds) -> pd.DataFrame:
+    d = p.latent_shared + p.latent_private
+    n = len(c.pert_ids)
+    pert_ids, inames, moa_str = c.pert_ids, c.inames, c.moa_str
+    eff_cp, ec50_cp, slope, emax, resp_cp, high = c.eff_cp, c.ec50_cp, c.slope, c.emax, c.resp_cp, c.high
     names_all = cellprofiler_feature_names()
     pick = np.sort(rng.choice(len(names_all), size=min(p.n_cp_features, len(names_all)), replace=False))
     feats = [names_all[i] for i in pick]
@@ -345,7 +380,18 @@ def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
     })
     cp = pd.concat([cp, cp_feats], axis=1)
 
-    # ---- L1000 --------------------------------------------------------------------------------
+    return cp
+
+
+def _l1000(p: DemoParams, rng: np.random.Generator, c: _Compounds) -> tuple[pd.DataFrame, list[str]]:
+    d = p.latent_shared + p.latent_private
+    n = len(c.pert_ids)
+    pid = np.array(c.pert_ids, dtype=object)
+    inames, moa_str, smiles = c.inames, c.moa_str, c.smiles
+    eff_l1k, ec50_l1k, slope, emax, resp_l1k, high = c.eff_l1k, c.ec50_l1k, c.slope, c.emax, c.resp_l1k, c.high
+    wells = _wells384()
+    per_map = p.compounds_per_plate
+    n_maps = int(np.ceil(n / per_map))
     n_g = 978
     probe_nums = rng.choice(np.arange(200000, 222999), size=n_g, replace=False)
     suffix = rng.choice(["_at", "_s_at", "_x_at"], size=n_g, p=[0.6, 0.35, 0.05])
@@ -400,7 +446,12 @@ def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
     })
     l1k = pd.concat([l1k, pd.DataFrame(xl.astype("float32"), columns=probes)], axis=1)
 
-    # ---- maps ---------------------------------------------------------------------------------
+    return l1k, probes
+
+
+def _maps(probes: list[str], c: _Compounds) -> tuple[pd.DataFrame, pd.DataFrame]:
+    n_g = len(probes)
+    pert_ids, inames, moa_str = c.pert_ids, c.inames, c.moa_str
     symbols = [f"DEMO{i:04d}" for i in range(n_g)]
     symbols[1] = symbols[0]  # two probes of one gene: exercises the duplicate rule
     probe_map = pd.DataFrame({"probe_id": probes, "symbol": symbols, "entrezgene": np.arange(1, n_g + 1),
@@ -408,8 +459,9 @@ def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
     probe_map = probe_map.drop(index=[n_g - 1])  # one landmark probe without a gene: exercises 'unmapped'
     moa_map = pd.DataFrame({"broad_sample": [f"{x}-001-01-1" for x in pert_ids], "broad_id": pert_ids,
                             "pert_iname": inames, "moa": moa_str})
-    return {"cell_painting": cp, "l1000": l1k, "probe_map": probe_map, "moa_map": moa_map,
-            "ground_truth": ground_truth}
+    return probe_map, moa_map
+
+
 
 
 def write_demo(outputs: dict[str, str], scale: str = "demo", seed: int = 0, overrides: dict | None = None) -> None:
