@@ -94,14 +94,22 @@ def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: flo
     if len(groups) < 2:
         return {"percent_replicating": np.nan, "replicating_threshold": np.nan, "n_treatments": len(groups)}
     observed = np.array([_median_corr(X[g]) for g in groups])
+    U = X - X.mean(1, keepdims=True)
+    U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-12)  # rows: dot product = Pearson r
     rng = np.random.default_rng(seed)
+    sizes = np.array([len(g) for g in groups])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    members = np.concatenate(groups)
     null = []
-    for size in sorted({len(g) for g in groups}):
-        for _ in range(null_size):
-            # one profile from each of `size` different treatments: a group with no replicate pair
-            picks = rng.choice(len(groups), size=min(size, len(groups)), replace=False)
-            null.append(_median_corr(X[[rng.choice(groups[i]) for i in picks]]))
-    threshold = float(np.nanpercentile(null, percentile))
+    for size in sorted(set(sizes.tolist())):
+        k = min(size, len(groups))
+        # `null_size` groups of one profile from each of k different treatments (no replicate pair)
+        picks = np.argsort(rng.random((null_size, len(groups))), axis=1)[:, :k]
+        rows = members[starts[picks] + (rng.random(picks.shape) * sizes[picks]).astype(int)]
+        C = np.einsum("gid,gjd->gij", U[rows], U[rows])
+        iu = np.triu_indices(k, 1)
+        null.append(np.median(C[:, iu[0], iu[1]], axis=1))
+    threshold = float(np.nanpercentile(np.concatenate(null), percentile))
     return {"percent_replicating": float(np.mean(observed > threshold)), "replicating_threshold": threshold,
             "n_treatments": len(groups)}
 
