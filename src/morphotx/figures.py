@@ -170,6 +170,9 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             _save(fig, os.path.join(tmp, f"{name}.png"))
 
 
+CURVE_LABELS = {"knn_cv_macro_f1": "classifier's grouped CV macro-F1 (training compounds)"}
+
+
 def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):
     fig, axes = plt.subplots(len(names), len(levels), figsize=(7 * len(levels), 4.2 * len(names)), squeeze=False,
                              layout="constrained")
@@ -190,8 +193,9 @@ def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, 
                     ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
                                     color=col, alpha=0.10)
             ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel if len(names) == 1 else f"{ylabel}: {curve.split('_')[-1]}")
-            ax.set_title(f"{level} embeddings" + (f" — {curve.split('_')[-1]}" if len(names) > 1 else ""))
+            short = CURVE_LABELS.get(curve, curve.split("_")[-1])
+            ax.set_ylabel(ylabel if len(names) == 1 else f"{ylabel}: {short}")
+            ax.set_title(f"{level} embeddings" + (f" — {short}" if len(names) > 1 else ""))
             if logy:
                 ax.set_yscale("log")
             ax.legend(fontsize=6, ncol=2)
