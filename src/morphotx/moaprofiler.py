@@ -44,7 +44,7 @@ def _check(same_compound: str):
 BLOCK = 2048  # rows of the similarity matrix held at once: n² matrices are never built
 
 
-def _unit_rows(X: np.ndarray) -> np.ndarray:
+def unit_rows(X: np.ndarray) -> np.ndarray:
     """Rows centred and scaled to unit norm: their dot products are Pearson correlations."""
     Xc = np.asarray(X, np.float64)
     Xc = Xc - Xc.mean(1, keepdims=True)
@@ -54,19 +54,19 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
 
 def pcc_matrix(X: np.ndarray) -> np.ndarray:
     """Pearson correlation between rows (float64; a constant row correlates 0 with everything)."""
-    U = _unit_rows(X)
+    U = unit_rows(X)
     return U @ U.T
 
 
 def pcc_cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """Pearson correlation of every row of ``A`` with every row of ``B`` (``len(A) × len(B)``)."""
-    return _unit_rows(A) @ _unit_rows(B).T
+    return unit_rows(A) @ unit_rows(B).T
 
 
 def _row_blocks(n: int, X=None, pcc=None, block: int = BLOCK):
     """``(start, stop, rows of the PCC matrix start..stop)``, from ``pcc`` or computed from ``X``
     ``block`` rows at a time (memory ``block × n`` instead of ``n²``)."""
-    U = None if pcc is not None else _unit_rows(X)
+    U = None if pcc is not None else unit_rows(X)
     for s in range(0, n, block):
         e = min(s + block, n)
         yield s, e, (pcc[s:e] if pcc is not None else U[s:e] @ U.T)

@@ -25,6 +25,7 @@ import pandas as pd
 from copairs import map as copairs_map
 
 from . import schema as S
+from .moaprofiler import unit_rows
 
 REF = "Metadata_reference_index"
 
@@ -61,11 +62,6 @@ def moa_map(df: pd.DataFrame, null_size: int = 10000, threshold: float = 0.05, s
     return ap, maps
 
 
-def _median_corr(X: np.ndarray) -> float:
-    C = np.corrcoef(X)
-    return float(np.median(C[np.triu_indices(len(X), 1)]))
-
-
 def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: float = 95.0,
                         seed: int = 0) -> dict[str, float]:
     """Percent replicating of the treated profiles of ``df`` (one row per replicate).
@@ -93,9 +89,8 @@ def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: flo
     groups = [g for g in pd.Series(np.arange(len(trt))).groupby(trt).indices.values() if len(g) >= 2]
     if len(groups) < 2:
         return {"percent_replicating": np.nan, "replicating_threshold": np.nan, "n_treatments": len(groups)}
-    observed = np.array([_median_corr(X[g]) for g in groups])
-    U = X - X.mean(1, keepdims=True)
-    U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-12)  # rows: dot product = Pearson r
+    U = unit_rows(X)  # dot products are Pearson correlations
+    observed = np.array([np.median((U[g] @ U[g].T)[np.triu_indices(len(g), 1)]) for g in groups])
     rng = np.random.default_rng(seed)
     sizes = np.array([len(g) for g in groups])
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
