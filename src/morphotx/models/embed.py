@@ -220,15 +220,9 @@ def embed_profiles(checkpoint: str, cp: pd.DataFrame | None = None, l1000: pd.Da
         The metadata columns of the input (``Metadata_*``; of ``cp`` for ``both``) and ``emb_000`` …
     """
     from .config import resolve
-    from .families import family_of
-    from .train import CHECKPOINT_FORMAT
+    from .train import build_model, read_checkpoint
 
-    try:
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MorphotxInputError(f"{checkpoint}: not a loadable morphotx checkpoint ({exc})") from exc
-    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise MorphotxInputError(f"{checkpoint}: not a morphotx checkpoint")
+    ck = read_checkpoint(checkpoint)
     hp = resolve(ck["model"], {k: v for k, v in ck["hyperparameters"].items() if v is not None})
     if view not in views(hp):
         raise MorphotxInputError(f"model {ck['model']!r} ({hp.family}) has the views {views(hp)}, not {view!r}")
@@ -239,10 +233,7 @@ def embed_profiles(checkpoint: str, cp: pd.DataFrame | None = None, l1000: pd.Da
         raise MorphotxInputError(f"view {view!r} needs the {' and '.join(absent)} profiles")
     if view == "both" and len(cp) != len(l1000):
         raise MorphotxInputError(f"view 'both' pairs row i of cp with row i of l1000; got {len(cp)} and {len(l1000)} rows")
-    fam = family_of(hp, float(ck.get("input_clip", 10.0)))
-    model = fam.build(_Shapes(ck["features"]), None)
-    model.load_state_dict(ck["state_dict"])
-    model.eval()
+    model, fam = build_model(ck, hp, float(ck.get("input_clip", 10.0)), _Shapes(ck["features"]))
     arrays = {m: _aligned(given[m], ck["features"][m], f"{m} profiles") for m in needs}
     Z = _encode_rows(fam, model, view, arrays, torch.device("cpu"))
     meta_src = given[needs[0]]

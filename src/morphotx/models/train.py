@@ -310,19 +310,27 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     return hist
 
 
-def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, features: dict | None = None):
-    """Load a checkpoint (``weights_only=True``) and check it belongs to model ``name`` as configured
-    now; returns ``(checkpoint dict, resolved hyperparameters, trainer settings)``."""
-    hp, ts = resolve(name, model_cfg), resolve_train(train_cfg)
+def read_checkpoint(path: str, name: str | None = None) -> dict:
+    """A morphotx checkpoint dict read with ``weights_only=True``; an unreadable file, another
+    format or another format version is an error saying to retrain (model ``name``)."""
+    retrain = f"retrain model {name}" if name else "retrain the model"
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated files
         raise MorphotxInputError(f"{path}: not a loadable morphotx checkpoint ({exc}); retrain the model") from exc
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
-        raise MorphotxInputError(f"{path}: not a morphotx checkpoint; retrain model {name}")
+        raise MorphotxInputError(f"{path}: not a morphotx checkpoint; {retrain}")
     if ck.get("version") != FORMAT_VERSION:
         raise MorphotxInputError(f"{path}: checkpoint format version {ck.get('version')} but this morphotx reads "
-                                 f"{FORMAT_VERSION}; retrain model {name}")
+                                 f"{FORMAT_VERSION}; {retrain}")
+    return ck
+
+
+def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, features: dict | None = None):
+    """Load a checkpoint (:func:`read_checkpoint`) and check it belongs to model ``name`` as
+    configured now; returns ``(checkpoint dict, resolved hyperparameters, trainer settings)``."""
+    hp, ts = resolve(name, model_cfg), resolve_train(train_cfg)
+    ck = read_checkpoint(path, name)
     if ck.get("family") != hp.family or ck.get("model") != name:
         raise MorphotxInputError(f"{path}: checkpoint of model {ck.get('model')!r} (family {ck.get('family')!r}), "
                                  f"not of models.{name} (family {hp.family!r}); retrain or point at the right file")
@@ -335,16 +343,22 @@ def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, feat
     return ck, hp, ts
 
 
+def build_model(ck: dict, hp, clip: float, shapes, device=None):
+    """The network of checkpoint ``ck`` (hyperparameters ``hp``), built with its family's shapes
+    (``shapes.dim(modality)``), weights loaded, in eval mode; returns ``(model, family)``."""
+    from .families import family_of
+
+    fam = family_of(hp, clip)
+    model = fam.build(shapes, None)  # the right shapes; weights and input scaling come from the checkpoint
+    model.load_state_dict(ck["state_dict"])
+    model.to(device or torch.device("cpu")).eval()
+    return model, fam
+
+
 def load_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, data: ModelData, device=None):
     """The trained model of ``checkpoint`` (checked against the config and ``data``'s features, as
     :func:`load_checkpoint`), built with its family's shapes, weights loaded, in eval mode.
     Returns ``(model, family, hyperparameters, trainer settings)``."""
-    from .families import family_of
-
     ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, {m: data.features(m) for m in ("cp", "l1000")})
-    fam = family_of(hp, ts.input_clip)
-    model = fam.build(data, None)  # the right shapes; weights and input scaling come from the checkpoint
-    model.load_state_dict(ck["state_dict"])
-    model.to(device or torch.device("cpu")).eval()
+    model, fam = build_model(ck, hp, ts.input_clip, data, device)
     return model, fam, hp, ts
-
