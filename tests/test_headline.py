@@ -311,3 +311,13 @@ def test_moa_map_metric_selects_on_validation_map_without_classifiers():
     assert m["delta_vs_baseline"] == pytest.approx(0.42 - 0.31)
     assert m["n_test_over_n_train"] == pytest.approx(20 / 80)
     assert "MoA mAP" in H.markdown(t, "J = 3") and "Zero-shot" in H.markdown(t, "J = 3")
+
+
+def test_headline_metric_auto_follows_the_split_mode():
+    from morphotx.configcheck import resolve_headline_metric
+    from morphotx.io import MorphotxInputError
+
+    for mode, want in (("compound", "macro_f1"), ("moa_disjoint", "moa_map")):
+        assert resolve_headline_metric("auto", mode) == want
+    with pytest.raises(MorphotxInputError, match="headline.metric: moa_map"):
+        resolve_headline_metric("macro_f1", "moa_disjoint")

@@ -134,15 +134,3 @@ def test_split_config_is_checked_without_data(split, needle):
     with pytest.raises(MorphotxInputError, match=needle.replace(".", r"\.")):
         check_split_config(split)
     check_split_config({"folds": 5, "fractions": {"train": 0.65, "validation": 0.15, "test": 0.2}})
-
-
-def test_headline_metric_auto_follows_the_split_mode():
-    from morphotx.split import check_split_config
-
-    split = {"mode": "moa_disjoint", "folds": 5, "fractions": F}
-    for mode, want in (("compound", "macro_f1"), ("moa_disjoint", "moa_map")):
-        head = {"metric": "auto"}
-        check_split_config({**split, "mode": mode}, head)
-        assert head["metric"] == want
-    with pytest.raises(MorphotxInputError, match="headline.metric: moa_map"):
-        check_split_config(split, {"metric": "macro_f1"})

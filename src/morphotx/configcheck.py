@@ -1,7 +1,8 @@
-"""Config keys the schema does not know, said in one line each (with the nearest valid key).
+"""Config checks and resolutions that need no data, run when the workflow starts.
 
-Called by the Snakefile before ``snakemake.utils.validate``, whose jsonschema error for an unknown
-key is a dump of the whole schema section.
+Config keys the schema does not know, said in one line each (with the nearest valid key): called
+by the Snakefile before ``snakemake.utils.validate``, whose jsonschema error for an unknown key is
+a dump of the whole schema section. ``headline.metric: auto`` resolved against the split mode.
 """
 
 from __future__ import annotations
@@ -47,3 +48,18 @@ def check_config_keys(config: dict, schema_path: str) -> None:
     if problems:
         raise ValueError("config validation failed:\n  " + "\n  ".join(problems)
                          + f"\n(every key is described in {schema_path})")
+
+
+def resolve_headline_metric(metric: str, split_mode: str) -> str:
+    """``headline.metric`` for ``split.mode``: ``auto`` is ``moa_map`` in ``moa_disjoint`` mode
+    (classifiers cannot predict unseen MoAs) and ``macro_f1`` otherwise; a classification metric
+    with ``moa_disjoint`` is an error."""
+    from .io import MorphotxInputError
+
+    if metric == "auto":
+        return "moa_map" if split_mode == "moa_disjoint" else "macro_f1"
+    if split_mode == "moa_disjoint" and metric != "moa_map":
+        raise MorphotxInputError(
+            f"headline.metric is {metric!r} but split.mode is moa_disjoint: no test MoA has a training "
+            "compound, so a classifier cannot predict any; set headline.metric: moa_map (or auto)")
+    return metric

@@ -174,24 +174,13 @@ def _check_validation_share(f_val: float, folds: int) -> None:
                                  f"[0, {1 - 1 / folds:.2f})")
 
 
-def check_split_config(split: dict, headline: dict | None = None) -> None:
+def check_split_config(split: dict) -> None:
     """The checks of the ``split`` config section that need no data (run when the workflow starts,
     so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
-    with ``folds: 1``; the validation share with ``folds ≥ 2``). ``headline`` (the config section,
-    changed in place): ``metric: auto`` becomes ``moa_map`` in ``moa_disjoint`` mode (classifiers
-    cannot predict unseen MoAs) and ``macro_f1`` otherwise; a classification metric with
-    ``moa_disjoint`` is an error."""
+    with ``folds: 1``; the validation share with ``folds ≥ 2``)."""
     mode = split.get("mode", "compound")
     if mode not in ("compound", "moa_disjoint"):
         raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
-    if headline is not None:
-        metric = headline.get("metric", "auto")
-        if metric == "auto":
-            headline["metric"] = "moa_map" if mode == "moa_disjoint" else "macro_f1"
-        elif mode == "moa_disjoint" and metric != "moa_map":
-            raise MorphotxInputError(
-                f"headline.metric is {metric!r} but split.mode is moa_disjoint: no test MoA has a training "
-                "compound, so a classifier cannot predict any; set headline.metric: moa_map (or auto)")
     folds = int(split.get("folds", 1))
     if folds < 1:
         raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")

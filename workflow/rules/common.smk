@@ -27,8 +27,12 @@ FORMAT = repo_path(config["dataset"]["format"])
 
 # config checks that need no data: stop before any job
 from morphotx.split import check_split_config
+from morphotx.configcheck import resolve_headline_metric
 
-check_split_config(config["split"], config["headline"])
+check_split_config(config["split"])
+config["headline"]["metric"] = resolve_headline_metric(
+    config["headline"]["metric"], config["split"]["mode"]
+)
 
 # the code that runs (the manifest rule reruns when it changes)
 from morphotx.manifest import git_state
