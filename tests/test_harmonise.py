@@ -59,14 +59,20 @@ def _first_probe(df):
     return next(c for c in df.columns if c.endswith("_at"))
 
 
-def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
-    f, df = _l1000_with(tmp_path, tiny_raw, "pert_dose", 5000.0)
+def _refused_then_accepted(f, tmp_path, caplog, match, **option):
+    """Harmonise ``f`` (L1000): an error matching ``match`` and nothing written by default, then
+    a result with ``option`` set (warnings captured)."""
     out = tmp_path / "out.parquet"
-    with pytest.raises(MorphotxInputError, match=r"l1k.csv.*'pert_dose'.*on_bad_dose"):
+    with pytest.raises(MorphotxInputError, match=match):
         harmonise(f, out, FORMAT, "l1000")
     assert not out.exists()
     caplog.set_level(logging.WARNING)
-    res = harmonise(f, out, FORMAT, "l1000", on_bad_dose="drop")
+    return harmonise(f, out, FORMAT, "l1000", **option)
+
+
+def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
+    f, df = _l1000_with(tmp_path, tiny_raw, "pert_dose", 5000.0)
+    res = _refused_then_accepted(f, tmp_path, caplog, r"l1k.csv.*'pert_dose'.*on_bad_dose", on_bad_dose="drop")
     assert len(res) == len(df) - 1 and "Dropping" in caplog.text
 
 
@@ -178,12 +184,9 @@ def test_extreme_values_stop_harmonise_or_become_missing(tmp_path, tiny_raw, cap
 
     f, df = _l1000_with(tmp_path, tiny_raw, _first_probe, 1e30)
     probe = _first_probe(df)
-    out = tmp_path / "out.parquet"
-    with pytest.raises(MorphotxInputError, match=rf"1 feature value\(s\) in 1 feature\(s\).*{probe} = 1e\+30.*on_extreme: nan"):
-        harmonise(f, out, FORMAT, "l1000")
-    assert not out.exists()
-    caplog.set_level(logging.WARNING)
-    res = harmonise(f, out, FORMAT, "l1000", on_extreme="nan")
+    res = _refused_then_accepted(f, tmp_path, caplog,
+                                 rf"1 feature value\(s\) in 1 feature\(s\).*{probe} = 1e\+30.*on_extreme: nan",
+                                 on_extreme="nan")
     assert res[probe].isna().sum() == 1 and "on_extreme: nan" in caplog.text
     rng = np.random.default_rng(0)
     ok = pd.DataFrame({"tail": rng.standard_t(1, 5000) * 3,  # Cauchy tails: huge, but not sentinels

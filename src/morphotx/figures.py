@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import zlib
 
 import matplotlib
 
@@ -46,8 +47,6 @@ def _empty(ax, text):
 def source_colour(source: str, view: str = ""):
     """One colour per model and view in every figure and panel: a stable hash of the name into
     matplotlib's tab20 (raw features: greys)."""
-    import zlib
-
     if source == "raw":
         return {"cp": "0.15", "l1000": "0.45", "both": "0.65"}.get(view, "0.3")
     return plt.get_cmap("tab20")(zlib.crc32(f"{source}|{view}".encode()) % 20)
@@ -287,7 +286,8 @@ def traversal_heatmaps(traversal: str, out: str):
         tm = tm[tm["seed"] == tm["seed"].min()]  # latent units of different seeds are not the same units
         g = tm.groupby(["latent", "group"])["mean_difference"].mean().unstack("group")
         M = g.to_numpy()
-        M = M / np.where(np.nanmax(np.abs(M), axis=1, keepdims=True) > 0, np.nanmax(np.abs(M), axis=1, keepdims=True), 1)
+        peak = np.nanmax(np.abs(M), axis=1, keepdims=True)
+        M = M / np.where(peak > 0, peak, 1)
         rows, cols = _cluster_order(M), _cluster_order(M.T)
         absolute = "difference" not in tm or (tm["difference"] == "absolute").all()
         im = ax.imshow(M[rows][:, cols].T, cmap="viridis" if absolute else "RdBu_r", vmin=0 if absolute else -1,
