@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from morphotx.baseline import knn_cv, score_predictions
+from morphotx.baseline import knn_cv, knn_validation, score_predictions
 
 
 def test_scores_match_sklearn():
@@ -47,6 +47,29 @@ def test_knn_cv_equals_gridsearchcv():
     np.testing.assert_allclose(search.curve["mean_macro_f1"], ref.cv_results_["mean_test_score"], atol=1e-12)
     assert search.best_k == ref.best_params_["n_neighbors"] == model.n_neighbors
     assert search.best_score_ == pytest.approx(ref.best_score_)
+
+
+def test_knn_validation_scores_every_k_like_scikit_learn_on_the_validation_rows():
+    """k chosen on validation rows: the curve equals KNeighborsClassifier(k) scored with
+    f1_score over the validation MoAs (one with no training row included), the smallest best k wins,
+    and the training rows decide nothing but the neighbours."""
+    from sklearn.metrics import f1_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(5)
+    centers = rng.normal(size=(5, 12))
+    y = np.repeat(np.array(list("abcd")), 25)
+    X = centers[np.repeat(np.arange(4), 25)] + rng.normal(scale=1.2, size=(100, 12))
+    yv = np.array(list("abcd") * 8 + ["e"] * 4)  # 'e' has no training row: a miss for every k
+    Xv = centers[[ord(c) - 97 for c in yv]] + rng.normal(scale=1.2, size=(36, 12))
+    grid = [1, 3, 7, 15, 31, 500]
+    model, search = knn_validation(X, y, Xv, yv, grid)
+    assert search.curve["k"].tolist() == [1, 3, 7, 15, 31]  # 500 > training rows: dropped
+    ref = [f1_score(yv, KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(X, y).predict(Xv),
+                    labels=sorted(set(yv)), average="macro", zero_division=0) for k in search.curve["k"]]
+    np.testing.assert_allclose(search.curve["mean_macro_f1"], ref, atol=1e-12)
+    best = search.curve["k"][int(np.argmax(ref))]
+    assert search.best_k == model.n_neighbors == best and search.best_score_ == pytest.approx(max(ref))
 
 
 def test_score_predictions_equals_scikit_learn_averages():

@@ -53,12 +53,15 @@ def test_raw_baselines_on_the_same_split(raw_frames):
     rep = em[(em["metric"] == "replicate_map") & (em["view"] == "cp")]
     assert len(rep) == 1 and 0 <= rep["value"].iloc[0] <= 1  # DMSO rows make replicate mAP possible
     assert {"enrichment", "knn_f1"} <= set(raw_frames["curves"]["curve"])
-    cv = raw_frames["curves"][raw_frames["curves"]["curve"] == "knn_cv_macro_f1"]  # the CV curve that picks k
-    chosen = c[(c["classifier"] == "knn") & (c["view"] == "cp") & (c["variant"] == "collapsed")].iloc[0]
+    cv = raw_frames["curves"][raw_frames["curves"]["curve"] == "knn_validation_macro_f1"]  # the curve that picks k
+    chosen = c[(c["classifier"] == "knn") & (c["view"] == "cp") & (c["variant"] == "collapsed")]
     mine = cv[(cv["view"] == "cp") & (cv["variant"] == "collapsed")]
     assert mine["x"].tolist() == list(range(1, len(mine) + 1)) and mine["value"].between(0, 1).all()
-    assert mine.loc[mine["value"].idxmax(), "x"] == chosen["param_k"]
-    assert mine["value"].max() == pytest.approx(chosen["param_cv_macro_f1"])
+    assert mine.loc[mine["value"].idxmax(), "x"] == chosen["param_k"].iloc[0]
+    # the curve is the validation split's macro-F1: at the chosen k it is the validation row's score
+    val = chosen[chosen["split"] == "validation"].iloc[0]
+    assert mine["value"].max() == pytest.approx(val["macro_f1"])
+    assert chosen["param_validation_macro_f1"].to_numpy() == pytest.approx(mine["value"].max())
     assert (em["metric"] == "percent_replicating").any()
 
 

@@ -3,8 +3,10 @@
 Four classifiers, each fitted on training compounds and applied to test compounds, on
 L2-normalised inputs:
 
-``knn``       scikit-learn kNN, cosine metric; k chosen by cross-validation over ``k_grid``
-              (default 1..100) with folds grouped by compound (:func:`morphotx.baseline.knn_cv`).
+``knn``       scikit-learn kNN, cosine metric; k over ``k_grid`` (default 1..100) chosen by the
+              validation compounds' macro F1 (:func:`morphotx.baseline.knn_validation`, the
+              default) or, the study's setting, by cross-validation on the training rows with
+              folds grouped by compound (:func:`morphotx.baseline.knn_cv`).
 ``mlp``       a multilayer perceptron (:class:`Float32MLPClassifier`), hidden (32, 32) for
               low-dimensional embeddings (≤ ``low_dim_max`` dimensions) and (256, 128) otherwise;
               α = 1e-4, Adam with learning rate 1e-3, batch 64, ReLU (the study's settings); the
@@ -37,7 +39,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
-from .baseline import knn_cv
+from .baseline import knn_cv, knn_validation
 
 CLASSIFIERS = ("knn", "mlp", "gmm", "logreg")
 
@@ -257,8 +259,12 @@ def make_classifier(name: str, dim: int, seed: int = 0, low_dim_max: int = 32, n
 
 
 def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0, k_grid=range(1, 101),
-                cv_folds: int = 5, low_dim_max: int = 32) -> dict:
+                cv_folds: int = 5, low_dim_max: int = 32, X_val=None, y_val=None) -> dict:
     """Fit classifier ``name`` on L2-normalised training rows and predict the test rows.
+
+    kNN's k is chosen on the validation rows ``X_val, y_val`` when they are given
+    (:func:`morphotx.baseline.knn_validation`), else by grouped cross-validation on the training
+    rows (:func:`morphotx.baseline.knn_cv`).
 
     Returns ``{"status", "reason", "pred", "proba", "classes", "params"}``; ``pred`` is None unless
     the status is ``ok`` or ``not_converged`` (predictions of a model that hit its iteration
@@ -276,7 +282,11 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
-            if name == "knn":
+            if name == "knn" and X_val is not None and len(X_val):
+                model, search = knn_validation(Xtr, y_train, normalize(np.asarray(X_val, float)), y_val, k_grid)
+                out["params"] = {"k": int(model.n_neighbors), "validation_macro_f1": float(search.best_score_),
+                                 "validation_curve": search.curve}
+            elif name == "knn":
                 model, search = knn_cv(Xtr, y_train, np.asarray(groups_train), k_grid, cv_folds, seed)
                 out["params"] = {"k": int(model.n_neighbors), "cv_macro_f1": float(search.best_score_),
                                  "cv_curve": search.curve}

@@ -10,7 +10,7 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
 ``embedding_metrics``  long table (view, level, metric, value, status, reason): MOAProfiler
                        metrics, held-out votes, copairs mAP, cross-modal Recall@k.
 ``curves``             enrichment vs PCC percentile, kNN weighted F1/precision/recall vs k, the
-                       kNN cross-validation curve.
+                       curve that chose the classifier's k (validation compounds, or grouped CV).
 ``map``                copairs per-group mAP with p-values (replicate retrieval per treatment,
                        MoA retrieval per MoA), for distributions.
 
@@ -72,6 +72,7 @@ DEFAULTS = {
     "classifiers": list(CLASSIFIERS),
     "variants": list(VARIANTS),
     "knn_k_max": 100,
+    "knn_k_selection": "validation",
     "cv_folds": 5,
     "low_dim_max": 32,
     "same_compound": "exclude",
@@ -230,8 +231,10 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
                    moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
     """Fit every classifier on training rows and score validation and test rows (one fit, two
     scored splits); returns (summary rows with a ``split`` column, per-MoA tables of the test
-    split, ``{classifier: {split: (classes, proba)}}`` for late fusion, kNN's grouped
-    cross-validation curve — macro-F1 vs k on the training compounds — as ``curve, x, value`` rows)."""
+    split, ``{classifier: {split: (classes, proba)}}`` for late fusion, the curve that chose kNN's
+    k — macro-F1 vs k of the validation compounds (``knn_validation_macro_f1``) or, with
+    ``knn_k_selection: cv``, of the grouped CV on the training compounds (``knn_cv_macro_f1``) —
+    as ``curve, x, value`` rows)."""
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
     tr = use & (split == "train")
@@ -253,13 +256,17 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
             rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "not_applicable",
                       "reason": ZERO_SHOT_REASON} for s in EVAL_SPLITS]
             continue
+        val = masks["validation"] if cfg["knn_k_selection"] == "validation" and masks["validation"].any() else None
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
-                          low_dim_max=cfg["low_dim_max"])
+                          low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
+                          y_val=None if val is None else y[val])
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
-        if isinstance(res["params"].get("cv_curve"), pd.DataFrame):
-            c = res["params"]["cv_curve"]
-            cv.append(pd.DataFrame({"curve": f"{name}_cv_macro_f1", "x": c["k"], "value": c["mean_macro_f1"]}))
+        for key in ("cv_curve", "validation_curve"):
+            if isinstance(res["params"].get(key), pd.DataFrame):
+                c = res["params"][key]
+                cv.append(pd.DataFrame({"curve": f"{name}_{key.removesuffix('_curve')}_macro_f1", "x": c["k"],
+                                        "value": c["mean_macro_f1"]}))
         probas[name] = {}
         for s in EVAL_SPLITS:
             row = {**base, "split": s, "n_scored": int(masks[s].sum()), "status": res["status"],

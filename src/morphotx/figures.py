@@ -169,7 +169,8 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             _save(fig, os.path.join(tmp, f"{name}.png"))
 
 
-CURVE_LABELS = {"knn_cv_macro_f1": "classifier's grouped CV macro-F1 (training compounds)"}
+CURVE_LABELS = {"knn_cv_macro_f1": "classifier's grouped CV macro-F1 (training compounds)",
+                "knn_validation_macro_f1": "classifier's macro-F1 on validation compounds"}
 
 
 def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):
@@ -210,16 +211,20 @@ def enrichment(curves: str, out: str):
 
 
 def knn_vs_k(curves: str, out: str):
-    """MOAProfiler's leave-one-out kNN scores vs k on test compounds (rows 1–3) and the kNN
-    classifier's grouped cross-validation macro-F1 vs k on training compounds, the curve that
-    picks k (row 4; the study's "kNN cross-validation score vs k"; embeddings alone)."""
+    """MOAProfiler's leave-one-out kNN scores vs k on test compounds (rows 1–3) and the curve that
+    picked the kNN classifier's k (row 4; embeddings alone): macro-F1 vs k of the validation
+    compounds (``evaluate.knn_k_selection: validation``) or the grouped cross-validation on
+    training compounds (``cv``: the study's "kNN cross-validation score vs k")."""
     c = read_table(curves)
-    if len(c) and "variant" in c.columns:  # the CV curve of the embedding alone, not of embedding + raw
-        c = c[(c["curve"] != "knn_cv_macro_f1") | (c["variant"] == c["level"])]
-    _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall", "knn_cv_macro_f1"], ["uncollapsed", "collapsed"],
+    picks = [n for n in ("knn_validation_macro_f1", "knn_cv_macro_f1") if len(c) and (c["curve"] == n).any()]
+    pick = picks[0] if picks else "knn_validation_macro_f1"
+    if len(c) and "variant" in c.columns:  # the selection curve of the embedding alone, not of embedding + raw
+        c = c[(c["curve"] != pick) | (c["variant"] == c["level"])]
+    where = "validation compounds" if pick == "knn_validation_macro_f1" else "grouped CV on training compounds"
+    _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall", pick], ["uncollapsed", "collapsed"],
                 "score", "k (nearest neighbours)",
                 "kNN vs k: leave-one-out on test compounds by PCC (MOAProfiler; weighted F1, precision, recall) and "
-                "the classifier's grouped CV on training compounds (macro-F1); mean ± sd over repetitions", out)
+                f"the classifier's macro-F1 on {where} (the curve that picks k); mean ± sd over repetitions", out)
 
 
 def map_distributions(maps: str, out: str):

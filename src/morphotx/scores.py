@@ -6,6 +6,8 @@ made scoring slower than the neighbour search. These functions compute the same 
 confusion count (tested equal to ``sklearn.metrics`` with ``zero_division=0``):
 
 * :func:`macro_f1` — labels = the union of true and predicted labels (scikit-learn's default);
+* :func:`macro_f1_of_true` — labels = the true labels (what :func:`morphotx.baseline.score_predictions`
+  reports as ``macro_f1``);
 * :func:`weighted_prf` — labels = the true labels, averages weighted by support.
 """
 
@@ -29,6 +31,14 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """``f1_score(y_true, y_pred, average="macro", zero_division=0)`` for integer labels < n_classes."""
     tp, n_true, n_pred = _counts(y_true, y_pred, n_classes)
     present = (n_true + n_pred) > 0
+    return float(_div(2 * tp, n_true + n_pred)[present].mean()) if present.any() else 0.0
+
+
+def macro_f1_of_true(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
+    """``f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0)``
+    for integer labels < n_classes."""
+    tp, n_true, n_pred = _counts(y_true, y_pred, n_classes)
+    present = n_true > 0
     return float(_div(2 * tp, n_true + n_pred)[present].mean()) if present.any() else 0.0
 
 
