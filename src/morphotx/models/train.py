@@ -224,8 +224,10 @@ def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
     with ``seed``; early stopping and the returned weights follow ``ts.select_on``. Writes nothing."""
     device, amp, fam, train_items, val_items = _setup(name, hp, ts, data, seed)
     model = fam.build(data, train_items).to(device)
+    # fused: one kernel for the whole update (CPU and CUDA); the per-tensor loop was ~30 % of a CPU
+    # training step of the pair-level contrastive models, the fused update about a seventh of it
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=hp.lr,
-                            weight_decay=hp.weight_decay)
+                            weight_decay=hp.weight_decay, fused=True)
     rng = np.random.default_rng(int(seed))
     val_batches = fam.eval_batches(data, val_items, np.random.default_rng(int(seed) + 1))
     scorer = ValidationMAP(fam, hp, data, device, amp)
