@@ -333,7 +333,7 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     assert (t["protocol"] == H.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
     md = H.markdown(t, "J = 3")
     assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
-    assert "on held-out wells" in md and "on held-out compounds" not in md
+    assert "on held-out wells" in md and "on held-out compounds" not in md and "validation wells only" in md
     assert "protocol" in H.compact(t).columns
     t.to_parquet(tmp_path / "h.parquet")
     assert H.main([str(tmp_path / "h.parquet")]) == 0

@@ -629,15 +629,17 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
     method = table["ci_method"].dropna().iloc[0] if "ci_method" in table.columns and table["ci_method"].notna().any() \
         else "corrected_t"
     t = compact(table)
+    well = _well_holdout(table)
+    unit, folds = ("wells", "folds of the wells") if well else ("compounds", "compound-grouped folds")
     lines = [
         "# morphotx headline",
         "",
-        *([WELL_HOLDOUT_TEXT, ""] if _well_holdout(table) else []),
+        *([WELL_HOLDOUT_TEXT, ""] if well else []),
         f"For every entry the configuration (view, level, variant, classifier) was chosen on validation "
-        f"compounds only, by the mean validation {_label(metric)} over repetitions (configurations scored in "
-        f"every repetition first, ties by name); test compounds were scored once per chosen configuration. "
+        f"{unit} only, by the mean validation {_label(metric)} over repetitions (configurations scored in "
+        f"every repetition first, ties by name); test {unit} were scored once per chosen configuration. "
         f"Numbers are the mean and {level} confidence interval over the repetitions ({repetitions_text}; "
-        f"repetitions = compound-grouped folds × training seeds), by the {CI_METHODS.get(method, method)}. "
+        f"repetitions = {folds} × training seeds), by the {CI_METHODS.get(method, method)}. "
         f"Δ is the paired difference of test {_label(metric)} (same fold and seed) to the best raw baseline of "
         f"the same input: raw Cell Painting for Cell Painting input, raw L1000 for L1000, and for both inputs the "
         f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. Full table: "
