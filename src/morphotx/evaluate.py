@@ -385,17 +385,31 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
 
 
 def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple[Table, dict]]:
-    """The tables retrieval scores, keyed by ``(view, level)``, each with its ``batch_correction``
-    metric row. With ``batch_correction: none`` the tables as they are and no row; with ``tvn``
-    each uncollapsed table with two or more DMSO rows and a plate column is corrected by
-    :func:`morphotx.retrieval.typical_variation_normalisation` (batch = plate), and the collapsed
-    table of the same view becomes the mean of the corrected treated rows of each treatment (the
-    correct-then-aggregate order of seed 004); other tables stay as they are (``not_applicable``)."""
-    out = {}
+    """The tables that retrieval (replicate mAP, percent replicating, MoA mAP) scores.
+
+    Parameters
+    ----------
+    tables : list of Table
+        One evaluation job's tables (at most one per ``(view, level)``).
+    cfg : dict
+        Evaluation settings; ``batch_correction`` is ``none`` or ``tvn``.
+
+    Returns
+    -------
+    dict
+        ``{(view, level): (table, row)}``. ``none``: the tables as they are, ``row`` empty.
+        ``tvn``: each uncollapsed table with two or more DMSO rows and a plate column corrected by
+        :func:`morphotx.retrieval.typical_variation_normalisation` (batch = plate); the collapsed
+        table of such a view replaced by the mean of the corrected treated rows of each treatment
+        (seed 004 corrects, then aggregates with the mean; its DMSO row by the mean of the
+        corrected DMSO rows); the other tables as they are. ``row`` is the ``batch_correction``
+        metric row: ``status`` ``ok`` (value 1) or ``not_applicable`` (value 0) with the reason.
+    """
     if cfg["batch_correction"] == "none":
         return {(t.view, t.level): (t, {}) for t in tables}
     if cfg["batch_correction"] != "tvn":
         raise ValueError(f"evaluate.batch_correction must be none or tvn, got {cfg['batch_correction']!r}")
+    out = {}
     for t in tables:
         if t.level != "uncollapsed":
             continue

@@ -327,10 +327,21 @@ def _split_fold_moa_disjoint(cpd: pd.DataFrame, f_val: float, seed: int, folds: 
 
 
 def well_table(*profiles: pd.DataFrame) -> pd.DataFrame:
-    """One row per treated profile of every table: ``Metadata_profile_id``, ``Metadata_pert_id``,
-    ``Metadata_pert_id_dose``, ``Metadata_moa`` (the compound's, as in :func:`compound_table`) and
-    ``slot``: ``<treatment>#<i>``, the profile's rank ``i`` by profile id among its treatment's
-    profiles of the same table (the unit of the well-holdout split)."""
+    """The treated profiles, the input of :func:`split_wells`.
+
+    Parameters
+    ----------
+    *profiles : pandas.DataFrame
+        Harmonised tables (Cell Painting first) with ``Metadata_profile_id``,
+        ``Metadata_pert_id``, ``Metadata_pert_id_dose``, ``Metadata_is_control``, ``Metadata_moa``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per treated profile: its id, compound, treatment, the compound's MoA string (as
+        in :func:`compound_table`) and ``slot`` = ``<treatment>#<i>``, the profile's rank ``i`` by
+        profile id among its treatment's profiles of the same table (the unit of the split).
+    """
     moa = compound_table(*profiles).set_index(S.PERT)[S.MOA]
     parts = []
     for df in profiles:
