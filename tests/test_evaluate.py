@@ -253,3 +253,41 @@ def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_on
     np.testing.assert_array_equal(same.X, X)
     none, why = moaprofiler_table(Table("both", "collapsed", meta.assign(**{S.IS_CONTROL: False}), X), cfg)
     assert none is None and "DMSO" in why
+
+
+def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso():
+    """``batch_correction: tvn`` (seed 004): the cp uncollapsed table is corrected with each plate's
+    DMSO rows (plate B = plate A + 10: after correction the replicates coincide), its collapsed
+    table becomes the mean of the corrected replicate rows, and the pair view (no DMSO rows) is
+    scored as it is with a ``not_applicable`` reason. ``none`` leaves every table as it is."""
+    from morphotx.evaluate import DEFAULTS, Table, batch_correct
+
+    one = lambda m: np.array([m], dtype=object)  # noqa: E731
+    meta = pd.DataFrame({S.PLATE: ["A"] * 4 + ["B"] * 4,
+                         S.IS_CONTROL: [True, True, False, False] * 2,
+                         S.TREATMENT: ["DMSO", "DMSO", "t1", "t2"] * 2,
+                         S.PERT: ["DMSO", "DMSO", "c1", "c2"] * 2,
+                         S.SPLIT: ["control", "control", "test", "test"] * 2,
+                         S.MOA: [np.array([], dtype=object)] * 2 + [one("m1"), one("m2")]
+                         + [np.array([], dtype=object)] * 2 + [one("m1"), one("m2")]})
+    X = np.array([[0.0], [2.0], [3.0], [5.0], [10.0], [12.0], [13.0], [15.0]])
+    unc = Table("cp", "uncollapsed", meta, X)
+    col_meta = meta.iloc[[0, 2, 3]].reset_index(drop=True)
+    col = Table("cp", "collapsed", col_meta, np.array([[6.0], [8.0], [10.0]]))
+    pair = Table("both", "uncollapsed", meta[~meta[S.IS_CONTROL]].reset_index(drop=True), X[[2, 3, 6, 7]])
+    out = batch_correct([col, unc, pair], {**DEFAULTS, "batch_correction": "tvn"})
+    Z, row = out[("cp", "uncollapsed")]
+    assert row["status"] == "ok" and "2 plates" in row["reason"]
+    # DMSO mean 1 / 11, SD 1 on each plate: t1 -> ±2, t2 -> ±4 on both plates
+    np.testing.assert_allclose(np.abs(Z.X[[2, 6, 3, 7], 0]), [2, 2, 4, 4])
+    assert Z.X[2, 0] == pytest.approx(Z.X[6, 0])
+    C, crow = out[("cp", "collapsed")]
+    assert crow["status"] == "ok"
+    np.testing.assert_allclose(C.X[1:], Z.X[[2, 3]])  # mean of two identical corrected replicates
+    np.testing.assert_allclose(C.X[0], Z.X[meta[S.IS_CONTROL].to_numpy()].mean(0))
+    P, prow = out[("both", "uncollapsed")]
+    assert prow["status"] == "not_applicable" and "DMSO" in prow["reason"] and P is pair
+    plain = batch_correct([col, unc, pair], DEFAULTS)
+    assert all(t is orig and r == {} for (t, r), orig in zip(plain.values(), [col, unc, pair]))
+    with pytest.raises(ValueError, match="batch_correction"):
+        batch_correct([unc], {**DEFAULTS, "batch_correction": "sphere"})

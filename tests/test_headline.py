@@ -321,3 +321,25 @@ def test_headline_metric_auto_follows_the_split_mode():
         assert resolve_headline_metric("auto", mode) == want
     with pytest.raises(MorphotxInputError, match="headline.metric: moa_map"):
         resolve_headline_metric("macro_f1", "moa_disjoint")
+
+
+def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tmp_path):
+    """``split.mode: well_holdout``: every row's ``protocol`` says the test rows are wells of
+    training compounds; the Markdown page opens with that warning, the display table has a
+    protocol column, the verdict speaks of held-out wells, and the terminal summary warns. The
+    default (compound) headline has none of it."""
+    cls = raw_rows(both=(0.5, 0.5)) + config("flat", "both", "collapsed", "knn", [0.6] * 3, [0.3, 0.31, 0.32])
+    t = H.headline(pd.DataFrame(cls), pd.DataFrame(), split_mode="well_holdout")
+    assert (t["protocol"] == H.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
+    md = H.markdown(t, "J = 3")
+    assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
+    assert "on held-out wells" in md and "on held-out compounds" not in md and "validation wells only" in md
+    assert "protocol" in H.compact(t).columns
+    t.to_parquet(tmp_path / "h.parquet")
+    assert H.main([str(tmp_path / "h.parquet")]) == 0
+    assert "NOT an unseen-compound test" in capsys.readouterr().out
+    plain = H.headline(pd.DataFrame(cls), pd.DataFrame())
+    assert (plain["protocol"] == "held-out compounds").all()
+    assert "Well holdout" not in H.markdown(plain, "J = 3") and "protocol" not in H.compact(plain).columns
+    with pytest.raises(ValueError, match="split_mode"):
+        H.headline(pd.DataFrame(cls), pd.DataFrame(), split_mode="plates")

@@ -89,3 +89,50 @@ def test_percent_replicating_on_toys_with_known_answers():
     assert 0.4 <= percent_replicating(half, null_size=500)["percent_replicating"] <= 0.6
     one = table(0.1).iloc[:reps]  # one treatment: no null
     assert np.isnan(percent_replicating(one)["percent_replicating"])
+
+
+def test_typical_variation_normalisation_removes_a_plate_offset_exactly():
+    """Seed 004's control-based correction on a 1-D toy solved by hand. Plate A: DMSO 0 and 2,
+    treatment t at 3; plate B is plate A shifted by 10. PCA on the four DMSO rows only centres
+    (and may flip the sign); each plate's DMSO rows then have mean 1 (A) / 11 (B) and SD 1, so t
+    becomes ±(3 - 1) / 1 = ±2 on both plates: the offset is gone and replicates coincide."""
+    from morphotx.retrieval import typical_variation_normalisation
+
+    X = np.array([[0.0], [2.0], [3.0], [10.0], [12.0], [13.0]])
+    ctl = np.array([True, True, False] * 2)
+    plate = np.array(["A"] * 3 + ["B"] * 3)
+    Z = typical_variation_normalisation(X, ctl, plate)
+    assert Z.shape == (6, 1)
+    assert abs(Z[2, 0]) == pytest.approx(2.0) and Z[5, 0] == pytest.approx(Z[2, 0])
+    np.testing.assert_allclose(np.abs(Z[ctl, 0]), 1.0)
+
+
+def test_typical_variation_normalisation_multi_dimensional_offsets_and_scales():
+    """3-D toy: each plate is the same DMSO cloud and the same two treatments, shifted by its own
+    offset and (plate C) scaled by 2. After correction each plate's DMSO rows have mean 0 and SD 1
+    on every component, and a treatment's rows are identical across plates; a plate with a single
+    DMSO row is scaled by all DMSO rows."""
+    from morphotx.retrieval import typical_variation_normalisation
+
+    rng = np.random.default_rng(0)
+    dmso, treated = rng.normal(size=(8, 3)), rng.normal(size=(2, 3)) + 4
+    base = np.vstack([dmso, treated])
+    offsets = {"A": np.array([0.0, 0, 0]), "B": np.array([5.0, -3, 1]), "C": np.array([-2.0, 7, 2])}
+    X = np.vstack([base * (2.0 if p == "C" else 1.0) + o for p, o in offsets.items()])
+    ctl = np.tile(np.r_[np.ones(8, bool), np.zeros(2, bool)], 3)
+    plate = np.repeat(list(offsets), 10)
+    Z = typical_variation_normalisation(X, ctl, plate)
+    for p in offsets:
+        on = (plate == p) & ctl
+        np.testing.assert_allclose(Z[on].mean(0), 0, atol=1e-10)
+        np.testing.assert_allclose(Z[on].std(0), 1, atol=1e-10)
+    t = np.flatnonzero(~ctl)
+    np.testing.assert_allclose(Z[t[[0, 2, 4]]], Z[t[[0, 0, 0]]], atol=1e-10)
+    np.testing.assert_allclose(Z[t[[1, 3, 5]]], Z[t[[1, 1, 1]]], atol=1e-10)
+    with pytest.raises(ValueError, match="two or more control rows"):
+        typical_variation_normalisation(X, np.eye(1, len(X), dtype=bool)[0], plate)
+    one = ctl.copy()
+    one[(plate == "B") & ctl] = False
+    one[np.flatnonzero(plate == "B")[0]] = True  # plate B keeps one DMSO row
+    Zb = typical_variation_normalisation(X, one, plate)
+    assert np.isfinite(Zb).all()

@@ -134,3 +134,94 @@ def test_split_config_is_checked_without_data(split, needle):
     with pytest.raises(MorphotxInputError, match=needle.replace(".", r"\.")):
         check_split_config(split)
     check_split_config({"folds": 5, "fractions": {"train": 0.65, "validation": 0.15, "test": 0.2}})
+
+
+def _wells(n_cpd=8, n_doses=2, n_rep=10):
+    """Two assays; compounds c0..c7 with MoAs A A B B C C D E (D and E: one compound each),
+    ``n_doses`` doses × ``n_rep`` replicates per assay, and four DMSO wells."""
+    moas = ["A", "A", "B", "B", "C", "C", "D", "E"][:n_cpd]
+    tables = []
+    for assay in ("cp", "l1k"):
+        rows = []
+        for c in range(n_cpd):
+            for d in range(n_doses):
+                for r in range(n_rep):
+                    rows.append({S.PROFILE_ID: f"{assay}:{c}:{d}:{r}", S.PERT: f"c{c}", S.TREATMENT: f"c{c}_{d}",
+                                 S.IS_CONTROL: False, S.MOA: np.array([moas[c]], dtype=object)})
+        rows += [{S.PROFILE_ID: f"{assay}:dmso{i}", S.PERT: "DMSO", S.TREATMENT: "DMSO", S.IS_CONTROL: True,
+                  S.MOA: np.array([], dtype=object)} for i in range(4)]
+        tables.append(pd.DataFrame(rows))
+    return tables
+
+
+W = {"train": 0.6, "validation": 0.1, "test": 0.3}
+
+
+def test_well_holdout_splits_each_compound_60_10_30_and_keeps_test_moas_multi_compound():
+    """Seed 001's well holdout on a toy whose answer is known by hand: every compound has 20
+    replicate slots (2 doses × 10), so a split stratified by compound gives each compound 12 / 2 / 6
+    slots; the single-compound MoAs D and E lose their 6 test slots to ``excluded``; every
+    compound is in train and test at once (that is the scheme: not an unseen-compound test); a
+    treatment's replicate i is in the same split in both assays; the seed decides."""
+    from morphotx.split import split_wells, well_table
+
+    wells = well_table(*_wells())
+    assert len(wells) == 2 * 8 * 20 and set(wells[S.PERT]) == {f"c{i}" for i in range(8)}  # no DMSO
+    out = split_wells(wells, W, seed=0)
+    per = out[out[S.PROFILE_ID].str.startswith("cp:")].groupby(S.PERT)[S.SPLIT].value_counts().unstack(fill_value=0)
+    for c in ("c0", "c1", "c2", "c3", "c4", "c5"):
+        assert per.loc[c, ["train", "validation", "test"]].tolist() == [12, 2, 6], per
+    for c in ("c6", "c7"):
+        assert per.loc[c, ["train", "validation", "excluded"]].tolist() == [12, 2, 6], per
+        assert per.loc[c].get("test", 0) == 0
+    test = out[out[S.SPLIT] == "test"]
+    assert set(test[S.MOA]) == {"A", "B", "C"}  # every test MoA has two compounds
+    assert set(test[S.PERT]) <= set(out.loc[out[S.SPLIT] == "train", S.PERT])  # compounds shared
+    # replicate i of a treatment: the same split in both assays
+    key = out[S.PROFILE_ID].str.split(":", n=1).str[1]
+    assert out.assign(k=key).groupby("k")[S.SPLIT].nunique().eq(1).all()
+    again = split_wells(well_table(*_wells()), W, seed=0)
+    assert again.equals(out)
+    assert not split_wells(wells, W, seed=1)[S.SPLIT].equals(out[S.SPLIT])
+
+
+def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
+    """With folds the slots of each compound are dealt to K folds (each slot a test slot once);
+    split_files writes one row per treated profile, attach_split maps it by profile id and
+    appends ``@<split>`` to the treatment key (controls untouched); duplicate ids across the
+    assays are a named error."""
+    from morphotx.preprocess import attach_split
+    from morphotx.split import split_files, split_wells, well_table
+
+    wells = well_table(*_wells(n_cpd=6))
+    tested = []
+    for fold in range(4):
+        out = split_wells(wells, {"validation": 0.1}, seed=0, folds=4, fold=fold)
+        per = out.groupby(S.PERT)[S.SPLIT].apply(lambda s: (s == "test").sum())
+        assert (per == 10).all(), per  # 40 profiles per compound (2 assays × 20), a quarter each fold
+        tested += out.loc[out[S.SPLIT] == "test", S.PROFILE_ID].tolist()
+    assert sorted(tested) == sorted(wells[S.PROFILE_ID])
+    cp, l1k = _wells()
+    paths = []
+    for name, t in (("cp", cp), ("l1k", l1k)):
+        paths.append(str(tmp_path / f"{name}.parquet"))
+        t.to_parquet(paths[-1])
+    table = split_files(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+    got = attach_split(cp, table, "cp")
+    ctl = got[S.IS_CONTROL].to_numpy()
+    assert (got.loc[ctl, S.SPLIT] == "control").all() and (got.loc[ctl, S.TREATMENT] == "DMSO").all()
+    t = got[~ctl]
+    assert (t[S.TREATMENT] == cp.loc[~ctl, S.TREATMENT] + "@" + t[S.SPLIT]).all()
+    l1k[S.PROFILE_ID] = l1k[S.PROFILE_ID].str.replace("l1k:", "cp:")
+    l1k.to_parquet(paths[1])
+    with pytest.raises(MorphotxInputError, match="unique across both assays"):
+        split_files(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+
+
+def test_well_holdout_mode_is_accepted_with_a_warning(caplog):
+    from morphotx.split import check_split_config
+
+    check_split_config({"mode": "well_holdout", "folds": 1, "fractions": W})
+    assert "NOT an unseen-compound test" in caplog.text
+    with pytest.raises(MorphotxInputError, match="split_wells"):
+        split_compounds(_compounds(), F, seed=0, mode="well_holdout")

@@ -221,6 +221,11 @@ def test_dry_run_and_lint(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     for rule in ["demo_data", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "pair", "headline"]:
         assert rule in res.stdout
+    assert "NOT an unseen-compound test" not in res.stderr
+    # seed 001's well holdout is accepted, and the workflow says at start-up what it is not
+    well = snakemake(tmp_path / "well", "-n", config={"split": {"mode": "well_holdout", "folds": 1, "fractions": {
+        "train": 0.6, "validation": 0.1, "test": 0.3}}})
+    assert well.returncode == 0 and "NOT an unseen-compound test" in well.stderr, well.stderr[-3000:]
     lint = snakemake(tmp_path, "--lint")
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     assert "Congratulations" in lint.stdout + lint.stderr or "lints" not in (lint.stdout + lint.stderr).lower()

@@ -34,6 +34,14 @@ Protocol (the same for every model and baseline):
   least ``min_compounds_per_moa`` test compounds (the paper drops single-compound MoAs); held-out
   votes use training MLEs and the single-MoA test compounds whose MoA has a training compound
   (seed 001; the others are counted as ``n_compounds_unseen_moa``).
+* **Batch correction before retrieval** (``batch_correction: tvn``, seed 004): replicate mAP,
+  percent replicating and MoA mAP are computed on embeddings corrected with the DMSO rows of each
+  plate (:func:`morphotx.retrieval.typical_variation_normalisation`); collapsed rows are then the
+  mean of the corrected replicate rows of the treatment (seed 004 corrects per batch, then
+  aggregates with the mean). Tables without DMSO replicate rows (pair views, and the collapsed
+  tables of views whose uncollapsed table has none) are scored as they are, and a
+  ``batch_correction`` row records ``not_applicable`` with the reason. Classification and the
+  MOAProfiler metrics do not use it (seed 001's own DMSO step is ``moaprofiler_dmso``).
 * **Baselines** (``source = raw``): raw Cell Painting and raw L1000 at both levels, early fusion
   (blocks standardised, L2-normalised, concatenated) and late fusion (the average of the Cell
   Painting and L1000 classifiers' probabilities, Haghighi et al. 2022) at the collapsed level,
@@ -83,6 +91,7 @@ DEFAULTS = {
     "replicating_null_size": 1000,
     "moaprofiler_dmso": "none",
     "moaprofiler_dose_uM": None,
+    "batch_correction": "none",
     "validation_map": False,  # set by the workflow when headline.metric is moa_map (not a user setting)
     "recall_k": [1, 5, 10],
     "uncollapsed_pairs": "cyclic",
@@ -382,6 +391,75 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     return rows, curves
 
 
+def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple[Table, dict]]:
+    """The tables that retrieval (replicate mAP, percent replicating, MoA mAP) scores.
+
+    Parameters
+    ----------
+    tables : list of Table
+        One evaluation job's tables (at most one per ``(view, level)``).
+    cfg : dict
+        Evaluation settings; ``batch_correction`` is ``none`` or ``tvn``.
+
+    Returns
+    -------
+    dict
+        ``{(view, level): (table, row)}``. ``none``: the tables as they are, ``row`` empty.
+        ``tvn``: each uncollapsed table with two or more DMSO rows and a plate column corrected by
+        :func:`morphotx.retrieval.typical_variation_normalisation` (batch = plate); the collapsed
+        table of such a view replaced by the mean of the corrected treated rows of each treatment
+        (seed 004 corrects, then aggregates with the mean; its DMSO row by the mean of the
+        corrected DMSO rows); the other tables as they are. ``row`` is the ``batch_correction``
+        metric row: ``status`` ``ok`` (value 1) or ``not_applicable`` (value 0) with the reason.
+    """
+    if cfg["batch_correction"] == "none":
+        return {(t.view, t.level): (t, {}) for t in tables}
+    if cfg["batch_correction"] != "tvn":
+        raise ValueError(f"evaluate.batch_correction must be none or tvn, got {cfg['batch_correction']!r}")
+    out = {}
+    for t in tables:
+        if t.level != "uncollapsed":
+            continue
+        ctl = t.meta[S.IS_CONTROL].astype(bool).to_numpy()
+        if ctl.sum() < 2 or S.PLATE not in t.meta or not np.isfinite(t.X).all():
+            why = ("non-finite embedding rows" if ctl.sum() >= 2 and S.PLATE in t.meta else
+                   f"tvn needs DMSO replicate rows with a plate; the {t.view} uncollapsed table has {int(ctl.sum())} "
+                   "DMSO row(s)")
+            out[(t.view, t.level)] = (t, {"status": "not_applicable", "reason": why, "value": 0.0})
+            continue
+        plate = t.meta[S.PLATE].astype(str).to_numpy()
+        X = retrieval.typical_variation_normalisation(t.X, ctl, plate)
+        n = len(np.unique(plate))
+        out[(t.view, t.level)] = (Table(t.view, t.level, t.meta, X), {
+            "status": "ok", "value": 1.0,
+            "reason": f"tvn: PCA on {int(ctl.sum())} DMSO rows, DMSO scaling per plate ({n} plates)"})
+    for t in tables:
+        if t.level == "uncollapsed":
+            continue
+        src = out.get((t.view, "uncollapsed"))
+        if src is None or src[1]["status"] != "ok":
+            why = (f"tvn corrects replicate rows with DMSO rows of their plate; the {t.view} view has "
+                   + ("no uncollapsed table scored" if src is None else "no corrected uncollapsed table")
+                   + "; its collapsed rows are scored as they are")
+            out[(t.view, t.level)] = (t, {"status": "not_applicable", "reason": why, "value": 0.0})
+            continue
+        u = src[0]
+        treated = ~u.meta[S.IS_CONTROL].astype(bool).to_numpy()
+        means = pd.DataFrame(u.X[treated]).groupby(u.meta.loc[treated, S.TREATMENT].astype(str).to_numpy()).mean()
+        keys = t.meta[S.TREATMENT].astype(str)
+        if not keys[~t.meta[S.IS_CONTROL].astype(bool)].isin(means.index).all():
+            out[(t.view, t.level)] = (t, {"status": "not_applicable", "value": 0.0,
+                                          "reason": "some collapsed treatments have no corrected replicate row"})
+            continue
+        X = means.reindex(keys).to_numpy(np.float64, copy=True)
+        if t.meta[S.IS_CONTROL].astype(bool).any():  # the DMSO row: the mean of the corrected DMSO rows
+            X[t.meta[S.IS_CONTROL].astype(bool).to_numpy()] = u.X[~treated].mean(0)
+        out[(t.view, t.level)] = (Table(t.view, t.level, t.meta, X), {
+            "status": "ok", "value": 1.0,
+            "reason": "tvn: mean of the treatment's corrected replicate rows"})
+    return out
+
+
 def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
     """copairs mAP on test rows: replicate retrieval against DMSO and percent replicating
     (uncollapsed level; the latter needs no DMSO rows, so every view gets it) and MoA
@@ -480,6 +558,7 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     chosen variant)."""
     cfg = _settings(cfg)
     out = {k: [] for k in OUTPUTS}
+    corrected = batch_correct(tables, cfg)
     for t in tables:
         keys = dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level)
         variants = [v for v in cfg["variants"] if v.split("+")[-1] == t.level]
@@ -494,11 +573,18 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
                      ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f}" for r in rows))
             if variant == "raw+collapsed":
                 vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, seed)
+                if cfg["batch_correction"] != "none":
+                    vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
+                                  "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
+                                            "embedding's own rows only)"})
                 out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
         mp_t, why = moaprofiler_table(t, cfg)
         rows, curves = (moaprofiler_metrics(mp_t, cfg) if mp_t is not None else
                         ([{"metric": "moaprofiler", "value": np.nan, "status": "not_applicable", "reason": why}], []))
-        mrows, maps = map_metrics(t, cfg, seed)
+        ct, bc = corrected[(t.view, t.level)]
+        mrows, maps = map_metrics(ct, cfg, seed)
+        if bc:
+            mrows.append({"metric": "batch_correction", **bc})
         out["embedding_metrics"].append(_frame(rows + mrows, **keys, variant=t.level))
         out["curves"] += [c.assign(**keys) for c in curves]
         out["map"] += [m.assign(**keys) for m in maps]

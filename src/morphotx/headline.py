@@ -54,6 +54,15 @@ CI_METHODS = {
          "repetitions share, so too narrow)",
 }
 KIND_ORDER = {"baseline": 0, "model": 1, "cp_only": 1}
+PROTOCOLS = {
+    "compound": "held-out compounds",
+    "moa_disjoint": "held-out compounds of held-out MoAs (zero-shot)",
+    "well_holdout": "held-out wells of training compounds (seed 001's well holdout): NOT an unseen-compound test",
+}
+WELL_HOLDOUT_TEXT = ("**Well holdout (seed 001, `split.mode: well_holdout`): the test rows are held-out wells of "
+                     "compounds that are also in training. This is not an unseen-compound test: its scores "
+                     "measure something else than the compound-held-out headline and must not be compared "
+                     "with it.**")
 RETRIEVAL = "retrieval"  # the classifier slot of a configuration scored by MoA mAP
 
 
@@ -421,7 +430,7 @@ def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
 
 
 def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
-             ci: str = "corrected_t", confidence: float = 0.95) -> pd.DataFrame:
+             ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound") -> pd.DataFrame:
     """The headline table: one row per model, Cell-Painting-only model view and raw baseline.
 
     Parameters
@@ -438,6 +447,9 @@ def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metr
         Interval method, see :func:`interval`.
     confidence : float
         Two-sided confidence level of every interval.
+    split_mode : str
+        ``split.mode``; written to the ``protocol`` column (``well_holdout`` says that the test
+        rows are wells of training compounds, not unseen compounds).
 
     Returns
     -------
@@ -448,10 +460,12 @@ def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metr
         macro-F1, accuracy, ``n_moas_nonzero_f1``, ``moa_map``) the mean with ``_ci_low`` /
         ``_ci_high``, ``n_test_over_n_train``, ``baseline``, ``delta_vs_baseline``,
         ``delta_ci_low``, ``delta_ci_high``, ``n_delta_repetitions``, ``ratio_vs_baseline``,
-        ``ci_method``, ``confidence``, ``status`` and ``note``. Baselines first, then the other entries by test ``metric`` descending.
+        ``ci_method``, ``confidence``, ``protocol``, ``status`` and ``note``. Baselines first, then the other entries by test ``metric`` descending.
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
+    if split_mode not in PROTOCOLS:
+        raise ValueError(f"split_mode must be one of {sorted(PROTOCOLS)}, got {split_mode!r}")
     embedding = embedding_metrics if embedding_metrics is not None else pd.DataFrame()
     reported = list(dict.fromkeys([metric, *REPORTED]))
     if metric == "moa_map":
@@ -460,7 +474,7 @@ def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metr
         reported = ["moa_map"]
     cols = _columns(metric, reported)
     if classification is None or classification.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=cols).assign(protocol=pd.Series(dtype=object))
     if metric not in classification.columns:
         raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
     results, per_rep = [], {}
@@ -478,6 +492,7 @@ def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metr
         res["note"] = "; ".join(res["note"])
     table = pd.DataFrame(results).reindex(columns=cols)
     table["ci_method"], table["confidence"] = ci, confidence
+    table["protocol"] = PROTOCOLS[split_mode]
     return _order(table, metric)
 
 
@@ -551,7 +566,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
         up = [r["entry"] for r in above if r["kind"] != "baseline"]
         down = [r["entry"] for r in below if r["kind"] != "baseline"]
         lines.append(f"Better than the raw baseline of the same input: {', '.join(up)}." if up else
-                     f"No learned embedding is better than the raw baseline of its input on held-out compounds "
+                     f"No learned embedding is better than the raw baseline of its input on "
+                     f"{'held-out wells' if _well_holdout(table) else 'held-out compounds'} "
                      f"(no {level} CI of the difference lies above zero).")
         if down:
             lines.append(f"Worse than the raw baseline of the same input: {', '.join(down)}.")
@@ -559,6 +575,10 @@ def verdict(table: pd.DataFrame) -> list[str]:
         if flat:
             lines.append(f"Not distinguishable from (or not comparable with) the raw baseline: {', '.join(flat)}.")
     return lines
+
+
+def _well_holdout(table: pd.DataFrame) -> bool:
+    return "protocol" in table.columns and (table["protocol"] == PROTOCOLS["well_holdout"]).any()
 
 
 def _confidence_text(table: pd.DataFrame) -> str:
@@ -585,6 +605,8 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     t["ratio"] = [_num(x, 2) for x in table["ratio_vs_baseline"]]
     if (table["status"] != "ok").any():
         t["status"] = table["status"]
+    if _well_holdout(table):
+        t["protocol"] = "well holdout: not unseen compounds"
     return t
 
 
@@ -607,14 +629,17 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
     method = table["ci_method"].dropna().iloc[0] if "ci_method" in table.columns and table["ci_method"].notna().any() \
         else "corrected_t"
     t = compact(table)
+    well = _well_holdout(table)
+    unit, folds = ("wells", "folds of the wells") if well else ("compounds", "compound-grouped folds")
     lines = [
         "# morphotx headline",
         "",
+        *([WELL_HOLDOUT_TEXT, ""] if well else []),
         f"For every entry the configuration (view, level, variant, classifier) was chosen on validation "
-        f"compounds only, by the mean validation {_label(metric)} over repetitions (configurations scored in "
-        f"every repetition first, ties by name); test compounds were scored once per chosen configuration. "
+        f"{unit} only, by the mean validation {_label(metric)} over repetitions (configurations scored in "
+        f"every repetition first, ties by name); test {unit} were scored once per chosen configuration. "
         f"Numbers are the mean and {level} confidence interval over the repetitions ({repetitions_text}; "
-        f"repetitions = compound-grouped folds × training seeds), by the {CI_METHODS.get(method, method)}. "
+        f"repetitions = {folds} × training seeds), by the {CI_METHODS.get(method, method)}. "
         f"Δ is the paired difference of test {_label(metric)} (same fold and seed) to the best raw baseline of "
         f"the same input: raw Cell Painting for Cell Painting input, raw L1000 for L1000, and for both inputs the "
         f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. Full table: "
@@ -676,7 +701,7 @@ def repetitions_text(classification: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 def write_headline(classification_paths: list[str], embedding_paths: list[str], parquet_out: str, md_out: str,
                    metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
-                   tsv_out: str | None = None) -> pd.DataFrame:
+                   tsv_out: str | None = None, split_mode: str = "compound") -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline and write it atomically
     (``tsv_out``: also the display table as TSV, for the HTML report).
 
@@ -687,7 +712,7 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
         are skipped).
     parquet_out, md_out : str
         Output paths of the table (Parquet) and the Markdown page.
-    metric, ci, confidence
+    metric, ci, confidence, split_mode
         As in :func:`headline`.
 
     Returns
@@ -697,7 +722,7 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
     """
     classification = read_tables(classification_paths)
     embedding = read_tables(embedding_paths)
-    table = headline(classification, embedding, metric=metric, ci=ci, confidence=confidence)
+    table = headline(classification, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode)
     text = markdown(table, repetitions_text(classification))
     outs = [parquet_out, md_out] + ([tsv_out] if tsv_out else [])
     with atomic_outputs(*outs) as tmps:
@@ -706,6 +731,8 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
             fh.write(text)
         if tsv_out:
             compact(table).to_csv(tmps[2], sep="\t", index=False)
+    if _well_holdout(table):
+        log.warning("headline: %s", PROTOCOLS["well_holdout"])
     for line in summary_lines(table):
         log.info("headline: %s", line)
     return table
@@ -718,7 +745,8 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
 
     t = compact(table)
     t = t[[c for c in t.columns if c.startswith(("entry", "test ", "Δ", "baseline"))]]  # narrow: beside the DAG
-    lines = [intro.rstrip(), "", f"**Headline** (configurations chosen on validation compounds; test "
+    lines = [intro.rstrip(), ""] + ([WELL_HOLDOUT_TEXT.replace("`", ""), ""] if _well_holdout(table) else []) + [
+             f"**Headline** (configurations chosen on validation compounds; test "
              f"{_label(_metric_of(table))} and differences with 95 % CIs over the repetitions; full table in "
              "category 0):", "",
              tabulate(t.values.tolist(), headers=list(t.columns), tablefmt="grid"), ""]
@@ -738,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     table = pd.read_parquet(args[0])
     print(f"Headline ({args[0].removesuffix('.parquet')}.md): configurations chosen on validation compounds; "
           "test scores with CIs over the repetitions")
+    if _well_holdout(table):
+        print("  WARNING: split.mode well_holdout — test rows are wells of training compounds; NOT an unseen-compound test")
     for line in summary_lines(table):
         print("  " + line)
     return 0

@@ -64,17 +64,28 @@ OPERATIONS = frozenset(DEFAULT_OPERATIONS)
 
 def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") -> pd.DataFrame:
     """Add ``Metadata_split`` (controls: ``control``). Compounds absent from the split table are
-    an error: the split was made from other files."""
-    mapping = dict(zip(split[S.PERT], split[S.SPLIT]))
+    an error: the split was made from other files.
+
+    A well-holdout split table (one row per profile, with ``Metadata_profile_id``; see
+    :mod:`morphotx.split`) is mapped by profile id, and every treated profile's treatment key gets
+    ``@<split>`` appended, so that pairing, treatment sets and collapsed profiles keep the
+    replicates of one compound-dose in different splits apart."""
+    by_profile = S.PROFILE_ID in split.columns
+    key = S.PROFILE_ID if by_profile else S.PERT
+    mapping = dict(zip(split[key].astype(str), split[S.SPLIT]))
     is_ctl = profiles[S.IS_CONTROL].astype(bool).to_numpy()
-    sp = profiles[S.PERT].map(mapping)
+    sp = profiles[key].astype(str).map(mapping)
     missing = ~is_ctl & sp.isna().to_numpy()
     if missing.any():
+        what = "profiles not in the well-holdout split table" if by_profile else "profile(s) of compounds not in the split table"
         raise MorphotxInputError(
-            f"{source}: {int(missing.sum())} profile(s) of compounds not in the split table "
-            f"(e.g. {profiles.loc[missing, S.PERT].unique()[:5].tolist()}); re-run the split rule on these files.")
+            f"{source}: {int(missing.sum())} {what} "
+            f"(e.g. {profiles.loc[missing, key].unique()[:5].tolist()}); re-run the split rule on these files.")
     out = profiles.copy()
     out[S.SPLIT] = pd.Series(np.where(is_ctl, "control", sp.astype(object)), index=out.index, dtype="string")
+    if by_profile:
+        trt = out[S.TREATMENT].astype(str)
+        out[S.TREATMENT] = np.where(is_ctl, trt, trt + "@" + out[S.SPLIT].astype(str))
     return out
 
 

@@ -12,6 +12,12 @@
   random groups of non-replicate profiles of the same sizes. Needs no DMSO rows, so it scores
   every embedding view. Hand-written (30 lines of NumPy): copairs has no such null, and the
   evaluation packages that do (cytominer-eval) are unmaintained.
+* :func:`typical_variation_normalisation` — seed 004's control-based batch correction of
+  embeddings before retrieval (its Appendix C.3, after Celik et al.): a PCA fitted on the control
+  (DMSO) rows of every batch together transforms all rows, then per batch a ``StandardScaler``
+  fitted on that batch's transformed control rows scales all of its rows. scikit-learn's ``PCA``
+  and ``StandardScaler`` do the fitting; seed 004 also tried RBF and polynomial kernel PCAs and
+  kept the best per method, morphotx uses the linear one.
 * :func:`recall_at_k` — cross-modal Recall@k (seed 004) in both directions for models with two
   encoders: for treatment ``i`` the query is its Cell Painting embedding and the hit is its own
   L1000 embedding among all candidates (and back). Hand-written: a dozen lines of NumPy, no
@@ -23,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from copairs import map as copairs_map
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
 
 from . import schema as S
 from .moaprofiler import unit_rows
@@ -107,6 +115,50 @@ def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: flo
     threshold = float(np.nanpercentile(np.concatenate(null), percentile))
     return {"percent_replicating": float(np.mean(observed > threshold)), "replicating_threshold": threshold,
             "n_treatments": len(groups)}
+
+
+def typical_variation_normalisation(X: np.ndarray, is_control, batch) -> np.ndarray:
+    """Correct embeddings for batch effects with their control rows (seed 004, Appendix C.3).
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Embeddings, one row per profile (controls included).
+    is_control : array-like of bool
+        The control (DMSO) rows.
+    batch : array-like
+        The batch of each row (morphotx: the plate).
+
+    Returns
+    -------
+    numpy.ndarray
+        The corrected rows: PCA fitted on all control rows (components of zero control variance
+        dropped), then each batch centred and scaled by its own control rows, so a batch's
+        controls have mean 0 and SD 1 on every component. A batch with fewer than two control
+        rows is scaled by all control rows instead.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two control rows in all.
+    """
+    X = np.asarray(X, np.float64)
+    ctl = np.asarray(is_control, bool)
+    batch = np.asarray(batch).astype(str)
+    if ctl.sum() < 2:
+        raise ValueError(f"typical variation normalisation needs two or more control rows; got {int(ctl.sum())}")
+    pca = PCA(svd_solver="full").fit(X[ctl])
+    keep = pca.explained_variance_ > pca.explained_variance_.max() * 1e-10
+    if not keep.any():
+        raise ValueError("typical variation normalisation: the control rows are all identical (no variance to scale by)")
+    Z = pca.transform(X)[:, keep]
+    out = np.empty_like(Z)
+    everyone = StandardScaler().fit(Z[ctl])
+    for b in np.unique(batch):
+        on = batch == b
+        scaler = StandardScaler().fit(Z[on & ctl]) if (on & ctl).sum() >= 2 else everyone
+        out[on] = scaler.transform(Z[on])
+    return out
 
 
 def recall_at_k(P: np.ndarray, Q: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:

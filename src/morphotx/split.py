@@ -1,4 +1,5 @@
-"""Split compounds into train / validation / test; a compound lives in one split only.
+"""Split compounds (or, in ``well_holdout`` mode, wells) into train / validation / test; in the
+compound modes a compound lives in one split only.
 
 ``mode: compound`` (default) — compounds are split at random, stratified by their MoA label
 (the sorted ``|``-joined MoA set). Labels with too few compounds to be spread over the three
@@ -25,7 +26,24 @@ counted in a warning). With folds, the MoAs are dealt to the folds the same way:
 fold ``f`` holds the compounds whose MoAs all lie in fold ``f``; the compounds with no MoA there
 are the training and validation candidates; the others are excluded in that fold.
 
-The table has one row per compound in either modality: ``Metadata_pert_id``, ``Metadata_moa``
+``mode: well_holdout`` — seed 001's well-holdout scheme (MOAProfiler's main analysis): wells,
+not compounds, are held out, so **the test compounds are also training compounds and this is not
+an unseen-compound test** (a warning says so when the workflow starts, and the headline carries
+it). The unit is a replicate slot: the i-th replicate (by profile id) of a treatment in each
+modality, so a treatment's Cell Painting and L1000 replicate i land in the same split and the
+pair views keep same-split pairs. Slots are split stratified by compound (scikit-learn's
+stratified ``train_test_split`` / ``StratifiedKFold``; compounds with too few slots pooled as
+above), so every compound's slots are spread ~``fractions`` over the splits (seed 001: 60/10/30,
+``folds: 1``; with ``folds ≥ 2`` each fold of the slots is the test set once). The paper removed
+the test wells of MoAs represented by one compound (a single-compound MoA cannot be told apart
+from its compound); here a test slot of a compound whose MoAs do not all have two or more
+compounds (and of an unannotated compound) is ``excluded``: trained on nowhere, scored nowhere.
+The table then has one row per treated profile: ``Metadata_profile_id``, ``Metadata_pert_id``,
+``Metadata_pert_id_dose``, ``Metadata_moa``, ``Metadata_split``; preprocessing maps the split by
+profile id and appends ``@<split>`` to the treatment key, so pairing, treatment sets and collapsed
+profiles never mix the splits of one compound-dose.
+
+In the compound modes the table has one row per compound in either modality: ``Metadata_pert_id``, ``Metadata_moa``
 (``|``-joined), ``Metadata_split`` (``train`` / ``validation`` / ``test``, and ``excluded`` in
 ``moa_disjoint`` mode).
 """
@@ -73,14 +91,27 @@ def _check_fractions(fractions: dict) -> tuple[float, float, float]:
     return f
 
 
+MODES = ("compound", "moa_disjoint", "well_holdout")
+WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (seed 001's well-holdout scheme): test wells belong to "
+                        "compounds that are also in training, so the scores are NOT an unseen-compound test; "
+                        "use split.mode: compound for held-out compounds")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise MorphotxInputError(f"split.mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
+
+
 def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
                     stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
     """Assign every compound to ``train`` / ``validation`` / ``test``.
 
     ``folds == 1``: one split by ``fractions``. ``folds ≥ 2``: repetition ``fold`` of a
-    compound-grouped K-fold (see the module docstring); test = fold ``fold``."""
+    compound-grouped K-fold (see the module docstring); test = fold ``fold``. The compound modes
+    only; ``well_holdout`` splits profiles (:func:`split_wells`)."""
     if mode not in ("compound", "moa_disjoint"):
-        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
+        raise MorphotxInputError(f"split_compounds: split.mode must be 'compound' or 'moa_disjoint', got {mode!r}"
+                                 + ("; well_holdout splits profiles: use split_wells" if mode == "well_holdout" else ""))
     folds, fold = int(folds), int(fold)
     if folds < 1 or not 0 <= fold < folds:
         raise MorphotxInputError(f"split.folds is {folds} and fold {fold} was asked; folds must be ≥ 1 and "
@@ -177,10 +208,12 @@ def _check_validation_share(f_val: float, folds: int) -> None:
 def check_split_config(split: dict) -> None:
     """The checks of the ``split`` config section that need no data (run when the workflow starts,
     so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
-    with ``folds: 1``; the validation share with ``folds ≥ 2``)."""
+    with ``folds: 1``; the validation share with ``folds ≥ 2``). With ``mode: well_holdout`` it
+    logs a warning that the scores are not an unseen-compound test."""
     mode = split.get("mode", "compound")
-    if mode not in ("compound", "moa_disjoint"):
-        raise MorphotxInputError(f"split.mode must be 'compound' or 'moa_disjoint', got {mode!r}")
+    _check_mode(mode)
+    if mode == "well_holdout":
+        log.warning(WELL_HOLDOUT_WARNING)
     folds = int(split.get("folds", 1))
     if folds < 1:
         raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")
@@ -293,10 +326,106 @@ def _split_fold_moa_disjoint(cpd: pd.DataFrame, f_val: float, seed: int, folds: 
     return split
 
 
+def well_table(*profiles: pd.DataFrame) -> pd.DataFrame:
+    """The treated profiles, the input of :func:`split_wells`.
+
+    Parameters
+    ----------
+    *profiles : pandas.DataFrame
+        Harmonised tables (Cell Painting first) with ``Metadata_profile_id``,
+        ``Metadata_pert_id``, ``Metadata_pert_id_dose``, ``Metadata_is_control``, ``Metadata_moa``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per treated profile: its id, compound, treatment, the compound's MoA string (as
+        in :func:`compound_table`) and ``slot`` = ``<treatment>#<i>``, the profile's rank ``i`` by
+        profile id among its treatment's profiles of the same table (the unit of the split).
+    """
+    moa = compound_table(*profiles).set_index(S.PERT)[S.MOA]
+    parts = []
+    for df in profiles:
+        t = df.loc[~df[S.IS_CONTROL].astype(bool), [S.PROFILE_ID, S.PERT, S.TREATMENT]].astype(str)
+        t = t.sort_values([S.TREATMENT, S.PROFILE_ID])
+        t["slot"] = t[S.TREATMENT] + "#" + t.groupby(S.TREATMENT).cumcount().astype(str)
+        parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
+    out[S.MOA] = out[S.PERT].map(moa).to_numpy()
+    return out[[S.PROFILE_ID, S.PERT, S.TREATMENT, S.MOA, "slot"]]
+
+
+def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool = True, folds: int = 1,
+                fold: int = 0) -> pd.DataFrame:
+    """Seed 001's well-holdout split of the profiles of :func:`well_table`.
+
+    Parameters
+    ----------
+    wells : pandas.DataFrame
+        :func:`well_table`'s rows.
+    fractions : dict
+        ``train`` / ``validation`` / ``test`` shares of the replicate slots (``folds: 1``; seed
+        001: 0.6 / 0.1 / 0.3); with ``folds ≥ 2`` only ``validation`` is used.
+    seed : int
+        ``split.seed``.
+    stratify : bool
+        Stratify by compound (each compound's slots spread over the splits by ``fractions``).
+    folds, fold : int
+        K-fold over the slots (stratified by compound); fold ``fold`` is the test set.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``wells`` without ``slot``, with ``Metadata_split``: ``train`` / ``validation`` / ``test``,
+        or ``excluded`` for the test slots of compounds not in a multi-compound MoA (see the
+        module docstring).
+    """
+    folds, fold = int(folds), int(fold)
+    if folds < 1 or not 0 <= fold < folds:
+        raise MorphotxInputError(f"split.folds is {folds} and fold {fold} was asked; folds must be ≥ 1 and "
+                                 "the fold in 0..folds-1")
+    slots = wells.drop_duplicates("slot").sort_values("slot").reset_index(drop=True)
+    # the stratified helpers split "compounds" by their "MoA" column: here the units are the slots
+    # and the strata are their compounds
+    units = pd.DataFrame({S.PERT: slots["slot"].to_numpy(), S.MOA: slots[S.PERT].to_numpy()})
+    if folds == 1:
+        f = _check_fractions(fractions)
+        if len(units) < 3:
+            raise MorphotxInputError(f"only {len(units)} treated profile slot(s) in the data; at least 3 are needed.")
+        split = _split_stratified(units, f, seed, stratify)
+    else:
+        split = _split_fold(units, float(fractions.get("validation", 0.0)), seed, "compound", stratify, folds, fold)
+    moa_lists = [m.split("|") if m else [] for m in slots[S.MOA]]
+    n_cpd: dict[str, set] = {}
+    for ms, c in zip(moa_lists, slots[S.PERT]):
+        for m in ms:
+            n_cpd.setdefault(m, set()).add(c)
+    shared = np.array([bool(ms) and all(len(n_cpd[m]) >= 2 for m in ms) for ms in moa_lists])
+    split = np.where((split == "test") & ~shared, EXCLUDED, split)
+    out = wells.merge(pd.DataFrame({"slot": slots["slot"], S.SPLIT: split}), on="slot", how="left")
+    counts = out[S.SPLIT].value_counts().reindex([*S.SPLITS, EXCLUDED], fill_value=0).to_dict()
+    log.info("split (well_holdout, seed %d, fold %d of %d): %s profiles; %d compounds in both training and test",
+             seed, fold, folds, counts,
+             len(set(out.loc[out[S.SPLIT] == "train", S.PERT]) & set(out.loc[out[S.SPLIT] == "test", S.PERT])))
+    log.warning(WELL_HOLDOUT_WARNING)
+    return out.drop(columns="slot")
+
+
 def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
                 stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
-    """Read the harmonised tables ``inputs``, split their compounds, write ``output``."""
-    tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]
-    out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
+    """Read the harmonised tables ``inputs``, split their compounds (or, ``mode: well_holdout``,
+    their profiles), write ``output``."""
+    _check_mode(mode)
+    if mode != "well_holdout":
+        tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]
+        out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
+    else:
+        tables = [read_table(p, columns=[S.PROFILE_ID, S.PERT, S.TREATMENT, S.IS_CONTROL, S.MOA]) for p in inputs]
+        ids = pd.concat([t[S.PROFILE_ID].astype(str) for t in tables])
+        if ids.duplicated().any():
+            raise MorphotxInputError(
+                f"split.mode well_holdout splits profiles by Metadata_profile_id, but {int(ids.duplicated().sum())} "
+                f"id(s) occur twice in {inputs} (e.g. {ids[ids.duplicated()].head(3).tolist()}); profile ids must "
+                "be unique across both assays (check the dataset format's profile id columns)")
+        out = split_wells(well_table(*tables), fractions, seed, stratify, folds, fold)
     save_parquet(out, output)
     return out

@@ -214,6 +214,7 @@ rule headline:
         **RES["default"],
     params:
         **config["headline"],
+        split_mode=config["split"]["mode"],
     script:
         "../../scripts/headline.py"
 

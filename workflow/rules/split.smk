@@ -1,5 +1,7 @@
 rule split_compounds:
-    """Compounds -> train / validation / test (a compound in one split only)."""
+    """Compounds -> train / validation / test (a compound in one split only); split.mode
+    well_holdout: replicate wells instead (compounds shared, not an unseen-compound test).
+    """
     input:
         f"{OUT}/profiles/cp_harmonised.parquet",
         f"{OUT}/profiles/l1000_harmonised_genes.parquet",
