@@ -53,7 +53,8 @@ DMSO = "DMSO"
 
 def feature_group(name: str) -> str:
     """``Cells_Intensity_MeanIntensity_DNA`` → ``Cells_DNA``; AreaShape → ``Cells_AreaShape``;
-    correlation features naming two channels are grouped under the first; else ``<comp>_Other``."""
+    correlation features naming two channels are grouped under the first; else ``<comp>_Other``.
+    """
     comp = name.split("_", 1)[0]
     if "_AreaShape_" in name:
         return f"{comp}_AreaShape"
@@ -69,7 +70,8 @@ def feature_group(name: str) -> str:
 
 def arithmetic_groups(meta: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, str, str]]]:
     """Group label of each row (``DMSO``, a single MoA, ``A|B``, or ``""`` when unused) and the
-    ``(A, B, A|B)`` combinations that can be predicted."""
+    ``(A, B, A|B)`` combinations that can be predicted.
+    """
     moas = meta[S.MOA].map(lambda m: sorted(m) if m is not None else [])
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     label = np.where(ctl, DMSO, moas.map(lambda m: "|".join(m) if 1 <= len(m) <= 2 else "").to_numpy()).astype(object)
@@ -107,7 +109,8 @@ def latent_arithmetic(Z: np.ndarray, X: np.ndarray, meta: pd.DataFrame, decode, 
                       pca_components: int = 10, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(distances: method, shuffle, combination, l2, pearson; zscores per method × combination).
 
-    ``Z``: latent codes of the rows; ``X``: their profiles in the space ``decode`` maps to."""
+    ``Z``: latent codes of the rows; ``X``: their profiles in the space ``decode`` maps to.
+    """
     labels, combos = arithmetic_groups(meta)
     cols = ["method", "shuffle", "combination", "l2", "pearson"]
     if not combos:
@@ -150,7 +153,8 @@ TRAVERSAL_DIFFERENCES = ("absolute", "signed")
 def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
               difference: str = "absolute") -> pd.DataFrame:
     """Mean decoded difference (``+k·s`` minus ``−k·s``, absolute or signed) per latent unit and
-    Cell Painting feature group; see the module docstring for ``scale`` and ``difference``."""
+    Cell Painting feature group; see the module docstring for ``scale`` and ``difference``.
+    """
     if scale not in TRAVERSAL_SCALES or difference not in TRAVERSAL_DIFFERENCES:
         raise ValueError(f"traversal scale must be one of {TRAVERSAL_SCALES} and difference one of "
                          f"{TRAVERSAL_DIFFERENCES}; got {scale!r}, {difference!r}")

@@ -46,7 +46,8 @@ def knn_cv(X: np.ndarray, y: np.ndarray, groups: np.ndarray, k_grid, folds: int,
     cv=GroupKFold(...), scoring=macro F1)`` (tested), but the neighbours of each fold are computed
     once for the largest k and every k is scored from that list: GridSearchCV recomputes them for
     each of the 100 k of the study's grid, which made kNN the slowest step of the evaluation.
-    Votes are tied the way scikit-learn ties them (the lowest class label wins)."""
+    Votes are tied the way scikit-learn ties them (the lowest class label wins).
+    """
     y = np.asarray(y)
     n_groups = len(np.unique(groups))
     folds = max(2, min(folds, n_groups))
@@ -75,7 +76,8 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
     compounds are unseen by the model and by the classifier, as the test compounds are; the test
     compounds still decide nothing. The score is the macro F1 over the validation rows' MoAs, as
     the headline reports it; validation MoAs without a training compound count as misses for
-    every k, so they do not move the choice."""
+    every k, so they do not move the choice.
+    """
     classes, yi = np.unique(np.asarray(y), return_inverse=True)
     index = {c: i for i, c in enumerate(classes)}
     unseen = {v: len(classes) + j for j, v in enumerate(sorted(set(np.asarray(y_val)) - set(classes)))}
@@ -94,7 +96,8 @@ def _grid(k_grid, max_k: int) -> list[int]:
 
 def _f1_by_k(X_fit, y_fit, X_query, y_query, grid: list[int], n_classes: int, score) -> np.ndarray:
     """``score(y_query, votes, n_classes)`` of the query rows' kNN votes for every k of ``grid``, from
-    one neighbour search (labels are class indices < n_classes)."""
+    one neighbour search (labels are class indices < n_classes).
+    """
     nn = NearestNeighbors(n_neighbors=grid[-1], metric="cosine", algorithm="brute").fit(X_fit)
     ind = nn.kneighbors(X_query, return_distance=False)
     counts = np.zeros((len(X_query), n_classes), np.int32)
@@ -111,7 +114,8 @@ def _f1_by_k(X_fit, y_fit, X_query, y_query, grid: list[int], n_classes: int, sc
 def score_predictions(y_true, y_pred, train_labels) -> tuple[dict, pd.DataFrame]:
     """Macro- and support-weighted F1 over the MoAs present in ``y_true``, accuracy, and the per-MoA
     table; the averages are taken from one ``precision_recall_fscore_support`` call (equal to
-    ``f1_score(average=...)`` with the same labels, tested)."""
+    ``f1_score(average=...)`` with the same labels, tested).
+    """
     labels = sorted(set(y_true))
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
     seen = set(train_labels)

@@ -91,7 +91,8 @@ class GMMClassifier(ClassifierMixin, BaseEstimator):
 
 def _mlp_step(Ws: list, bs: list, X: np.ndarray, y: np.ndarray) -> tuple[float, list, list]:
     """Mean cross-entropy of a ReLU MLP (weights ``Ws``, biases ``bs``) on one batch and its
-    gradients (``dW``, ``db`` per layer), by hand in float32 NumPy."""
+    gradients (``dW``, ``db`` per layer), by hand in float32 NumPy.
+    """
     acts, h = [X], X
     for i, (W, b) in enumerate(zip(Ws, bs)):
         h = h @ W.T + b
@@ -150,7 +151,8 @@ class Float32MLPClassifier(ClassifierMixin, BaseEstimator):
     single row) must improve by ``tol`` within ``n_iter_no_change`` epochs and the best epoch's
     weights are kept; otherwise the mean training loss must fall by ``tol`` within
     ``n_iter_no_change`` epochs. Reaching ``max_iter`` warns ``ConvergenceWarning``. BLAS threads
-    are those of the job (one in the workflow); ``random_state`` seeds every draw."""
+    are those of the job (one in the workflow); ``random_state`` seeds every draw.
+    """
 
     def __init__(self, hidden_layer_sizes=(100,), alpha=1e-4, learning_rate_init=1e-3, batch_size=64, max_iter=200,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4, random_state=0):
@@ -268,7 +270,8 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
 
     Returns ``{"status", "reason", "pred", "proba", "classes", "params"}``; ``pred`` is None unless
     the status is ``ok`` or ``not_converged`` (predictions of a model that hit its iteration
-    limit are kept and flagged)."""
+    limit are kept and flagged).
+    """
     out = {"status": "ok", "reason": "", "pred": None, "proba": None, "classes": None, "params": {}}
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     bad = ~np.isfinite(X_train).all(1)

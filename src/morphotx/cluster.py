@@ -53,7 +53,8 @@ def partitions() -> dict[str, dict]:
 
 def check_jobs(jobs: Iterable[tuple[str, Mapping]], parts: Mapping[str, dict]) -> int:
     """Check ``(rule, resources)`` of every job against ``parts`` (see :func:`partitions`); return the
-    number of jobs checked. Raise :class:`ClusterConfigError` listing every problem found."""
+    number of jobs checked. Raise :class:`ClusterConfigError` listing every problem found.
+    """
     problems: dict[str, str] = {}
     default = next((n for n, p in parts.items() if p["default"]), None)
     n = 0

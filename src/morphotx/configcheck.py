@@ -11,7 +11,8 @@ from __future__ import annotations
 def unknown_config_keys(config: dict, schema: dict) -> list[str]:
     """One line per config key the schema does not know (where the schema forbids extra keys),
     ``section.key``, with the closest known key when there is one: a typo should read as one line,
-    not as the schema dump that jsonschema's error prints."""
+    not as the schema dump that jsonschema's error prints.
+    """
     import difflib
 
     def resolve(node: dict) -> dict:
@@ -53,7 +54,8 @@ def check_config_keys(config: dict, schema_path: str) -> None:
 def resolve_headline_metric(metric: str, split_mode: str) -> str:
     """``headline.metric`` for ``split.mode``: ``auto`` is ``moa_map`` in ``moa_disjoint`` mode
     (classifiers cannot predict unseen MoAs) and ``macro_f1`` otherwise; a classification metric
-    with ``moa_disjoint`` is an error."""
+    with ``moa_disjoint`` is an error.
+    """
     from .io import MorphotxInputError
 
     if metric == "auto":

@@ -200,7 +200,8 @@ class _Compounds:
 def simulate(params: DemoParams, seed: int) -> dict[str, pd.DataFrame]:
     """Simulate the data set; returns DataFrames ``cell_painting``, ``l1000``, ``probe_map``,
     ``moa_map`` and ``ground_truth``. One random generator, drawn in the order compounds → Cell
-    Painting → L1000 → maps, so a seed gives the same tables."""
+    Painting → L1000 → maps, so a seed gives the same tables.
+    """
     rng = np.random.default_rng(seed)
     c = _compounds(params, rng)
     cp = _cell_painting(params, rng, c)

@@ -200,7 +200,8 @@ def check_etag(path: str | Path, etag: str, part_sizes_mib: Sequence[int] = DEFA
 
 def verify_file(path: str | Path, src: Source, part_sizes_mib: Sequence[int] = DEFAULT_PART_SIZES_MIB) -> list[str]:
     """Check ``path`` against every checksum recorded for ``src``; raise :class:`DownloadError` naming the
-    object and what differed. Returns the list of checks that passed (for the log)."""
+    object and what differed. Returns the list of checks that passed (for the log).
+    """
     path = Path(path)
     size = path.stat().st_size
     where = src.where
@@ -280,7 +281,8 @@ def _with_retries(fetch: Callable[[], None], what: str, s: Settings, part: Path,
     """Run ``fetch`` until it succeeds; retry network failures (resuming), give up on request errors.
 
     A request error (404, 403, 412 object changed, a checksum) removes the partial file; a network
-    failure that outlasts the retries keeps it for the next run to resume."""
+    failure that outlasts the retries keeps it for the next run to resume.
+    """
     for attempt in range(s.retries + 1):
         try:
             fetch()
@@ -444,7 +446,8 @@ def _finish(part: Path, state: Path, dest: Path, src: Source, s: Settings) -> Pa
 
 def link_local(src: Source, dest: str | Path, s: Settings) -> Path:
     """Verify a copy the user already has (``local:``) against the recorded checksums and symlink it at
-    ``dest``, so every later rule reads the same path whether the file was downloaded or not."""
+    ``dest``, so every later rule reads the same path whether the file was downloaded or not.
+    """
     local = Path(src.local).expanduser().resolve()
     if not local.is_file():
         raise DownloadError(f"download.sources.{src.name}.local: {src.local} is not a file. Fix the path or remove "
@@ -465,7 +468,8 @@ def link_local(src: Source, dest: str | Path, s: Settings) -> Path:
 
 def fetch(name: str, entry: dict, dest: str | Path, settings: dict) -> Path:
     """Put ``download.sources.<name>`` at ``dest``, verified (the rule's entry point): download it from
-    S3 or HTTP, or verify and link the ``local`` copy."""
+    S3 or HTTP, or verify and link the ``local`` copy.
+    """
     src = Source.from_config(name, entry)
     s = Settings.from_config(settings)
     if src.local:

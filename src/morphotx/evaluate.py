@@ -121,7 +121,8 @@ def cyclic_pairs(meta: pd.DataFrame) -> np.ndarray:
     Cell Painting replicate is paired with the (i mod n)-th L1000 replicate (and, when L1000 has
     more replicates, the j-th L1000 one with the (j mod m)-th Cell Painting one). Every replicate
     of both modalities appears, max(m, n) pairs per treatment instead of m × n, so no replicate is
-    counted several times in the scores."""
+    counted several times in the scores.
+    """
     cp_id, l1_id = meta["Metadata_cp_profile_id"].astype(str), meta["Metadata_l1000_profile_id"].astype(str)
     t = meta[S.TREATMENT].astype(str)
     ci = cp_id.groupby(t).rank(method="dense").astype(int) - 1
@@ -133,7 +134,8 @@ def cyclic_pairs(meta: pd.DataFrame) -> np.ndarray:
 
 def load_embedding(path: str, view: str, level: str, pairs: str = "all") -> Table:
     """An embedding table; ``pairs="cyclic"`` keeps a cyclic matching of a pair table's rows
-    (:func:`cyclic_pairs`), ``"all"`` every Cartesian pair."""
+    (:func:`cyclic_pairs`), ``"all"`` every Cartesian pair.
+    """
     df = read_table(path)
     emb = [c for c in df.columns if c.startswith("emb_")]
     if not emb:
@@ -160,7 +162,8 @@ def _label(meta: pd.DataFrame) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 class RawFeatures:
     """Preprocessed replicate profiles and collapsed profiles of both modalities, looked up by the
-    ids an embedding row carries."""
+    ids an embedding row carries.
+    """
 
     def __init__(self, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
         self.tables = {}
@@ -198,7 +201,8 @@ class RawFeatures:
 
     def table(self, view: str, level: str) -> Table:
         """The raw-feature baseline table of a modality (``cp`` / ``l1000``) or of early fusion
-        (``both``, collapsed only: each block standardised on training rows, L2-normalised)."""
+        (``both``, collapsed only: each block standardised on training rows, L2-normalised).
+        """
         if view in ("cp", "l1000"):
             t = self.tables[view if level == "uncollapsed" else f"{view}_collapsed"]
             return Table(view, level, t[S.meta_columns(t)].reset_index(drop=True),
@@ -243,7 +247,8 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
     split, ``{classifier: {split: (classes, proba)}}`` for late fusion, the curve that chose kNN's
     k — macro-F1 vs k of the validation compounds (``knn_validation_macro_f1``) or, with
     ``knn_k_selection: cv``, of the grouped CV on the training compounds (``knn_cv_macro_f1``) —
-    as ``curve, x, value`` rows)."""
+    as ``curve, x, value`` rows).
+    """
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
     tr = use & (split == "train")
@@ -315,7 +320,8 @@ def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
     ``moaprofiler_dmso: plate`` standardises every feature to the DMSO rows of the same plate
     (mean 0, SD 1; the paper's "DMSO-standardization"; a plate with fewer than two DMSO rows uses
     all DMSO rows). Returns ``(table, "")`` or ``(None, reason)`` when the table has no DMSO rows
-    per plate to standardise against (collapsed tables, pair views)."""
+    per plate to standardise against (collapsed tables, pair views).
+    """
     meta, X = t.meta, t.X
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     keep = np.ones(len(meta), bool)
@@ -464,7 +470,8 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     """copairs mAP on test rows: replicate retrieval against DMSO and percent replicating
     (uncollapsed level; the latter needs no DMSO rows, so every view gets it) and MoA
     retrieval among single-MoA test compounds (collapsed level; with ``validation_map`` also among
-    the validation compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on)."""
+    the validation compounds, ``validation_moa_map``, which ``headline.metric: moa_map`` selects on).
+    """
     meta, X = t.meta, t.X
     rows, maps = [], []
     if not np.isfinite(X).all():
@@ -507,7 +514,8 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
 def _moa_map_rows(meta: pd.DataFrame, X: np.ndarray, split: str, prefix: str,
                   common: dict) -> tuple[list[dict], pd.DataFrame | None]:
     """copairs MoA mAP among the single-MoA compounds of ``split`` (collapsed level): metric rows
-    named ``<prefix>moa_map`` / ``<prefix>moa_fraction_retrieved`` and the per-MoA table."""
+    named ``<prefix>moa_map`` / ``<prefix>moa_fraction_retrieved`` and the per-MoA table.
+    """
     sel = (meta[S.SPLIT] == split).to_numpy() & _single_moa(meta)
     sub = _with_emb(meta, X)[sel].reset_index(drop=True)
     n_cpd = sub.assign(_m=_label(sub)).groupby("_m")[S.PERT].nunique()
@@ -555,7 +563,8 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
                     recall_pair: tuple[Table, Table] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
     """Every table's classification (validation and test) and test-set embedding metrics;
     ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
-    chosen variant)."""
+    chosen variant).
+    """
     cfg = _settings(cfg)
     out = {k: [] for k in OUTPUTS}
     corrected = batch_correct(tables, cfg)
@@ -598,7 +607,8 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
 
 def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
-    on the treatments measured in both modalities; validation and test scored alike."""
+    on the treatments measured in both modalities; validation and test scored alike.
+    """
     cfg = _settings(cfg)
     both = raw.table("both", "collapsed")
     cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
@@ -645,7 +655,8 @@ def evaluate_model(source: str, seed: int, embeddings: dict[str, str], cp: str, 
                    views: list[str] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
     """``embeddings``: ``{f"{view}_{level}": path}`` as written by the embedding rule; ``views``:
     the views to score (all when None). Models with a Cell Painting and an L1000 encoder also get
-    cross-modal Recall@k from their collapsed ``cp`` and ``l1000`` views."""
+    cross-modal Recall@k from their collapsed ``cp`` and ``l1000`` views.
+    """
     raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
     pairs = _settings(cfg)["uncollapsed_pairs"]
     tables = []

@@ -85,7 +85,8 @@ def moa_from_map(pert_ids: pd.Series, map_path: str | Path, key_column: str = "b
                  moa_column: str = "moa") -> list[list[str]]:
     """MoA lists from an external annotation table (Drug Repurposing Hub layout).
 
-    Several rows of one compound (salts, batches) contribute the union of their MoAs."""
+    Several rows of one compound (salts, batches) contribute the union of their MoAs.
+    """
     mp = read_table(map_path)
     for col in (key_column, moa_column):
         if col not in mp.columns:
@@ -121,7 +122,8 @@ def first_present(name: str | list[str], header: Sequence[str]) -> str:
 def source_columns(header: Sequence[str], columns: dict[str, str]) -> dict[str, str]:
     """The format's column map restricted to ``header``; when several source columns map to one
     harmonised column (alternative spellings, e.g. ``pert_type_x`` in the Rosetta CSV and
-    ``pert_type`` in a CMap GCT) the first one present wins."""
+    ``pert_type`` in a CMap GCT) the first one present wins.
+    """
     out: dict[str, str] = {}
     for src, dst in columns.items():
         if src in header and dst not in out.values():
@@ -133,7 +135,8 @@ def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_pat
                   modality: str) -> list[str]:
     """Check ``header`` against a format section (required columns, at least one feature) and return the
     feature columns. A required entry may be a list of alternative names. Raises one error naming the
-    file, the missing columns and the fix: this is where schema drift (a renamed column) is caught."""
+    file, the missing columns and the fix: this is where schema drift (a renamed column) is caught.
+    """
     missing = []
     for req in fmt.get("required", []):
         names = [req] if isinstance(req, str) else list(req)
@@ -156,7 +159,8 @@ def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_pat
 def unknown_columns(header: Sequence[str], features: Sequence[str], fmt: dict) -> list[str]:
     """Columns of ``header`` that are neither features, nor mapped by the format's ``columns``, nor
     declared by its ``metadata`` (``prefixes`` / ``names``): kept as metadata, but a renamed feature
-    prefix (schema drift, e.g. ``Cells_`` → ``Cell_``) lands here."""
+    prefix (schema drift, e.g. ``Cells_`` → ``Cell_``) lands here.
+    """
     spec = fmt.get("metadata", {})
     prefixes, names = tuple(spec.get("prefixes", ())), set(spec.get("names", ()))
     known = set(features) | set(fmt["columns"]) | names
@@ -191,7 +195,8 @@ def extreme_values(feats: pd.DataFrame) -> np.ndarray:
     SD: 1.4826 × MAD, at least 1/1000 of the feature's 1–99 % range), or beyond ``EXTREME_ABS``
     in a feature without spread. CellProfiler and
     L1000 features have heavy tails, but not 10⁶ robust SDs: such values are sentinels (1e30,
-    -9999 in a 0–1 feature) or unit errors, and a few of them in DMSO wells break sphering."""
+    -9999 in a 0–1 feature) or unit errors, and a few of them in DMSO wells break sphering.
+    """
     X = feats.to_numpy(dtype=np.float64)
     if not len(X):
         return np.zeros(X.shape, bool)
@@ -226,7 +231,8 @@ def _check_extreme(feats: pd.DataFrame, ids: pd.Series, path: Path, on_extreme: 
 def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, colmap: dict,
                       path: Path) -> np.ndarray:
     """Set ``Metadata_pert_id`` (controls: ``DMSO``; an empty id: the first 13 characters of
-    broad_sample) and ``Metadata_is_control`` on ``out``; a treated row without id is an error."""
+    broad_sample) and ``Metadata_is_control`` on ``out``; a treated row without id is an error.
+    """
     ctl_spec = dict(fmt["control"], column=first_present(fmt["control"]["column"], header))
     is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
     pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)
@@ -250,7 +256,8 @@ def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, co
 def _doses(df: pd.DataFrame, out: pd.DataFrame, colmap: dict, is_control: np.ndarray, path: Path, doses,
            max_dose_fold: float, on_bad_dose: str) -> np.ndarray:
     """Set the dose, recoded dose and treatment key on ``out``; return the rows to drop (doses
-    that do not recode, under ``on_bad_dose: drop``; otherwise they are an error)."""
+    that do not recode, under ``on_bad_dose: drop``; otherwise they are an error).
+    """
     dose_src = next(c for c, h in colmap.items() if h == S.DOSE)
     dose = pd.to_numeric(df[dose_src], errors="coerce").to_numpy(dtype=float, copy=True)
     dose[dose == -666] = np.nan
@@ -274,7 +281,8 @@ def _doses(df: pd.DataFrame, out: pd.DataFrame, colmap: dict, is_control: np.nda
 def _moas(out: pd.DataFrame, is_control: np.ndarray, path: Path, modality: str, moa_source: str, moa_map,
           moa_map_key: str, moa_map_column: str) -> None:
     """Set ``Metadata_moa`` (a list per row; controls empty) from the file or the MoA map; warn with
-    the count of compounds without one."""
+    the count of compounds without one.
+    """
     if moa_source == "map":
         if moa_map is None:
             raise MorphotxInputError("moa.source is 'map' but moa.map is not set; name the annotation table.")
@@ -346,7 +354,8 @@ def harmonise(
     moa_map_column: str = "moa",
 ) -> pd.DataFrame:
     """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), write the
-    harmonised Parquet to ``output`` and return it."""
+    harmonised Parquet to ``output`` and return it.
+    """
     path = Path(path)
     fmt = load_format(format_path, modality)
     header = read_columns(path)

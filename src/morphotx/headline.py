@@ -69,7 +69,8 @@ RETRIEVAL = "retrieval"  # the classifier slot of a configuration scored by MoA 
 @dataclass(frozen=True)
 class Entry:
     """One row of the headline: a display ``name``, its ``kind`` (``model``, ``cp_only``,
-    ``baseline``), its ``source`` and the ``views`` it may choose among (``None``: all)."""
+    ``baseline``), its ``source`` and the ``views`` it may choose among (``None``: all).
+    """
 
     name: str
     kind: str
@@ -315,7 +316,8 @@ def reported_values(rows: pd.DataFrame, choice: pd.Series, embedding: pd.DataFra
 
 def _status(rows: pd.DataFrame, choice: pd.Series, metric: str) -> str:
     """``ok``, or per problem ``"<status> in k/n repetitions: <first reason>"`` over the
-    repetitions of the entry (either split)."""
+    repetitions of the entry (either split).
+    """
     reps = rows[REPETITION].drop_duplicates().sort_values(REPETITION)
     mine = _config_rows(rows, choice)
     problems: dict[str, list] = {}
@@ -661,7 +663,8 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
 def summary_lines(table: pd.DataFrame) -> list[str]:
     """The headline (:func:`headline`'s table) for a terminal, ASCII minus signs: one line per
     entry with its test metric and CI, the difference to its baseline with CI, and the status
-    when it is not ok."""
+    when it is not ok.
+    """
     metric = _metric_of(table)
     width = max([len(str(e)) for e in table["entry"]] + [5])
     out = []
@@ -740,7 +743,8 @@ def write_headline(classification_paths: list[str], embedding_paths: list[str], 
 
 def front_page_rst(table: pd.DataFrame, intro: str) -> str:
     """The report's first page: ``intro`` (reStructuredText) then the headline as a grid table and
-    its verdict, so the HTML report opens with the answer."""
+    its verdict, so the HTML report opens with the answer.
+    """
     from tabulate import tabulate
 
     t = compact(table)
@@ -756,7 +760,8 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m morphotx.headline results/<name>/leaderboard/headline.parquet``: print the
-    headline for a terminal (what ``make run`` ends with)."""
+    headline for a terminal (what ``make run`` ends with).
+    """
     import sys
 
     args = sys.argv[1:] if argv is None else argv

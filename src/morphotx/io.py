@@ -64,7 +64,8 @@ def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary directory beside ``outdir`` (``.<name>.tmp<pid>``, created with the
     process's umask like any other output); it replaces ``outdir`` only if the block succeeds.
     Temporary directories that an interrupted earlier run (``kill -9``) left for the same output
-    are removed first: only one job at a time writes an output."""
+    are removed first: only one job at a time writes an output.
+    """
     import shutil
 
     outdir = Path(outdir).absolute()

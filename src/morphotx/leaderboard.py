@@ -149,7 +149,8 @@ def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, li
                       seeds: int) -> pd.DataFrame:
     """``evaluation``: table name → every evaluation job's file of that table; ``arithmetic``
     likewise; ``outputs``: ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and one combined
-    Parquet per table name."""
+    Parquet per table name.
+    """
     tables = {k: read_tables(v) for k, v in evaluation.items()}
     arith = {f"arithmetic_{k}": read_tables(v) for k, v in arithmetic.items()}
     board = build(tables["classification"], tables["embedding_metrics"], arith.get("arithmetic_zscores", pd.DataFrame()))
@@ -181,14 +182,16 @@ TRAINING_COLUMNS = ["model", "fold", "seed", "select_on", "best_epoch", "epochs_
 def training_summary(params: list[dict]) -> pd.DataFrame:
     """One row per trained model, fold and seed from the ``params.json`` each training job writes:
     the chosen (best-validation) epoch, epochs run, the selection metric and its best value — to
-    see at a glance whether a family still peaks at its first epoch."""
+    see at a glance whether a family still peaks at its first epoch.
+    """
     rows = [{**{k: p.get(k) for k in TRAINING_COLUMNS}, "model": p.get("model")} for p in params]
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS).sort_values(["model", "fold", "seed"]).reset_index(drop=True)
 
 
 def write_training_summary(params_paths: list[str], parquet_out: str, tsv_out: str) -> pd.DataFrame:
     """Read every ``params.json`` (the fold is taken from the path ``.../fold<f>/seed<s>/``) and
-    write the summary as Parquet and TSV."""
+    write the summary as Parquet and TSV.
+    """
     import json
     import re
 

@@ -65,7 +65,8 @@ def pcc_cross(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 def _row_blocks(n: int, X=None, pcc=None, block: int = BLOCK):
     """``(start, stop, rows of the PCC matrix start..stop)``, from ``pcc`` or computed from ``X``
-    ``block`` rows at a time (memory ``block × n`` instead of ``n²``)."""
+    ``block`` rows at a time (memory ``block × n`` instead of ``n²``).
+    """
     U = None if pcc is not None else unit_rows(X)
     for s in range(0, n, block):
         e = min(s + block, n)
@@ -84,7 +85,8 @@ def all_pairs(moa, compound, pcc: np.ndarray | None = None, X: np.ndarray | None
     """PCC, same-MoA flag and same-compound flag of every unique pair (upper triangle, row-major
     order), from the matrix ``pcc`` or, block by block, from the rows of ``X`` (no n² matrix).
     Compute it once and pass it as ``pairs=`` to the pair metrics: at 10,000 profiles it is 50M
-    pairs."""
+    pairs.
+    """
     moa, compound = np.asarray(moa), np.asarray(compound)
     m, c = np.unique(moa, return_inverse=True)[1], np.unique(compound, return_inverse=True)[1]
     vals, same_m, same_c = [], [], []
@@ -114,7 +116,8 @@ def pair_values(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarra
 def enrichment(X, moa, compound, percentiles=PERCENTILES, same_compound: str = "exclude",
                pcc: np.ndarray | None = None, pairs: tuple | None = None) -> pd.DataFrame:
     """One row per percentile: threshold, the 2×2 table (a strong&same-MoA, b strong&other,
-    c weak&same-MoA, d weak&other), the odds ratio (a/b)/(c/d) and the one-sided Fisher p-value."""
+    c weak&same-MoA, d weak&other), the odds ratio (a/b)/(c/d) and the one-sided Fisher p-value.
+    """
     vals, same, _ = pair_values(X, moa, compound, same_compound, pcc, pairs)
     rows = []
     for p in percentiles:
@@ -147,7 +150,8 @@ def pcc_delta(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarray 
 def _ztest(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Two-sided z-test for a difference of means (large samples; the paper's "Statistical tests").
     Four lines of arithmetic on the group means and variances; statsmodels' ztest would pool the
-    variances, which the paper does not."""
+    variances, which the paper does not.
+    """
     if len(a) < 2 or len(b) < 2:
         return np.nan, np.nan
     se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
@@ -179,7 +183,8 @@ def knn_curve(X, moa, compound, k_max: int | None = None, same_compound: str = "
               pcc: np.ndarray | None = None, block: int = BLOCK) -> pd.DataFrame:
     """Leave-one-out kNN (PCC) for k = 1 … min(k_max, candidates): weighted F1, precision, recall.
 
-    Majority vote; a tie goes to the tied MoA whose nearest member ranks first (the closest)."""
+    Majority vote; a tie goes to the tied MoA whose nearest member ranks first (the closest).
+    """
     _check(same_compound)
     moa, compound = np.asarray(moa), np.asarray(compound)
     n = len(moa)
@@ -223,7 +228,8 @@ def _median_by(X, labels):
 
 def class_latent_assignment(X, moa, compound, same_compound: str = "exclude") -> dict:
     """Each row is a query; MLE = median embedding of each MoA over the other rows (without the
-    query, and without the query's compound under ``exclude``); prediction = most similar MLE."""
+    query, and without the query's compound under ``exclude``); prediction = most similar MLE.
+    """
     _check(same_compound)
     X, moa, compound = np.asarray(X, float), np.asarray(moa), np.asarray(compound)
     classes, mle = _median_by(X, moa)
@@ -254,7 +260,8 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
     As in seed 001, only held-out compounds whose MoA has a training compound are scored (a MoA
     without an MLE can never be predicted); the others stay in the per-compound table with
     ``moa_in_training`` False and are counted in ``n_compounds_unseen_moa``.
-    Returns (summary: accuracy and weighted F1 of each vote over the scored compounds, per-compound table)."""
+    Returns (summary: accuracy and weighted F1 of each vote over the scored compounds, per-compound table).
+    """
     X_train, X_test = np.asarray(X_train, float), np.asarray(X_test, float)
     moa_test, compound_test = np.asarray(moa_test), np.asarray(compound_test)
     classes, mle = _median_by(X_train, np.asarray(moa_train))

@@ -69,7 +69,8 @@ def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") 
     A well-holdout split table (one row per profile, with ``Metadata_profile_id``; see
     :mod:`morphotx.split`) is mapped by profile id, and every treated profile's treatment key gets
     ``@<split>`` appended, so that pairing, treatment sets and collapsed profiles keep the
-    replicates of one compound-dose in different splits apart."""
+    replicates of one compound-dose in different splits apart.
+    """
     by_profile = S.PROFILE_ID in split.columns
     key = S.PROFILE_ID if by_profile else S.PERT
     mapping = dict(zip(split[key].astype(str), split[S.SPLIT]))
@@ -113,7 +114,8 @@ def normalize_to_controls(profiles: pd.DataFrame, features: list[str], method: s
 
     Returns ``(normalised_feature_frame, centers, scales, group_names)``; the fitted scaler is
     pycytominer's ``RobustMAD`` or scikit-learn's ``RobustScaler``/``StandardScaler`` — the same
-    objects ``pycytominer.normalize`` uses."""
+    objects ``pycytominer.normalize`` uses.
+    """
     X = profiles[features].astype("float64")
     is_ctl = profiles[S.IS_CONTROL].astype(bool).to_numpy()
     groups = profiles[S.PLATE].astype(str).to_numpy() if by == "plate" else np.full(len(profiles), "all")
@@ -203,7 +205,8 @@ def low_frequency_features(fit_df: pd.DataFrame, features: list[str], freq_cut: 
     value, as in ``value_counts``/``nunique``. pycytominer runs ``value_counts`` per column through
     ``DataFrame.apply`` (8 s of the 11 s of selection at LINCS size); the counts here are the run
     lengths of each sorted column — the same numbers. Checked against pycytominer in
-    ``tests/test_preprocess.py``."""
+    ``tests/test_preprocess.py``.
+    """
     if not (0 <= freq_cut <= 1 and 0 <= unique_cut <= 1):
         raise ValueError("freq_cut and unique_cut must be between 0 and 1")
     A = np.sort(fit_df.loc[:, features].to_numpy(dtype="float64"), axis=0)  # NaN sort last
@@ -224,7 +227,8 @@ def high_correlation_features(fit_df: pd.DataFrame, features: list[str], thresho
     """``pycytominer.operations.correlation_threshold`` (Pearson) without its per-pair
     ``DataFrame.apply``: every pair with r > ``threshold`` excludes the member with the larger
     sum of |r| over all features (pycytominer's ``determine_high_cor_pair``; the ranking is the
-    same ``abs().sum().sort_values()`` call). The matrix is :func:`pairwise_complete_corr`."""
+    same ``abs().sum().sort_values()`` call). The matrix is :func:`pairwise_complete_corr`.
+    """
     if not 0 <= threshold <= 1:
         raise ValueError("corr_threshold must be between 0 and 1")
     X = fit_df.loc[:, features]
@@ -259,7 +263,8 @@ def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[
     operation. As there, the operations run in the given order and each sees only the features
     the earlier ones kept (a feature is reported under the first operation that drops it).
     pycytominer's operations are called as they are, except correlation and frequency (same
-    results, faster): see :func:`high_correlation_features` and :func:`low_frequency_features`."""
+    results, faster): see :func:`high_correlation_features` and :func:`low_frequency_features`.
+    """
     kw = {"na_cutoff": na_cutoff, "freq_cut": freq_cut, "unique_cut": unique_cut, "min_variance": min_variance,
           "corr_threshold": corr_threshold}
     for op in operations:
@@ -277,7 +282,8 @@ def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[
 def _fit_one_blas_thread(estimator, X):
     """Fit with one BLAS thread. pycytominer's ``Spherize`` takes the SVD of the features'
     covariance; OpenBLAS's multi-threaded LAPACK is several times slower on it than one thread
-    (1,168 x 1,168 on 2 cores: 3.8 s vs 0.9 s; 31 s once in a LINCS-size run)."""
+    (1,168 x 1,168 on 2 cores: 3.8 s vs 0.9 s; 31 s once in a LINCS-size run).
+    """
     with threadpool_limits(limits=1, user_api="blas"):
         return estimator.fit(X)
 
@@ -286,7 +292,8 @@ def candidate_features(df: pd.DataFrame, patterns: list[str], na_cutoff: float |
     """The Cell Painting features that go to normalisation and feature selection: name patterns
     (non-intrinsic), then NaN-heavy columns in the fit rows (skipped when ``na_cutoff`` is None),
     then features with zero DMSO dispersion. Returns ``(all_features, candidates, dropped,
-    fit_mask)``; ``fit_mask`` marks the train ∪ DMSO rows every fitted step uses."""
+    fit_mask)``; ``fit_mask`` marks the train ∪ DMSO rows every fitted step uses.
+    """
     features = S.cp_feature_columns(S.feature_columns(df))
     other = [c for c in S.feature_columns(df) if c not in features]
     if other:
@@ -309,7 +316,8 @@ def recipe_settings(recipe: str = "standard", feature_select: dict | None = None
                     sphere: dict | None = None) -> tuple[dict, dict, dict]:
     """The feature-selection, normalisation and sphering settings of a recipe, defaults filled:
     ``standard`` (the given settings) or ``study`` (the study's own: variance < 0.01 and r > 0.9
-    on raw features, one RobustScaler on DMSO, ZCA on DMSO)."""
+    on raw features, one RobustScaler on DMSO, ZCA on DMSO).
+    """
     fs = {"operations": DEFAULT_OPERATIONS, "na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01,
           "min_variance": 1e-6, "corr_threshold": 0.9, **(feature_select or {})}
     norm = {"method": "mad_robustize", "by": "plate", **(normalize or {})}
@@ -329,7 +337,8 @@ def _select_and_normalize(df: pd.DataFrame, feats: list[str], fit_mask: np.ndarr
                           norm: dict, dropped: dict):
     """Feature selection and normalisation in the recipe's order (``study``: select on raw
     features, then normalise; ``standard``: normalise, then select); ``dropped`` gains the
-    selection's exclusions. Returns ``(X, kept features, centres, scales, groups)``."""
+    selection's exclusions. Returns ``(X, kept features, centres, scales, groups)``.
+    """
     ops = [o for o in fs["operations"] if o != "drop_na_columns"]
     kw = {k: fs[k] for k in ("na_cutoff", "freq_cut", "unique_cut", "min_variance", "corr_threshold")}
     if recipe == "study":
@@ -350,7 +359,8 @@ def _select_and_normalize(df: pd.DataFrame, feats: list[str], fit_mask: np.ndarr
 
 def _sphere(X: pd.DataFrame, ctl: np.ndarray, sph: dict, params: dict) -> pd.DataFrame:
     """pycytominer's Spherize fitted on the DMSO rows, applied to every row; its parameters join
-    ``params``."""
+    ``params``.
+    """
     n_ctl, feats = int(ctl.sum()), list(X.columns)
     if n_ctl < 2 * len(feats):
         log.warning("sphering fitted on %d DMSO wells for %d features; the estimate is regularised by "
@@ -368,7 +378,8 @@ def _sphere(X: pd.DataFrame, ctl: np.ndarray, sph: dict, params: dict) -> pd.Dat
 def _write_preprocessed(out: pd.DataFrame, report: dict, params: dict, output: str, features_json: str,
                         params_npz: str) -> None:
     """The profiles (Parquet), the report of kept and dropped features (JSON) and the fitted
-    parameters (NPZ), written together or not at all."""
+    parameters (NPZ), written together or not at all.
+    """
     with atomic_outputs(output, features_json, params_npz) as (t_out, t_json, t_npz):
         write_parquet(out, t_out)
         write_json(report, t_json)
@@ -383,7 +394,8 @@ def preprocess_cell_painting(
 ) -> pd.DataFrame:
     """Harmonised Cell Painting profiles → selected, DMSO-normalised, sphered profiles of one
     fold (selection fitted on training compounds and DMSO, normalisation and sphering on DMSO);
-    see the module docstring for the recipes."""
+    see the module docstring for the recipes.
+    """
     fs, norm, sph = recipe_settings(recipe, feature_select, normalize, sphere)
     patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
     df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
@@ -416,7 +428,8 @@ def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_
                      plate_standardise: str = "none") -> pd.DataFrame:
     """L1000 is kept as provided (level 4 is already plate-normalised); optionally z-score each
     plate against its DMSO wells (``dmso``) or all its wells (``all``; transductive, as CMap's
-    own level-4 step)."""
+    own level-4 step).
+    """
     df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
     feats = S.feature_columns(df)
     X = df[feats].astype("float64")

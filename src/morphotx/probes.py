@@ -36,7 +36,8 @@ def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_colu
                    conflicts: str = "error") -> pd.Series:
     """Probe id → symbol as a Series. GCT files are read through their row metadata
     (``id`` → ``pr_gene_symbol``). A probe with several symbols is an error unless ``conflicts``
-    is ``first``."""
+    is ``first``.
+    """
     path = Path(path)
     if ".gct" in path.name.lower():
         _, rows, _ = read_gct(path)
@@ -101,7 +102,8 @@ def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "me
 def map_probes_file(input_path, output_path, map_path, probe_column="probe_id", symbol_column="symbol",
                     duplicates="mean", unmapped="drop", conflicts="error", max_unmapped=0.1) -> dict:
     """Map the probe columns of ``input_path`` to genes with the map at ``map_path``; write Parquet.
-    Unmapped probes are a warning; more than ``max_unmapped`` of them (a fraction) is an error."""
+    Unmapped probes are a warning; more than ``max_unmapped`` of them (a fraction) is an error.
+    """
     profiles = read_table(input_path)
     mapping = load_probe_map(map_path, probe_column, symbol_column, conflicts)
     mapped, report = map_probes(profiles, mapping, duplicates, unmapped)

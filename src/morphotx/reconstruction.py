@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def r2_per_feature(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """R² and MSE of each column of ``pred`` against ``target`` (rows: treatments); R² is NaN for a
-    column without variance."""
+    column without variance.
+    """
     res = ((target - pred) ** 2).sum(0)
     tot = ((target - target.mean(0)) ** 2).sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -47,7 +48,8 @@ def _treatments(data, split: str, mods) -> np.ndarray:
 @torch.no_grad()
 def reconstruct(model, hp, data, split: str = "test") -> tuple[pd.DataFrame, int]:
     """Per-feature R² and MSE of the model's output on the ``split``'s treatments (median
-    profiles); returns ``(table, number of treatments)``."""
+    profiles); returns ``(table, number of treatments)``.
+    """
     if hp.family == "translator":
         rows = _treatments(data, split, ("l1000", "cp"))
         x = torch.from_numpy(data.collapsed("l1000")[rows])
@@ -73,7 +75,8 @@ def reconstruct(model, hp, data, split: str = "test") -> tuple[pd.DataFrame, int
 def run_reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
                        pairs: str, sets: str, output: str, seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
-    write ``output`` (one row per feature)."""
+    write ``output`` (one row per feature).
+    """
     from .models.data import ModelData
     from .models.train import load_model
 

@@ -163,7 +163,8 @@ def typical_variation_normalisation(X: np.ndarray, is_control, batch) -> np.ndar
 
 def recall_at_k(P: np.ndarray, Q: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:
     """Row ``i`` of ``P`` (Cell Painting) matches row ``i`` of ``Q`` (L1000). Cosine similarity;
-    a tie counts against the query (the true match must beat every other candidate strictly)."""
+    a tie counts against the query (the true match must beat every other candidate strictly).
+    """
     P = P / np.linalg.norm(P, axis=1, keepdims=True).clip(1e-12)
     Q = Q / np.linalg.norm(Q, axis=1, keepdims=True).clip(1e-12)
     sim = P @ Q.T

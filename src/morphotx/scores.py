@@ -36,7 +36,8 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
 
 def macro_f1_of_true(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> float:
     """``f1_score(y_true, y_pred, labels=sorted(set(y_true)), average="macro", zero_division=0)``
-    for integer labels < n_classes."""
+    for integer labels < n_classes.
+    """
     tp, n_true, n_pred = _counts(y_true, y_pred, n_classes)
     present = n_true > 0
     return float(_div(2 * tp, n_true + n_pred)[present].mean()) if present.any() else 0.0
@@ -44,7 +45,8 @@ def macro_f1_of_true(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
 
 def weighted_prf(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
     """Support-weighted F1, precision and recall over the true labels (scikit-learn's
-    ``average="weighted"`` with ``labels=sorted(set(y_true))``, ``zero_division=0``)."""
+    ``average="weighted"`` with ``labels=sorted(set(y_true))``, ``zero_division=0``).
+    """
     tp, n_true, n_pred = _counts(y_true, y_pred, n_classes)
     w = n_true / n_true.sum()
     prec, rec = _div(tp, n_pred), _div(tp, n_true)

@@ -23,7 +23,8 @@ def cap_threads(n: int):
     """Cap BLAS / OpenMP threads of this process at ``n``: the environment variables that libraries
     read when they load (numpy's BLAS, PyTorch, numba, loaded later), then threadpoolctl for what is
     loaded already (numpy is imported here so that its BLAS is). More threads than the rule asked
-    for oversubscribe the cores Snakemake gave other jobs (an MLP fit took 40× longer)."""
+    for oversubscribe the cores Snakemake gave other jobs (an MLP fit took 40× longer).
+    """
     for var in THREAD_VARIABLES:
         os.environ[var] = str(n)
     import numpy  # noqa: F401  (loads the BLAS that the limit below must reach)
@@ -34,7 +35,8 @@ def cap_threads(n: int):
 def setup(smk) -> logging.Logger:
     """Send log records to the rule's ``log:`` file (warnings and errors also to the terminal, so a
     run shows progress and problems, not every INFO line), cap BLAS/OpenMP threads at the rule's
-    ``threads``, and record any uncaught exception in the log file."""
+    ``threads``, and record any uncaught exception in the log file.
+    """
     global _limits
     # the rule's log file gets everything; the terminal only warnings and errors (with a log file)
     terminal = logging.StreamHandler(sys.stderr)
@@ -58,7 +60,8 @@ def setup(smk) -> logging.Logger:
 
 def fold_slots(slots, fold: int) -> dict:
     """The named input or output slots of one fold of a job that spans folds: ``{key: path}`` for
-    every slot named ``<key>_fold<fold>`` (the rules name them so; see ``per_fold`` in common.smk)."""
+    every slot named ``<key>_fold<fold>`` (the rules name them so; see ``per_fold`` in common.smk).
+    """
     suffix = f"_fold{fold}"
     return {k[: -len(suffix)]: v for k, v in slots.items() if k.endswith(suffix)}
 

@@ -66,7 +66,8 @@ log = logging.getLogger(__name__)
 
 def compound_table(*profiles: pd.DataFrame) -> pd.DataFrame:
     """One row per treated compound with its MoA string. Where modalities disagree on a
-    compound's MoA, the first table (Cell Painting) wins and the conflict is logged."""
+    compound's MoA, the first table (Cell Painting) wins and the conflict is logged.
+    """
     parts = []
     for i, df in enumerate(profiles):
         t = df.loc[~df[S.IS_CONTROL].astype(bool), [S.PERT, S.MOA]].copy()
@@ -108,7 +109,8 @@ def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: s
 
     ``folds == 1``: one split by ``fractions``. ``folds ≥ 2``: repetition ``fold`` of a
     compound-grouped K-fold (see the module docstring); test = fold ``fold``. The compound modes
-    only; ``well_holdout`` splits profiles (:func:`split_wells`)."""
+    only; ``well_holdout`` splits profiles (:func:`split_wells`).
+    """
     if mode not in ("compound", "moa_disjoint"):
         raise MorphotxInputError(f"split_compounds: split.mode must be 'compound' or 'moa_disjoint', got {mode!r}"
                                  + ("; well_holdout splits profiles: use split_wells" if mode == "well_holdout" else ""))
@@ -141,7 +143,8 @@ def _moa_lists(cpd: pd.DataFrame) -> list[list[str]]:
 
 def _components(moa_lists: list[list[str]]) -> tuple[np.ndarray, dict[str, int]]:
     """Connected component of each compound in the compound–MoA graph (MoAs shared by several
-    compounds tie them together), and the component of each MoA."""
+    compounds tie them together), and the component of each MoA.
+    """
     moas = sorted({m for ms in moa_lists for m in ms})
     mi = {m: i for i, m in enumerate(moas)}
     n_c = len(moa_lists)
@@ -156,7 +159,8 @@ def _deal_moas(moa_lists: list[list[str]], fractions, seed: int) -> dict[str, in
     """Assign every MoA to a split index so that no MoA is in two splits and each split's compound
     count approaches ``fractions`` (see the module docstring): connected components are the units,
     except components above half the smallest positive target, which are broken into their MoAs.
-    A compound weighs ``1/len(its MoAs)`` on each of its MoAs."""
+    A compound weighs ``1/len(its MoAs)`` on each of its MoAs.
+    """
     target = np.asarray(fractions, dtype=float) * len(moa_lists)
     comp, moa_comp = _components(moa_lists)
     comp_size = np.bincount(comp)
@@ -209,7 +213,8 @@ def check_split_config(split: dict) -> None:
     """The checks of the ``split`` config section that need no data (run when the workflow starts,
     so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
     with ``folds: 1``; the validation share with ``folds ≥ 2``). With ``mode: well_holdout`` it
-    logs a warning that the scores are not an unseen-compound test."""
+    logs a warning that the scores are not an unseen-compound test.
+    """
     mode = split.get("mode", "compound")
     _check_mode(mode)
     if mode == "well_holdout":
@@ -413,7 +418,8 @@ def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool 
 def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
                 stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
     """Read the harmonised tables ``inputs``, split their compounds (or, ``mode: well_holdout``,
-    their profiles), write ``output``."""
+    their profiles), write ``output``.
+    """
     _check_mode(mode)
     if mode != "well_holdout":
         tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]

@@ -70,7 +70,8 @@ def _check_entry(where: str, spec) -> None:
 
 def check_space(family: str, space: dict | None) -> dict:
     """The search space of ``family`` after checks, each range marked ``int`` (sampled as integers)
-    or not; errors name the key ``tune.space.<family>.<key>``."""
+    or not; errors name the key ``tune.space.<family>.<key>``.
+    """
     defaults = {f.name: f.default for f in fields(FAMILIES[family]) if f.name != "family"}
     out = {}
     for key, spec in (space or {}).items():
@@ -134,7 +135,8 @@ def tune_model(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, 
     its family) with ``n_trials`` Optuna trials seeded by ``seed``; each trial trains at most
     ``max_epochs`` epochs (None: the model's or the trainer's limit) and is scored on the validation
     compounds. Writes the trials table (``trials_out`` Parquet, optional ``trials_tsv``) and the best
-    configuration (``best_out`` YAML); returns the trials table."""
+    configuration (``best_out`` YAML); returns the trials table.
+    """
     import optuna
 
     hp0 = resolve(name, model_cfg)
