@@ -195,6 +195,45 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
                    traversal_out: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
                    traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
                    threads: int = 1):
+    """Latent-space arithmetic and the latent traversal of one trained VAE, written to three tables.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's and the training settings (to rebuild the network from ``checkpoint``).
+    checkpoint : str
+        The trained weights.
+    cp, l1000, pairs, sets : str
+        Preprocessed tables and pairing index the model was trained on.
+    cp_collapsed, l1000_collapsed : str
+        Collapsed tables (a VAE whose input is both modalities was trained on their shared
+        treatments).
+    distances, zscores, traversal_out : str
+        Outputs: :func:`latent_arithmetic`'s distances and z-scores, :func:`traversal`'s table;
+        each gets ``model`` and ``seed`` columns.
+    shuffles : int
+        Label shuffles of the null.
+    pca_components : int
+        Components of the PCA space (the arithmetic is also done in PCA and raw-feature space).
+    traversal_sd, traversal_scale, traversal_difference
+        :func:`traversal`'s ``k``, ``scale`` and ``difference``.
+    seed : int
+        Seeds the shuffles and the PCA.
+    threads : int
+        PyTorch CPU threads.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(distances, zscores, traversal)`` as written (without the ``model`` / ``seed`` columns).
+
+    Raises
+    ------
+    ValueError
+        If the model is not a VAE.
+    """
     from .models.data import ModelData
     from .models.train import load_model
 

@@ -59,6 +59,20 @@ class GMMClassifier(ClassifierMixin, BaseEstimator):
         return self.pca_.transform(X) if self.pca_ is not None else X
 
     def fit(self, X, y):
+        """Fit one mixture per class (on the PCA projection when ``pca_components`` is set).
+
+        Parameters
+        ----------
+        X : array-like, shape (n_rows, n_features)
+            Training rows.
+        y : array-like, shape (n_rows,)
+            Class labels.
+
+        Returns
+        -------
+        GMMClassifier
+            self, with ``classes_``, ``models_`` and ``log_prior_`` (and ``pca_``) set.
+        """
         X, y = np.asarray(X, float), np.asarray(y)
         self.pca_ = None
         if self.pca_components and X.shape[1] > self.pca_components:
@@ -80,12 +94,14 @@ class GMMClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([m.score_samples(Z) for m in self.models_]) + self.log_prior_
 
     def predict_proba(self, X):
+        """Class probabilities: the softmax over classes of log p(x | class) + log prior(class)."""
         jll = self._joint_log_likelihood(X)
         jll -= jll.max(1, keepdims=True)
         p = np.exp(jll)
         return p / p.sum(1, keepdims=True)
 
     def predict(self, X):
+        """The class with the highest log p(x | class) + log prior(class), per row."""
         return self.classes_[np.argmax(self._joint_log_likelihood(X), axis=1)]
 
 
@@ -182,6 +198,22 @@ class Float32MLPClassifier(ClassifierMixin, BaseEstimator):
                                 random_state=self.random_state)
 
     def fit(self, X, y):
+        """Train the network with Adam on shuffled mini-batches until a stopping rule fires.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_rows, n_features)
+            Training rows (cast to float32).
+        y : array-like, shape (n_rows,)
+            Class labels.
+
+        Returns
+        -------
+        Float32MLPClassifier
+            self, with ``classes_``, ``coefs_``, ``intercepts_``, ``n_iter_``, ``loss_curve_`` and
+            (with ``early_stopping``) ``validation_scores_`` set; with ``early_stopping`` the weights are
+            those of the best validation epoch.
+        """
         X = np.asarray(X, np.float32)
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         rng = np.random.default_rng(int(self.random_state))
@@ -232,12 +264,14 @@ class Float32MLPClassifier(ClassifierMixin, BaseEstimator):
         return h
 
     def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities: the softmax of the network's outputs (float64), one row per input row."""
         z = self._logits(X).astype(np.float64)
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
+        """The class with the largest network output, per row."""
         return self.classes_[self._logits(X).argmax(1)]
 
 

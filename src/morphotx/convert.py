@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 
 def input_kind(path: str | Path) -> str:
+    """The reader ``path`` needs, from its name: ``parquet``, ``gctx``, ``gct`` (also ``.gct.gz``) or ``text``."""
     name = Path(path).name.lower()
     if name.endswith(".parquet"):
         return "parquet"

@@ -63,6 +63,11 @@ MOA_NAMES = [
 
 @dataclass(frozen=True)
 class DemoParams:
+    """Sizes and effect strengths of the simulated data set; the defaults are the ``demo`` scale.
+
+    :data:`PRESETS` overrides some fields for the other scales (``tiny``, ``lincs``).
+    """
+
     n_compounds: int = 120
     n_moas: int = 16
     n_cp_features: int = 420  # before the junk (location / constant / NaN) features are added
@@ -99,6 +104,25 @@ PRESETS: dict[str, dict] = {
 
 
 def params_for(scale: str, overrides: dict | None = None) -> DemoParams:
+    """The simulation settings of a scale, with overrides.
+
+    Parameters
+    ----------
+    scale : str
+        A key of :data:`PRESETS`: ``tiny``, ``demo`` or ``lincs``.
+    overrides : dict, optional
+        ``DemoParams`` fields to set; ``None`` values are ignored (the preset's value is kept).
+
+    Returns
+    -------
+    DemoParams
+        The scale's preset with the overrides applied.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a preset.
+    """
     if scale not in PRESETS:
         raise ValueError(f"demo.scale must be one of {sorted(PRESETS)}, got {scale!r}")
     p = replace(DemoParams(), **PRESETS[scale])

@@ -78,6 +78,7 @@ class Source:
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> Source:
+        """The source ``name`` from its ``download.sources`` entry, validated (:meth:`validate`)."""
         known = {k: entry.get(k) for k in ("bucket", "key", "url", "size", "etag", "sha256", "md5", "filename", "local")}
         src = cls(name=name, **known)
         src.validate()
@@ -85,13 +86,25 @@ class Source:
 
     @property
     def where(self) -> str:
+        """The source's address: ``s3://bucket/key`` or the URL."""
         return f"s3://{self.bucket}/{self.key}" if self.is_s3 else str(self.url)
 
     @property
     def is_s3(self) -> bool:
+        """Whether the source is an S3 object (it has a ``key``) rather than an HTTP URL."""
         return self.key is not None
 
     def validate(self) -> None:
+        """Check the entry; strip the quotes S3 puts around an ETag.
+
+        Raises
+        ------
+        MorphotxInputError
+            Naming ``download.sources.<name>`` and the fix, if the entry gives both or neither of
+            ``bucket``+``key`` and ``url``, an S3 key without a bucket or an unsafe key or file name, an
+            S3 source without ``size`` and ``etag``/``sha256``, a URL that is not http(s), an HTTP source
+            without ``sha256`` or ``md5`` + ``size``, or a size that is not positive.
+        """
         at = f"download.sources.{self.name}"
         if self.is_s3 == (self.url is not None):
             raise MorphotxInputError(f"{at}: give either bucket + key (S3) or url (HTTP), not both and not neither.")
@@ -246,6 +259,7 @@ class Settings:
 
     @classmethod
     def from_config(cls, cfg: dict) -> Settings:
+        """The settings of the config's ``download:`` section (``sources`` is left out)."""
         return cls(**{k: v for k, v in cfg.items() if k != "sources"})
 
 
@@ -304,6 +318,7 @@ def _with_retries(fetch: Callable[[], None], what: str, s: Settings, part: Path,
 
 
 def s3_client(s: Settings):
+    """An unsigned (anonymous) boto3 S3 client with the settings' endpoint, region, retries and timeouts."""
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config

@@ -175,10 +175,19 @@ class RawFeatures:
                        for k, t in self.tables.items()}
 
     def matrix(self, key: str) -> np.ndarray:
+        """The feature matrix (float64) of one table: ``cp``, ``l1000``, ``cp_collapsed`` or ``l1000_collapsed``."""
         t = self.tables[key]
         return t[S.feature_columns(t)].to_numpy(np.float64)
 
     def lookup(self, key: str, ids) -> np.ndarray:
+        """Rows of table ``key``'s feature matrix for the given ids (profile ids, or treatments for
+        the collapsed tables), in their order.
+
+        Raises
+        ------
+        ValueError
+            If an id has no row in the table (the embeddings were made from other preprocessed tables).
+        """
         idx = self._index[key].get_indexer(pd.Index(np.asarray(ids).astype(str)))
         if (idx < 0).any():
             missing = np.asarray(ids)[idx < 0][:3]
@@ -222,6 +231,25 @@ def _scale_block(X: np.ndarray, train: np.ndarray) -> np.ndarray:
 
 
 def variant_matrix(t: Table, variant: str, raw: RawFeatures) -> np.ndarray:
+    """The matrix the classifiers see for one variant of an embedding table.
+
+    Parameters
+    ----------
+    t : Table
+        The embedding table.
+    variant : str
+        One of :data:`VARIANTS`; ``uncollapsed`` / ``collapsed`` use the embedding alone.
+    raw : RawFeatures
+        The preprocessed profiles the ``raw+`` variants append.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``t.X`` for the embedding-only variants; for ``raw+`` ones the embedding and the matching raw
+        feature blocks (:meth:`RawFeatures.blocks`), each standardised on training rows and
+        L2-normalised, side by side (left unscaled when the embedding has NaN/inf, so the classifiers
+        record those rows with a reason).
+    """
     if not variant.startswith("raw+"):
         return t.X
     train = (t.meta[S.SPLIT] == "train").to_numpy()
@@ -343,6 +371,28 @@ def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
 
 
 def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Seed 001's (MOAProfiler) metrics of one table.
+
+    Held-out votes compare the single-MoA test compounds with the training rows' MoA MLEs; the
+    test-set analyses (enrichment at the PCC percentiles, PCC deltas and the three pair groups, the
+    kNN curve, class-latent assignment) use the test rows of MoAs with at least
+    ``min_compounds_per_moa`` test compounds.
+
+    Parameters
+    ----------
+    t : Table
+        The rows to score (see :func:`moaprofiler_table`).
+    cfg : dict
+        Evaluation settings: ``min_compounds_per_moa``, ``same_compound``, ``curve_k_max``.
+
+    Returns
+    -------
+    rows : list of dict
+        ``embedding_metrics`` rows (metric, value, status, reason); a ``moaprofiler`` row with status
+        ``nan_embedding`` or ``too_few_classes`` (fewer than two such MoAs) when they cannot be computed.
+    curves : list of pandas.DataFrame
+        The enrichment and kNN F1 / precision / recall curves (curve, x, value).
+    """
     meta, X = t.meta, t.X
     if not np.isfinite(X).all():
         return [{"metric": "moaprofiler", "value": np.nan, "status": "nan_embedding",

@@ -41,6 +41,13 @@ MISSING_CODES = {"-666", "-666.0", "", "nan", "NaN", "None"}
 
 
 def load_format(path: str | Path, modality: str) -> dict:
+    """One modality's section of a dataset format file (``resources/datasets/*.yaml``).
+
+    Raises
+    ------
+    MorphotxInputError
+        If the file has no section named ``modality``.
+    """
     with open(path) as fh:
         fmt = yaml.safe_load(fh)
     if modality not in fmt:

@@ -1,4 +1,4 @@
-"""The headline: is a learned embedding better than the raw profiles on compounds it has never seen?
+"""The headline: whether a learned embedding beats the raw profiles on compounds it has never seen.
 
 Protocol (test compounds decide nothing):
 

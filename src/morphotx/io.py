@@ -98,6 +98,10 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON with sorted keys (NumPy scalars and arrays as numbers and lists).
+
+    Use inside :func:`atomic_outputs`.
+    """
     with open(path, "w") as fh:
         json.dump(obj, fh, indent=2, sort_keys=True, default=_json_default)
         fh.write("\n")
@@ -245,6 +249,7 @@ def text_separator(path: Path) -> str:
 
 
 def open_text_head(path: Path, n: int = 4096) -> str:
+    """The first ``n`` bytes of a text file (gzipped or not), decoded as UTF-8 (bad bytes replaced)."""
     opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as fh:
         return fh.read(n).decode("utf-8", errors="replace")

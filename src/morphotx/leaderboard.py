@@ -118,6 +118,21 @@ def _fmt(mean, sd, digits: int = 3) -> str:
 
 
 def markdown(board: pd.DataFrame, seeds: int) -> str:
+    """The leaderboard as a Markdown page: a note that it is exploratory, a legend and the table.
+
+    Parameters
+    ----------
+    board : pandas.DataFrame
+        The table from :func:`build`.
+    seeds : int
+        Number of repetitions (folds × seeds), quoted in the legend.
+
+    Returns
+    -------
+    str
+        The page; each metric of :data:`MD_COLUMNS` that the board has is shown as "mean ± sd"
+        ("—" when missing), then the status column.
+    """
     cols = [c for c in MD_COLUMNS if f"{c}_mean" in board.columns]
     t = board[KEYS].copy()
     for c in cols:

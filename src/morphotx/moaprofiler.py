@@ -137,6 +137,27 @@ def enrichment(X, moa, compound, percentiles=PERCENTILES, same_compound: str = "
 
 def pcc_delta(X, moa, compound, same_compound: str = "exclude", pcc: np.ndarray | None = None,
               pairs: tuple | None = None) -> dict[str, float]:
+    """Mean PCC of same-MoA pairs minus that of different-MoA pairs.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_rows, n_features)
+        Profiles or embeddings.
+    moa, compound : array-like, shape (n_rows,)
+        Each row's MoA and compound.
+    same_compound : {"exclude", "include"}
+        Whether pairs of rows of the same compound count.
+    pcc : numpy.ndarray, optional
+        The rows' PCC matrix, when already computed.
+    pairs : tuple, optional
+        :func:`all_pairs`' output, when already computed.
+
+    Returns
+    -------
+    dict
+        ``intra_moa_pcc`` / ``inter_moa_pcc`` (mean) with their ``_sd``, ``pcc_delta`` (intra minus
+        inter; NaN when a group is empty) and ``n_intra_pairs`` / ``n_inter_pairs``.
+    """
     vals, same, _ = pair_values(X, moa, compound, same_compound, pcc, pairs)
     intra = vals[same]
     inter = vals[~same]

@@ -58,6 +58,22 @@ def _treatment_meta(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def set_table(cp: pd.DataFrame, l1k: pd.DataFrame, include_controls: bool = False) -> pd.DataFrame:
+    """One row per treatment with its Cell Painting rows and its L1000 rows (the ``sets`` table).
+
+    Parameters
+    ----------
+    cp, l1k : pandas.DataFrame
+        Preprocessed Cell Painting and L1000 replicate tables.
+    include_controls : bool
+        Whether DMSO rows are kept (as one treatment).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Treatment, compound, recoded dose, MoA, split, ``n_cp`` / ``n_l1000`` and the lists
+        ``cp_rows`` / ``l1000_rows`` of row positions in the two tables (an empty list for a
+        modality that lacks the treatment).
+    """
     a = _keyed(cp, include_controls).groupby(S.TREATMENT)["row"].apply(list).rename("cp_rows")
     b = _keyed(l1k, include_controls).groupby(S.TREATMENT)["row"].apply(list).rename("l1000_rows")
     sets = pd.concat([a, b], axis=1).sort_index()
@@ -87,6 +103,25 @@ def collapse(df: pd.DataFrame, include_controls: bool = True) -> pd.DataFrame:
 
 def pair_files(cp_path: str, l1000_path: str, pairs_out: str, sets_out: str, cp_collapsed_out: str,
                l1000_collapsed_out: str, include_controls: bool = False) -> None:
+    """Pair two preprocessed tables by treatment and write the four pairing tables.
+
+    Parameters
+    ----------
+    cp_path, l1000_path : str
+        Preprocessed Cell Painting and L1000 Parquet files.
+    pairs_out, sets_out : str
+        Outputs: :func:`pair_index` and :func:`set_table`.
+    cp_collapsed_out, l1000_collapsed_out : str
+        Outputs: :func:`collapse` of each modality (controls included).
+    include_controls : bool
+        Whether DMSO rows are paired.
+
+    Raises
+    ------
+    MorphotxInputError
+        If the two tables share no treatment (compound ids or doses do not match); fewer than half
+        of the smaller modality's treatments in both only warns.
+    """
     cp, l1k = read_table(cp_path), read_table(l1000_path)
     pairs = pair_index(cp, l1k, include_controls)
     sets = set_table(cp, l1k, include_controls)

@@ -51,10 +51,12 @@ SPLIT = "Metadata_split"
 
 
 def meta_columns(df: pd.DataFrame) -> list[str]:
+    """The metadata columns of a table: names starting with ``Metadata_``, in table order."""
     return [c for c in df.columns if c.startswith(META_PREFIX)]
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
+    """The feature columns of a table: every column not starting with ``Metadata_``, in table order."""
     return [c for c in df.columns if not c.startswith(META_PREFIX)]
 
 
