@@ -36,7 +36,8 @@ class TrainSettings:
 class SupConHP:
     """Seed 000 late fusion. ``input_noise``, ``feature_dropout`` and ``weight_decay`` (1e-2,
     AdamW's common default) are regularisation choices for generalisation to unseen compounds,
-    not tuned on the demo (``tune`` searches them)."""
+    not tuned on the demo (``tune`` searches them).
+    """
 
     family: str = "supcon"
     unit: str = "pairs"  # pairs | collapsed
@@ -75,6 +76,8 @@ class TranslatorHP:
 
 @dataclass
 class VAEHP:
+    """Seed 002 VAEs (vanilla, β-VAE, MMD-VAE) of Cell Painting, L1000 or their concatenation."""
+
     family: str = "vae"
     variant: str = "vanilla"  # vanilla | beta | mmd
     input: str = "cp"  # cp | l1000 | concat
@@ -95,7 +98,8 @@ class VAEHP:
 class ContrastiveHP:
     """Seed 004 CLIP / CWCL. ``dropout`` 0.2, ``input_noise``, ``feature_dropout`` and
     ``weight_decay`` 1e-2 (AdamW's common default) are regularisation choices for generalisation to
-    unseen compounds, not tuned on the demo (``tune`` searches them)."""
+    unseen compounds, not tuned on the demo (``tune`` searches them).
+    """
 
     family: str = "contrastive"
     loss: str = "clip"  # clip | cwcl
@@ -132,7 +136,8 @@ CHOICES = {
 
 def resolve(name: str, cfg: dict) -> object:
     """The hyperparameter dataclass of model ``name`` from its config mapping (defaults filled).
-    Errors name the key ``models.<name>.<key>``."""
+    Errors name the key ``models.<name>.<key>``.
+    """
     family = (cfg or {}).get("family")
     if family not in FAMILIES:
         raise MorphotxInputError(f"models.{name}.family is {family!r}; expected one of {sorted(FAMILIES)}")
@@ -182,7 +187,8 @@ def resolve_train(cfg: dict | None) -> TrainSettings:
 
 def views(hp) -> list[str]:
     """Embedding views a trained model writes, named by the input they need:
-    ``both`` (Cell Painting + L1000), ``cp`` (Cell Painting only), ``l1000`` (L1000 only)."""
+    ``both`` (Cell Painting + L1000), ``cp`` (Cell Painting only), ``l1000`` (L1000 only).
+    """
     family = hp.family
     if family == "supcon":
         return ["both", "cp"]
@@ -195,7 +201,8 @@ def views(hp) -> list[str]:
 
 def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str:
     """Hash of what makes a checkpoint: family, hyperparameters, trainer settings that shape the
-    weights, and the input feature names. A checkpoint whose fingerprint differs is refused."""
+    weights, and the input feature names. A checkpoint whose fingerprint differs is refused.
+    """
     shaping = {k: v for k, v in asdict(train).items() if k not in ("progress", "device", "seeds")}
     blob = json.dumps({"v": FORMAT_VERSION, "hp": asdict(hp), "train": shaping, "features": features},
                       sort_keys=True, default=str)
@@ -205,5 +212,6 @@ def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str
 def primary_view(hp) -> str:
     """The view a model is scored on when ``evaluate.views`` is ``primary``: the joint embedding
     for two-modality models (supcon, contrastive), the translator's L1000-side output, a VAE's
-    own input."""
+    own input.
+    """
     return {"supcon": "both", "translator": "l1000", "contrastive": "both"}.get(hp.family) or views(hp)[0]

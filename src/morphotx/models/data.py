@@ -42,6 +42,8 @@ MODALITIES = ("cp", "l1000")
 
 @dataclass
 class Modality:
+    """One preprocessed modality: its feature matrix, metadata, feature names and each row's treatment code."""
+
     X: np.ndarray  # float32, profiles × features
     meta: pd.DataFrame
     features: list[str]
@@ -52,7 +54,8 @@ class Modality:
 class Items:
     """A list of training units of one split. ``rows[m]`` is an int array of row positions into
     the matrix ``source[m]`` (``replicates`` / ``pairs`` / ``collapsed``) or a list of int arrays
-    (``sets``)."""
+    (``sets``).
+    """
 
     unit: str
     treat: np.ndarray
@@ -101,9 +104,11 @@ class ModelData:
 
     # -----------------------------------------------------------------------------------------
     def dim(self, m: str) -> int:
+        """Number of input features of modality ``m`` (``cp`` or ``l1000``)."""
         return self.mod[m].X.shape[1]
 
     def features(self, m: str) -> list[str]:
+        """Input feature names of modality ``m``, in matrix column order."""
         return self.mod[m].features
 
     def collapsed(self, m: str) -> np.ndarray:
@@ -118,6 +123,9 @@ class ModelData:
         return self._collapsed[m]
 
     def matrix(self, source: str) -> np.ndarray:
+        """The matrix behind an item source: ``<m>:rows`` (replicate profiles) or ``<m>:collapsed``
+        (:meth:`collapsed`).
+        """
         m, kind = source.split(":")
         return self.mod[m].X if kind == "rows" else self.collapsed(m)
 
@@ -160,7 +168,8 @@ class ModelData:
 
     def gather(self, items: Items, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Arrays of one batch: ``{m}`` (B×d, or B×S×d with ``{m}_mask`` for sets), ``labels``,
-        ``treat``."""
+        ``treat``.
+        """
         out: dict[str, np.ndarray] = {"treat": items.treat[idx], "labels": self.labels[items.treat[idx]]}
         for m, rows in items.rows.items():
             X = self.matrix(items.source[m])
@@ -190,6 +199,9 @@ class ModelData:
 # batch samplers
 # ---------------------------------------------------------------------------------------------
 def random_batches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool = True) -> list[np.ndarray]:
+    """Batches of ``batch_size`` item indices out of ``range(n)`` (shuffled by ``rng`` unless
+    ``shuffle`` is False); the last batch may be smaller.
+    """
     order = rng.permutation(n) if shuffle else np.arange(n)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
@@ -199,7 +211,8 @@ def moa_batches(labels: np.ndarray, moas_per_batch: int, per_moa: int, n_batches
     """Batches of ``moas_per_batch`` MoAs × ``per_moa`` items each, so every item drawn has at
     least ``per_moa - 1`` same-MoA partners in its batch. Items are indexed under each of their
     MoAs (multi-MoA items can be drawn for any of them); a MoA with fewer items than ``per_moa``
-    is drawn with replacement. Items without a MoA are never drawn."""
+    is drawn with replacement. Items without a MoA are never drawn.
+    """
     by_moa = [np.flatnonzero(labels[:, c] > 0) for c in range(labels.shape[1])]
     classes = np.array([c for c, rows in enumerate(by_moa) if len(rows) >= 1])
     if len(classes) == 0:
@@ -222,7 +235,8 @@ def distinct_compound_batches(compound: np.ndarray, batch_size: int, rng: np.ran
     their MoA and usually their phenotype; counting them as negatives teaches the model to separate
     doses rather than mechanisms (and replicates of one treatment would be negatives of each other).
     Each round draws one random item per compound, shuffled and cut into batches; there are as many
-    rounds as needed for one pass over the items on average."""
+    rounds as needed for one pass over the items on average.
+    """
     groups = pd.Series(np.arange(len(compound))).groupby(compound).indices
     members = list(groups.values())
     n_rounds = max(1, int(np.ceil(len(compound) / max(len(members), 1))))

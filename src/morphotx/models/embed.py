@@ -101,7 +101,8 @@ def _treatment_rows(data: ModelData, mods) -> dict[str, dict[str, np.ndarray]]:
 
 def _feature_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device) -> pd.DataFrame:
     """The embedding of each treatment's median profile(s) (``collapse="features"``): the
-    treatments of ``unc`` (``both``: those with a pair), DMSO included where ``unc`` has it."""
+    treatments of ``unc`` (``both``: those with a pair), DMSO included where ``unc`` has it.
+    """
     mods = ("cp", "l1000") if view == "both" else (view,)
     groups = _treatment_rows(data, mods)
     keys = sorted(set(unc[S.TREATMENT].astype(str)).intersection(*[set(g) for g in groups.values()]))
@@ -144,7 +145,8 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
                 sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features") -> dict[str, pd.DataFrame]:
     """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
     (``uncollapsed`` / ``collapsed``; ``collapse``: how the collapsed level is formed, see the
-    module docstring)."""
+    module docstring).
+    """
     if collapse not in COLLAPSE:
         raise ValueError(f"evaluate.collapse must be one of {COLLAPSE}, got {collapse!r}")
     torch.set_num_threads(max(1, int(threads)))

@@ -35,6 +35,16 @@ def _t(a: np.ndarray, device) -> torch.Tensor:
 
 
 class Family:
+    """What the trainer and the embedder need of a model family; one subclass per family.
+
+    Parameters
+    ----------
+    hp : dataclass
+        The model's resolved hyperparameters (:func:`.config.resolve`).
+    clip : float
+        The inputs' clip after standardisation (``train.input_clip``).
+    """
+
     modalities: tuple[str, ...] = ("cp", "l1000")
 
     def __init__(self, hp, clip: float):
@@ -42,19 +52,25 @@ class Family:
 
     # network ----------------------------------------------------------------------------------
     def build(self, data: ModelData, train_items: Items | None) -> torch.nn.Module:
+        """The family's network, its input standardisation fitted on the profiles behind
+        ``train_items`` (``None``: not fitted; a checkpoint fills it).
+        """
         raise NotImplementedError
 
     def _fit_norm(self, norm: nets.Standardize, data: ModelData, items: Items | None, m: str) -> None:
         """Fit an input standardisation on the training profiles (``items`` None: leave it, the
-        buffers come from a checkpoint)."""
+        buffers come from a checkpoint).
+        """
         if items is not None:
             norm.fit(data.fit_rows(items, m))
 
     # batches ----------------------------------------------------------------------------------
     def items(self, data: ModelData, split: str) -> Items:
+        """The training units (``hp.unit``) of ``split`` that have data in the family's modalities."""
         return data.items(self.hp.unit, split, self.modalities)
 
     def batches(self, data: ModelData, items: Items, rng: np.random.Generator) -> list[np.ndarray]:
+        """One epoch's training batches: shuffled runs of ``hp.batch_size`` item indices."""
         return random_batches(len(items), self.hp.batch_size, rng)
 
     eval_full_pass = False  # per-sample losses: validate on every item in order, in large batches
@@ -67,6 +83,7 @@ class Family:
 
     # loss -------------------------------------------------------------------------------------
     def step(self, model, batch: dict, device) -> dict[str, torch.Tensor]:
+        """The loss of one batch: ``{"loss": ..., <term>: ...}`` (the terms are logged per epoch)."""
         raise NotImplementedError
 
     # embeddings -------------------------------------------------------------------------------
@@ -80,7 +97,10 @@ class Family:
 
 
 class SupCon(Family):
+    """Seed 000 late-fusion supervised contrastive model on MoA labels (:class:`.nets.LateFusionSupCon`)."""
+
     def build(self, data, items):
+        """The late-fusion network, each modality standardised on its training profiles."""
         hp = self.hp
         net = nets.LateFusionSupCon(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.head_dim, hp.fusion_hidden,
                                     hp.embedding_dim, hp.dropout, hp.modality_dropout, self.clip,
@@ -90,23 +110,29 @@ class SupCon(Family):
         return net
 
     def batches(self, data, items, rng):
+        """MoA-balanced batches (:func:`.data.moa_batches`), about one pass over the items per epoch."""
         n_batches = max(1, int(np.ceil(len(items) / (self.hp.moas_per_batch * self.hp.per_moa))))
         return moa_batches(data.labels[items.treat], self.hp.moas_per_batch, self.hp.per_moa, n_batches, rng,
                            split=items.split or "train")
 
     def step(self, model, batch, device):
+        """The supervised contrastive loss (MoA labels as positives) of a batch's fused embeddings."""
         z = model(_t(batch["cp"], device), _t(batch["l1000"], device))
         return {"loss": L.supcon_loss(z, _t(batch["labels"], device), self.hp.temperature)}
 
     def encode(self, model, view, arrays, device):
+        """Fused embeddings from both modalities (``both``) or from Cell Painting alone (``cp``)."""
         l1k = _t(arrays["l1000"], device) if view == "both" else None
         return model(_t(arrays["cp"], device), l1k)
 
 
 class Translator(Family):
+    """Seed 000 L1000 → Cell Painting translator (:class:`.nets.Translator`), MSE loss."""
+
     eval_full_pass = True
 
     def build(self, data, items):
+        """The translator, its L1000 input and Cell Painting target standardised on training profiles."""
         hp = self.hp
         net = nets.Translator(data.dim("l1000"), data.dim("cp"), hp.hidden, hp.dropout, self.clip,
                               hp.input_noise, hp.feature_dropout)
@@ -115,16 +141,20 @@ class Translator(Family):
         return net
 
     def step(self, model, batch, device):
+        """The MSE between the predicted and the standardised Cell Painting profiles."""
         target = model.norm_cp(_t(batch["cp"], device))
         pred = model(_t(batch["l1000"], device))
         return {"loss": torch.nn.functional.mse_loss(pred.float(), target.float())}
 
     def encode(self, model, view, arrays, device):
+        """The predicted Cell Painting profile (``embedding: output``) or the hidden layer, from L1000."""
         x = _t(arrays["l1000"], device)
         return model.predict(x) if self.hp.embedding == "output" else model.hidden(x)
 
 
 class VAE(Family):
+    """Seed 002 VAE (vanilla, β or MMD; :class:`.nets.VAE`) of one modality or of their concatenation."""
+
     eval_full_pass = True
 
     def __init__(self, hp, clip):
@@ -137,6 +167,7 @@ class VAE(Family):
         return _t(arrays[self.hp.input], device)
 
     def build(self, data, items):
+        """The VAE; a concatenated input is standardised per modality on its own training profiles."""
         hp = self.hp
         d = sum(data.dim(m) for m in self.modalities)
         net = nets.VAE(d, int(hp.hidden), hp.latent_dim, hp.batch_norm, self.clip)
@@ -151,6 +182,11 @@ class VAE(Family):
         return net
 
     def step(self, model, batch, device):
+        """Reconstruction loss plus β·KL (vanilla, β) or λ·MMD to a standard normal sample (mmd).
+
+        In eval mode the MMD uses the posterior means and a fixed prior sample, so validation losses
+        are comparable across epochs.
+        """
         x = self._x(batch, device)
         x_hat, mu, logvar, z = model(x)
         recon = L.reconstruction_loss(x_hat, model.norm(x))
@@ -163,12 +199,18 @@ class VAE(Family):
         return {"loss": recon + self.hp.beta * kl, "reconstruction": recon, "kl": kl}
 
     def encode(self, model, view, arrays, device):
+        """The posterior means (μ) of the input."""
         mu, _ = model.encode(self._x(arrays, device))
         return mu
 
 
 class Contrastive(Family):
+    """Seed 004 CLIP / CWCL between Cell Painting and L1000 encoders (:class:`.nets.CrossModalContrastive`)."""
+
     def build(self, data, items):
+        """The two encoders (gated-attention or mean pooling for ``unit: sets``), each standardised on
+        its training profiles.
+        """
         hp = self.hp
         net = nets.CrossModalContrastive(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.embedding_dim, hp.dropout,
                                          hp.pooling if hp.unit == "sets" else "mean", hp.attention_dim,
@@ -180,7 +222,8 @@ class Contrastive(Family):
 
     def batches(self, data, items, rng):
         """Batches without two items of one compound (every unit): see
-        :func:`.data.distinct_compound_batches`."""
+        :func:`.data.distinct_compound_batches`.
+        """
         return distinct_compound_batches(data.compound[items.treat], self.hp.batch_size, rng)
 
     def _side(self, enc, batch, m, device):
@@ -189,6 +232,9 @@ class Contrastive(Family):
         return enc(x, mask)
 
     def step(self, model, batch, device):
+        """The CLIP loss, or CWCL weighted by the similarity of the standardised Cell Painting inputs
+        (the mean input of each set for ``unit: sets``), between the two modalities' embeddings.
+        """
         p = self._side(model.enc_cp, batch, "cp", device)
         q = self._side(model.enc_l1000, batch, "l1000", device)
         scale = model.logit_scale()
@@ -205,6 +251,7 @@ class Contrastive(Family):
         return {"loss": loss, "logit_scale": scale.detach()}
 
     def encode(self, model, view, arrays, device):
+        """Instance embeddings: one modality's (``cp``, ``l1000``) or both concatenated (``both``)."""
         if view == "cp":
             return model.enc_cp(_t(arrays["cp"], device))
         if view == "l1000":
@@ -212,6 +259,7 @@ class Contrastive(Family):
         return torch.cat([model.enc_cp(_t(arrays["cp"], device)), model.enc_l1000(_t(arrays["l1000"], device))], 1)
 
     def pool(self, model, view, sets, device):
+        """Set embeddings (one modality's or both concatenated) for ``unit: sets``; ``None`` otherwise."""
         if self.hp.unit != "sets":
             return None
         out = []
@@ -225,4 +273,5 @@ CLASSES = {"supcon": SupCon, "translator": Translator, "vae": VAE, "contrastive"
 
 
 def family_of(hp, clip: float = 10.0) -> Family:
+    """The :class:`Family` object of resolved hyperparameters ``hp`` (by ``hp.family``)."""
     return CLASSES[hp.family](hp, clip)

@@ -79,7 +79,8 @@ def gaussian_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = 
     """``k(x, y) = exp(-||x - y||² / bandwidth)``. The bandwidth defaults to d² (d: the dimension),
     i.e. ``exp(-mean_i (x_i - y_i)² / d)``, the kernel of seed 002's MMD-VAE code, so that its λ
     values mean what they meant there; ``bandwidth = d`` gives the InfoVAE paper's form, a penalty
-    5–30× larger at d = 10."""
+    5–30× larger at d = 10.
+    """
     bw = float(bandwidth or x.shape[1] ** 2)
     return torch.exp(-torch.cdist(x.float(), y.float()).pow(2) / bw)
 
@@ -92,5 +93,6 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> tor
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Squared error summed over features, mean over the batch (Gaussian log-likelihood up to
-    constants; the scale against which β and λ are set)."""
+    constants; the scale against which β and λ are set).
+    """
     return (x_hat.float() - x.float()).pow(2).sum(1).mean()

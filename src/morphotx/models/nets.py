@@ -17,6 +17,11 @@ from torch import nn
 
 
 class Standardize(nn.Module):
+    """Z-score of the inputs with the training profiles' mean and SD, clipped at ±``clip`` (0: no clip).
+
+    The mean and SD are buffers (saved in checkpoints); they start at 0 and 1 until :meth:`fit`.
+    """
+
     def __init__(self, dim: int, clip: float = 10.0):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
@@ -24,6 +29,7 @@ class Standardize(nn.Module):
         self.clip = float(clip)
 
     def fit(self, X: np.ndarray) -> Standardize:
+        """Set the mean and SD from profiles ``X`` (an SD below 1e-6 or not finite becomes 1); returns self."""
         X = np.asarray(X, np.float64)
         sd = X.std(0)
         sd[~np.isfinite(sd) | (sd < 1e-6)] = 1.0
@@ -32,10 +38,12 @@ class Standardize(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The standardised, clipped input."""
         z = (x - self.mean) / self.std
         return z.clamp(-self.clip, self.clip) if self.clip > 0 else z
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """Back from standardised units to the input's feature space (no clip to undo)."""
         return z * self.std + self.mean
 
 
@@ -43,13 +51,15 @@ class InputAugment(nn.Module):
     """Regularisation of standardised inputs, active in training mode only: Gaussian noise of sd
     ``noise`` added to every feature, then each feature zeroed with probability ``feature_dropout``.
     A zeroed standardised feature is the training mean, so the kept features are not rescaled (unlike
-    :class:`torch.nn.Dropout`). In eval mode, or with both at 0, the input passes unchanged."""
+    :class:`torch.nn.Dropout`). In eval mode, or with both at 0, the input passes unchanged.
+    """
 
     def __init__(self, noise: float = 0.0, feature_dropout: float = 0.0):
         super().__init__()
         self.noise, self.feature_dropout = float(noise), float(feature_dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The input with noise and feature dropout in training mode; unchanged in eval mode."""
         if not self.training:
             return z
         if self.noise > 0:
@@ -90,6 +100,7 @@ class LateFusionSupCon(nn.Module):
         self.modality_dropout = float(modality_dropout)
 
     def forward(self, cp: torch.Tensor, l1000: torch.Tensor | None = None) -> torch.Tensor:
+        """L2-normalised fused embeddings; ``l1000=None`` is the Cell-Painting-only path."""
         h_cp = self.head_cp(self.augment(self.norm_cp(cp)))
         if l1000 is None:
             h_l = torch.zeros_like(h_cp)
@@ -107,7 +118,8 @@ class LateFusionSupCon(nn.Module):
 class Translator(nn.Module):
     """978 → 128 (BatchNorm, ReLU, Dropout) → Cell Painting features. Trained with MSE on
     standardised Cell Painting targets; :meth:`predict` returns the profile in the preprocessed
-    feature space."""
+    feature space.
+    """
 
     def __init__(self, d_l1000: int, d_cp: int, hidden: int = 128, dropout: float = 0.2, clip: float = 10.0,
                  input_noise: float = 0.0, feature_dropout: float = 0.0):
@@ -119,6 +131,7 @@ class Translator(nn.Module):
         self.decoder = nn.Linear(hidden, d_cp)
 
     def hidden(self, l1000: torch.Tensor) -> torch.Tensor:
+        """The translator's hidden layer (``hidden`` units, after BatchNorm, ReLU and dropout) for L1000 profiles."""
         return self.encoder(self.augment(self.norm_l1000(l1000)))
 
     def forward(self, l1000: torch.Tensor) -> torch.Tensor:
@@ -126,6 +139,7 @@ class Translator(nn.Module):
         return self.decoder(self.hidden(l1000))
 
     def predict(self, l1000: torch.Tensor) -> torch.Tensor:
+        """The predicted Cell Painting profile in the preprocessed feature space."""
         return self.norm_cp.inverse(self(l1000))
 
 
@@ -134,7 +148,8 @@ class Translator(nn.Module):
 # ---------------------------------------------------------------------------------------------
 class VAE(nn.Module):
     """Two-layer VAE (one hidden layer in the encoder and in the decoder), LeakyReLU, optional
-    encoder BatchNorm; the variant (vanilla / β / MMD) only changes the loss."""
+    encoder BatchNorm; the variant (vanilla / β / MMD) only changes the loss.
+    """
 
     def __init__(self, d_in: int, hidden: int, latent_dim: int = 10, batch_norm: bool = True, clip: float = 10.0):
         super().__init__()
@@ -149,6 +164,7 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, d_in))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior mean and log-variance (clamped to [-20, 20]) of the inputs."""
         h = self.encoder(self.norm(x))
         return self.mu(h), self.logvar(h).clamp(-20, 20)
 
@@ -168,7 +184,8 @@ class VAE(nn.Module):
 # ---------------------------------------------------------------------------------------------
 class GatedAttentionPool(nn.Module):
     """Seed 004 eq. 9 (Ilse et al. 2018): ``α_k = softmax_k(wᵀ(tanh(V h_k) ⊙ σ(U h_k)))``,
-    pooled ``Σ_k α_k h_k`` over the valid (unmasked) members of each set."""
+    pooled ``Σ_k α_k h_k`` over the valid (unmasked) members of each set.
+    """
 
     def __init__(self, dim: int, attention_dim: int = 128):
         super().__init__()
@@ -177,17 +194,22 @@ class GatedAttentionPool(nn.Module):
         self.w = nn.Linear(attention_dim, 1, bias=False)
 
     def weights(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attention weights α (B×S) of the set members, 0 on masked members."""
         a = self.w(torch.tanh(self.V(h)) * torch.sigmoid(self.U(h))).squeeze(-1)
         a = a.float().masked_fill(~mask, float("-inf"))
         return torch.softmax(a, dim=1)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention-weighted sum of each set's members (B×S×d → B×d)."""
         alpha = self.weights(h, mask).to(h.dtype)
         return (alpha.unsqueeze(-1) * h).sum(1)
 
 
 class MeanPool(nn.Module):
+    """Mean of each set's valid (unmasked) members: the ``pooling: mean`` alternative."""
+
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The mean of each set's unmasked members (B×S×d → B×d)."""
         m = mask.to(h.dtype).unsqueeze(-1)
         return (h * m).sum(1) / m.sum(1).clamp_min(1)
 
@@ -196,7 +218,8 @@ class SetEncoder(nn.Module):
     """Instance encoder φ: Linear–LayerNorm–ReLU–Dropout–Linear, then pooling over the set, then a
     linear projection to the embedding; L2-normalised. A single profile is a set of one (the
     pooling weight is 1), so instance and set embeddings live in the same space. LayerNorm, not
-    BatchNorm: padded set members must not enter any statistics."""
+    BatchNorm: padded set members must not enter any statistics.
+    """
 
     def __init__(self, d_in: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
                  pooling: str = "gated_attention", attention_dim: int = 128, clip: float = 10.0,
@@ -210,6 +233,7 @@ class SetEncoder(nn.Module):
         self.proj = nn.Linear(hidden, embedding_dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """L2-normalised embeddings of instances (B×d input) or of sets (B×S×d input with a B×S mask)."""
         h = self.phi(self.augment(self.norm(x)))
         if x.dim() == 2:  # instances
             return F.normalize(self.proj(h), dim=-1)
@@ -218,7 +242,8 @@ class SetEncoder(nn.Module):
 
 class CrossModalContrastive(nn.Module):
     """Cell Painting encoder ↔ L1000 encoder with a learnable logit scale (``1/τ``), initialised
-    at 14.3 (seed 004, ≈ 1/0.07 as in CLIP) and clamped at ``max_logit_scale``."""
+    at 14.3 (seed 004, ≈ 1/0.07 as in CLIP) and clamped at ``max_logit_scale``.
+    """
 
     def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
                  pooling: str = "gated_attention", attention_dim: int = 128, logit_scale_init: float = 14.3,
@@ -234,4 +259,5 @@ class CrossModalContrastive(nn.Module):
         self.max_logit_scale = float(max_logit_scale)
 
     def logit_scale(self) -> torch.Tensor:
+        """The logit scale ``1/τ``: ``exp(log_logit_scale)`` clamped at ``max_logit_scale``."""
         return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)

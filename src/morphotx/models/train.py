@@ -52,6 +52,13 @@ CHECKPOINT_FORMAT = "morphotx-checkpoint"
 
 
 def select_device(setting: str) -> torch.device:
+    """The torch device of ``train.device``: ``cpu``, ``cuda``, or ``auto`` (CUDA when available, else CPU).
+
+    Raises
+    ------
+    MorphotxInputError
+        If ``cuda`` is asked for and torch sees no CUDA device.
+    """
     if setting == "cpu":
         return torch.device("cpu")
     if setting == "cuda":
@@ -62,6 +69,10 @@ def select_device(setting: str) -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators with ``seed`` and ask torch for deterministic
+    algorithms (warn-only; cuBLAS's workspace setting is set when unset), so two CPU runs with the
+    same seed give identical weights.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -106,7 +117,8 @@ def mean_average_precision(queries: np.ndarray, database: np.ndarray, query_labe
     (multi-hot ``*_labels``). ``exclude`` (queries × database, bool) removes items from a query's
     ranking (e.g. the query's own compound when queries and database are one set). Queries without
     any positive are left out; NaN when none has one. Ties keep the database order. Plain numpy:
-    cheaper than copairs once per epoch, and copairs does not offer a query/database split."""
+    cheaper than copairs once per epoch, and copairs does not offer a query/database split.
+    """
     q = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
     d = database / np.maximum(np.linalg.norm(database, axis=1, keepdims=True), 1e-12)
     sim = q @ d.T
@@ -134,7 +146,8 @@ class ValidationMAP:
 
     When no validation treatment shares a MoA with a training one (``split.mode: moa_disjoint``,
     the zero-shot case), the database is the validation treatments themselves, leaving out the
-    query's own compound: the score is then how well the embedding groups *unseen* MoAs."""
+    query's own compound: the score is then how well the embedding groups *unseen* MoAs.
+    """
 
     def __init__(self, fam, hp, data: ModelData, device, amp: bool):
         self.fam, self.data, self.device, self.amp = fam, data, device, amp
@@ -221,7 +234,8 @@ def _select_on(name: str, ts, reason: str | None) -> str:
 
 def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
     """Train model ``name`` (resolved hyperparameters ``hp``, trainer settings ``ts``) on ``data``
-    with ``seed``; early stopping and the returned weights follow ``ts.select_on``. Writes nothing."""
+    with ``seed``; early stopping and the returned weights follow ``ts.select_on``. Writes nothing.
+    """
     device, amp, fam, train_items, val_items = _setup(name, hp, ts, data, seed)
     model = fam.build(data, train_items).to(device)
     # fused: one kernel for the whole update (CPU and CUDA); the per-tensor loop was ~30 % of a CPU
@@ -314,7 +328,8 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
 
 def read_checkpoint(path: str, name: str | None = None) -> dict:
     """A morphotx checkpoint dict read with ``weights_only=True``; an unreadable file, another
-    format or another format version is an error saying to retrain (model ``name``)."""
+    format or another format version is an error saying to retrain (model ``name``).
+    """
     retrain = f"retrain model {name}" if name else "retrain the model"
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -330,7 +345,8 @@ def read_checkpoint(path: str, name: str | None = None) -> dict:
 
 def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, features: dict | None = None):
     """Load a checkpoint (:func:`read_checkpoint`) and check it belongs to model ``name`` as
-    configured now; returns ``(checkpoint dict, resolved hyperparameters, trainer settings)``."""
+    configured now; returns ``(checkpoint dict, resolved hyperparameters, trainer settings)``.
+    """
     hp, ts = resolve(name, model_cfg), resolve_train(train_cfg)
     ck = read_checkpoint(path, name)
     if ck.get("family") != hp.family or ck.get("model") != name:
@@ -347,7 +363,8 @@ def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, feat
 
 def build_model(ck: dict, hp, clip: float, shapes, device=None):
     """The network of checkpoint ``ck`` (hyperparameters ``hp``), built with its family's shapes
-    (``shapes.dim(modality)``), weights loaded, in eval mode; returns ``(model, family)``."""
+    (``shapes.dim(modality)``), weights loaded, in eval mode; returns ``(model, family)``.
+    """
     from .families import family_of
 
     fam = family_of(hp, clip)
@@ -360,7 +377,8 @@ def build_model(ck: dict, hp, clip: float, shapes, device=None):
 def load_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, data: ModelData, device=None):
     """The trained model of ``checkpoint`` (checked against the config and ``data``'s features, as
     :func:`load_checkpoint`), built with its family's shapes, weights loaded, in eval mode.
-    Returns ``(model, family, hyperparameters, trainer settings)``."""
+    Returns ``(model, family, hyperparameters, trainer settings)``.
+    """
     ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, {m: data.features(m) for m in ("cp", "l1000")})
     model, fam = build_model(ck, hp, ts.input_clip, data, device)
     return model, fam, hp, ts
