@@ -46,7 +46,8 @@ def _empty(ax, text):
 
 def source_colour(source: str, view: str = ""):
     """One colour per model and view in every figure and panel: a stable hash of the name into
-    matplotlib's tab20 (raw features: greys)."""
+    matplotlib's tab20 (raw features: greys).
+    """
     if source == "raw":
         return {"cp": "0.15", "l1000": "0.45", "both": "0.65"}.get(view, "0.3")
     return plt.get_cmap("tab20")(zlib.crc32(f"{source}|{view}".encode()) % 20)
@@ -70,7 +71,8 @@ def _grid(n: int, ncols: int = 4, size=(3.6, 2.8)):
 def loss_curves(histories: dict[str, list[str]], out: str):
     """Training and validation loss per epoch, one panel per model, one line pair per seed; the
     validation MoA mAP (the checkpoint-selection metric, right axis, dotted) where recorded, with
-    the kept epoch marked."""
+    the kept epoch marked.
+    """
     fig, axes = _grid(len(histories))
     for ax, (model, paths) in zip(axes, sorted(histories.items())):
         right = None
@@ -98,7 +100,8 @@ def loss_curves(histories: dict[str, list[str]], out: str):
 def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn", "gmm")):
     """Per model and view: F1 of each MoA with non-zero F1 on test compounds (mean over
     repetitions), bars grouped by variant, one panel per classifier — kNN and GMM, the study's
-    two per-MoA figures (Fig 2 and 3)."""
+    two per-MoA figures (Fig 2 and 3).
+    """
     df = read_table(per_moa)
     with atomic_directory(outdir) as tmp:
         if not len(df):
@@ -132,7 +135,8 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
 def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
                    perplexity: float = 30.0):
     """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
-    are training compounds, crosses test compounds, grey multi-MoA or unannotated."""
+    are training compounds, crosses test compounds, grey multi-MoA or unannotated.
+    """
     import umap
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
@@ -204,6 +208,16 @@ def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, 
 
 
 def enrichment(curves: str, out: str):
+    """MOAProfiler's enrichment figure: the odds ratio that strongly correlated pairs share a MoA vs
+    the PCC percentile threshold, per level, source and view (log scale; dashed = raw features).
+
+    Parameters
+    ----------
+    curves : str
+        The combined ``curves`` table of every evaluation job (rows ``curve == "enrichment"``).
+    out : str
+        The figure file.
+    """
     c = read_table(curves)
     _curve_plot(c, ["enrichment"], ["uncollapsed", "collapsed"], "enrichment (odds ratio, one-sided Fisher)",
                 "PCC percentile threshold", "Enrichment of same-MoA pairs among strongly correlated pairs "
@@ -214,7 +228,8 @@ def knn_vs_k(curves: str, out: str):
     """MOAProfiler's leave-one-out kNN scores vs k on test compounds (rows 1–3) and the curve that
     picked the kNN classifier's k (row 4; embeddings alone): macro-F1 vs k of the validation
     compounds (``evaluate.knn_k_selection: validation``) or the grouped cross-validation on
-    training compounds (``cv``: the study's "kNN cross-validation score vs k")."""
+    training compounds (``cv``: the study's "kNN cross-validation score vs k").
+    """
     c = read_table(curves)
     picks = [n for n in ("knn_validation_macro_f1", "knn_cv_macro_f1") if len(c) and (c["curve"] == n).any()]
     pick = picks[0] if picks else "knn_validation_macro_f1"
@@ -228,6 +243,16 @@ def knn_vs_k(curves: str, out: str):
 
 
 def map_distributions(maps: str, out: str):
+    """Box plots of copairs per-group mAP by source and view, all repetitions pooled: replicate
+    retrieval against DMSO per test treatment (left) and MoA retrieval per MoA (right).
+
+    Parameters
+    ----------
+    maps : str
+        The combined ``map`` table of every evaluation job.
+    out : str
+        The figure file.
+    """
     m = read_table(maps)
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), layout="constrained")
     for ax, (kind, title) in zip(axes, [("replicate", "Replicate retrieval vs DMSO (per test treatment)"),
@@ -256,6 +281,17 @@ def _model_panels(t: pd.DataFrame, empty_text: str, size):
 
 
 def arithmetic_distances(distances: str, out: str):
+    """Seed 002's latent arithmetic, one panel per VAE: box plots of the L2 distance between the
+    predicted (A − DMSO + B) and the real A∩B mean profile, in VAE, PCA and raw space, each with its
+    label-shuffled control.
+
+    Parameters
+    ----------
+    distances : str
+        The combined latent-arithmetic ``distances`` table.
+    out : str
+        The figure file.
+    """
     fig, panels = _model_panels(read_table(distances), "no latent arithmetic: no compound with two MoAs that both "
                                 "occur alone", (4.8, 3.6))
     for ax, model, g in panels:
@@ -285,7 +321,8 @@ def _cluster_order(M: np.ndarray) -> np.ndarray:
 def traversal_heatmaps(traversal: str, out: str):
     """Seed 002's traversal heatmaps: per latent unit, the decoded difference per feature group,
     each unit's row scaled to its largest absolute value, latent units and groups ordered by
-    hierarchical clustering."""
+    hierarchical clustering.
+    """
     fig, panels = _model_panels(read_table(traversal), "no VAE with Cell Painting input", (5.5, 4.2))
     for ax, model, tm in panels:
         tm = tm[tm["seed"] == tm["seed"].min()]  # latent units of different seeds are not the same units
@@ -310,7 +347,8 @@ def traversal_heatmaps(traversal: str, out: str):
 
 def reconstruction_r2(table: str, out: str):
     """Per-feature R² on held-out treatments: the translator's Cell Painting predictions from
-    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed."""
+    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed.
+    """
     t = read_table(table)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * max(t["model"].nunique(), 1) + 2), 4.2))
     if t.empty:
@@ -349,7 +387,8 @@ MOAPROFILER_PANELS = [
 def moaprofiler_summary(metrics: str, out: str):
     """Seed 001's embedding analyses side by side for every source and view: the three-group PCC
     comparison, the PCC delta, class-latent assignment and the held-out votes (test compounds,
-    uncollapsed rows as the paper's well-level profiles; mean ± sd over repetitions)."""
+    uncollapsed rows as the paper's well-level profiles; mean ± sd over repetitions).
+    """
     e = read_table(metrics)
     fig, axes = plt.subplots(len(MOAPROFILER_PANELS), 1, figsize=(11, 3.2 * len(MOAPROFILER_PANELS)),
                              layout="constrained")
@@ -377,6 +416,18 @@ def moaprofiler_summary(metrics: str, out: str):
 
 
 def leaderboard_chart(board: str, out: str, top: int = 30):
+    """Bar chart of the exploratory leaderboard's top rows by test macro-F1 (mean ± sd over
+    repetitions; grey = raw baselines).
+
+    Parameters
+    ----------
+    board : str
+        The leaderboard Parquet file.
+    out : str
+        The figure file.
+    top : int
+        Number of rows drawn.
+    """
     b = read_table(board)
     fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))
     if b.empty:
@@ -397,7 +448,8 @@ def leaderboard_chart(board: str, out: str, top: int = 30):
 def headline(table: str, out: str):
     """The headline as a forest plot: per entry, the paired difference in test macro-F1 to its raw
     baseline with its 95 % CI (left), and the test macro-F1 with CI (right); configurations chosen
-    on validation compounds."""
+    on validation compounds.
+    """
     t = read_table(table)
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(len(t), 1) + 1.8), sharey=True, layout="constrained")
     if t.empty:
