@@ -44,6 +44,7 @@ from sklearn.decomposition import PCA
 
 from . import schema as S
 from .io import atomic_outputs, read_table, write_parquet
+from .settings import ArithmeticSettings
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +189,11 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
 
 def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
                    sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
-                   traversal_out: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
-                   traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
+                   traversal_out: str, settings: ArithmeticSettings = ArithmeticSettings(), seed: int = 0,
                    threads: int = 1):
+    """Latent arithmetic and traversals of VAE ``name`` (its checkpoint) on the first fold's
+    profiles, written to ``distances``, ``zscores`` and ``traversal_out``; ``settings``: the
+    ``arithmetic`` config section; ``seed``: the training seed (shuffles and PCA use it too)."""
     from .models.data import ModelData
     from .models.train import load_model
 
@@ -207,9 +210,10 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
 
     with torch.no_grad():
         Z = model.encode(torch.from_numpy(np.array(X, np.float32)))[0].numpy().astype(np.float64)
-    dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, shuffles, pca_components, seed)
-    trav = traversal(decode, Z, feats, traversal_sd, traversal_scale, traversal_difference)
-    trav = trav.assign(scale=traversal_scale, difference=traversal_difference)
+    s = settings
+    dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, s.shuffles, s.pca_components, seed)
+    trav = traversal(decode, Z, feats, s.traversal_sd, s.traversal_scale, s.traversal_difference)
+    trav = trav.assign(scale=s.traversal_scale, difference=s.traversal_difference)
     if len(z):
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,
