@@ -5,6 +5,7 @@ reads. A key or default in one and not the other fails here, with the section an
 """
 
 import copy
+import typing
 from dataclasses import MISSING, asdict, fields
 
 import pytest
@@ -35,16 +36,22 @@ def without_none(value):
 
 
 def key_mismatches(node: dict, cls: type, path: str) -> list[str]:
-    """Keys in the schema object ``node`` but not in dataclass ``cls`` or the reverse, nested
-    sections walked (a plain ``dict`` field is a mapping: its keys are data, not settings)."""
+    """Keys in the schema object ``node`` but not in dataclass ``cls`` or the reverse, and choices
+    (schema ``enum``, field ``Literal``) that differ; nested sections walked (a plain ``dict`` field
+    is a mapping: its keys are data, not settings)."""
     props = set(node.get("properties", {}))
     names = {f.name for f in fields(cls)}
     out = [f"{path}.{k}: in the schema, not in {cls.__name__}" for k in sorted(props - names)]
     out += [f"{path}.{k}: in {cls.__name__}, not in the schema" for k in sorted(names - props)]
+    hints = typing.get_type_hints(cls)
     for name in sorted(props & names):
         sub = st.nested_section(cls, name)
         if sub is not None:
             out += key_mismatches(node["properties"][name], sub, f"{path}.{name}")
+        choices = typing.get_args(hints[name]) if typing.get_origin(hints[name]) is typing.Literal else None
+        enum = node["properties"][name].get("enum")
+        if (choices and list(choices)) != (enum and list(enum)):  # the schema's enum is the field's Literal
+            out.append(f"{path}.{name}: schema enum {enum}, {cls.__name__} Literal {choices}")
     return out
 
 

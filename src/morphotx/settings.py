@@ -6,7 +6,8 @@ the user-facing validator (Snakemake's ``validate`` fills its defaults in before
 default cannot drift; ``config/config.yaml`` only sets what a user changes. A new key needs a
 schema entry and a field here (with the same default); the test names the one that is missing.
 
-All sections are in this one module (not beside the code that uses them) because several are read
+Choices are ``Literal`` types (the schema's ``enum``; the test compares them too). All sections
+are in this one module (not beside the code that uses them) because several are read
 by more than one module and by the workflow's rules, and so that the schema test walks one place.
 The model families' hyperparameters (the entries of ``models``) are the dataclasses of
 :mod:`morphotx.models.config`; they are checked against the schema's ``$defs`` the same way.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from .io import MorphotxInputError
 
@@ -45,7 +46,7 @@ class DatasetSettings:
     """``dataset``: the run's name (``results/<name>/``), its input source and column map."""
 
     name: str
-    source: str = "demo"  # demo | files | remote
+    source: Literal["demo", "files", "remote"] = "demo"
     format: str = "resources/datasets/lincs_pilot1.yaml"
 
 
@@ -79,7 +80,7 @@ class DownloadSettings:
 class DemoSettings:
     """``demo``: the simulated inputs (:mod:`morphotx.demo`)."""
 
-    scale: str = "demo"  # tiny | demo | lincs
+    scale: Literal["tiny", "demo", "lincs"] = "demo"
     seed: int = 7
     overrides: dict = _dict()
 
@@ -90,8 +91,8 @@ class HarmoniseSettings:
 
     doses_uM: list = _list(0.04, 0.12, 0.37, 1.11, 3.33, 10, 20)
     max_dose_fold: float = 10
-    on_bad_dose: str = "error"  # error | drop
-    on_extreme: str = "error"  # error | nan
+    on_bad_dose: Literal["error", "drop"] = "error"
+    on_extreme: Literal["error", "nan"] = "error"
     max_unknown_columns: float = 0.02
 
 
@@ -99,7 +100,7 @@ class HarmoniseSettings:
 class MoaSettings:
     """``moa``: where the MoA annotations come from."""
 
-    source: str = "file"  # file | map
+    source: Literal["file", "map"] = "file"
     map_key: str = "broad_id"
     map_column: str = "moa"
 
@@ -110,9 +111,9 @@ class ProbeMapSettings:
 
     probe_column: str = "probe_id"
     symbol_column: str = "symbol"
-    duplicates: str = "mean"  # mean | first
-    unmapped: str = "drop"  # drop | keep
-    conflicts: str = "error"  # error | first
+    duplicates: Literal["mean", "first"] = "mean"
+    unmapped: Literal["drop", "keep"] = "drop"
+    conflicts: Literal["error", "first"] = "error"
     max_unmapped: float = 0.1
 
 
@@ -121,7 +122,7 @@ class SplitSettings:
     """``split``: the compound split and its repetitions (:mod:`morphotx.split`)."""
 
     seed: int = 0
-    mode: str = "compound"  # compound | moa_disjoint
+    mode: Literal["compound", "moa_disjoint"] = "compound"
     stratify: bool = True
     folds: int = 5
     fractions: dict = _dict(train=0.65, validation=0.15, test=0.2)
@@ -144,15 +145,15 @@ class FeatureSelectSettings:
 class NormalizeSettings:
     """``preprocess.cell_painting.normalize``: scaling against DMSO."""
 
-    method: str = "mad_robustize"  # mad_robustize | robustize | standardize
-    by: str = "plate"  # plate | global
+    method: Literal["mad_robustize", "robustize", "standardize"] = "mad_robustize"
+    by: Literal["plate", "global"] = "plate"
 
 
 @dataclass(frozen=True)
 class SphereSettings:
     """``preprocess.cell_painting.sphere``: sphering fitted on DMSO wells."""
 
-    method: str = "ZCA"  # ZCA | ZCA-cor | PCA | PCA-cor | none
+    method: Literal["ZCA", "ZCA-cor", "PCA", "PCA-cor", "none"] = "ZCA"
     epsilon: float = 1.0e-6
 
 
@@ -160,7 +161,7 @@ class SphereSettings:
 class CellPaintingPreprocessSettings:
     """``preprocess.cell_painting`` (:mod:`morphotx.preprocess`)."""
 
-    recipe: str = "standard"  # standard | study
+    recipe: Literal["standard", "study"] = "standard"
     drop_patterns: list | None = None  # None: preprocess's built-in non-intrinsic patterns
     feature_select: FeatureSelectSettings = _section(FeatureSelectSettings)
     normalize: NormalizeSettings = _section(NormalizeSettings)
@@ -171,7 +172,7 @@ class CellPaintingPreprocessSettings:
 class L1000PreprocessSettings:
     """``preprocess.l1000``."""
 
-    plate_standardise: str = "none"  # none | dmso | all
+    plate_standardise: Literal["none", "dmso", "all"] = "none"
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class PairingSettings:
 class HeadlineSettings:
     """``headline``: the quoted result (:mod:`morphotx.headline`)."""
 
-    metric: str = "auto"  # auto | macro_f1 | accuracy | weighted_f1 | moa_map
-    ci: str = "corrected_t"  # corrected_t | t
+    metric: Literal["auto", "macro_f1", "accuracy", "weighted_f1", "moa_map"] = "auto"
+    ci: Literal["corrected_t", "t"] = "corrected_t"
     confidence: float = 0.95
 
 
@@ -203,34 +204,36 @@ class EvaluateSettings:
     """``evaluate``: scoring of every embedding (:mod:`morphotx.evaluate`). ``views`` and
     ``collapse`` are read by the rules (which jobs run, which embedding is written)."""
 
-    views: str = "primary"  # primary | all
-    collapse: str = "features"  # features | embeddings
+    views: Literal["primary", "all"] = "primary"
+    collapse: Literal["features", "embeddings"] = "features"
     classifiers: list = _list("knn", "mlp", "gmm", "logreg")
     variants: list = _list("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
     knn_k_max: int = 100
     cv_folds: int = 5
     low_dim_max: int = 32
-    same_compound: str = "exclude"  # exclude | include
+    same_compound: Literal["exclude", "include"] = "exclude"
     min_compounds_per_moa: int = 2
     curve_k_max: int = 100
     map_null_size: int = 10000
     map_threshold: float = 0.05
     replicating_null_size: int = 1000
-    moaprofiler_dmso: str = "none"  # none | plate
+    moaprofiler_dmso: Literal["none", "plate"] = "none"
     moaprofiler_dose_uM: float | None = None
     recall_k: list = _list(1, 5, 10)
-    uncollapsed_pairs: str = "cyclic"  # cyclic | all
+    uncollapsed_pairs: Literal["cyclic", "all"] = "cyclic"
 
 
 @dataclass(frozen=True)
 class ArithmeticSettings:
-    """``arithmetic``: latent arithmetic and traversals of the VAEs (:mod:`morphotx.arithmetic`)."""
+    """``arithmetic``: seed 002's latent arithmetic of the VAEs (A − DMSO + B against the real
+    A∩B, with ``shuffles`` label-shuffled controls and a ``pca_components`` PCA baseline) and their
+    latent traversals (:mod:`morphotx.arithmetic`)."""
 
     shuffles: int = 10
     pca_components: int = 10
     traversal_sd: float = 3.0
-    traversal_scale: str = "prior"  # prior | empirical
-    traversal_difference: str = "absolute"  # absolute | signed
+    traversal_scale: Literal["prior", "empirical"] = "prior"
+    traversal_difference: Literal["absolute", "signed"] = "absolute"
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,8 @@ class ResourceSettings:
 
 @dataclass(frozen=True)
 class ThreadSettings:
-    """``threads``: threads per class of job."""
+    """``threads``: threads per class of job: ``default`` (light rules), ``heavy`` (preprocessing
+    and scoring rules), ``train`` (each training job: torch intra-op threads)."""
 
     default: int = 1
     heavy: int = 2
@@ -274,14 +278,14 @@ class ThreadSettings:
 class TrainSettings:
     """``train``: the one trainer shared by every model (:mod:`morphotx.models.train`)."""
 
-    device: str = "auto"  # auto | cpu | cuda
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: bool = False  # bf16 autocast on CUDA only
     seeds: list = _list(0)
     max_epochs: int = 60
     patience: int = 8
     min_delta: float = 0.0
     input_clip: float = 10.0
-    select_on: str = "downstream"  # downstream (validation MoA mAP) | loss
+    select_on: Literal["downstream", "loss"] = "downstream"  # downstream: validation MoA mAP
     progress: bool = True
 
 
