@@ -109,5 +109,8 @@ def test_unknown_key_names_section_and_class():
         st.section("evaluate", {"knn_kmax": 3})
     with pytest.raises(MorphotxInputError, match=r"config\.preprocess\.cell_painting\.sphere: unknown key"):
         st.load({"dataset": {"name": "x"}, "preprocess": {"cell_painting": {"sphere": {"eps": 1}}}})
+    with pytest.raises(MorphotxInputError, match=r"config key split\.mode is 'by_plate'; expected one of "
+                       r"\['compound', 'moa_disjoint'\]"):
+        st.section("split", {"mode": "by_plate"})
     with pytest.raises(MorphotxInputError, match=r"config\.dataset"):
         st.load({})

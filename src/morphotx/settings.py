@@ -360,7 +360,8 @@ def field_default(f: Field) -> Any:
 def build(cls: type, cfg: dict | None, where: str, base: Any = None):
     """Settings ``cls`` from a config mapping: keys left out keep their defaults (those of ``base``,
     an instance, when given), nested sections are built the same way. A key ``cls`` does not know
-    is an error naming ``where.<key>`` (a key in the schema but not here: add the field)."""
+    is an error naming ``where.<key>`` (a key in the schema but not here: add the field), and so is
+    a value outside a ``Literal`` field's choices."""
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise MorphotxInputError(f"config key {where} is {cfg!r}; expected a mapping of settings")
@@ -371,7 +372,11 @@ def build(cls: type, cfg: dict | None, where: str, base: Any = None):
             f"config section {where}: unknown key(s) {unknown}; known keys: {sorted(known)}. "
             f"(A key the schema knows needs a field in morphotx.settings.{cls.__name__} too.)")
     values = {}
+    hints = typing.get_type_hints(cls)
     for name, value in cfg.items():
+        choices = typing.get_args(hints[name]) if typing.get_origin(hints[name]) is Literal else ()
+        if choices and value not in choices:
+            raise MorphotxInputError(f"config key {where}.{name} is {value!r}; expected one of {list(choices)}")
         sub = nested_section(cls, name)
         if sub is not None:
             inner = getattr(base, name) if base is not None else field_default(known[name])
