@@ -4,6 +4,7 @@ from morphotx.smk import setup
 
 setup(snakemake)  # noqa: F821 (injected by Snakemake)
 from morphotx import figures as F
+from morphotx.settings import section
 
 smk = snakemake  # noqa: F821
 name = smk.rule.removeprefix("figure_")
@@ -16,8 +17,6 @@ elif name == "per_moa_f1":
 elif name == "leaderboard":
     F.leaderboard_chart(smk.input.board, out)
 elif name == "embedding_maps":
-    p = smk.params
-    F.embedding_maps(dict(smk.input.items()), out, seed=p.seed, umap_neighbors=p.umap_neighbors,
-                     perplexity=p.tsne_perplexity)
+    F.embedding_maps(dict(smk.input.items()), out, section("figures", dict(smk.params.items())))
 else:
     getattr(F, name)(smk.input.table, out)

@@ -22,6 +22,7 @@ import pytest
 from conftest import FORMAT
 from morphotx import convert, harmonise
 from morphotx.io import MorphotxInputError
+from morphotx.settings import HarmoniseSettings, MoaSettings
 
 TESTS = Path(__file__).resolve().parent
 
@@ -155,7 +156,7 @@ CASES = [
      _table_edit(L1K, _set(_treated, lambda d: next(c for c in d.columns if c.endswith("_at")), 1e30)), {},
      "error", r"robust SDs from their feature's median"),
     ("14 extreme values as missing", CP, _table_edit(CP, _set(_treated, lambda d: _cp_features(d)[0], 1e30)),
-     {"on_extreme": "nan"}, "warning", r"Set to NaN \(harmonise.on_extreme: nan\)"),
+     {"settings": HarmoniseSettings(on_extreme="nan")}, "warning", r"Set to NaN \(harmonise.on_extreme: nan\)"),
     ("15 all-DMSO plate", CP, _table_edit(CP, _one_plate_all_dmso), {}, "warning", r"holds only controls; kept"),
     ("18 XLSX given as CSV (32)", CP, _xlsx, {}, "error", r"xlsx"),
     ("18 L1000 file as Cell Painting", CP, _other_modality(L1K), {}, "error",
@@ -170,7 +171,7 @@ CASES = [
      _table_edit(CP, lambda d: d.assign(Metadata_pert_id=d["Metadata_pert_id"].where(
          d.index != _treated(d)[0], None), Metadata_broad_sample=d["Metadata_broad_sample"].where(
          d.index != _treated(d)[0], None))), {}, "error", r"treated row\(s\) have no compound id"),
-    ("21 moa.source map without a map", CP, _table_edit(CP, lambda d: d), {"moa_source": "map"}, "error",
+    ("21 moa.source map without a map", CP, _table_edit(CP, lambda d: d), {"moa": MoaSettings(source="map")}, "error",
      r"moa.map is not set"),
     ("22 missing input file", CP, lambda raw, tmp: tmp / "nowhere.csv.gz", {}, "error", r"file not found"),
     ("29 1e30 in DMSO wells", CP, _table_edit(CP, _set(_controls, lambda d: _cp_features(d)[0], 1e30)), {},
@@ -211,7 +212,7 @@ def test_moa_map_without_its_key_column_is_named(tmp_path, tiny_raw):
     """Case 21: a MoA map without the key column."""
     pd.read_csv(tiny_raw["moa_map"], sep="\t").drop(columns="broad_id").to_csv(tmp_path / "m.tsv", sep="\t", index=False)
     with pytest.raises(MorphotxInputError, match=r"m.tsv.*broad_id"):
-        _ingest(Path(tiny_raw["cell_painting"]), tmp_path, CP, {"moa_source": "map", "moa_map": tmp_path / "m.tsv"})
+        _ingest(Path(tiny_raw["cell_painting"]), tmp_path, CP, {"moa": MoaSettings(source="map"), "moa_map": tmp_path / "m.tsv"})
 
 
 @pytest.mark.parametrize("moa", ["one compound", "own"], ids=["9 MoA with one compound", "9 every compound its own MoA"])

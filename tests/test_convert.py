@@ -14,6 +14,7 @@ from morphotx import schema as S
 from morphotx.convert import read_gctx, to_parquet
 from morphotx.harmonise import harmonise
 from morphotx.io import MorphotxInputError, read_gct
+from morphotx.settings import HarmoniseSettings, MoaSettings
 
 
 def _types(path):
@@ -178,8 +179,8 @@ def test_real_gct_plate_to_genes(tmp_path):
     s = to_parquet(gct, tmp_path / "l1000.parquet", FORMAT, "l1000")
     assert (s["kind"], s["rows"], s["features"]) == ("gct", 377, 978)
     moa = real_fixture("repurposing_info_external_moa_map_resolved.tsv")
-    h = harmonise(tmp_path / "l1000.parquet", tmp_path / "h.parquet", FORMAT, "l1000", on_bad_dose="drop",
-                  moa_source="map", moa_map=moa)
+    h = harmonise(tmp_path / "l1000.parquet", tmp_path / "h.parquet", FORMAT, "l1000",
+                  HarmoniseSettings(on_bad_dose="drop"), MoaSettings(source="map"), moa_map=moa)
     data, _, col = read_gct(gct)
     assert h[S.IS_CONTROL].sum() == (col["pert_type"] == "ctl_vehicle").sum() == 26
     assert (h.loc[h[S.IS_CONTROL], S.TREATMENT] == "DMSO").all()

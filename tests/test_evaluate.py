@@ -149,21 +149,19 @@ def test_leaderboard_mean_sd_and_status():
     assert r["status"] == "not_converged (1/3 seeds): hit max_iter" and r["n_seeds"] == 3
 
 
-def test_schema_defaults_equal_the_library_defaults():
-    """The config schema and morphotx.evaluate.DEFAULTS describe the same defaults."""
-    import yaml
-
-    from conftest import REPO
-    from morphotx.evaluate import DEFAULTS
-
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    props = schema["properties"]["evaluate"]["properties"]
-    from_schema = {k: v["default"] for k, v in props.items() if k not in ("views", "collapse")}
-    assert from_schema == {k: v for k, v in DEFAULTS.items() if k != "validation_map"}  # set by the workflow
+def test_library_defaults_are_the_settings_defaults():
+    """evaluate.DEFAULTS and embed_model's ``collapse`` come from morphotx.settings.EvaluateSettings
+    (tests/test_settings.py checks those against the schema)."""
     import inspect
+    from dataclasses import asdict
 
+    from morphotx.evaluate import DEFAULTS
     from morphotx.models.embed import embed_model
-    assert props["collapse"]["default"] == inspect.signature(embed_model).parameters["collapse"].default
+    from morphotx.settings import EvaluateSettings
+
+    ours = asdict(EvaluateSettings())
+    assert DEFAULTS == {**{k: v for k, v in ours.items() if k not in ("views", "collapse")}, "validation_map": False}
+    assert ours["collapse"] == inspect.signature(embed_model).parameters["collapse"].default
 
 
 def test_training_summary_reads_fold_from_the_path(tmp_path):

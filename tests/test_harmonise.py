@@ -8,6 +8,7 @@ from conftest import FORMAT, real_fixture
 from morphotx import schema as S
 from morphotx.harmonise import harmonise, parse_moa, recode_dose
 from morphotx.io import MorphotxInputError
+from morphotx.settings import HarmoniseSettings, MoaSettings
 
 
 def test_recode_dose():
@@ -67,7 +68,7 @@ def _refused_then_accepted(f, tmp_path, caplog, match, **option):
         harmonise(f, out, FORMAT, "l1000")
     assert not out.exists()
     caplog.set_level(logging.WARNING)
-    return harmonise(f, out, FORMAT, "l1000", **option)
+    return harmonise(f, out, FORMAT, "l1000", HarmoniseSettings(**option))
 
 
 def test_bad_dose_error_then_drop(tmp_path, tiny_raw, caplog):
@@ -127,7 +128,7 @@ def test_duplicated_wells(tmp_path, tiny_raw):
 
 def test_moa_from_external_map(tmp_path, tiny_raw):
     a = harmonise(tiny_raw["l1000"], tmp_path / "a.parquet", FORMAT, "l1000")
-    b = harmonise(tiny_raw["l1000"], tmp_path / "b.parquet", FORMAT, "l1000", moa_source="map",
+    b = harmonise(tiny_raw["l1000"], tmp_path / "b.parquet", FORMAT, "l1000", moa=MoaSettings(source="map"),
                   moa_map=tiny_raw["moa_map"])
     assert [list(x) for x in a[S.MOA]] == [list(x) for x in b[S.MOA]]
 
@@ -215,4 +216,5 @@ def test_renamed_feature_prefix_is_an_error_and_one_stray_column_a_counted_warni
     assert "1 column(s) match no feature rule and no known metadata column" in caplog.text
     assert "plate_note" in caplog.text and "Metadata_plate_note" in out.columns
     with pytest.raises(MorphotxInputError, match="max_unknown_columns"):
-        harmonise(tmp_path / "note.csv", tmp_path / "n2.parquet", FORMAT, "cell_painting", max_unknown_columns=0)
+        harmonise(tmp_path / "note.csv", tmp_path / "n2.parquet", FORMAT, "cell_painting",
+                  HarmoniseSettings(max_unknown_columns=0))

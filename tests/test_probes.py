@@ -6,6 +6,7 @@ from conftest import real_fixture
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError, read_gct
 from morphotx.probes import load_probe_map, map_probes, map_probes_file
+from morphotx.settings import ProbeMapSettings
 
 
 def _profiles():
@@ -93,8 +94,8 @@ def test_unmapped_probes_warn_and_stop_above_the_threshold(tmp_path, caplog):
     pd.DataFrame({"probe_id": ["1_at", "2_at", "3_at"], "symbol": ["G1", "G2", "G3"]}).to_csv(mp, sep="\t", index=False)
     out = tmp_path / "o.parquet"
     with pytest.raises(MorphotxInputError, match=r"1 of 4 probes .*25%.*4_s_at.*max_unmapped"):
-        map_probes_file(prof, out, mp, max_unmapped=0.2)
+        map_probes_file(prof, out, mp, ProbeMapSettings(max_unmapped=0.2))
     assert not out.exists()
     with caplog.at_level("WARNING"):
-        rep = map_probes_file(prof, out, mp, max_unmapped=0.3)
+        rep = map_probes_file(prof, out, mp, ProbeMapSettings(max_unmapped=0.3))
     assert rep["unmapped"] == ["4_s_at"] and out.exists() and "1 of 4 probes have no symbol" in caplog.text

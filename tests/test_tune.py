@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
 from morphotx.io import MorphotxInputError
 from morphotx.models import resolve
 from morphotx.tune import check_space, tune_model
@@ -69,14 +68,12 @@ def test_bad_space_key_is_an_error_naming_it(tiny_processed, tmp_path):
         check_space("supcon", {"dropout": {"choices": []}})
 
 
-def test_default_spaces_are_valid_and_config_matches_schema():
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["tune"]
-    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    props = schema["properties"]["tune"]["properties"]
-    for key in ("seed", "n_trials", "max_epochs", "models"):
-        assert config[key] == props[key]["default"], key
-    for family, space in config["space"].items():
-        assert space == props["space"]["properties"][family]["default"], family
+def test_default_spaces_are_valid():
+    """The default search spaces (tune.space; tests/test_settings.py checks them against the
+    schema) pass the space checks."""
+    from morphotx.settings import TuneSettings
+
+    for family, space in TuneSettings().space.items():
         check_space(family, space)
-    assert check_space("vae", config["space"]["vae"])["mmd_lambda"]["int"] is False
+    assert check_space("vae", TuneSettings().space["vae"])["mmd_lambda"]["int"] is False
     assert check_space("contrastive", {"hidden": {"low": 64, "high": 512}})["hidden"]["int"] is True

@@ -113,10 +113,12 @@ def test_evaluation_leaderboard_and_figures(run_a):
     for fig in ["headline", "loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
                 "traversal_heatmaps", "reconstruction_r2", "moaprofiler_summary"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
+        assert (out / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF"), fig  # vector copy
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
+    assert (out / "figures" / "per_moa_f1" / "supcon_both.pdf").exists()
     maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir() if not p.name.startswith("."))
-    assert maps == sorted([f"{m}.png" for m in ["supcon_both", "vae_mmd_cp_cp", "set_cwcl_both", "raw_cp",
-                                                 "raw_l1000"]])
+    assert maps == sorted([f"{m}.{ext}" for m in ["supcon_both", "vae_mmd_cp_cp", "set_cwcl_both", "raw_cp",
+                                                   "raw_l1000"] for ext in ("png", "pdf")])
 
 
 @pytest.mark.workflow

@@ -44,6 +44,7 @@ from sklearn.decomposition import PCA
 
 from . import schema as S
 from .io import atomic_outputs, read_table, write_parquet
+from .settings import ArithmeticSettings
 
 log = logging.getLogger(__name__)
 
@@ -192,47 +193,11 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
 
 def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
                    sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
-                   traversal_out: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
-                   traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
+                   traversal_out: str, settings: ArithmeticSettings = ArithmeticSettings(), seed: int = 0,
                    threads: int = 1):
-    """Latent-space arithmetic and the latent traversal of one trained VAE, written to three tables.
-
-    Parameters
-    ----------
-    name : str
-        The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's and the training settings (to rebuild the network from ``checkpoint``).
-    checkpoint : str
-        The trained weights.
-    cp, l1000, pairs, sets : str
-        Preprocessed tables and pairing index the model was trained on.
-    cp_collapsed, l1000_collapsed : str
-        Collapsed tables (a VAE whose input is both modalities was trained on their shared
-        treatments).
-    distances, zscores, traversal_out : str
-        Outputs: :func:`latent_arithmetic`'s distances and z-scores, :func:`traversal`'s table;
-        each gets ``model`` and ``seed`` columns.
-    shuffles : int
-        Label shuffles of the null.
-    pca_components : int
-        Components of the PCA space (the arithmetic is also done in PCA and raw-feature space).
-    traversal_sd, traversal_scale, traversal_difference
-        :func:`traversal`'s ``k``, ``scale`` and ``difference``.
-    seed : int
-        Seeds the shuffles and the PCA.
-    threads : int
-        PyTorch CPU threads.
-
-    Returns
-    -------
-    tuple of pandas.DataFrame
-        ``(distances, zscores, traversal)`` as written (without the ``model`` / ``seed`` columns).
-
-    Raises
-    ------
-    ValueError
-        If the model is not a VAE.
+    """Latent arithmetic and traversals of VAE ``name`` (its checkpoint) on the first fold's
+    profiles, written to ``distances``, ``zscores`` and ``traversal_out``; ``settings``: the
+    ``arithmetic`` config section; ``seed``: the training seed (shuffles and PCA use it too).
     """
     from .models.data import ModelData
     from .models.train import load_model
@@ -250,9 +215,10 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
 
     with torch.no_grad():
         Z = model.encode(torch.from_numpy(np.array(X, np.float32)))[0].numpy().astype(np.float64)
-    dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, shuffles, pca_components, seed)
-    trav = traversal(decode, Z, feats, traversal_sd, traversal_scale, traversal_difference)
-    trav = trav.assign(scale=traversal_scale, difference=traversal_difference)
+    s = settings
+    dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, s.shuffles, s.pca_components, seed)
+    trav = traversal(decode, Z, feats, s.traversal_sd, s.traversal_scale, s.traversal_difference)
+    trav = trav.assign(scale=s.traversal_scale, difference=s.traversal_difference)
     if len(z):
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,

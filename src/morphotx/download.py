@@ -45,11 +45,13 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .io import MorphotxInputError, file_digest
+from .settings import DownloadSettings as Settings
+from .settings import build
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
-DEFAULT_PART_SIZES_MIB = (8, 5, 16, 15, 64, 100)  # 8: AWS CLI/boto3 default; 5: the S3 minimum; 15/16/64/100: other clients
+DEFAULT_PART_SIZES_MIB = tuple(Settings().part_sizes_mib)  # download.part_sizes_mib's default
 READ_CHUNK = 1 * MiB
 
 
@@ -244,25 +246,6 @@ def verify_file(path: str | Path, src: Source, part_sizes_mib: Sequence[int] = D
 # ---------------------------------------------------------------------------------------------
 # transfers
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class Settings:
-    """``download:`` settings of the config (except ``sources``)."""
-
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    retries: int = 5
-    backoff_s: float = 2.0
-    timeout_s: float = 60.0
-    part_sizes_mib: Sequence[int] = DEFAULT_PART_SIZES_MIB
-    progress: bool = True
-    max_gib: float = 50.0  # byte limit of a download whose source gives no `size`
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> Settings:
-        """The settings of the config's ``download:`` section (``sources`` is left out)."""
-        return cls(**{k: v for k, v in cfg.items() if k != "sources"})
-
-
 def _part_paths(dest: Path) -> tuple[Path, Path]:
     return dest.with_name(f".{dest.name}.part"), dest.with_name(f".{dest.name}.part.json")
 
@@ -486,7 +469,7 @@ def fetch(name: str, entry: dict, dest: str | Path, settings: dict) -> Path:
     S3 or HTTP, or verify and link the ``local`` copy.
     """
     src = Source.from_config(name, entry)
-    s = Settings.from_config(settings)
+    s = build(Settings, settings, "download")
     if src.local:
         return link_local(src, dest, s)
     return (s3_download if src.is_s3 else http_download)(src, dest, s)

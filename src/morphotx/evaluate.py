@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -64,8 +64,9 @@ from . import moaprofiler as mp
 from . import retrieval
 from . import schema as S
 from .baseline import score_predictions
-from .classify import CLASSIFIERS, fit_predict
+from .classify import fit_predict
 from .io import atomic_outputs, read_table, write_parquet
+from .settings import EvaluateSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,11 @@ EVAL_SPLITS = ("validation", "test")
 ZERO_SHOT_REASON = ("no validation or test MoA has a training compound (a MoA-disjoint split): a classifier "
                     "cannot predict unseen MoAs; the zero-shot score is the MoA mAP (headline.metric: moa_map)")
 
-DEFAULTS = {
-    "classifiers": list(CLASSIFIERS),
-    "variants": list(VARIANTS),
-    "knn_k_max": 100,
-    "knn_k_selection": "validation",
-    "cv_folds": 5,
-    "low_dim_max": 32,
-    "same_compound": "exclude",
-    "min_compounds_per_moa": 2,
-    "curve_k_max": 100,
-    "map_null_size": 10000,
-    "map_threshold": 0.05,
-    "replicating_null_size": 1000,
-    "moaprofiler_dmso": "none",
-    "moaprofiler_dose_uM": None,
-    "batch_correction": "none",
-    "validation_map": False,  # set by the workflow when headline.metric is moa_map (not a user setting)
-    "recall_k": [1, 5, 10],
-    "uncollapsed_pairs": "cyclic",
-}
+# the evaluation jobs' settings: the ``evaluate`` section (morphotx.settings, where its defaults live)
+# less the rules' keys (``views`` picks the jobs' inputs, ``collapse`` is the embedding rules'), plus
+# ``validation_map``, set by the workflow when headline.metric is moa_map (not a user setting)
+DEFAULTS = {**{k: v for k, v in asdict(EvaluateSettings()).items() if k not in ("views", "collapse")},
+            "validation_map": False}
 
 
 @dataclass

@@ -1,7 +1,7 @@
-"""The study's figures, drawn from the leaderboard's long tables (PNG, labelled axes, legends).
+"""The study's figures, drawn from the leaderboard's long tables (labelled axes, legends).
 
-One function per figure; each takes table paths and writes one PNG (or a directory of PNGs, one
-per model) atomically. An empty input draws a panel that says what is missing instead of failing.
+One function per figure; each takes table paths and writes one figure (or a directory of figures,
+one per model) atomically, each as a 300 dpi PNG plus a PDF vector copy beside it (``_save``). An empty input draws a panel that says what is missing instead of failing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import schema as S  # noqa: E402
-from .io import atomic_directory, read_table  # noqa: E402
+from .io import atomic_directory, atomic_outputs, read_table  # noqa: E402
+from .settings import FigureSettings  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,40 @@ VARIANT_COLORS = {"uncollapsed": "tab:blue", "raw+uncollapsed": "tab:orange", "c
                   "raw+collapsed": "tab:pink"}  # the study's Fig 2/3 colours
 
 
+DPI = 300  # the PNG's resolution (publication grade; the report shows the PNG)
+VECTOR = ".pdf"  # every figure also as a vector file beside its PNG (text kept as editable text)
+plt.rcParams["pdf.fonttype"] = 42  # TrueType fonts in the PDF: text stays text in an editor
+
+
+def vector_path(png: str) -> str:
+    """The vector copy of the figure written at ``png``: the same name with ``.pdf``."""
+    return os.path.splitext(png)[0] + VECTOR
+
+
 def _save(fig, path: str):
-    """Write ``fig`` to ``path`` atomically, with the same permissions as the other outputs."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.tmp{os.getpid()}.png")
+    """Write ``fig`` as a 300 dpi PNG at ``path`` and as a PDF beside it (:func:`vector_path`),
+    both atomically (renamed into place together) with the same permissions as the other outputs.
+    """
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_outputs(path, vector_path(path)) as (png, vector):
+            fig.savefig(png, dpi=DPI, bbox_inches="tight")
+            fig.savefig(vector, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+
+def _legend_outside(fig, axes, title: str | None = None, fontsize=7):
+    """One legend for every panel of ``fig``, below the panels (never on the data; a constrained
+    layout makes room): the labelled lines of all ``axes``, each label once, in the order first
+    drawn, in up to five columns.
+    """
+    seen = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, h)
+    if seen:
+        fig.legend(list(seen.values()), list(seen), loc="outside lower center", ncols=min(5, len(seen)),
+                   fontsize=fontsize, title=title, title_fontsize=fontsize, frameon=False)
 
 
 def _empty(ax, text):
@@ -126,16 +150,16 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
                 ax.set_ylabel(f"F1 ({clf}, mean over repetitions)")
                 ax.set_xlabel("MoA (non-zero F1 only)")
                 ax.set_ylim(0, 1)
-                ax.legend(title="variant", fontsize=7)
+                ax.legend(title="variant", fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
                 ax.set_title(f"Per-MoA F1 on test compounds, {clf}: {_label(source, view)}", fontsize=9)
             fig.tight_layout()
             _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
 
 
-def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
-                   perplexity: float = 30.0):
+def embedding_maps(tables: dict[str, str], outdir: str, settings: FigureSettings = FigureSettings()):
     """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
-    are training compounds, crosses test compounds, grey multi-MoA or unannotated.
+    are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``settings``:
+    the ``figures`` config section (seed, UMAP neighbours, t-SNE perplexity).
     """
     import umap
     from sklearn.manifold import TSNE
@@ -153,9 +177,10 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             color = {m: cmap(i) for i, m in enumerate(names)}
             test = (df[S.SPLIT] == "test").to_numpy()
             fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-            maps = {"UMAP": umap.UMAP(n_neighbors=min(umap_neighbors, len(X) - 1), random_state=seed, n_jobs=1,
-                                      metric="cosine").fit_transform(X),
-                    "t-SNE": TSNE(perplexity=min(perplexity, (len(X) - 1) / 3), random_state=seed,
+            seed = settings.seed
+            maps = {"UMAP": umap.UMAP(n_neighbors=min(settings.umap_neighbors, len(X) - 1), random_state=seed,
+                                      n_jobs=1, metric="cosine").fit_transform(X),
+                    "t-SNE": TSNE(perplexity=min(settings.tsne_perplexity, (len(X) - 1) / 3), random_state=seed,
                                   init="pca").fit_transform(X)}
             for ax, (title, Y) in zip(axes, maps.items()):
                 multi = moa == ""
@@ -173,12 +198,19 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             _save(fig, os.path.join(tmp, f"{name}.png"))
 
 
-CURVE_LABELS = {"knn_cv_macro_f1": "classifier's grouped CV macro-F1 (training compounds)",
-                "knn_validation_macro_f1": "classifier's macro-F1 on validation compounds"}
+CURVE_LABELS = {"knn_cv_macro_f1": "grouped-CV macro-F1 (training compounds)",
+                "knn_validation_macro_f1": "macro-F1 (validation compounds)"}
+BAND_MAX_LINES = 8  # a panel with more lines draws no ± sd bands: overlapping bands hide each other
 
 
 def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, title, out, logy=False):
-    fig, axes = plt.subplots(len(names), len(levels), figsize=(7 * len(levels), 4.2 * len(names)), squeeze=False,
+    """One panel per curve (rows) and level (columns), one line per source and view in its
+    :func:`source_colour` (mean over repetitions; a ± sd band where a panel has at most
+    ``BAND_MAX_LINES`` lines and the axis is linear), and one legend for all panels below them.
+    """
+    import textwrap
+
+    fig, axes = plt.subplots(len(names), len(levels), figsize=(5.2 * len(levels), 3.4 * len(names)), squeeze=False,
                              layout="constrained")
     for r, curve in enumerate(names):
         for c, level in enumerate(levels):
@@ -188,22 +220,24 @@ def _curve_plot(curves: pd.DataFrame, names: list[str], levels, ylabel, xlabel, 
                 _empty(ax, f"no {curve} curve at the {level} level")
                 continue
             d = d.replace([np.inf, -np.inf], np.nan)
-            for (source, view), g in d.groupby(["source", "view"]):
+            groups = d.groupby(["source", "view"])
+            bands = not logy and groups.ngroups <= BAND_MAX_LINES  # a mean − sd band is meaningless on a log axis
+            for (source, view), g in groups:
                 m = g.groupby("x")["value"].agg(["mean", "std"])
                 ls = "--" if source == "raw" else "-"
                 col = source_colour(source, view)
-                ax.plot(m.index, m["mean"], ls=ls, lw=1.3, color=col, label=_label(source, view))
-                if not logy:  # a mean − sd band is meaningless on a log axis
+                ax.plot(m.index, m["mean"], ls=ls, lw=1.2, color=col, label=_label(source, view))
+                if bands:
                     ax.fill_between(m.index, m["mean"] - m["std"].fillna(0), m["mean"] + m["std"].fillna(0),
                                     color=col, alpha=0.10)
             ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
             short = CURVE_LABELS.get(curve, curve.split("_")[-1])
-            ax.set_ylabel(ylabel if len(names) == 1 else f"{ylabel}: {short}")
-            ax.set_title(f"{level} embeddings" + (f" — {short}" if len(names) > 1 else ""))
+            ax.set_title(f"{level} embeddings" + (f": {short}" if len(names) > 1 else ""), fontsize=9)
             if logy:
                 ax.set_yscale("log")
-            ax.legend(fontsize=6, ncol=2)
-    fig.suptitle(title)
+    _legend_outside(fig, axes.flat, title="source (view); dashed = raw features")
+    fig.suptitle(textwrap.fill(title, 110), fontsize=10)
     _save(fig, out)
 
 
@@ -239,7 +273,8 @@ def knn_vs_k(curves: str, out: str):
     _curve_plot(c, ["knn_f1", "knn_precision", "knn_recall", pick], ["uncollapsed", "collapsed"],
                 "score", "k (nearest neighbours)",
                 "kNN vs k: leave-one-out on test compounds by PCC (MOAProfiler; weighted F1, precision, recall) and "
-                f"the classifier's macro-F1 on {where} (the curve that picks k); mean ± sd over repetitions", out)
+                f"the classifier's macro-F1 on {where} (the curve that picks k); mean over repetitions "
+                f"(± sd band in panels with at most {BAND_MAX_LINES} lines)", out)
 
 
 def map_distributions(maps: str, out: str):

@@ -33,10 +33,11 @@ import yaml
 
 from . import schema as S
 from .io import MorphotxInputError, read_header, read_table, save_parquet
+from .settings import HarmoniseSettings, MoaSettings
 
 log = logging.getLogger(__name__)
 
-STANDARD_DOSES = [0.04, 0.12, 0.37, 1.11, 3.33, 10.0, 20.0]
+STANDARD_DOSES = HarmoniseSettings().doses_uM  # harmonise.doses_uM's default
 MISSING_CODES = {"-666", "-666.0", "", "nan", "NaN", "None"}
 
 
@@ -350,24 +351,21 @@ def harmonise(
     output: str | Path,
     format_path: str | Path,
     modality: str,
-    doses: Sequence[float] = STANDARD_DOSES,
-    max_dose_fold: float = 10.0,
-    on_bad_dose: str = "error",
-    on_extreme: str = "error",
-    max_unknown_columns: float = 0.02,
-    moa_source: str = "file",
+    settings: HarmoniseSettings = HarmoniseSettings(),
+    moa: MoaSettings = MoaSettings(),
     moa_map: str | Path | None = None,
-    moa_map_key: str = "broad_id",
-    moa_map_column: str = "moa",
 ) -> pd.DataFrame:
     """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), write the
-    harmonised Parquet to ``output`` and return it.
+    harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
+    (dose recoding, bad doses, extreme values, unknown columns); ``moa``: the ``moa`` section, with
+    ``moa_map`` the MoA table when ``moa.source`` is ``map``.
     """
+    s = settings
     path = Path(path)
     fmt = load_format(format_path, modality)
     header = read_columns(path)
     features = check_columns(header, fmt, path, format_path, modality)
-    _check_unknown(unknown_columns(header, features, fmt), len(features), path, format_path, max_unknown_columns)
+    _check_unknown(unknown_columns(header, features, fmt), len(features), path, format_path, s.max_unknown_columns)
     colmap = source_columns(header, fmt["columns"])
     present = [c for c in colmap if c in header]
     extra_meta = [c for c in header if c not in features and c not in fmt["columns"]]
@@ -379,10 +377,10 @@ def harmonise(
         if name not in out:
             out[name] = df[c]
     is_control = _controls_and_ids(df, out, fmt, header, colmap, path)
-    bad = _doses(df, out, colmap, is_control, path, doses, max_dose_fold, on_bad_dose)
-    _moas(out, is_control, path, modality, moa_source, moa_map, moa_map_key, moa_map_column)
+    bad = _doses(df, out, colmap, is_control, path, s.doses_uM, s.max_dose_fold, s.on_bad_dose)
+    _moas(out, is_control, path, modality, moa.source, moa_map, moa.map_key, moa.map_column)
     _profile_ids(df, out, fmt, path)
-    feats = _features(df, features, out[S.PROFILE_ID], path, on_extreme)
+    feats = _features(df, features, out[S.PROFILE_ID], path, s.on_extreme)
     _warn_plates(out, path)
 
     order = [S.PROFILE_ID, S.PLATE, S.WELL, S.PERT, S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.TREATMENT, S.MOA]

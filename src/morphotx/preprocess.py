@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from . import schema as S
 from .io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
+from .settings import FeatureSelectSettings, NormalizeSettings, SphereSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ DEFAULT_DROP_PATTERNS = [
     r"_Location_", r"_AreaShape_Center_", r"_Center_[XYZ]", r"_Number_Object_Number",
     r"_Parent_", r"_Children_", r"^Image_", r"_ObjectNumber",
 ]
-DEFAULT_OPERATIONS = ["drop_na_columns", "frequency_threshold", "variance_threshold", "correlation_threshold", "blocklist"]
+DEFAULT_OPERATIONS = FeatureSelectSettings().operations  # preprocess.cell_painting.feature_select's default
 OPERATIONS = frozenset(DEFAULT_OPERATIONS)
 
 
@@ -318,10 +320,9 @@ def recipe_settings(recipe: str = "standard", feature_select: dict | None = None
     ``standard`` (the given settings) or ``study`` (the study's own: variance < 0.01 and r > 0.9
     on raw features, one RobustScaler on DMSO, ZCA on DMSO).
     """
-    fs = {"operations": DEFAULT_OPERATIONS, "na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01,
-          "min_variance": 1e-6, "corr_threshold": 0.9, **(feature_select or {})}
-    norm = {"method": "mad_robustize", "by": "plate", **(normalize or {})}
-    sph = {"method": "ZCA", "epsilon": 1e-6, **(sphere or {})}
+    fs = {**asdict(FeatureSelectSettings()), **(feature_select or {})}  # defaults: morphotx.settings
+    norm = {**asdict(NormalizeSettings()), **(normalize or {})}
+    sph = {**asdict(SphereSettings()), **(sphere or {})}
     if recipe == "study":
         fs = {**fs, "operations": ["variance_threshold", "correlation_threshold"], "min_variance": 0.01,
               "corr_threshold": 0.9}

@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import schema as S
 from .io import MorphotxInputError, read_gct, read_table, save_parquet
+from .settings import ProbeMapSettings
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,16 @@ def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "me
     return pd.concat([meta, feats], axis=1), report
 
 
-def map_probes_file(input_path, output_path, map_path, probe_column="probe_id", symbol_column="symbol",
-                    duplicates="mean", unmapped="drop", conflicts="error", max_unmapped=0.1) -> dict:
+def map_probes_file(input_path, output_path, map_path, settings: ProbeMapSettings = ProbeMapSettings()) -> dict:
     """Map the probe columns of ``input_path`` to genes with the map at ``map_path``; write Parquet.
-    Unmapped probes are a warning; more than ``max_unmapped`` of them (a fraction) is an error.
+    ``settings``: the ``probe_map`` config section (map columns, duplicated genes, unmapped probes,
+    conflicting symbols). Unmapped probes are a warning; more than ``settings.max_unmapped`` of
+    them (a fraction) is an error.
     """
+    probe_column, symbol_column = settings.probe_column, settings.symbol_column
+    duplicates, unmapped, max_unmapped = settings.duplicates, settings.unmapped, settings.max_unmapped
     profiles = read_table(input_path)
-    mapping = load_probe_map(map_path, probe_column, symbol_column, conflicts)
+    mapping = load_probe_map(map_path, probe_column, symbol_column, settings.conflicts)
     mapped, report = map_probes(profiles, mapping, duplicates, unmapped)
     if report["n_genes"] == 0:
         raise MorphotxInputError(

@@ -9,10 +9,6 @@ ENVS = {
     g: f"../../envs/{g}.yaml"
     for g in ["data", "preprocess", "train", "evaluate", "figures"]
 }
-THREADS = config["threads"]["default"]
-# memory, runtime and optional partition per class of job (config key `resources`)
-RES = config["resources"]
-HEAVY = config["threads"]["heavy"]
 MODALITY = {"cp": "cell_painting", "l1000": "l1000"}
 
 
@@ -33,6 +29,16 @@ check_split_config(config["split"])
 config["headline"]["metric"] = resolve_headline_metric(
     config["headline"]["metric"], config["split"]["mode"]
 )
+
+# the typed settings of every section (src/morphotx/settings.py; the schema filled the defaults)
+from morphotx.settings import load as load_settings
+
+SETTINGS = load_settings(config)
+THREADS = SETTINGS.threads.default
+HEAVY = SETTINGS.threads.heavy
+# memory, runtime and optional partition per class of job (config key `resources`), as given to
+# Snakemake's `resources:` (a partition that is not set is left out)
+RES = config["resources"]
 
 # the code that runs (the manifest rule reruns when it changes)
 from morphotx.manifest import git_state
@@ -61,16 +67,16 @@ def download_path(key):
 
 
 def raw_input(key):
-    if config["dataset"]["source"] == "demo":
+    if SETTINGS.dataset.source == "demo":
         return DEMO_RAW[key]
-    if config["dataset"]["source"] == "remote":
+    if SETTINGS.dataset.source == "remote":
         if key not in SOURCES:
             raise ValueError(
                 f"config key download.sources.{key} is not set; dataset.source is 'remote', so add it "
                 "(see config/lincs_pilot1.yaml)."
             )
         return download_path(key)
-    path = config["inputs"].get(key)
+    path = getattr(SETTINGS.inputs, key)
     if not path:
         raise ValueError(
             f"config key inputs.{key} is not set; dataset.source is 'files', so name the file there."
@@ -79,7 +85,7 @@ def raw_input(key):
 
 
 def moa_map_input():
-    return [raw_input("moa_map")] if config["moa"]["source"] == "map" else []
+    return [raw_input("moa_map")] if SETTINGS.moa.source == "map" else []
 
 
 # models: the enabled ones, the embedding views each writes, and where their files go
@@ -92,12 +98,12 @@ VAES = [n for n, hp in HP.items() if hp.family == "vae"]
 # models with a decoder, scored on how well they reproduce held-out profiles (rule reconstruction)
 DECODERS = [n for n, hp in HP.items() if hp.family in ("vae", "translator")]
 LEVELS = ["uncollapsed", "collapsed"]
-SEEDS = config["train"]["seeds"]
+SEEDS = SETTINGS.train.seeds
 # repetitions of the headline protocol: compound-grouped folds × training seeds (split.folds)
-FOLDS = list(range(config["split"]["folds"]))
+FOLDS = list(range(SETTINGS.split.folds))
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
 TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
-GPU = 1 if config["train"]["device"] == "cuda" else 0
+GPU = 1 if SETTINGS.train.device == "cuda" else 0
 
 
 def per_fold(paths: dict, folds=FOLDS) -> dict:
@@ -124,13 +130,13 @@ EVAL_CFG = {
     k: v for k, v in config["evaluate"].items() if k not in ("views", "collapse")
 }
 # the validation compounds' MoA mAP is computed only when the headline selects on it
-EVAL_CFG["validation_map"] = config["headline"]["metric"] == "moa_map"
+EVAL_CFG["validation_map"] = SETTINGS.headline.metric == "moa_map"
 
 
 def eval_views(name):
     """Views scored: every view (``all``), or the primary view plus the Cell-Painting-only view
     where the model has one (``primary``; seed 003's new-compound case)."""
-    if config["evaluate"]["views"] == "all":
+    if SETTINGS.evaluate.views == "all":
         return VIEWS[name]
     return sorted({primary_view(HP[name])} | ({"cp"} & set(VIEWS[name])))
 
@@ -164,7 +170,7 @@ def arithmetic_files(name, fold, seed):
 
 def tune_targets(wildcards):
     """The trials tables of every model in tune.models (each must be an enabled model)."""
-    unknown = [m for m in config["tune"]["models"] if m not in MODELS]
+    unknown = [m for m in SETTINGS.tune.models if m not in MODELS]
     if unknown:
         raise ValueError(
             f"config key tune.models names {unknown}, which are not enabled models; "
@@ -172,7 +178,7 @@ def tune_targets(wildcards):
         )
     return [
         f"{OUT}/tune/{m}/{f}"
-        for m in config["tune"]["models"]
+        for m in SETTINGS.tune.models
         for f in ("trials.parquet", "trials.tsv")
     ]
 

@@ -96,7 +96,7 @@ rule arithmetic:
     resources:
         **RES["evaluate"],
     params:
-        **config["arithmetic"],
+        arithmetic=config["arithmetic"],
         model_cfg=lambda w: MODELS[w.model],
         train=TRAIN,
         seed=lambda w: int(w.seed),

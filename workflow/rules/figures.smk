@@ -1,5 +1,6 @@
 # Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
-# (`make report`) with its caption from workflow/report/.
+# (`make report`) with its caption from workflow/report/. Every figure is a 300 dpi PNG (the
+# report's) plus a PDF vector copy beside it (`vector`; in the per-model directories, one of each).
 FIG = f"{OUT}/figures"
 REPORT = "../report"
 
@@ -17,6 +18,7 @@ rule figure_loss_curves:
             caption=f"{REPORT}/loss_curves.rst",
             category="2. Training",
         ),
+        vector=f"{FIG}/loss_curves.pdf",
     log:
         f"{LOGS}/figures/loss_curves.log",
     benchmark:
@@ -63,6 +65,7 @@ rule figure_leaderboard:
             caption=f"{REPORT}/leaderboard_chart.rst",
             category="1. Leaderboard",
         ),
+        vector=f"{FIG}/leaderboard.pdf",
     log:
         f"{LOGS}/figures/leaderboard.log",
     benchmark:
@@ -118,6 +121,7 @@ rule figure_headline:
             caption=f"{REPORT}/headline_chart.rst",
             category="0. Headline",
         ),
+        vector=f"{FIG}/headline.pdf",
     log:
         f"{LOGS}/figures/headline.log",
     benchmark:
@@ -151,6 +155,7 @@ for _fig, _table, _cat in [
                 caption=f"{REPORT}/{_fig}.rst",
                 category=_cat,
             ),
+            vector=f"{FIG}/{_fig}.pdf",
         log:
             f"{LOGS}/figures/{_fig}.log",
         benchmark:
@@ -164,7 +169,8 @@ for _fig, _table, _cat in [
 
 
 FIGURES = [
-    f"{FIG}/{f}.png"
+    f"{FIG}/{f}.{ext}"
+    for ext in ("png", "pdf")
     for f in [
         "headline",
         "loss_curves",

@@ -19,11 +19,7 @@ rule harmonise:
         **RES["heavy"],
     params:
         modality=lambda w: MODALITY[w.modality],
-        doses=config["harmonise"]["doses_uM"],
-        max_dose_fold=config["harmonise"]["max_dose_fold"],
-        on_bad_dose=config["harmonise"]["on_bad_dose"],
-        on_extreme=config["harmonise"]["on_extreme"],
-        max_unknown_columns=config["harmonise"]["max_unknown_columns"],
+        harmonise=config["harmonise"],
         moa=config["moa"],
     script:
         "../../scripts/harmonise.py"

@@ -33,7 +33,7 @@ rule train_model:
         seed=r"\d+",
     conda:
         ENVS["train"]
-    threads: config["threads"]["train"]
+    threads: SETTINGS.threads.train
     resources:
         **RES["train"],
         gpu=GPU,
@@ -81,7 +81,7 @@ for _name in MODELS:
             model_cfg=MODELS[_name],
             train=TRAIN,
             folds=FOLDS,
-            collapse=config["evaluate"]["collapse"],
+            collapse=SETTINGS.evaluate.collapse,
         script:
             "../../scripts/embed_model.py"
 

@@ -29,7 +29,7 @@ rule tune:
         model="|".join(MODELS) or "(?!x)x",
     conda:
         ENVS["train"]
-    threads: config["threads"]["train"]
+    threads: SETTINGS.threads.train
     resources:
         **RES["train"],
         gpu=GPU,

@@ -1,7 +1,8 @@
 """Resolved hyperparameters of every model family and of the shared trainer.
 
 The config schema (``workflow/schemas/config.schema.yaml``, ``$defs``) documents and validates the
-same keys with the same defaults; ``tests/test_models_config.py`` checks that the two agree.
+same keys with the same defaults; ``tests/test_models.py`` checks that the two agree. The trainer's
+settings (``train:``) are :class:`morphotx.settings.TrainSettings`, with every other section's.
 A model in ``config.yaml`` is ``models.<name>: {family: <family>, ...}``; keys left out take the
 defaults below.
 """
@@ -10,26 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 from ..io import MorphotxInputError
+from ..settings import TrainSettings, build
 
 FORMAT_VERSION = 1
-
-
-@dataclass
-class TrainSettings:
-    """``train:`` — the one trainer shared by every model."""
-
-    device: str = "auto"  # auto | cpu | cuda
-    mixed_precision: bool = False  # bf16 autocast on CUDA only
-    seeds: list = field(default_factory=lambda: [0])
-    max_epochs: int = 60
-    patience: int = 8
-    min_delta: float = 0.0
-    input_clip: float = 10.0
-    select_on: str = "downstream"  # downstream (validation MoA mAP) | loss
-    progress: bool = True
 
 
 @dataclass
@@ -173,16 +160,7 @@ def resolve(name: str, cfg: dict) -> object:
 
 def resolve_train(cfg: dict | None) -> TrainSettings:
     """The trainer settings from the ``train`` config mapping (defaults filled); errors name the key."""
-    known = {f.name for f in fields(TrainSettings)}
-    unknown = sorted(set(cfg or {}) - known)
-    if unknown:
-        raise MorphotxInputError(f"train: unknown key(s) {unknown}; known keys: {sorted(known)}")
-    ts = TrainSettings(**(cfg or {}))
-    if ts.device not in ("auto", "cpu", "cuda"):
-        raise MorphotxInputError(f"train.device is {ts.device!r}; expected auto, cpu or cuda")
-    if ts.select_on not in ("downstream", "loss"):
-        raise MorphotxInputError(f"train.select_on is {ts.select_on!r}; expected downstream or loss")
-    return ts
+    return build(TrainSettings, cfg, "train")  # unknown keys and choices are checked there
 
 
 def views(hp) -> list[str]:

@@ -1,0 +1,43 @@
+"""Figures: a 300 dpi PNG plus a PDF for each, and multi-model panels with one legend off the data."""
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from morphotx import figures as F
+
+
+def _curves(n_sources: int) -> pd.DataFrame:
+    rows = [{"curve": "enrichment", "level": level, "source": f"m{i}", "view": "both", "variant": level,
+             "x": x, "value": 1.0 + i + x, "seed": seed}
+            for i in range(n_sources) for level in ("uncollapsed", "collapsed") for x in (1, 2, 3) for seed in (0, 1)]
+    return pd.DataFrame(rows)
+
+
+def test_multi_model_figure_writes_png_and_pdf_with_one_legend_outside_the_panels(tmp_path, monkeypatch):
+    """18 models on two panels: no legend on any panel, one figure legend naming each model once,
+    lying outside every panel; written as a 300 dpi PNG and a PDF."""
+    table = tmp_path / "curves.parquet"
+    _curves(18).to_parquet(table)
+    seen = {}
+    save = F._save
+
+    def inspect_then_save(fig, path):
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        seen["axes_legends"] = [ax.get_legend() for ax in fig.axes]
+        seen["labels"] = [[t.get_text() for t in leg.get_texts()] for leg in fig.legends]
+        boxes = [ax.get_window_extent(renderer) for ax in fig.axes]
+        seen["overlaps"] = [leg.get_window_extent(renderer).overlaps(b) for leg in fig.legends for b in boxes]
+        save(fig, path)
+
+    monkeypatch.setattr(F, "_save", inspect_then_save)
+    out = tmp_path / "figures" / "enrichment.png"
+    F.enrichment(str(table), str(out))
+    assert seen["axes_legends"] == [None, None]
+    assert seen["labels"] == [sorted(f"m{i} (both)" for i in range(18))]  # drawing order: sorted sources
+    assert not any(seen["overlaps"])
+    with Image.open(out) as im:
+        assert np.allclose(im.info["dpi"], (300, 300), atol=0.01)
+    assert out.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["enrichment.pdf", "enrichment.png"]  # no temporaries
