@@ -38,7 +38,7 @@ def raw_frames(tiny_processed, tmp_path_factory):
     return evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(d, "raw"), cfg=FAST)
 
 
-def test_raw_baselines_on_the_same_split(raw_frames):
+def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
     c = raw_frames["classification"]
     assert set(c["view"]) == {"cp", "l1000", "both", "late_fusion"}
     assert set(c["classifier"]) == {"knn", "logreg"}
@@ -63,6 +63,19 @@ def test_raw_baselines_on_the_same_split(raw_frames):
     assert mine["value"].max() == pytest.approx(val["macro_f1"])
     assert chosen["param_validation_macro_f1"].to_numpy() == pytest.approx(mine["value"].max())
     assert (em["metric"] == "percent_replicating").any()
+    # seed 003's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds
+    got = em[(em["view"] == "cp") & (em["level"] == "uncollapsed")].set_index("metric")
+    assert (got.loc[["replicate_silhouette", "replicate_ami", "replicate_ari"], "status"] == "ok").all(), got
+    assert -1 <= got.loc["replicate_silhouette", "value"] <= 1 and got.loc["replicate_ami", "value"] <= 1
+    col = pd.read_parquet(tiny_processed["cp_c"])
+    single = col[(col[S.SPLIT] == "test") & (col[S.MOA].map(len) == 1)]
+    n_cpd = single.groupby(single[S.MOA].map(lambda m: m[0]))[S.PERT].nunique()
+    got = em[(em["view"] == "cp") & (em["level"] == "collapsed")].set_index("metric")
+    if (n_cpd >= 2).sum() >= 2:
+        assert got.loc["moa_cluster_n_groups", "value"] == (n_cpd >= 2).sum()
+    else:
+        assert got.loc["moa_silhouette", "status"] == "too_few_classes"
+        assert got.loc["moa_silhouette", "reason"].startswith(f"{int((n_cpd >= 2).sum())} MoA(s)")
 
 
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
@@ -289,3 +302,36 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
     assert all(t is orig and r == {} for (t, r), orig in zip(plain.values(), [col, unc, pair]))
     with pytest.raises(ValueError, match="batch_correction"):
         batch_correct([unc], {**DEFAULTS, "batch_correction": "sphere"})
+
+
+def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
+    """Seed 003's cluster quality: replicates by treatment (uncollapsed) and MoAs by compound
+    (collapsed; the doses of a compound become one row, so a compound alone cannot make a cluster).
+    Toy: two MoAs, two test compounds each, two doses per compound pointing the same way."""
+    from morphotx.evaluate import DEFAULTS, Table, cluster_metrics
+
+    e = np.eye(3)
+    cpds = ["c1", "c1", "c2", "c2", "c3", "c3", "c4", "c4", "v1", "m1"]
+    moas = [["A"]] * 4 + [["B"]] * 4 + [["A"], ["A", "B"]]
+    X = np.array([e[0], 2 * e[0], e[0] + 0.1 * e[2], e[0], e[1], 3 * e[1], e[1] + 0.1 * e[2], e[1], e[1], e[2]])
+    meta = pd.DataFrame({S.TREATMENT: [f"{c}_{i % 2}" for i, c in enumerate(cpds)], S.PERT: cpds,
+                         S.SPLIT: ["test"] * 8 + ["validation", "test"], S.IS_CONTROL: False,
+                         S.MOA: [np.array(m, dtype=object) for m in moas]})
+    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", meta, X), DEFAULTS)}
+    # a validation compound and a multi-MoA compound left out; four compound rows, two MoAs
+    assert got["moa_cluster_n_rows"]["value"] == 4 and got["moa_cluster_n_groups"]["value"] == 2
+    assert got["moa_ami"]["value"] == pytest.approx(1.0) and got["moa_ari"]["value"] == pytest.approx(1.0)
+    assert 0.9 < got["moa_silhouette"]["value"] < 1.0
+    flipped = meta.assign(**{S.MOA: [np.array(m, dtype=object) for m in [["A"], ["A"], ["B"], ["B"]] * 2 + moas[8:]]})
+    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", flipped, X), DEFAULTS)}
+    assert got["moa_silhouette"]["value"] < 0 and got["moa_ari"]["value"] < 1
+    # replicates: treatments with two test replicates; controls and singletons left out
+    rep = meta.assign(**{S.TREATMENT: cpds})
+    rows = cluster_metrics(Table("cp", "uncollapsed", rep, X), DEFAULTS)
+    got = {r["metric"]: r for r in rows}
+    assert got["replicate_cluster_n_rows"]["value"] == 8 and got["replicate_cluster_n_groups"]["value"] == 4
+    assert np.isfinite(got["replicate_silhouette"]["value"]) and got["replicate_silhouette"]["status"] == "ok"
+    few = cluster_metrics(Table("cp", "uncollapsed", rep.iloc[:2], X[:2]), DEFAULTS)
+    assert {r["status"] for r in few} == {"too_few_classes"} and "1 test treatment" in few[0]["reason"]
+    bad = cluster_metrics(Table("cp", "collapsed", meta, np.where(np.arange(10)[:, None] == 0, np.nan, X)), DEFAULTS)
+    assert {r["status"] for r in bad} == {"nan_embedding"}

@@ -15,12 +15,12 @@ import yaml
 
 from conftest import REPO
 from morphotx.io import MorphotxInputError
-from morphotx.models import embed_model, load_checkpoint, resolve, resolve_train, train_model, views
+from morphotx.models import embed_model, load_checkpoint, primary_view, resolve, resolve_train, train_model, views
 from morphotx.models import losses as L
 from morphotx.models.config import FAMILIES
 from morphotx.models.data import ModelData, distinct_compound_batches, moa_batches
 from morphotx.models.families import family_of
-from morphotx.models.nets import VAE, GatedAttentionPool, InputAugment, LateFusionSupCon, SetEncoder
+from morphotx.models.nets import VAE, BimodalAE, GatedAttentionPool, InputAugment, LateFusionSupCon, SetEncoder
 from morphotx.models.train import mean_average_precision, select_device
 
 FAST = {"max_epochs": 4, "patience": 2, "progress": False}
@@ -263,6 +263,10 @@ def test_resolve_errors_name_the_key():
         resolve("m", {"family": "vae", "variant": "gamma"})
     with pytest.raises(MorphotxInputError, match=r"models\.m\.unit"):
         resolve("m", {"family": "vae", "input": "concat", "unit": "replicates"})
+    with pytest.raises(MorphotxInputError, match=r"models\.m: cp_only \+ l1000_only"):
+        resolve("m", {"family": "bimodal_ae", "cp_only": 0.6, "l1000_only": 0.5})
+    with pytest.raises(MorphotxInputError, match=r"models\.m\.cp_only"):
+        resolve("m", {"family": "bimodal_ae", "cp_only": -0.1})
     with pytest.raises(MorphotxInputError, match=r"train\.device"):
         resolve_train({"device": "tpu"})
     with pytest.raises(MorphotxInputError, match=r"train\.select_on"):
@@ -284,6 +288,71 @@ def test_views_per_family():
     assert views(resolve("b", {"family": "translator"})) == ["l1000"]
     assert views(resolve("c", {"family": "vae", "input": "concat"})) == ["both"]
     assert views(resolve("d", {"family": "contrastive", "unit": "sets"})) == ["both", "cp", "l1000"]
+    bimodal = resolve("e", {"family": "bimodal_ae"})
+    assert views(bimodal) == ["both", "cp", "l1000"] and primary_view(bimodal) == "both"
+
+
+# ---------------------------------------------------------------------------------------------
+# bimodal autoencoder (seed 003)
+# ---------------------------------------------------------------------------------------------
+def _bimodal(**kw):
+    hp = resolve("b", {"family": "bimodal_ae", "hidden": 8, "latent_dim": 3, "dropout": 0.0, **kw})
+    torch.manual_seed(0)
+    return family_of(hp), BimodalAE(6, 5, 8, 3, 0.0)
+
+
+def test_bimodal_ae_cp_view_needs_no_l1000():
+    """The Cell-Painting-only embedding of a profile is the same whatever L1000 profile (or none)
+    comes with it; the joint view does depend on L1000."""
+    fam, net = _bimodal()
+    net.eval()
+    rng = np.random.default_rng(0)
+    cp, l_a, l_b = (rng.normal(size=(4, d)).astype(np.float32) for d in (6, 5, 5))
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        z_a = fam.encode(net, "cp", {"cp": cp, "l1000": l_a}, cpu)
+        z_b = fam.encode(net, "cp", {"cp": cp, "l1000": l_b}, cpu)
+        z_none = fam.encode(net, "cp", {"cp": cp}, cpu)
+        j_a = fam.encode(net, "both", {"cp": cp, "l1000": l_a}, cpu)
+        j_b = fam.encode(net, "both", {"cp": cp, "l1000": l_b}, cpu)
+    assert z_a.shape == (4, 3)
+    assert torch.equal(z_a, z_b) and torch.equal(z_a, z_none)
+    assert not torch.allclose(j_a, j_b)
+    # absent = a zero standardised input, i.e. the L1000 training mean
+    with torch.no_grad():
+        at_mean = net.encode(torch.as_tensor(cp), net.norm_l1000.mean.expand(4, 5))
+    torch.testing.assert_close(z_a, at_mean)
+
+
+def test_bimodal_ae_loss_reconstructs_both_modalities_from_each_input_case():
+    """Eval mode: the three input cases' reconstruction errors weighted by their probabilities,
+    each case recomputed by hand. Training with ``cp_only: 1`` is the Cell-Painting-only case."""
+    rng = np.random.default_rng(1)
+    batch = {"cp": rng.normal(size=(5, 6)).astype(np.float32), "l1000": rng.normal(size=(5, 5)).astype(np.float32)}
+    cpu = torch.device("cpu")
+    cp, l1 = torch.as_tensor(batch["cp"]), torch.as_tensor(batch["l1000"])
+
+    def case(net, x_cp, x_l):
+        r_cp, r_l = net.decode(net.embed(x_cp, x_l))
+        return float(((r_cp - cp) ** 2).mean()), float(((r_l - l1) ** 2).mean())
+
+    fam, net = _bimodal(cp_only=0.5, l1000_only=0.2)
+    net.eval()
+    with torch.no_grad():
+        got = fam.step(net, batch, cpu)
+        parts = {"both": case(net, cp, l1), "cp": case(net, cp, 0 * l1), "l1000": case(net, 0 * cp, l1)}
+    weights = {"both": 0.3, "cp": 0.5, "l1000": 0.2}
+    want_cp = sum(weights[c] * parts[c][0] for c in parts)
+    want_l = sum(weights[c] * parts[c][1] for c in parts)
+    assert got["reconstruction_cp"].item() == pytest.approx(want_cp, rel=1e-5)
+    assert got["reconstruction_l1000"].item() == pytest.approx(want_l, rel=1e-5)
+    assert got["loss"].item() == pytest.approx(want_cp + want_l, rel=1e-5)
+    fam, net = _bimodal(cp_only=1.0, l1000_only=0.0)
+    net.train()  # dropout 0: training mode differs only by the input cases drawn
+    with torch.no_grad():
+        got = fam.step(net, batch, cpu)
+        want = case(net, cp, 0 * l1)
+    assert got["loss"].item() == pytest.approx(sum(want), rel=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +445,7 @@ def test_early_stopping_restores_best_weights(tiny_processed, tmp_path):
     ("set_cwcl", {"family": "contrastive", "loss": "cwcl", "unit": "sets", "hidden": 32}),
     ("translator", {"family": "translator", "unit": "collapsed"}),
     ("vae_concat", {"family": "vae", "variant": "beta", "beta": 0.5, "input": "concat", "unit": "collapsed"}),
+    ("bimodal_ae", {"family": "bimodal_ae", "unit": "pairs", "hidden": 32, "latent_dim": 8}),
 ])
 def test_same_seed_same_embeddings_and_complete_tables(tiny_processed, tmp_path, name, cfg):
     frames = []
@@ -530,3 +600,27 @@ def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp
         embed_profiles(out["checkpoint"], cp=cp.drop(columns=feat), view="cp")
     with pytest.raises(MorphotxInputError, match="has the views"):
         embed_profiles(out["checkpoint"], cp=cp, view="l1000")
+
+
+def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tiny_processed, tmp_path, splits_read):
+    """Seed 003's setting end to end: trained on both assays (validation compounds only choose the
+    checkpoint), the ``cp`` view embeds profiles given without any L1000 data, exactly as the
+    workflow's ``cp`` table, with the shared layer's dimension."""
+    from morphotx.models import embed_profiles
+
+    cfg, train = {"family": "bimodal_ae"}, {**FAST, "max_epochs": 8, "patience": 8}
+    out, hist = _train(tmp_path, tiny_processed, "b", cfg, train=train)
+    assert set(splits_read) == {"train", "validation"}
+    assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
+    assert {"train_reconstruction_cp", "val_reconstruction_l1000", "val_map"} <= set(hist.columns)
+    params = json.loads(open(out["params"]).read())
+    assert params["select_on"] == "downstream" and params["best_epoch"] == int(hist["val_map"].idxmax()) + 1
+    outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in views(resolve("b", cfg))
+            for l in ("uncollapsed", "collapsed")}
+    frames = embed_model("b", cfg, train, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    cp = pd.read_parquet(tiny_processed["cp_p"])
+    got = embed_profiles(out["checkpoint"], cp=cp, view="cp")  # no L1000 at all
+    emb = [c for c in got.columns if c.startswith("emb_")]
+    assert len(emb) == 64 and len(got) == len(cp)
+    np.testing.assert_allclose(got[emb].to_numpy(), frames["cp_uncollapsed"][emb].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(frames["cp_collapsed"][emb].to_numpy()[:5], 0)

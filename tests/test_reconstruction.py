@@ -36,3 +36,13 @@ def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
         assert set(table["modality"]) == {"cp", "l1000"} and (table["modality"] == "cp").sum() == n_cp
     assert np.isfinite(table["r2"]).mean() > 0.9 and (table["r2"] <= 1).all()
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), table)
+
+
+def test_reconstruction_figure_without_decoder_models(tmp_path):
+    """A run whose models have no decoder (no translator, no VAE) gets an empty reconstruction
+    table; its figure says so instead of failing."""
+    from morphotx.figures import reconstruction_r2
+
+    pd.DataFrame().to_parquet(tmp_path / "empty.parquet")
+    reconstruction_r2(str(tmp_path / "empty.parquet"), str(tmp_path / "r2.png"))
+    assert (tmp_path / "r2.png").stat().st_size > 1000

@@ -136,3 +136,26 @@ def test_typical_variation_normalisation_multi_dimensional_offsets_and_scales():
     one[np.flatnonzero(plate == "B")[0]] = True  # plate B keeps one DMSO row
     Zb = typical_variation_normalisation(X, one, plate)
     assert np.isfinite(Zb).all()
+
+
+def test_cluster_quality_on_toys_with_known_answers():
+    from morphotx.retrieval import cluster_quality
+
+    # hand-computed silhouette (cosine distances): p1 = p2 = e1 (group a), p3 = e2, p4 = (e1 + e2)/√2 (b).
+    # d(p1, p4) = d(p3, p4) = 1 - 1/√2, d(p1, p3) = 1. s(p1) = s(p2) = 1; s(p3) = (1 - (1 - 1/√2)) / 1;
+    # s(p4): own-group distance 1 - 1/√2 equals the mean distance to group a, so 0
+    X = np.array([[1, 0], [1, 0], [0, 1], [1 / np.sqrt(2), 1 / np.sqrt(2)]])
+    got = cluster_quality(X, ["a", "a", "b", "b"])
+    assert got["silhouette"] == pytest.approx((2 + 1 / np.sqrt(2)) / 4)
+    assert got["n_groups"] == 2 and got["n_rows"] == 4
+    # four groups in four orthogonal directions, at different norms (cosine ignores the norm)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 10)
+    X = (np.eye(4)[labels] + rng.normal(scale=0.01, size=(40, 4))) * rng.uniform(0.5, 5, size=(40, 1))
+    sep = cluster_quality(X, labels)
+    assert sep["silhouette"] > 0.95 and sep["ami"] == pytest.approx(1.0) and sep["ari"] == pytest.approx(1.0)
+    shuffled = cluster_quality(X, rng.permutation(labels))
+    assert shuffled["silhouette"] < 0.05 and abs(shuffled["ami"]) < 0.15 and abs(shuffled["ari"]) < 0.15
+    # undefined: one group, or as many groups as rows
+    assert np.isnan(cluster_quality(X[:5], ["a"] * 5)["silhouette"])
+    assert np.isnan(cluster_quality(X[:3], ["a", "b", "c"])["ami"])

@@ -8,7 +8,8 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
 ``per_moa``            per-MoA F1 / precision / recall with support, and why a MoA cannot be
                        predicted (no training compound).
 ``embedding_metrics``  long table (view, level, metric, value, status, reason): MOAProfiler
-                       metrics, held-out votes, copairs mAP, cross-modal Recall@k.
+                       metrics, held-out votes, copairs mAP, cluster quality of replicates and
+                       MoAs (seed 003), cross-modal Recall@k.
 ``curves``             enrichment vs PCC percentile, kNN weighted F1/precision/recall vs k, the
                        curve that chose the classifier's k (validation compounds, or grouped CV).
 ``map``                copairs per-group mAP with p-values (replicate retrieval per treatment,
@@ -547,6 +548,45 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     return rows, maps
 
 
+def cluster_metrics(t: Table, cfg: dict) -> list[dict]:
+    """Seed 003's cluster quality (:func:`morphotx.retrieval.cluster_quality`) on test rows.
+
+    * uncollapsed level — **replicates**: the treated test rows of treatments with two or more
+      replicates, labelled by treatment: ``replicate_silhouette``, ``replicate_ami``,
+      ``replicate_ari``;
+    * collapsed level — **MoAs**: one row per single-MoA test compound (the mean of its
+      L2-normalised treatment rows, so that the doses of one compound cannot make a MoA cluster
+      on their own), in MoAs with at least ``min_compounds_per_moa`` test compounds, labelled by
+      MoA: ``moa_silhouette``, ``moa_ami``, ``moa_ari``.
+    """
+    meta, X = t.meta, t.X
+    kind = "replicate" if t.level == "uncollapsed" else "moa"
+    names = [f"{kind}_{m}" for m in ("silhouette", "ami", "ari")]
+    if not np.isfinite(X).all():
+        return [{"metric": n, "value": np.nan, "status": "nan_embedding",
+                 "reason": f"{int((~np.isfinite(X).all(1)).sum())} row(s) with NaN/inf"} for n in names]
+    test = (meta[S.SPLIT] == "test").to_numpy()
+    if kind == "replicate":
+        sel = test & ~meta[S.IS_CONTROL].astype(bool).to_numpy()
+        lab = meta.loc[sel, S.TREATMENT].astype(str)
+        keep = lab.map(lab.value_counts()).to_numpy() >= 2
+        Xs, ys, what = X[sel][keep], lab.to_numpy()[keep], "test treatment(s) with two or more replicates"
+    else:
+        sel = test & _single_moa(meta)
+        sub = pd.DataFrame({"cpd": meta.loc[sel, S.PERT].astype(str).to_numpy(), "moa": _label(meta)[sel]})
+        by_cpd = pd.DataFrame(normalize(X[sel])).groupby(sub["cpd"]).mean()
+        moa = sub.drop_duplicates("cpd").set_index("cpd")["moa"].loc[by_cpd.index]
+        keep = moa.map(moa.value_counts()).to_numpy() >= max(2, int(cfg["min_compounds_per_moa"]))
+        Xs, ys = by_cpd.to_numpy()[keep], moa.to_numpy()[keep]
+        what = f"MoA(s) with {max(2, int(cfg['min_compounds_per_moa']))} or more single-MoA test compounds"
+    q = retrieval.cluster_quality(Xs, ys)
+    if not np.isfinite(q["silhouette"]):
+        return [{"metric": n, "value": np.nan, "status": "too_few_classes",
+                 "reason": f"{q['n_groups']} {what} ({q['n_rows']} rows)"} for n in names]
+    return _metric_rows({**{n: q[m] for n, m in zip(names, ("silhouette", "ami", "ari"))},
+                         f"{kind}_cluster_n_groups": q["n_groups"], f"{kind}_cluster_n_rows": q["n_rows"]})
+
+
 def _moa_map_rows(meta: pd.DataFrame, X: np.ndarray, split: str, prefix: str,
                   common: dict) -> tuple[list[dict], pd.DataFrame | None]:
     """copairs MoA mAP among the single-MoA compounds of ``split`` (collapsed level): metric rows
@@ -630,7 +670,8 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
         mrows, maps = map_metrics(ct, cfg, seed)
         if bc:
             mrows.append({"metric": "batch_correction", **bc})
-        out["embedding_metrics"].append(_frame(rows + mrows, **keys, variant=t.level))
+        crows = cluster_metrics(t, cfg)
+        out["embedding_metrics"].append(_frame(rows + mrows + crows, **keys, variant=t.level))
         out["curves"] += [c.assign(**keys) for c in curves]
         out["map"] += [m.assign(**keys) for m in maps]
     if recall_pair is not None:

@@ -385,7 +385,8 @@ def reconstruction_r2(table: str, out: str):
     L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed.
     """
     t = read_table(table)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * max(t["model"].nunique(), 1) + 2), 4.2))
+    n_models = t["model"].nunique() if "model" in t.columns else 0  # no decoder model: a table without columns
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * max(n_models, 1) + 2), 4.2))
     if t.empty:
         _empty(ax, "no translator or VAE")
         _save(fig, out)

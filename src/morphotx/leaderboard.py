@@ -13,8 +13,8 @@ fusion ``late_fusion``). Columns:
   ``<metric>_mean`` / ``<metric>_sd`` over the seeds;
 * ``status`` — ``ok``, or every non-ok status with its count and first reason, so a failed or
   unconverged classifier or a NaN embedding is visible rather than dropped;
-* embedding metrics (MOAProfiler, copairs mAP, held-out votes) of the row's ``(source, view,
-  level)``, on rows whose variant is the plain embedding (``raw+`` variants are classification
+* embedding metrics (MOAProfiler, copairs mAP, held-out votes, seed 003's cluster quality) of
+  the row's ``(source, view, level)``, on rows whose variant is the plain embedding (``raw+`` variants are classification
   only); cross-modal Recall@k and latent-arithmetic z-scores are per model, on all its rows.
 
 Also writes the concatenated long tables (every seed) that the figures read.
@@ -36,7 +36,8 @@ CLASSIFICATION = ["macro_f1", "weighted_f1", "accuracy", "n_moas_nonzero_f1"]
 EMBEDDING = ["enrichment_odds_ratio_p99", "pcc_delta", "pcc_same_compound", "pcc_other_compound_same_moa",
              "pcc_other_compound_other_moa", "knn_best_weighted_f1", "class_latent_f1", "individual_vote_accuracy",
              "aggregated_vote_accuracy", "replicate_map", "replicate_fraction_retrieved", "percent_replicating", "moa_map",
-             "moa_fraction_retrieved"]
+             "moa_fraction_retrieved", "replicate_silhouette", "replicate_ami", "replicate_ari", "moa_silhouette",
+             "moa_ami", "moa_ari"]
 MODEL_LEVEL = ["recall@1_cp_to_l1000", "recall@1_l1000_to_cp", "recall@5_cp_to_l1000", "recall@5_l1000_to_cp",
                "recall@10_cp_to_l1000", "recall@10_l1000_to_cp"]
 MD_COLUMNS = ["macro_f1", "weighted_f1", "accuracy", "n_moas_nonzero_f1", "knn_best_weighted_f1", "moa_map",

@@ -18,6 +18,12 @@
   fitted on that batch's transformed control rows scales all of its rows. scikit-learn's ``PCA``
   and ``StandardScaler`` do the fitting; seed 004 also tried RBF and polynomial kernel PCAs and
   kept the best per method, morphotx uses the linear one.
+* :func:`cluster_quality` — seed 003's cluster quality of replicates and of MoAs: how well rows
+  sharing a label (a treatment's replicates; a MoA's compounds) form clusters. The silhouette
+  score of the labels (cosine distance) and the agreement (adjusted mutual information, adjusted
+  Rand index) between the labels and an agglomerative clustering (average linkage, cosine) cut
+  into as many clusters as there are labels. scikit-learn's implementations, on one cosine
+  distance matrix; deterministic (no seed).
 * :func:`recall_at_k` — cross-modal Recall@k (seed 004) in both directions for models with two
   encoders: for treatment ``i`` the query is its Cell Painting embedding and the hit is its own
   L1000 embedding among all candidates (and back). Hand-written: a dozen lines of NumPy, no
@@ -29,7 +35,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from copairs import map as copairs_map
+from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
+from sklearn.metrics.pairwise import cosine_distances
 from sklearn.preprocessing import StandardScaler
 
 from . import schema as S
@@ -159,6 +168,40 @@ def typical_variation_normalisation(X: np.ndarray, is_control, batch) -> np.ndar
         scaler = StandardScaler().fit(Z[on & ctl]) if (on & ctl).sum() >= 2 else everyone
         out[on] = scaler.transform(Z[on])
     return out
+
+
+def cluster_quality(X: np.ndarray, labels) -> dict[str, float]:
+    """Cluster quality of the groups ``labels`` in the rows of ``X``.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Rows × dimensions (embeddings or features); compared by cosine distance (a zero row is at
+        distance 1 from every other row).
+    labels : array-like
+        The group of each row (treatment, MoA). Call with groups of two or more rows: a singleton
+        has silhouette 0 by definition and would only dilute the mean.
+
+    Returns
+    -------
+    dict
+        ``silhouette`` (−1 to 1: mean over rows of (b − a)/max(a, b), ``a`` the mean distance to
+        the row's own group, ``b`` to the nearest other group), ``ami`` and ``ari`` (0 for a
+        chance clustering, 1 when the clustering recovers the labels) of the average-linkage
+        clustering into ``n_groups`` clusters, ``n_groups`` and ``n_rows``. NaN scores with fewer
+        than two groups or no more rows than groups (the silhouette is undefined there).
+    """
+    codes, groups = pd.factorize(pd.Series(np.asarray(labels)).astype(str))
+    k, n = len(groups), len(codes)
+    if k < 2 or n <= k:
+        return {"silhouette": np.nan, "ami": np.nan, "ari": np.nan, "n_groups": k, "n_rows": n}
+    D = cosine_distances(np.asarray(X, dtype=np.float64))
+    np.fill_diagonal(D, 0.0)
+    D = np.clip((D + D.T) / 2, 0.0, None)  # exactly symmetric, no rounding below zero
+    pred = AgglomerativeClustering(n_clusters=k, metric="precomputed", linkage="average").fit_predict(D)
+    return {"silhouette": float(silhouette_score(D, codes, metric="precomputed")),
+            "ami": float(adjusted_mutual_info_score(codes, pred)), "ari": float(adjusted_rand_score(codes, pred)),
+            "n_groups": k, "n_rows": n}
 
 
 def recall_at_k(P: np.ndarray, Q: np.ndarray, ks=(1, 5, 10)) -> dict[str, float]:

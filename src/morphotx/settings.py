@@ -320,6 +320,10 @@ class TuneSettings:
              "weight_decay": {"low": 1.0e-6, "high": 1.0e-2, "log": True},
              "latent_dim": {"choices": [5, 10, 20, 32]}, "beta": {"low": 0.1, "high": 50.0, "log": True},
              "mmd_lambda": {"low": 10.0, "high": 1.0e4, "log": True}},
+        bimodal_ae={"lr": {"low": 1.0e-4, "high": 3.0e-3, "log": True},
+                    "weight_decay": {"low": 1.0e-6, "high": 1.0e-2, "log": True},
+                    "dropout": {"low": 0.0, "high": 0.5}, "latent_dim": {"choices": [16, 32, 64, 128]},
+                    "cp_only": {"low": 0.1, "high": 0.5}},
     )
 
 

@@ -107,7 +107,32 @@ class ContrastiveHP:
     max_epochs: int | None = None
 
 
-FAMILIES = {"supcon": SupConHP, "translator": TranslatorHP, "vae": VAEHP, "contrastive": ContrastiveHP}
+@dataclass
+class BimodalAEHP:
+    """Seed 003's bimodal autoencoder in the cross-modality setting (Ngiam et al. 2011's bimodal
+    deep autoencoder): a Cell Painting and an L1000 encoder feed one shared layer (the embedding),
+    from which both modalities are reconstructed. A fraction ``cp_only`` of the training samples
+    has its L1000 input zeroed (and ``l1000_only`` its Cell Painting input), so the shared layer
+    learns to embed — and reconstruct both modalities — from Cell Painting alone: the ``cp`` view
+    for new compounds. Layer sizes, dropout and the thirds are morphotx's choices (seed 003's text
+    gives none of them).
+    """
+
+    family: str = "bimodal_ae"
+    unit: str = "collapsed"  # pairs | collapsed
+    hidden: int = 256  # each modality's encoder (and decoder) hidden layer
+    latent_dim: int = 64  # the shared layer: the embedding
+    dropout: float = 0.1
+    cp_only: float = 0.33  # fraction of training samples with the L1000 input zeroed
+    l1000_only: float = 0.33  # fraction with the Cell Painting input zeroed
+    batch_size: int = 64
+    lr: float = 1.0e-3
+    weight_decay: float = 0.0
+    max_epochs: int | None = None
+
+
+FAMILIES = {"supcon": SupConHP, "translator": TranslatorHP, "vae": VAEHP, "contrastive": ContrastiveHP,
+            "bimodal_ae": BimodalAEHP}
 CHOICES = {
     ("supcon", "unit"): ("pairs", "collapsed"),
     ("translator", "unit"): ("pairs", "collapsed"),
@@ -118,6 +143,7 @@ CHOICES = {
     ("contrastive", "loss"): ("clip", "cwcl"),
     ("contrastive", "unit"): ("pairs", "collapsed", "sets"),
     ("contrastive", "pooling"): ("gated_attention", "mean"),
+    ("bimodal_ae", "unit"): ("pairs", "collapsed"),
 }
 
 
@@ -155,6 +181,13 @@ def resolve(name: str, cfg: dict) -> object:
             hp.beta = 1.0
     if family == "contrastive" and hp.unit != "sets":
         hp.pooling = "none"
+    if family == "bimodal_ae":
+        for key in ("cp_only", "l1000_only"):
+            if not 0.0 <= getattr(hp, key) <= 1.0:
+                raise MorphotxInputError(f"models.{name}.{key} is {getattr(hp, key)!r}; expected a fraction in [0, 1]")
+        if hp.cp_only + hp.l1000_only > 1.0:
+            raise MorphotxInputError(f"models.{name}: cp_only + l1000_only is {hp.cp_only + hp.l1000_only:g}; "
+                                     "the two fractions of one-modality training samples must sum to at most 1")
     return hp
 
 
@@ -174,7 +207,7 @@ def views(hp) -> list[str]:
         return ["l1000"]
     if family == "vae":
         return [{"cp": "cp", "l1000": "l1000", "concat": "both"}[hp.input]]
-    return ["both", "cp", "l1000"]
+    return ["both", "cp", "l1000"]  # contrastive, bimodal_ae
 
 
 def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str:
@@ -189,7 +222,8 @@ def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str
 
 def primary_view(hp) -> str:
     """The view a model is scored on when ``evaluate.views`` is ``primary``: the joint embedding
-    for two-modality models (supcon, contrastive), the translator's L1000-side output, a VAE's
-    own input.
+    for two-modality models (supcon, contrastive, bimodal_ae), the translator's L1000-side output,
+    a VAE's own input.
     """
-    return {"supcon": "both", "translator": "l1000", "contrastive": "both"}.get(hp.family) or views(hp)[0]
+    return ({"supcon": "both", "translator": "l1000", "contrastive": "both", "bimodal_ae": "both"}.get(hp.family)
+            or views(hp)[0])

@@ -8,6 +8,9 @@ family          what it learns                                                  
 ``vae``         seed 002 vanilla / β / MMD VAE on cp, l1000 or their concatenation  cp | l1000 | both
 ``contrastive`` seed 004 CLIP / CWCL between the modalities; ``unit: sets`` adds    both, cp, l1000
                 gated-attention pooling over each treatment's replicate sets (eq. 9)
+``bimodal_ae``  seed 003 bimodal autoencoder: both modalities reconstructed from     both, cp, l1000
+                one shared layer, trained with one modality zeroed for a fraction
+                of samples (Ngiam et al. 2011) so Cell Painting alone embeds
 ==============  =================================================================  ==============
 
 Views are named by the input they need: ``cp`` embeddings need only Cell Painting (seed 003's
@@ -269,7 +272,59 @@ class Contrastive(Family):
         return torch.cat(out, 1)
 
 
-CLASSES = {"supcon": SupCon, "translator": Translator, "vae": VAE, "contrastive": Contrastive}
+class BimodalAE(Family):
+    """Seed 003's bimodal autoencoder. Loss: the mean squared error of the standardised Cell
+    Painting reconstruction plus that of the L1000 reconstruction (each a mean over features, so
+    the two modalities weigh the same whatever their dimensions), always against *both* complete
+    profiles. Training: each sample's input is, at random, Cell Painting only (probability
+    ``cp_only``), L1000 only (``l1000_only``) or both (the rest); the absent modality's
+    standardised input is zero. Validation (eval mode): the same mixture as its expectation, the
+    three cases' losses weighted by their probabilities, so epochs are compared without noise.
+    """
+
+    eval_full_pass = True
+
+    def build(self, data, items):
+        """The bimodal autoencoder, sized by the two modalities' feature counts."""
+        hp = self.hp
+        net = nets.BimodalAE(data.dim("cp"), data.dim("l1000"), hp.hidden, hp.latent_dim, hp.dropout, self.clip)
+        self._fit_norm(net.norm_cp, data, items, "cp")
+        self._fit_norm(net.norm_l1000, data, items, "l1000")
+        return net
+
+    def cases(self) -> list[tuple[str, float]]:
+        """The input cases (``both`` / ``cp`` / ``l1000``) with their probabilities > 0."""
+        hp = self.hp
+        return [(c, w) for c, w in (("both", 1.0 - hp.cp_only - hp.l1000_only), ("cp", hp.cp_only),
+                                    ("l1000", hp.l1000_only)) if w > 0]
+
+    def step(self, model, batch, device):
+        """Reconstruction loss of both profiles from this batch's input case(s)."""
+        t_cp, t_l = model.norm_cp(_t(batch["cp"], device)), model.norm_l1000(_t(batch["l1000"], device))
+        if model.training:
+            u = torch.rand(t_cp.shape[0], 1, device=t_cp.device)
+            keep_l = (u >= self.hp.cp_only).to(t_cp.dtype)  # cp-only samples lose their L1000 input
+            keep_cp = 1.0 - ((u >= self.hp.cp_only) & (u < self.hp.cp_only + self.hp.l1000_only)).to(t_cp.dtype)
+            inputs = [(t_cp * keep_cp, t_l * keep_l, 1.0)]
+        else:
+            zero_cp, zero_l = torch.zeros_like(t_cp), torch.zeros_like(t_l)
+            given = {"both": (t_cp, t_l), "cp": (t_cp, zero_l), "l1000": (zero_cp, t_l)}
+            inputs = [(*given[c], w) for c, w in self.cases()]
+        rec_cp = rec_l = 0.0
+        for x_cp, x_l, w in inputs:
+            r_cp, r_l = model.decode(model.embed(x_cp, x_l))
+            rec_cp = rec_cp + w * torch.nn.functional.mse_loss(r_cp.float(), t_cp.float())
+            rec_l = rec_l + w * torch.nn.functional.mse_loss(r_l.float(), t_l.float())
+        return {"loss": rec_cp + rec_l, "reconstruction_cp": rec_cp, "reconstruction_l1000": rec_l}
+
+    def encode(self, model, view, arrays, device):
+        """The shared-layer embedding from the modalities ``view`` names (the other one zeroed)."""
+        cp = _t(arrays["cp"], device) if view in ("cp", "both") else None
+        l1000 = _t(arrays["l1000"], device) if view in ("l1000", "both") else None
+        return model.encode(cp, l1000)
+
+
+CLASSES = {"supcon": SupCon, "translator": Translator, "vae": VAE, "contrastive": Contrastive, "bimodal_ae": BimodalAE}
 
 
 def family_of(hp, clip: float = 10.0) -> Family:

@@ -261,3 +261,45 @@ class CrossModalContrastive(nn.Module):
     def logit_scale(self) -> torch.Tensor:
         """The logit scale ``1/τ``: ``exp(log_logit_scale)`` clamped at ``max_logit_scale``."""
         return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 003: bimodal autoencoder (cross-modality learning)
+# ---------------------------------------------------------------------------------------------
+class BimodalAE(nn.Module):
+    """Ngiam et al. (2011)'s bimodal deep autoencoder, seed 003's second method: per-modality
+    encoders Linear(d, hidden)–ReLU–Dropout, a shared linear layer over their concatenation (the
+    embedding, ``latent_dim``), and per-modality decoders Linear(latent, hidden)–ReLU–Linear(hidden, d)
+    that reconstruct both standardised profiles from the shared layer.
+
+    A missing modality is a zero standardised input (its training mean), as in Ngiam et al.: the
+    Cell-Painting-only embedding (:meth:`encode` with ``l1000=None``) is a function of the Cell
+    Painting profile alone. No BatchNorm: a batch mixes samples with and without each modality.
+    """
+
+    def __init__(self, d_cp: int, d_l1000: int, hidden: int = 256, latent_dim: int = 64, dropout: float = 0.1,
+                 clip: float = 10.0):
+        super().__init__()
+        self.norm_cp, self.norm_l1000 = Standardize(d_cp, clip), Standardize(d_l1000, clip)
+        self.enc_cp = nn.Sequential(nn.Linear(d_cp, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.enc_l1000 = nn.Sequential(nn.Linear(d_l1000, hidden), nn.ReLU(), nn.Dropout(dropout))
+        self.shared = nn.Linear(2 * hidden, latent_dim)
+        self.dec_cp = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, d_cp))
+        self.dec_l1000 = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, d_l1000))
+
+    def embed(self, z_cp: torch.Tensor, z_l1000: torch.Tensor) -> torch.Tensor:
+        """Shared representation of *standardised* inputs (a zero row: the modality is absent)."""
+        return self.shared(torch.cat([self.enc_cp(z_cp), self.enc_l1000(z_l1000)], dim=1))
+
+    def decode(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reconstructions of both modalities in standardised units."""
+        return self.dec_cp(h), self.dec_l1000(h)
+
+    def encode(self, cp: torch.Tensor | None = None, l1000: torch.Tensor | None = None) -> torch.Tensor:
+        """Embedding of raw (preprocessed) profiles; ``None`` marks the modality as absent."""
+        if cp is None and l1000 is None:
+            raise ValueError("BimodalAE.encode needs at least one modality")
+        n, ref = (cp if cp is not None else l1000).shape[0], cp if cp is not None else l1000
+        z_cp = self.norm_cp(cp) if cp is not None else ref.new_zeros(n, self.norm_cp.mean.shape[0])
+        z_l = self.norm_l1000(l1000) if l1000 is not None else ref.new_zeros(n, self.norm_l1000.mean.shape[0])
+        return self.embed(z_cp, z_l)
