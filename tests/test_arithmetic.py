@@ -6,6 +6,7 @@ import pytest
 
 from morphotx import schema as S
 from morphotx.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, traversal
+from morphotx.figures import cross_modality
 
 
 def toy_meta_and_profiles(noise=0.0, seed=0, d=6):
@@ -98,3 +99,24 @@ def test_traversal_is_the_papers_by_default_absolute_at_plus_minus_three():
     assert t["mean_difference"].tolist() == pytest.approx([12.0])  # |2·3 − 2·(−3)| = 12, both features
     signed = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, difference="signed")
     assert signed["mean_difference"].tolist() == pytest.approx([0.0])
+
+
+def test_cross_modality_pairs_variants_averages_seeds_and_flags_outliers():
+    combos = [f"M{i:02d}|N{i:02d}" for i in range(11)]
+    rows = []
+    for model, variant, inp, values in [
+            ("cp_mmd", "mmd", "cp", [0.0] * 10 + [10.0]),  # one point 3.16 population SDs out
+            ("l1k_mmd", "mmd", "l1000", [1.0] * 11),
+            ("cp_beta", "beta", "cp", [2.0] * 11)]:  # no L1000 β-VAE: no pair
+        for seed, shift in ((0, -1.0), (1, 1.0)):  # two seeds, mean = the value
+            rows += [{"method": "vae", "model": model, "variant": variant, "input": inp, "seed": seed,
+                      "combination": c, "l2_z": v + shift} for c, v in zip(combos, values)]
+    rows.append({"method": "pca", "model": "cp_mmd", "variant": "mmd", "input": "cp", "seed": 0,
+                 "combination": "X|Y", "l2_z": -50.0})  # other methods are not the VAE's arithmetic
+    t = cross_modality(pd.DataFrame(rows))
+    assert set(zip(t["model_cp"], t["model_l1000"])) == {("cp_mmd", "l1k_mmd")} and len(t) == 11
+    g = t.set_index("combination")
+    assert g["cp"].tolist() == [0.0] * 10 + [10.0] and (g["l1000"] == 1.0).all()
+    # mean 10/11, population SD sqrt(1000/121) ≈ 2.87: |10 − 0.91| / 2.87 ≈ 3.16 > 3, the zeros 0.32
+    assert g["outlier"].tolist() == [False] * 10 + [True]
+    assert cross_modality(pd.DataFrame(rows).drop(columns=["variant"])).empty  # older tables: no pairing

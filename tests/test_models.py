@@ -624,3 +624,79 @@ def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tin
     assert len(emb) == 64 and len(got) == len(cp)
     np.testing.assert_allclose(got[emb].to_numpy(), frames["cp_uncollapsed"][emb].to_numpy(), rtol=1e-5, atol=1e-6)
     assert not np.allclose(frames["cp_collapsed"][emb].to_numpy()[:5], 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# seed 002 fidelity: input scaling, shuffled control; study 000: the curve without early stopping
+# ---------------------------------------------------------------------------------------------
+def test_minmax_scaling_is_fitted_on_training_rows_only():
+    from morphotx.models.nets import Standardize
+
+    train = np.array([[0.0, 10.0], [2.0, 10.0], [4.0, 10.0]])  # second feature constant
+    norm = Standardize(2, clip=10.0).fit(train, "minmax")
+    assert norm(torch.tensor(train, dtype=torch.float32)).tolist() == [[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]
+    other = torch.tensor([[6.0, 11.0], [-2.0, 9.0]])  # rows outside the training range stay outside [0, 1]
+    assert norm(other).tolist() == [[1.5, 1.0], [-0.5, -1.0]]
+    z = Standardize(2).fit(train)  # the default is still the z-score
+    assert z.mean.tolist() == [2.0, 10.0] and z.std[0].item() == pytest.approx(np.sqrt(8 / 3))
+    with pytest.raises(ValueError, match="minmax"):
+        Standardize(2).fit(train, "robust")
+    with pytest.raises(MorphotxInputError, match=r"models\.m\.input_scale"):
+        resolve("m", {"family": "vae", "input_scale": "robust"})
+
+
+def test_vae_minmax_puts_training_rows_in_unit_interval(tiny_processed):
+    data = ModelData(*_inputs(tiny_processed).values())
+    for cfg in ({"input": "cp"}, {"input": "concat", "unit": "collapsed"}):
+        fam = family_of(resolve("v", {"family": "vae", "input_scale": "minmax", **cfg}))
+        items = fam.items(data, "train")
+        net = fam.build(data, items)
+        x = torch.from_numpy(np.hstack([data.fit_rows(items, m) for m in fam.modalities]))
+        scaled = net.norm(x)
+        assert scaled.min().item() == pytest.approx(0.0, abs=1e-6) and scaled.max().item() == pytest.approx(1.0)
+        assert torch.allclose(scaled.amin(0), torch.zeros(x.shape[1]), atol=1e-6)  # every feature: min 0 ...
+        spread = x.amax(0) - x.amin(0)
+        assert torch.allclose(scaled.amax(0)[spread > 1e-6], torch.ones(int((spread > 1e-6).sum())), atol=1e-5)
+        val = fam.items(data, "validation")
+        xv = torch.from_numpy(np.hstack([data.fit_rows(val, m) for m in fam.modalities]))
+        assert (net.norm(xv) < 0).any() or (net.norm(xv) > 1).any()  # fitted on training rows only
+
+
+def test_permuted_features_keep_columns_and_break_rows(tiny_processed):
+    data = ModelData(*_inputs(tiny_processed).values())
+    perm = data.permuted(("cp",), np.random.default_rng(0))
+    split = data.treatments["Metadata_split"].astype(str).to_numpy()
+    t = data.mod["cp"].treat
+    for s in ("train", "validation", "test"):
+        rows = np.flatnonzero((t >= 0) & (split[np.maximum(t, 0)] == s))
+        a, b = data.mod["cp"].X[rows], perm.mod["cp"].X[rows]
+        assert np.array_equal(np.sort(a, 0), np.sort(b, 0))  # each column keeps its values in the split
+        assert np.array_equal(a, b) == (s == "test")  # test rows untouched, the others permuted
+    ctrl = t < 0
+    assert np.array_equal(data.mod["cp"].X[ctrl], perm.mod["cp"].X[ctrl])
+    assert perm.mod["l1000"] is data.mod["l1000"] and data.mod["cp"].X is not perm.mod["cp"].X
+    rows = np.flatnonzero((t >= 0) & (split[np.maximum(t, 0)] == "train"))
+    a, b = data.mod["cp"].X[rows], perm.mod["cp"].X[rows]
+    # the rows are broken: correlation between the two most correlated features is gone
+    c = np.corrcoef(a.T)
+    np.fill_diagonal(c, 0)
+    i, j = np.unravel_index(np.abs(c).argmax(), c.shape)
+    assert abs(np.corrcoef(b[:, i], b[:, j])[0, 1]) < abs(c[i, j]) / 2
+
+
+def test_full_curve_trains_on_but_keeps_early_stoppings_checkpoint(tiny_processed, tmp_path):
+    cfg = {"family": "contrastive", "lr": 1e-2}
+    stop = {**FAST, "max_epochs": 30, "patience": 2}
+    out_a, hist_a = _train(tmp_path / "a", tiny_processed, "clip", cfg, train=stop)
+    out_b, hist_b = _train(tmp_path / "b", tiny_processed, "clip", cfg, train={**stop, "full_curve": True})
+    assert len(hist_a) < 30 and len(hist_b) == 30  # the toy stops early; the full curve runs every epoch
+    n = len(hist_a)
+    cols = ["train_loss", "val_loss", "val_map", "best"]
+    pd.testing.assert_frame_equal(hist_b[cols].iloc[:n], hist_a[cols])  # same epochs up to the stop
+    assert not hist_b["past_early_stop"].iloc[:n].any() and hist_b["past_early_stop"].iloc[n:].all()
+    assert not hist_b["best"].iloc[n:].any()  # later epochs are never kept
+    ck_a, ck_b = (torch.load(o["checkpoint"], weights_only=True) for o in (out_a, out_b))
+    assert ck_a["best_epoch"] == ck_b["best_epoch"] and ck_a["fingerprint"] == ck_b["fingerprint"]
+    assert all(torch.equal(ck_a["state_dict"][k], ck_b["state_dict"][k]) for k in ck_a["state_dict"])
+    pa, pb = (json.loads(open(o["params"]).read()) for o in (out_a, out_b))
+    assert pa["early_stop_epoch"] == pb["early_stop_epoch"] == n and pb["epochs_run"] == 30

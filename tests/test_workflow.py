@@ -108,10 +108,18 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert not (out / "arithmetic" / "vae_mmd_cp" / "fold1").exists()  # arithmetic: first fold only
     recon = pd.read_parquet(out / "leaderboard" / "all_reconstruction.parquet")
     assert set(recon["model"]) == {"vae_mmd_cp"} and recon["r2"].notna().any()  # decoders' held-out R²
+    assert (recon["emd_simulated"] > 0).all()
+    samples = pd.read_parquet(out / "leaderboard" / "all_reconstruction_samples.parquet")
+    curves = pd.read_parquet(out / "leaderboard" / "all_reconstruction_curves.parquet")
+    assert set(samples["data"]) == set(curves["data"]) == {"real", "shuffled"}  # seed 002's shuffled control
+    assert (samples.groupby("data").size() == recon["n_treatments"].iloc[0]).all()
+    zs = pd.read_parquet(out / "leaderboard" / "all_arithmetic_zscores.parquet")
+    assert set(zip(zs["variant"], zs["input"])) == {("mmd", "cp")}
     md = (out / "leaderboard" / "leaderboard.md").read_text()
     assert md.startswith("# morphotx leaderboard") and "late_fusion" in md and "Exploratory" in md
     for fig in ["headline", "loss_curves", "leaderboard", "enrichment", "knn_vs_k", "map_distributions", "arithmetic_distances",
-                "traversal_heatmaps", "reconstruction_r2", "moaprofiler_summary"]:
+                "traversal_heatmaps", "reconstruction_r2", "moaprofiler_summary", "reconstruction_distributions",
+                "shuffled_control_curves", "arithmetic_modalities"]:
         assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
         assert (out / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF"), fig  # vector copy
     assert (out / "figures" / "per_moa_f1" / "supcon_both.png").exists()
@@ -127,7 +135,8 @@ def test_report_is_one_html_with_every_figure(run_a):
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run_a / "report.html").read_text(errors="replace")
     for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic", "headline.tsv",
-                   "0. Headline"]:
+                   "0. Headline", "arithmetic_modalities.png", "reconstruction_distributions.png",
+                   "shuffled_control_curves.png"]:
         assert needle in html, needle
     front = (run_a / "results" / "tiny" / "report" / "front_page.rst").read_text()  # the report opens with it
     assert "**Headline**" in front and "raw late fusion" in front and "supcon" in front
@@ -143,7 +152,8 @@ def test_same_config_same_tables(run_a, tmp_path):
                 "embeddings/supcon/fold0/seed0/both_collapsed.parquet",
                 "embeddings/set_cwcl/fold1/seed0/cp_uncollapsed.parquet",
                 "embeddings/vae_mmd_cp/fold0/seed0/cp_collapsed.parquet", "leaderboard/all_classification.parquet",
-                "leaderboard/all_embedding_metrics.parquet", "leaderboard/all_arithmetic_zscores.parquet"]:
+                "leaderboard/all_embedding_metrics.parquet", "leaderboard/all_arithmetic_zscores.parquet",
+                "leaderboard/all_reconstruction_samples.parquet"]:
         a = pd.read_parquet(run_a / "results" / "tiny" / rel)
         b = pd.read_parquet(tmp_path / "results" / "tiny" / rel)
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)

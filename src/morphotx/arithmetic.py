@@ -223,8 +223,9 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,
                      len(g), g["l2"].mean(), g["l2_shuffled_mean"].mean(), g["l2_z"].mean())
+    ids = dict(model=name, seed=seed, variant=hp.variant, input=hp.input)  # input, variant: cross-modality figure
     with atomic_outputs(distances, zscores, traversal_out) as (a, b, c):
-        write_parquet(dist.assign(model=name, seed=seed), a)
-        write_parquet(z.assign(model=name, seed=seed), b)
+        write_parquet(dist.assign(**ids), a)
+        write_parquet(z.assign(**ids), b)
         write_parquet(trav.assign(model=name, seed=seed), c)
     return dist, z, trav

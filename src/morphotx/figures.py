@@ -108,6 +108,10 @@ def loss_curves(histories: dict[str, list[str]], out: str):
                 ax.plot(h["epoch"], h["val_loss"], color=f"C{i}", lw=1, ls="--", label=f"validation {seed}")
             if "best" in h and h["best"].any():
                 ax.axvline(int(h.loc[h["best"].astype(bool), "epoch"].iloc[-1]), color=f"C{i}", lw=0.6, alpha=0.6)
+            if "past_early_stop" in h and h["past_early_stop"].astype(bool).any():  # train.full_curve
+                stop = int(h.loc[~h["past_early_stop"].astype(bool), "epoch"].iloc[-1])
+                ax.axvline(stop, color=f"C{i}", lw=0.8, ls="-.", alpha=0.8)
+                ax.axvspan(stop, int(h["epoch"].iloc[-1]), color="0.9", zorder=0)
             if "val_map" in h and h["val_map"].notna().any():
                 right = right or ax.twinx()
                 right.plot(h["epoch"], h["val_map"], color=f"C{i}", lw=1, ls=":")
@@ -117,7 +121,8 @@ def loss_curves(histories: dict[str, list[str]], out: str):
         ax.set_ylabel("loss")
         ax.legend(fontsize=6)
     fig.suptitle("Training (solid) and validation (dashed) loss, validation MoA mAP (dotted); vertical line = "
-                 "kept epoch; validation = held-out validation compounds (first fold)")
+                 "kept epoch;\ndash-dot line and grey = where early stopping stops and the epochs after it "
+                 "(train.full_curve); validation = held-out validation compounds (first fold)")
     _save(fig, out)
 
 
@@ -382,13 +387,17 @@ def traversal_heatmaps(traversal: str, out: str):
 
 def reconstruction_r2(table: str, out: str):
     """Per-feature R² on held-out treatments: the translator's Cell Painting predictions from
-    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed.
+    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed; beside it
+    seed 002's distribution comparison per feature: the earth mover's distance between the real
+    held-out values and the reconstructed ones, and (VAEs) profiles simulated from the prior.
     """
     t = read_table(table)
     n_models = t["model"].nunique() if "model" in t.columns else 0  # no decoder model: a table without columns
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * max(n_models, 1) + 2), 4.2))
+    width = max(5.0, 0.7 * max(n_models, 1) + 2)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(2 * width, 4.2), layout="constrained")
     if t.empty:
         _empty(ax, "no translator or VAE")
+        ax2.set_axis_off()
         _save(fig, out)
         return
     t = t[t["seed"] == t["seed"].min()]
@@ -403,9 +412,132 @@ def reconstruction_r2(table: str, out: str):
     ax.tick_params(axis="x", rotation=45, labelsize=7)
     n = int(t["n_treatments"].iloc[0])
     ax.set_ylabel("per-feature R² (clipped to [−1, 1])")
-    ax.set_title(f"Held-out treatments (test split, fold {int(t['fold'].iloc[0])}, {n} treatments); "
-                 "median above each box", fontsize=9)
+    ax.set_title(f"Held-out treatments (test split, fold {int(t['fold'].iloc[0])}, {n} treatments);\n"
+                 "median above each box", fontsize=8)
+    if "emd_reconstructed" in t:
+        data, labels, colours = [], [], []
+        for i, m in enumerate(models):
+            g = t[t["model"] == m]
+            for col, what, c in (("emd_reconstructed", "reconstructed", "tab:blue"),
+                                 ("emd_simulated", "simulated", "tab:orange")):
+                if g[col].notna().any():
+                    data.append(g[col].dropna().to_numpy())
+                    labels.append(f"{m} {what}")
+                    colours.append(c)
+        box = ax2.boxplot(data, tick_labels=labels, showfliers=False, patch_artist=True)
+        for patch, c in zip(box["boxes"], colours):
+            patch.set_facecolor(c)
+            patch.set_alpha(0.5)
+        ax2.tick_params(axis="x", rotation=60, labelsize=6)
+        ax2.set_ylabel("per-feature EMD to the real values")
+        ax2.set_title("Each feature's values over the held-out treatments, earth mover's distance:\nreal vs "
+                      "reconstructed (blue), real vs decoded N(0, I) draws (orange; seed 002 Fig 2)", fontsize=8)
+    else:
+        ax2.set_axis_off()
     fig.suptitle("Reconstruction: translator L1000 → Cell Painting (study 000) and VAE reconstructions (seed 002)")
+    _save(fig, out)
+
+
+def reconstruction_distributions(samples: str, out: str):
+    """Seed 002 Table 1: per held-out treatment, the earth mover's distance between its real and
+    reconstructed feature values, for each model and (VAEs) its shuffled control; whiskers at the
+    5th and 95th percentiles (the table's range), mean EMD and MSE under each box.
+    """
+    t = read_table(samples)
+    fig, panels = _model_panels(t, "no translator or VAE", (4.2, 3.6))
+    for ax, model, g in panels:
+        g = g[g["seed"] == g["seed"].min()]
+        kinds = [d for d in ("real", "shuffled") if (g["data"] == d).any()]
+        data = [g.loc[g["data"] == d, "emd"].to_numpy() for d in kinds]
+        names = {"real": "model", "shuffled": "shuffled control"}
+        labels = [f"{names[d]}\nmean EMD {g.loc[g['data'] == d, 'emd'].mean():.3g}\n"
+                  f"mean MSE {g.loc[g['data'] == d, 'mse'].mean():.3g}" for d in kinds]
+        ax.boxplot(data, tick_labels=labels, whis=(5, 95), showfliers=False)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_ylabel("per-sample earth mover's distance")
+        ax.set_title(f"{model} (seed {g['seed'].min()}, {int((g['data'] == 'real').sum())} treatments)", fontsize=9)
+    fig.suptitle("Reconstruction of held-out treatments vs the shuffled control (seed 002, Table 1): real vs "
+                 "reconstructed feature values per sample; whiskers 5–95 %; model's scaled units")
+    _save(fig, out)
+
+
+def shuffled_control_curves(curves: str, out: str):
+    """Seed 002 S1–S3 Figs: training and validation loss per epoch of each VAE on real profiles
+    and of its shuffled control (every feature permuted across rows), first fold, first seed.
+    """
+    t = read_table(curves)
+    t = t[t["family"] == "vae"] if len(t) else t
+    fig, panels = _model_panels(t, "no VAE (or reconstruction.shuffled_control is off)", (4.2, 3.4))
+    for ax, model, g in panels:
+        g = g[g["seed"] == g["seed"].min()]
+        for d, colour, label in (("real", "tab:blue", "real"), ("shuffled", "tab:orange", "shuffled")):
+            h = g[g["data"] == d].sort_values("epoch")
+            if len(h):
+                ax.plot(h["epoch"], h["train_loss"], color=colour, lw=1, label=f"{label} training")
+                ax.plot(h["epoch"], h["val_loss"], color=colour, lw=1, ls="--", label=f"{label} validation")
+        losses = g[["train_loss", "val_loss"]].to_numpy(float)
+        if len(g) and (losses > 0).all() and losses.max() > 10 * losses.min():  # log only for a wide range
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (reconstruction + regulariser)")
+        ax.set_title(model, fontsize=9)
+        ax.legend(fontsize=6)
+    fig.suptitle("VAE loss on real vs feature-shuffled profiles (seed 002, S1–S3 Figs; first fold)")
+    _save(fig, out)
+
+
+def cross_modality(zscores: pd.DataFrame, metric: str = "l2_z", max_sd: float = 3.0) -> pd.DataFrame:
+    """Seed 002's Fig 5 comparison (the data of :func:`arithmetic_modalities`; here, not in
+    :mod:`morphotx.arithmetic`, so that the figures need no PyTorch): every Cell Painting VAE paired with every L1000 VAE of the
+    same variant (``zscores`` rows of method ``vae`` with ``model``, ``variant``, ``input``,
+    ``combination`` and ``metric``), one row per pair and combination both predicted: the mean
+    ``metric`` over seeds of each (``cp``, ``l1000``) and ``outlier`` — beyond ``max_sd`` population
+    SDs from the pair's mean in either modality (the paper leaves those out of its scatter).
+    """
+    cols = ["variant", "model_cp", "model_l1000", "combination", "cp", "l1000", "outlier"]
+    if zscores.empty or not {"variant", "input"} <= set(zscores.columns):
+        return pd.DataFrame(columns=cols)
+    z = zscores[zscores["method"] == "vae"]
+    means = z.groupby(["model", "combination"])[metric].mean()
+    frames = []
+    for v in ("mmd", "beta", "vanilla"):
+        models = {i: sorted(z.loc[(z["variant"] == v) & (z["input"] == i), "model"].unique()) for i in ("cp", "l1000")}
+        for a in models["cp"]:
+            for b in models["l1000"]:
+                d = pd.DataFrame({"cp": means[a], "l1000": means[b]}).dropna()
+                sd = d.std(ddof=0).replace(0, np.inf)
+                d["outlier"] = ((d - d.mean()).abs() > max_sd * sd).any(axis=1)
+                frames.append(d.rename_axis("combination").reset_index().assign(variant=v, model_cp=a, model_l1000=b))
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def arithmetic_modalities(zscores: str, out: str):
+    """Seed 002 Fig 5: per polypharmacology combination A∩B, the latent-arithmetic z-score (L2
+    distance to the real A∩B against the label-shuffled predictions) of the L1000 VAE against the
+    Cell Painting VAE of the same variant (mean over seeds), points beyond 3 SD excluded, the five
+    best-predicted combinations (lowest sum of the two z-scores) labelled.
+    """
+    t = cross_modality(read_table(zscores))
+    pairs = list(t[["model_cp", "model_l1000"]].drop_duplicates().itertuples(index=False, name=None))
+    fig, axes = _grid(max(1, len(pairs)), ncols=3, size=(4.4, 4.0))
+    if not pairs:
+        _empty(axes[0], "needs a Cell Painting VAE and an L1000 VAE of the same variant with latent arithmetic")
+    for ax, (a, b) in zip(axes, pairs):
+        g = t[(t["model_cp"] == a) & (t["model_l1000"] == b)].set_index("combination")
+        d, n_out = g[~g["outlier"].astype(bool)], int(g["outlier"].astype(bool).sum())
+        ax.scatter(d["l1000"], d["cp"], s=12, alpha=0.7)
+        for name, row in d.assign(total=d["cp"] + d["l1000"]).nsmallest(5, "total").iterrows():
+            ax.annotate(name.replace("|", " ∩ "), (row["l1000"], row["cp"]), fontsize=6, xytext=(3, 3),
+                        textcoords="offset points")
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.axvline(0, color="grey", lw=0.6)
+        r = d["cp"].corr(d["l1000"]) if len(d) > 2 else np.nan
+        ax.set_xlabel(f"{b}: L2 z-score (L1000)")
+        ax.set_ylabel(f"{a}: L2 z-score (Cell Painting)")
+        ax.set_title(f"{len(d)} combinations ({n_out} beyond 3 SD left out); Pearson r {r:.2f}",
+                     fontsize=8)
+    fig.suptitle("Latent arithmetic per A∩B combination, L1000 vs Cell Painting VAEs (seed 002, Fig 5); z < 0: "
+                 "better than the label-shuffled controls; five best labelled")
     _save(fig, out)
 
 

@@ -191,8 +191,8 @@ def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, li
 
 
 TRAINING_COLUMNS = ["model", "fold", "seed", "select_on", "best_epoch", "epochs_run", "stopped_early",
-                    "best_validation_score", "best_validation_loss", "n_train_units", "n_validation_units", "device",
-                    "seconds"]
+                    "early_stop_epoch", "best_validation_score", "best_validation_loss", "n_train_units",
+                    "n_validation_units", "device", "seconds"]
 
 
 def training_summary(params: list[dict]) -> pd.DataFrame:

@@ -8,8 +8,27 @@
 
 Per feature, over the treatments of the ``split`` (test by default): the coefficient of
 determination R² = 1 − SS_res / SS_tot (0 = no better than the held-out mean, negative = worse)
-and the mean squared error, both in the model's standardised units (R² does not depend on them).
-Cell Painting features carry their compartment × channel group (:func:`arithmetic.feature_group`).
+and the mean squared error, both in the model's scaled units (z-scores, or 0–1 with a VAE's
+``input_scale: minmax``; R² does not depend on them). Cell Painting features carry their
+compartment × channel group (:func:`arithmetic.feature_group`).
+
+**Distribution comparison** (seed 002, Table 1 and Fig 2), in the same units:
+
+* per sample (held-out treatment): the squared error averaged over features (MSE) and the
+  earth mover's (1-D Wasserstein) distance between the real profile's feature values and the
+  reconstructed profile's — Table 1 reports the mean over samples with its 5th–95th percentiles;
+* per feature: the earth mover's distance between the feature's real values over the held-out
+  treatments and its reconstructed values (``emd_reconstructed``), and its values in as many
+  profiles *simulated* by decoding draws from the prior N(0, I) (``emd_simulated``, VAEs only;
+  Fig 2 shows the same three sets in a UMAP of the test set).
+
+**Shuffled control** (seed 002, Table 1 and S1–S3 Figs; VAEs, ``reconstruction.shuffled_control``):
+the same VAE (same hyperparameters, trainer and seed) trained on profiles whose every feature is
+permuted independently across the training rows and across the validation rows
+(:meth:`.models.data.ModelData.permuted`, seed 002's "independently shuffling the rows of each
+column"), scored on the held-out treatments permuted the same way. Its per-sample scores go in the
+per-sample table (``data: shuffled``) and its training history beside the model's own
+(``data: real``) for the loss-curve comparison.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 
 from . import schema as S
 from .arithmetic import feature_group
@@ -38,6 +58,21 @@ def r2_per_feature(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np
     return r2, res / max(len(target), 1)
 
 
+def sample_scores(target: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    """Per row: mean squared error over the features and the earth mover's (1-D Wasserstein)
+    distance between the row's feature values in ``target`` and in ``pred`` (seed 002, Table 1).
+    """
+    emd = [float(stats.wasserstein_distance(t, p)) for t, p in zip(target, pred)]
+    return pd.DataFrame({"mse": ((target - pred) ** 2).mean(1), "emd": emd})
+
+
+def feature_emd(target: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Per column: the earth mover's distance between its values in ``target`` and in ``other``
+    (row counts may differ).
+    """
+    return np.array([stats.wasserstein_distance(target[:, j], other[:, j]) for j in range(target.shape[1])])
+
+
 def _treatments(data, split: str, mods) -> np.ndarray:
     """Positions (in ``data.treatments``) of the split's treatments measured in every modality."""
     in_split = data.treatments[S.SPLIT].astype(str).to_numpy() == split
@@ -46,9 +81,11 @@ def _treatments(data, split: str, mods) -> np.ndarray:
 
 
 @torch.no_grad()
-def reconstruct(model, hp, data, split: str = "test") -> tuple[pd.DataFrame, int]:
-    """Per-feature R² and MSE of the model's output on the ``split``'s treatments (median
-    profiles); returns ``(table, number of treatments)``.
+def reconstruct(model, hp, data, split: str = "test", seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Scores of the model's output on the ``split``'s treatments (median profiles): per feature
+    (R², MSE, earth mover's distances to the reconstructed and, for VAEs, simulated values) and
+    per sample (MSE, earth mover's distance; ``data: real``). ``seed`` draws the simulated latent
+    codes. Returns ``(per-feature table, per-sample table)``.
     """
     if hp.family == "translator":
         rows = _treatments(data, split, ("l1000", "cp"))
@@ -64,29 +101,70 @@ def reconstruct(model, hp, data, split: str = "test") -> tuple[pd.DataFrame, int
         modality = hp.input
     else:
         raise ValueError(f"reconstruction needs a translator or a VAE; got family {hp.family!r}")
-    r2, mse = r2_per_feature(target.double().numpy(), pred.double().numpy())
+    target, pred = target.double().numpy(), pred.double().numpy()
+    r2, mse = r2_per_feature(target, pred)
     cp_feats = set(data.features("cp"))
     table = pd.DataFrame({"feature": features, "modality": [("cp" if f in cp_feats else "l1000") for f in features],
                           "group": [feature_group(f) if f in cp_feats else "L1000 gene" for f in features],
-                          "r2": r2, "mse": mse})
-    return table.assign(target=modality, split=split, n_treatments=len(rows)), len(rows)
+                          "r2": r2, "mse": mse, "emd_reconstructed": feature_emd(target, pred),
+                          "emd_simulated": np.nan})
+    if hp.family == "vae" and len(rows):
+        z = np.random.default_rng([int(seed), 3]).standard_normal((len(rows), hp.latent_dim))
+        simulated = model.decoder(torch.as_tensor(z, dtype=torch.float32)).double().numpy()
+        table["emd_simulated"] = feature_emd(target, simulated)
+    samples = sample_scores(target, pred).assign(treatment=data.treatments[S.TREATMENT].to_numpy()[rows], data="real")
+    return table.assign(target=modality, split=split, n_treatments=len(rows)), samples
+
+
+def shuffled_control(name: str, hp, ts, data, seed: int, split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Seed 002's shuffled control of VAE ``name``: trained like it (``hp`` with
+    ``shuffle_features``, trainer ``ts``, ``seed``) on feature-permuted training and validation
+    rows, scored on the ``split``'s treatments permuted the same way. Returns ``(per-sample
+    table with data: shuffled, training history)``.
+    """
+    from dataclasses import replace
+
+    from .models.train import fit_model
+
+    fit = fit_model(f"{name} (shuffled control)", replace(hp, shuffle_features=True), ts, data, seed)
+    held_out = data.permuted(("cp", "l1000"), np.random.default_rng([int(seed), 4]), splits=(split,))
+    fit.model.cpu().eval()
+    _, samples = reconstruct(fit.model, hp, held_out, split, seed)
+    return samples.assign(data="shuffled"), fit.history
 
 
 def run_reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
-                       pairs: str, sets: str, output: str, seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
+                       pairs: str, sets: str, output: str, samples_out: str | None = None,
+                       history: str | None = None, history_out: str | None = None, control: bool = True,
+                       seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
-    write ``output`` (one row per feature).
+    write ``output`` (one row per feature) and ``samples_out`` (one row per test treatment). For a
+    VAE with ``control``, also train its shuffled control (:func:`shuffled_control`) and write its
+    history beside the model's own (``history``, the model's history.csv) to ``history_out``.
     """
     from .models.data import ModelData
     from .models.train import load_model
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    model, _, hp, _ = load_model(name, model_cfg, train_cfg, checkpoint, data)
-    table, n = reconstruct(model, hp, data)
-    table = table.assign(model=name, family=hp.family, fold=fold, seed=seed)
-    log.info("%s: reconstruction of %d test treatments, median per-feature R² %.3f (%d features)", name, n,
-             float(np.nanmedian(table["r2"])) if len(table) else float("nan"), len(table))
-    with atomic_outputs(output) as (tmp,):
-        write_parquet(table, tmp)
+    model, _, hp, ts = load_model(name, model_cfg, train_cfg, checkpoint, data)
+    table, samples = reconstruct(model, hp, data, seed=seed)
+    curves = [pd.read_csv(history).assign(data="real")] if history else []
+    if control and hp.family == "vae":
+        ctl_samples, ctl_hist = shuffled_control(name, hp, ts, data, seed)
+        samples = pd.concat([samples, ctl_samples], ignore_index=True)
+        curves.append(ctl_hist.assign(data="shuffled"))
+    ids = dict(model=name, family=hp.family, fold=fold, seed=seed)
+    table, samples = table.assign(**ids), samples.assign(**ids)
+    curves = pd.concat(curves, ignore_index=True).assign(**ids) if curves else pd.DataFrame(columns=list(ids))
+    log.info("%s: reconstruction of %d test treatments, median per-feature R² %.3f (%d features)", name,
+             int((samples["data"] == "real").sum()), float(np.nanmedian(table["r2"])) if len(table) else float("nan"),
+             len(table))
+    for d, g in samples.groupby("data"):
+        log.info("%s, %s data: per-sample MSE %.4f, earth mover's distance %.4f (5–95 %%: %.4f–%.4f)", name, d,
+                 g["mse"].mean(), g["emd"].mean(), g["emd"].quantile(0.05), g["emd"].quantile(0.95))
+    files = [(o, tab) for o, tab in ((output, table), (samples_out, samples), (history_out, curves)) if o]
+    with atomic_outputs(*[o for o, _ in files]) as tmps:
+        for (_, tab), tmp in zip(files, tmps):
+            write_parquet(tab, tmp)
     return table

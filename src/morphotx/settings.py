@@ -241,6 +241,16 @@ class ArithmeticSettings:
 
 
 @dataclass(frozen=True)
+class ReconstructionSettings:
+    """``reconstruction``: held-out reconstruction of the translator and the VAEs
+    (:mod:`morphotx.reconstruction`); ``shuffled_control``: seed 002's feature-permuted VAE beside
+    each VAE.
+    """
+
+    shuffled_control: bool = True
+
+
+@dataclass(frozen=True)
 class FigureSettings:
     """``figures``: the embedding maps' seed and parameters (:mod:`morphotx.figures`)."""
 
@@ -292,6 +302,7 @@ class TrainSettings:
     input_clip: float = 10.0
     select_on: Literal["downstream", "loss"] = "downstream"  # downstream: validation MoA mAP
     progress: bool = True
+    full_curve: bool = False  # train on to max_epochs for the loss curve; the checkpoint stays early stopping's
 
 
 @dataclass(frozen=True)
@@ -346,6 +357,7 @@ class Config:
     headline: HeadlineSettings = _section(HeadlineSettings)
     evaluate: EvaluateSettings = _section(EvaluateSettings)
     arithmetic: ArithmeticSettings = _section(ArithmeticSettings)
+    reconstruction: ReconstructionSettings = _section(ReconstructionSettings)
     figures: FigureSettings = _section(FigureSettings)
     resources: ResourceSettings = _section(ResourceSettings)
     threads: ThreadSettings = _section(ThreadSettings)

@@ -157,8 +157,16 @@ def evaluation_outputs(source):
     }
 
 
-def reconstruction_file(name, fold, seed):
-    return f"{OUT}/reconstruction/{name}/fold{fold}/seed{seed}/reconstruction.parquet"
+RECON_TABLES = ["reconstruction", "samples", "curves"]
+
+
+def reconstruction_files(name, fold, seed):
+    """Per-feature scores, per-sample scores (with the VAEs' shuffled control) and the loss
+    curves of the model and its shuffled control."""
+    return {
+        k: f"{OUT}/reconstruction/{name}/fold{fold}/seed{seed}/{k}.parquet"
+        for k in RECON_TABLES
+    }
 
 
 def arithmetic_files(name, fold, seed):

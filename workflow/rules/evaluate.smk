@@ -105,13 +105,15 @@ rule arithmetic:
 
 
 rule reconstruction:
-    """Per-feature R² of the translator's Cell Painting predictions and the VAEs' reconstructions
-    on the test treatments (first fold, every seed)."""
+    """Per-feature R² and the distribution comparison of the translator's Cell Painting predictions
+    and the VAEs' reconstructions on the test treatments, with each VAE's shuffled control (first
+    fold, every seed)."""
     input:
         **MODEL_INPUTS,
         checkpoint=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
+        history=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/history.csv",
     output:
-        reconstruction_file("{model}", "{fold}", "{seed}"),
+        **reconstruction_files("{model}", "{fold}", "{seed}"),
     log:
         f"{LOGS}/reconstruction/{{model}}_fold{{fold}}_seed{{seed}}.log",
     benchmark:
@@ -130,6 +132,7 @@ rule reconstruction:
         train=TRAIN,
         seed=lambda w: int(w.seed),
         fold=lambda w: int(w.fold),
+        shuffled_control=config["reconstruction"]["shuffled_control"],
     script:
         "../../scripts/reconstruction.py"
 
@@ -156,9 +159,14 @@ rule leaderboard:
             ]
             for k in ARITH_TABLES
         },
-        eval_reconstruction=[
-            reconstruction_file(n, FOLDS[0], seed) for n in DECODERS for seed in SEEDS
-        ],
+        **{
+            f"eval_{'' if k == 'reconstruction' else 'reconstruction_'}{k}": [
+                reconstruction_files(n, FOLDS[0], seed)[k]
+                for n in DECODERS
+                for seed in SEEDS
+            ]
+            for k in RECON_TABLES
+        },
     output:
         **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
         **{
@@ -166,6 +174,8 @@ rule leaderboard:
             for k in ARITH_TABLES
         },
         reconstruction=f"{LEADERBOARD}/all_reconstruction.parquet",
+        reconstruction_samples=f"{LEADERBOARD}/all_reconstruction_samples.parquet",
+        reconstruction_curves=f"{LEADERBOARD}/all_reconstruction_curves.parquet",
         leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
         markdown=f"{LEADERBOARD}/leaderboard.md",
         tsv=report(

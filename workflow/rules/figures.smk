@@ -142,6 +142,9 @@ for _fig, _table, _cat in [
     ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
     ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
     ("reconstruction_r2", "reconstruction", "7. Latent arithmetic"),
+    ("reconstruction_distributions", "reconstruction_samples", "7. Latent arithmetic"),
+    ("shuffled_control_curves", "reconstruction_curves", "2. Training"),
+    ("arithmetic_modalities", "arithmetic_zscores", "7. Latent arithmetic"),
 ]:
 
     rule:
@@ -182,5 +185,8 @@ FIGURES = [
         "arithmetic_distances",
         "traversal_heatmaps",
         "reconstruction_r2",
+        "reconstruction_distributions",
+        "shuffled_control_curves",
+        "arithmetic_modalities",
     ]
 ] + [f"{FIG}/per_moa_f1", f"{FIG}/embedding_maps"]

@@ -72,6 +72,8 @@ class VAEHP:
     hidden: int | str = "auto"  # auto: 250 Cell Painting, 500 L1000, 750 concatenation (seed 002)
     latent_dim: int = 10
     batch_norm: bool = True
+    input_scale: str = "zscore"  # zscore | minmax (seed 002's 0–1 scaling, fitted on the training rows)
+    shuffle_features: bool = False  # seed 002's shuffled control: every feature permuted across rows
     beta: float = 1.0  # KL weight; used by the beta variant (vanilla is β = 1)
     mmd_lambda: float = 1000.0  # MMD weight of the mmd variant
     mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: d² (seed 002's kernel; d for InfoVAE's)
@@ -139,6 +141,7 @@ CHOICES = {
     ("translator", "embedding"): ("output", "hidden"),
     ("vae", "variant"): ("vanilla", "beta", "mmd"),
     ("vae", "input"): ("cp", "l1000", "concat"),
+    ("vae", "input_scale"): ("zscore", "minmax"),
     ("vae", "unit"): ("auto", "replicates", "pairs", "collapsed", "sets"),
     ("contrastive", "loss"): ("clip", "cwcl"),
     ("contrastive", "unit"): ("pairs", "collapsed", "sets"),
@@ -214,7 +217,7 @@ def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str
     """Hash of what makes a checkpoint: family, hyperparameters, trainer settings that shape the
     weights, and the input feature names. A checkpoint whose fingerprint differs is refused.
     """
-    shaping = {k: v for k, v in asdict(train).items() if k not in ("progress", "device", "seeds")}
+    shaping = {k: v for k, v in asdict(train).items() if k not in ("progress", "device", "seeds", "full_curve")}
     blob = json.dumps({"v": FORMAT_VERSION, "hp": asdict(hp), "train": shaping, "features": features},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -129,6 +129,29 @@ class ModelData:
         m, kind = source.split(":")
         return self.mod[m].X if kind == "rows" else self.collapsed(m)
 
+    def permuted(self, modalities: tuple[str, ...], rng: np.random.Generator,
+                 splits: tuple[str, ...] = ("train", "validation")) -> ModelData:
+        """A copy whose profiles of ``modalities`` have every feature permuted independently across
+        the rows of each split in ``splits`` (seed 002's shuffled control: "independently shuffling
+        the rows of each column, thus removing all correlation between features"); each feature
+        keeps its values and its distribution within the split, rows of other splits are unchanged.
+        Collapsed profiles are recomputed from the permuted rows.
+        """
+        import copy
+
+        out = copy.copy(self)
+        out.mod, out._collapsed = dict(self.mod), {}
+        split = self.treatments[S.SPLIT].astype(str).to_numpy()
+        for m in modalities:
+            mod = self.mod[m]
+            X = mod.X.copy()
+            for s in splits:
+                rows = np.flatnonzero((mod.treat >= 0) & (split[np.maximum(mod.treat, 0)] == s))
+                for j in range(X.shape[1]):
+                    X[rows, j] = X[rows[rng.permutation(len(rows))], j]
+            out.mod[m] = Modality(X, mod.meta, mod.features, mod.treat)
+        return out
+
     # -----------------------------------------------------------------------------------------
     def items(self, unit: str, split: str, modalities: tuple[str, ...]) -> Items:
         """Training units of ``split`` that have data in every modality of ``modalities``."""

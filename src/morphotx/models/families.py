@@ -177,11 +177,12 @@ class VAE(Family):
         if items is None:
             return net
         fit = [data.fit_rows(items, m) for m in self.modalities]
-        if len(fit) == 2:  # concatenation: standardise each modality on its own training profiles
-            net.norm.mean.copy_(torch.cat([nets.Standardize(f.shape[1]).fit(f).mean for f in fit]))
-            net.norm.std.copy_(torch.cat([nets.Standardize(f.shape[1]).fit(f).std for f in fit]))
+        if len(fit) == 2:  # concatenation: scale each modality on its own training profiles
+            norms = [nets.Standardize(f.shape[1]).fit(f, hp.input_scale) for f in fit]
+            net.norm.mean.copy_(torch.cat([n.mean for n in norms]))
+            net.norm.std.copy_(torch.cat([n.std for n in norms]))
         else:
-            net.norm.fit(fit[0])
+            net.norm.fit(fit[0], hp.input_scale)
         return net
 
     def step(self, model, batch, device):

@@ -1,7 +1,7 @@
 """Network modules of the model families (PyTorch).
 
-Every network starts with :class:`Standardize` per input modality: a z-score fitted on the
-*training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it, then
+Every network starts with :class:`Standardize` per input modality: a z-score (VAEs: optionally
+seed 002's min–max scaling) fitted on the *training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it, then
 :class:`InputAugment` (Gaussian input noise and feature dropout, training only; no parameters, so
 checkpoints are unchanged by it).
 """
@@ -28,12 +28,20 @@ class Standardize(nn.Module):
         self.register_buffer("std", torch.ones(dim))
         self.clip = float(clip)
 
-    def fit(self, X: np.ndarray) -> Standardize:
-        """Set the mean and SD from profiles ``X`` (an SD below 1e-6 or not finite becomes 1); returns self."""
+    def fit(self, X: np.ndarray, scale: str = "zscore") -> Standardize:
+        """Fit on the training profiles ``X``: ``zscore`` (centre = mean, scale = SD) or
+        ``minmax`` (centre = minimum, scale = range: seed 002's 0–1 scaling, so the training rows
+        lie in [0, 1] and other rows wherever their values fall). A scale below 1e-6 is set to 1.
+        """
         X = np.asarray(X, np.float64)
-        sd = X.std(0)
+        if scale == "zscore":
+            centre, sd = X.mean(0), X.std(0)
+        elif scale == "minmax":
+            centre, sd = X.min(0), X.max(0) - X.min(0)
+        else:
+            raise ValueError(f"input scale must be zscore or minmax; got {scale!r}")
         sd[~np.isfinite(sd) | (sd < 1e-6)] = 1.0
-        self.mean.copy_(torch.as_tensor(X.mean(0), dtype=torch.float32))
+        self.mean.copy_(torch.as_tensor(centre, dtype=torch.float32))
         self.std.copy_(torch.as_tensor(sd, dtype=torch.float32))
         return self
 

@@ -17,7 +17,10 @@
     trainer falls back to the loss, with a warning;
   - ``loss``: the validation loss;
 
-  the best weights are restored and checkpointed;
+  the best weights are restored and checkpointed. With ``train.full_curve`` training goes on to
+  ``max_epochs`` after the epoch early stopping stops at, for the loss curve without early stopping
+  (study 000, Fig 1b); those later epochs are recorded (``past_early_stop``) but never kept, so the
+  checkpoint is the one early stopping gives;
 * per-epoch history (train and validation loss and each loss term, validation mAP, seconds) and
   the resolved hyperparameters are written next to the checkpoint;
 * checkpoints are plain dicts of tensors and builtins, loaded with ``torch.load(weights_only=True)``
@@ -207,6 +210,7 @@ class Fit:
     device: torch.device
     amp: bool
     seconds: float
+    early_stop_epoch: int | None = None  # the epoch early stopping stopped (or, with full_curve, would stop) at
 
 
 def _setup(name: str, hp, ts, data: ModelData, seed: int):
@@ -214,6 +218,10 @@ def _setup(name: str, hp, ts, data: ModelData, seed: int):
     amp = bool(ts.mixed_precision and device.type == "cuda")
     seed_everything(int(seed))
     fam = family_of(hp, ts.input_clip)
+    if getattr(hp, "shuffle_features", False):  # seed 002's shuffled control (VAEs)
+        data = data.permuted(fam.modalities, np.random.default_rng([int(seed), 2]))
+        log.info("%s: shuffle_features: every feature permuted across the training rows and across the "
+                 "validation rows (seed %d)", name, seed)
     train_items, val_items = fam.items(data, "train"), fam.items(data, "validation")
     if len(train_items) < 2:
         raise MorphotxInputError(f"models.{name}: {len(train_items)} training unit(s) of kind {hp.unit!r}; "
@@ -221,7 +229,7 @@ def _setup(name: str, hp, ts, data: ModelData, seed: int):
     if len(val_items) == 0:
         raise MorphotxInputError(f"models.{name}: no validation units: early stopping needs validation compounds "
                                  "(set split.fractions.validation > 0)")
-    return device, amp, fam, train_items, val_items
+    return device, amp, fam, train_items, val_items, data
 
 
 def _select_on(name: str, ts, reason: str | None) -> str:
@@ -236,7 +244,7 @@ def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
     """Train model ``name`` (resolved hyperparameters ``hp``, trainer settings ``ts``) on ``data``
     with ``seed``; early stopping and the returned weights follow ``ts.select_on``. Writes nothing.
     """
-    device, amp, fam, train_items, val_items = _setup(name, hp, ts, data, seed)
+    device, amp, fam, train_items, val_items, data = _setup(name, hp, ts, data, seed)
     model = fam.build(data, train_items).to(device)
     # fused: one kernel for the whole update (CPU and CUDA); the per-tensor loop was ~30 % of a CPU
     # training step of the pair-level contrastive models, the fused update about a seventh of it
@@ -252,7 +260,7 @@ def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
              "checkpoint chosen on %s", name, hp.family, hp.unit, seed, len(train_items), len(val_items),
              sum(p.numel() for p in model.parameters()), device, " (bf16 autocast)" if amp else "",
              "validation MoA mAP" if select_on == "downstream" else "validation loss")
-    rows, best, best_state, best_row, wait = [], -float("inf"), None, None, 0
+    rows, best, best_state, best_row, wait, stop_epoch = [], -float("inf"), None, None, 0, None
     t_start = time.perf_counter()
     for epoch in _progress(range(1, max_epochs + 1), ts.progress, name):
         t0 = time.perf_counter()
@@ -262,7 +270,9 @@ def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
         row = {"epoch": epoch, **{f"train_{k}": v for k, v in tr.items()}, **{f"val_{k}": v for k, v in va.items()},
                "val_map": val_map, "seconds": time.perf_counter() - t0}
         score = val_map if select_on == "downstream" else -va["loss"]
-        row["best"] = improved = bool(score > best + ts.min_delta)
+        # after the epoch early stopping stops at (train.full_curve), epochs are recorded, never kept
+        row["best"] = improved = bool(stop_epoch is None and score > best + ts.min_delta)
+        row["past_early_stop"] = stop_epoch is not None
         rows.append(row)
         log.info("epoch %d: train %.4f, validation %.4f, validation mAP %.4f%s", epoch, tr["loss"], va["loss"],
                  val_map, " *" if improved else "")
@@ -272,18 +282,22 @@ def fit_model(name: str, hp, ts, data: ModelData, seed: int) -> Fit:
         if improved:
             best, best_row, wait = score, row, 0
             best_state = copy.deepcopy(model.state_dict())
-        else:
+        elif stop_epoch is None:
             wait += 1
             if wait >= ts.patience:
-                log.info("early stop at epoch %d: no validation improvement for %d epochs (best epoch %d, %.4f)",
-                         epoch, ts.patience, best_row["epoch"] if best_row else 0, best)
-                break
+                log.info("early stop at epoch %d: no validation improvement for %d epochs (best epoch %d, %.4f)%s",
+                         epoch, ts.patience, best_row["epoch"] if best_row else 0, best,
+                         "; training on to max_epochs for the full curve (train.full_curve)" if ts.full_curve else "")
+                stop_epoch = epoch
+                if not ts.full_curve:
+                    break
     if best_state is None:
         raise FloatingPointError(f"models.{name}: the validation score was never finite; lower lr or check the inputs")
     model.load_state_dict(best_state)
-    return Fit(model, pd.DataFrame(rows), select_on, int(best_row["epoch"]), float(best), float(best_row["val_loss"]),
+    hist = pd.DataFrame(rows)
+    return Fit(model, hist, select_on, int(best_row["epoch"]), float(best), float(best_row["val_loss"]),
                float(best_row["val_map"]), len(train_items), len(val_items), device, amp,
-               time.perf_counter() - t_start)
+               time.perf_counter() - t_start, stop_epoch)
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -298,7 +312,7 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
     fit = fit_model(name, hp, ts, data, seed)
-    hist, max_epochs = fit.history, hp.max_epochs or ts.max_epochs
+    hist = fit.history
     features = {m: data.features(m) for m in ("cp", "l1000")}
     ckpt = {
         "format": CHECKPOINT_FORMAT, "version": FORMAT_VERSION, "model": name, "family": hp.family,
@@ -314,7 +328,8 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
                 "epochs_run": int(len(hist)), "select_on": fit.select_on, "best_epoch": fit.best_epoch,
                 "best_validation_score": fit.best_score, "best_validation_loss": fit.best_loss,
                 "best_validation_map": _finite_or_none(fit.best_map),
-                "stopped_early": bool(len(hist) < max_epochs), "seconds": round(fit.seconds, 3),
+                "stopped_early": fit.early_stop_epoch is not None, "early_stop_epoch": fit.early_stop_epoch,
+                "full_curve": bool(ts.full_curve), "seconds": round(fit.seconds, 3),
                 "train_samples_per_second": round(float(fit.n_train * len(hist) / max(fit.seconds, 1e-9)), 1),
                 "fingerprint": ckpt["fingerprint"], "torch": str(torch.__version__)}
     with atomic_outputs(checkpoint, history, params) as (t_ck, t_hist, t_par):
