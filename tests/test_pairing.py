@@ -44,7 +44,7 @@ def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, t
     import pytest
 
     from morphotx.io import MorphotxInputError
-    from morphotx.pairing import pair_files
+    from morphotx.pairing import pair
 
     l1k = pd.read_parquet(tiny_processed["l1k_p"])
     l1k[S.TREATMENT] = "X" + l1k[S.TREATMENT].astype(str)  # no key matches Cell Painting's
@@ -53,5 +53,5 @@ def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, t
     l1k.to_parquet(bad)
     outs = [tmp_path / f"{n}.parquet" for n in ("pairs", "sets", "cpc", "l1c")]
     with pytest.raises(MorphotxInputError, match=r"share no treatment.*compound id \+ recoded dose"):
-        pair_files(tiny_processed["cp_p"], str(bad), *map(str, outs))
+        pair(tiny_processed["cp_p"], str(bad), *map(str, outs))
     assert not any(o.exists() for o in outs)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from morphotx.reconstruction import r2_per_feature, run_reconstruction
+from morphotx.reconstruction import r2_per_feature, reconstruction
 
 
 def test_r2_per_feature_by_hand():
@@ -23,7 +23,7 @@ def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
     from test_models import FAST, _inputs, _train
 
     out, _ = _train(tmp_path, tiny_processed, name, cfg, train={**FAST, "max_epochs": 4})
-    table = run_reconstruction(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed),
+    table = reconstruction(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed),
                                output=str(tmp_path / "r.parquet"))
     sets = pd.read_parquet(tiny_processed["sets"])
     n_test = int(((sets["Metadata_split"] == "test") & (sets["n_cp"] > 0) & (sets["n_l1000"] > 0)).sum())

@@ -147,8 +147,8 @@ TRAVERSAL_SCALES = ("prior", "empirical")
 TRAVERSAL_DIFFERENCES = ("absolute", "signed")
 
 
-def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
-              difference: str = "absolute") -> pd.DataFrame:
+def latent_traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
+                     difference: str = "absolute") -> pd.DataFrame:
     """Mean decoded difference (``+k·s`` minus ``−k·s``, absolute or signed) per latent unit and
     Cell Painting feature group; see the module docstring for ``scale`` and ``difference``."""
     if scale not in TRAVERSAL_SCALES or difference not in TRAVERSAL_DIFFERENCES:
@@ -186,11 +186,11 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
     return m[S.meta_columns(a)].reset_index(drop=True), m[fa + fb].to_numpy(np.float32), fa + fb
 
 
-def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
-                   sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
-                   traversal_out: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
-                   traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
-                   threads: int = 1):
+def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
+               sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
+               traversal: str, shuffles: int = 10, pca_components: int = 10, traversal_sd: float = 3.0,
+               traversal_scale: str = "prior", traversal_difference: str = "absolute", seed: int = 0,
+               threads: int = 1):
     from .models.data import ModelData
     from .models.train import load_model
 
@@ -208,13 +208,13 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
     with torch.no_grad():
         Z = model.encode(torch.from_numpy(np.array(X, np.float32)))[0].numpy().astype(np.float64)
     dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, shuffles, pca_components, seed)
-    trav = traversal(decode, Z, feats, traversal_sd, traversal_scale, traversal_difference)
+    trav = latent_traversal(decode, Z, feats, traversal_sd, traversal_scale, traversal_difference)
     trav = trav.assign(scale=traversal_scale, difference=traversal_difference)
     if len(z):
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,
                      len(g), g["l2"].mean(), g["l2_shuffled_mean"].mean(), g["l2_z"].mean())
-    with atomic_outputs(distances, zscores, traversal_out) as (a, b, c):
+    with atomic_outputs(distances, zscores, traversal) as (a, b, c):
         write_parquet(dist.assign(model=name, seed=seed), a)
         write_parquet(z.assign(model=name, seed=seed), b)
         write_parquet(trav.assign(model=name, seed=seed), c)

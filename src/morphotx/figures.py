@@ -67,12 +67,14 @@ def _grid(n: int, ncols: int = 4, size=(3.6, 2.8)):
 
 
 # ---------------------------------------------------------------------------------------------
-def loss_curves(histories: dict[str, list[str]], out: str):
+def loss_curves(histories: list[str], models: list[str], out: str):
     """Training and validation loss per epoch, one panel per model, one line pair per seed; the
     validation MoA mAP (the checkpoint-selection metric, right axis, dotted) where recorded, with
-    the kept epoch marked."""
-    fig, axes = _grid(len(histories))
-    for ax, (model, paths) in zip(axes, sorted(histories.items())):
+    the kept epoch marked. ``histories``: the ``history.csv`` files, each under
+    ``.../models/<model>/``; one panel per name in ``models``."""
+    by_model = {m: [p for p in histories if f"/models/{m}/" in p] for m in models}
+    fig, axes = _grid(len(by_model))
+    for ax, (model, paths) in zip(axes, sorted(by_model.items())):
         right = None
         for i, p in enumerate(sorted(paths)):
             h = pd.read_csv(p)
@@ -129,16 +131,17 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
             _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
 
 
-def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
-                   perplexity: float = 30.0):
+def embedding_maps(inputs: dict[str, str], outdir: str, seed: int = 0, umap_neighbors: int = 15,
+                   tsne_perplexity: float = 30.0):
     """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
-    are training compounds, crosses test compounds, grey multi-MoA or unannotated."""
+    are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``inputs``:
+    one map per ``{name: table}``."""
     import umap
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
     with atomic_directory(outdir) as tmp:
-        for name, path in sorted(tables.items()):
+        for name, path in sorted(inputs.items()):
             df = read_table(path)
             df = df[~df[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
             cols = [c for c in df.columns if c.startswith("emb_")] or S.feature_columns(df)
@@ -151,7 +154,7 @@ def embedding_maps(tables: dict[str, str], outdir: str, seed: int = 0, umap_neig
             fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
             maps = {"UMAP": umap.UMAP(n_neighbors=min(umap_neighbors, len(X) - 1), random_state=seed, n_jobs=1,
                                       metric="cosine").fit_transform(X),
-                    "t-SNE": TSNE(perplexity=min(perplexity, (len(X) - 1) / 3), random_state=seed,
+                    "t-SNE": TSNE(perplexity=min(tsne_perplexity, (len(X) - 1) / 3), random_state=seed,
                                   init="pca").fit_transform(X)}
             for ax, (title, Y) in zip(axes, maps.items()):
                 multi = moa == ""
@@ -371,7 +374,7 @@ def moaprofiler_summary(metrics: str, out: str):
     _save(fig, out)
 
 
-def leaderboard_chart(board: str, out: str, top: int = 30):
+def leaderboard(board: str, out: str, top: int = 30):
     b = read_table(board)
     fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))
     if b.empty:

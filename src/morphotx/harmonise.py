@@ -331,7 +331,7 @@ def _warn_plates(out: pd.DataFrame, path: Path) -> None:
 
 
 def harmonise(
-    path: str | Path,
+    profiles: str | Path,
     output: str | Path,
     format_path: str | Path,
     modality: str,
@@ -345,9 +345,9 @@ def harmonise(
     moa_map_key: str = "broad_id",
     moa_map_column: str = "moa",
 ) -> pd.DataFrame:
-    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), write the
-    harmonised Parquet to ``output`` and return it."""
-    path = Path(path)
+    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), ``profiles``,
+    write the harmonised Parquet to ``output`` and return it."""
+    path = Path(profiles)
     fmt = load_format(format_path, modality)
     header = read_columns(path)
     features = check_columns(header, fmt, path, format_path, modality)

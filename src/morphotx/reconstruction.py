@@ -70,8 +70,8 @@ def reconstruct(model, hp, data, split: str = "test") -> tuple[pd.DataFrame, int
     return table.assign(target=modality, split=split, n_treatments=len(rows)), len(rows)
 
 
-def run_reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
-                       pairs: str, sets: str, output: str, seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
+def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
+                   pairs: str, sets: str, output: str, seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
     write ``output`` (one row per feature)."""
     from .models.data import ModelData

@@ -73,8 +73,8 @@ def _check_fractions(fractions: dict) -> tuple[float, float, float]:
     return f
 
 
-def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
-                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+def split_compounds_frame(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
+                          stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
     """Assign every compound to ``train`` / ``validation`` / ``test``.
 
     ``folds == 1``: one split by ``fractions``. ``folds ≥ 2``: repetition ``fold`` of a
@@ -293,10 +293,11 @@ def _split_fold_moa_disjoint(cpd: pd.DataFrame, f_val: float, seed: int, folds: 
     return split
 
 
-def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
-                stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
-    """Read the harmonised tables ``inputs``, split their compounds, write ``output``."""
-    tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]
-    out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
+def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
+                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+    """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`),
+    write ``output``."""
+    tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in profiles]
+    out = split_compounds_frame(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
     save_parquet(out, output)
     return out

@@ -12,7 +12,7 @@ rule figure_loss_curves:
             for s in SEEDS
         ],
     output:
-        report(
+        out=report(
             f"{FIG}/loss_curves.png",
             caption=f"{REPORT}/loss_curves.rst",
             category="2. Training",
@@ -35,7 +35,7 @@ rule figure_per_moa_f1:
     input:
         per_moa=rules.leaderboard.output.per_moa,
     output:
-        report(
+        outdir=report(
             directory(f"{FIG}/per_moa_f1"),
             patterns=["{name}.png"],
             caption=f"{REPORT}/per_moa_f1.rst",
@@ -58,7 +58,7 @@ rule figure_leaderboard:
     input:
         board=rules.leaderboard.output.leaderboard,
     output:
-        report(
+        out=report(
             f"{FIG}/leaderboard.png",
             caption=f"{REPORT}/leaderboard_chart.rst",
             category="1. Leaderboard",
@@ -88,7 +88,7 @@ rule figure_embedding_maps:
             }
         ),
     output:
-        report(
+        outdir=report(
             directory(f"{FIG}/embedding_maps"),
             patterns=["{name}.png"],
             caption=f"{REPORT}/embedding_maps.rst",
@@ -113,7 +113,7 @@ rule figure_headline:
     input:
         table=rules.headline.output.parquet,
     output:
-        report(
+        out=report(
             f"{FIG}/headline.png",
             caption=f"{REPORT}/headline_chart.rst",
             category="0. Headline",
@@ -130,23 +130,29 @@ rule figure_headline:
         "../../scripts/figure.py"
 
 
-for _fig, _table, _cat in [
-    ("enrichment", "curves", "5. MOAProfiler metrics"),
-    ("knn_vs_k", "curves", "5. MOAProfiler metrics"),
-    ("moaprofiler_summary", "embedding_metrics", "5. MOAProfiler metrics"),
-    ("map_distributions", "map", "6. Retrieval (mAP)"),
-    ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
-    ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
-    ("reconstruction_r2", "reconstruction", "7. Latent arithmetic"),
+# figure, its function's table parameter, the leaderboard table it draws, report category
+for _fig, _arg, _table, _cat in [
+    ("enrichment", "curves", "curves", "5. MOAProfiler metrics"),
+    ("knn_vs_k", "curves", "curves", "5. MOAProfiler metrics"),
+    ("moaprofiler_summary", "metrics", "embedding_metrics", "5. MOAProfiler metrics"),
+    ("map_distributions", "maps", "map", "6. Retrieval (mAP)"),
+    (
+        "arithmetic_distances",
+        "distances",
+        "arithmetic_distances",
+        "7. Latent arithmetic",
+    ),
+    ("traversal_heatmaps", "traversal", "arithmetic_traversal", "7. Latent arithmetic"),
+    ("reconstruction_r2", "table", "reconstruction", "7. Latent arithmetic"),
 ]:
 
     rule:
         name:
             f"figure_{_fig}"
         input:
-            table=getattr(rules.leaderboard.output, _table),
+            **{_arg: getattr(rules.leaderboard.output, _table)},
         output:
-            report(
+            out=report(
                 f"{FIG}/{_fig}.png",
                 caption=f"{REPORT}/{_fig}.rst",
                 category=_cat,

@@ -1,11 +1,11 @@
 rule harmonise:
     """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
     input:
+        **moa_map_input(),
         profiles=f"{OUT}/profiles/{{modality}}.parquet",
-        fmt=FORMAT,
-        moa_map=moa_map_input(),
+        format_path=FORMAT,
     output:
-        f"{OUT}/profiles/{{modality}}_harmonised.parquet",
+        output=f"{OUT}/profiles/{{modality}}_harmonised.parquet",
     log:
         f"{LOGS}/harmonise_{{modality}}.log",
     benchmark:
@@ -24,7 +24,9 @@ rule harmonise:
         on_bad_dose=config["harmonise"]["on_bad_dose"],
         on_extreme=config["harmonise"]["on_extreme"],
         max_unknown_columns=config["harmonise"]["max_unknown_columns"],
-        moa=config["moa"],
+        moa_source=config["moa"]["source"],
+        moa_map_key=config["moa"]["map_key"],
+        moa_map_column=config["moa"]["map_column"],
     script:
         "../../scripts/harmonise.py"
 
@@ -35,7 +37,7 @@ rule map_probes:
         profiles=f"{OUT}/profiles/l1000_harmonised.parquet",
         probe_map=raw_input("probe_map"),
     output:
-        f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        output=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
     log:
         f"{LOGS}/map_probes.log",
     benchmark:

@@ -1,10 +1,12 @@
 rule split_compounds:
     """Compounds -> train / validation / test (a compound in one split only)."""
     input:
-        f"{OUT}/profiles/cp_harmonised.parquet",
-        f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        profiles=[
+            f"{OUT}/profiles/cp_harmonised.parquet",
+            f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        ],
     output:
-        f"{OUT}/split/fold{{fold}}/compound_split.parquet",
+        output=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     log:
         f"{LOGS}/split_compounds/fold{{fold}}.log",
     benchmark:
@@ -18,6 +20,5 @@ rule split_compounds:
         **RES["default"],
     params:
         **config["split"],
-        fold=lambda w: int(w.fold),
     script:
         "../../scripts/split_compounds.py"
