@@ -152,3 +152,44 @@ def test_run_calls_the_wrapper_once_per_fold_with_that_folds_slots(tmp_path, mon
     run(smk, wrapper)
     assert calls == [("setup", "toy"), ("cp0", "c0", 3, 0, 2), ("cp1", "c1", 3, 1, 2)]
     assert slot_namespace(smk, 1)["input"] == {"cp": "cp1"} and "per_fold" not in slot_namespace(smk)["params"]
+
+
+def _function(rule: str, stem: str):
+    """The function that scripts/<stem>.py runs for ``rule``."""
+    module, func = callee(stem)
+    if stem == "figure":
+        return getattr(import_module("morphotx.figures"), rule.removeprefix("figure_"))
+    return getattr(import_module(module), func.id)
+
+
+def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
+    """Each rule's real slots (test config's DAG with the tune target: every rule but download)
+    bind by name to its function — no missing, ambiguous or unused slot — without running a job."""
+    import yaml
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, DAGSettings, OutputSettings, ResourceSettings
+
+    from conftest import DEFAULT_MODELS, TEST_CONFIG, TEST_MODELS
+
+    cfg = {**TEST_CONFIG, "models": {n: {"enabled": n in TEST_MODELS} for n in DEFAULT_MODELS},
+           "tune": {**TEST_CONFIG.get("tune", {}), "models": TEST_MODELS}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
+        wapi = api.workflow(resource_settings=ResourceSettings(cores=2),
+                            config_settings=ConfigSettings(configfiles=[tmp_path / "cfg.yaml"]),
+                            snakefile=REPO / "Snakefile", workdir=tmp_path)
+        wapi.dag(DAGSettings(targets={"all", "tune_all"}, forceall=True))
+        wf = wapi._workflow
+        wf._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
+        wf._build_dag()
+        jobs = {j.rule.name: j for j in wf.dag.jobs if j.rule.script}
+    scripted = {r for r, family, s in rule_scripts() if not family} - {"download"}
+    assert scripted <= set(jobs), sorted(scripted - set(jobs))
+    assert any(r.startswith("embed_model_") for r in jobs) and "figure_enrichment" in jobs
+    for rule, job in jobs.items():
+        func = _function(rule, re.search(r"(\w+)\.py$", job.rule.script).group(1))
+        smk = SimpleNamespace(input=job.input, output=job.output, params=job.params, wildcards=job.wildcards)
+        per_fold = dict(job.params.items()).get("per_fold")
+        for fold in per_fold if per_fold is not None else [None]:
+            kwargs = bind(func, slot_namespace(smk, fold), rule, job.threads, None, fold)
+            assert kwargs, rule

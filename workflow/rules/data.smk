@@ -45,23 +45,23 @@ rule download:
 rule convert:
     """One modality's input (CSV.gz, TSV, Parquet, GCT, GCTX) -> typed Parquet, streamed."""
     input:
-        profiles=lambda w: raw_input(MODALITY[w.modality]),
+        profiles=lambda w: raw_input(MODALITY[w.assay]),
         format_path=FORMAT,
     output:
-        output=f"{OUT}/profiles/{{modality}}.parquet",
+        output=f"{OUT}/profiles/{{assay}}.parquet",
     log:
-        f"{LOGS}/convert_{{modality}}.log",
+        f"{LOGS}/convert_{{assay}}.log",
     benchmark:
-        f"{BENCH}/convert_{{modality}}.tsv"
+        f"{BENCH}/convert_{{assay}}.tsv"
     wildcard_constraints:
-        modality="cp|l1000",
+        assay="cp|l1000",
     conda:
         ENVS["data"]
     threads: THREADS
     resources:
         **RES["default"],
     params:
-        modality=lambda w: MODALITY[w.modality],
+        modality=lambda w: MODALITY[w.assay],
     script:
         "../../scripts/convert.py"
 

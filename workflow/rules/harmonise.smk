@@ -2,23 +2,23 @@ rule harmonise:
     """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
     input:
         **moa_map_input(),
-        profiles=f"{OUT}/profiles/{{modality}}.parquet",
+        profiles=f"{OUT}/profiles/{{assay}}.parquet",
         format_path=FORMAT,
     output:
-        output=f"{OUT}/profiles/{{modality}}_harmonised.parquet",
+        output=f"{OUT}/profiles/{{assay}}_harmonised.parquet",
     log:
-        f"{LOGS}/harmonise_{{modality}}.log",
+        f"{LOGS}/harmonise_{{assay}}.log",
     benchmark:
-        f"{BENCH}/harmonise_{{modality}}.tsv"
+        f"{BENCH}/harmonise_{{assay}}.tsv"
     wildcard_constraints:
-        modality="cp|l1000",
+        assay="cp|l1000",
     conda:
         ENVS["data"]
     threads: HEAVY
     resources:
         **RES["heavy"],
     params:
-        modality=lambda w: MODALITY[w.modality],
+        modality=lambda w: MODALITY[w.assay],
         doses=config["harmonise"]["doses_uM"],
         max_dose_fold=config["harmonise"]["max_dose_fold"],
         on_bad_dose=config["harmonise"]["on_bad_dose"],
