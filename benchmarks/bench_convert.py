@@ -2,7 +2,7 @@
 
 Generates a CSV.gz in the Rosetta LINCS-Pilot1 Cell Painting schema at the real size (52,223 wells ×
 26 metadata + 1,779 CellProfiler feature columns, values printed with 3 decimals,
-which gives about the published file's compressed size), then converts it (morphotx.convert.to_parquet) and harmonises it
+which gives about the published file's compressed size), then converts it (morphotx.convert.convert) and harmonises it
 (morphotx.harmonise.harmonise), each in a fresh process, and prints wall time, MB/s of
 compressed input and the child's peak RSS.
 
@@ -67,11 +67,11 @@ CHILD = """
 import json, sys, time, resource, logging
 sys.path.insert(0, {src!r})
 logging.basicConfig(level=logging.WARNING)
-from morphotx.convert import to_parquet
+from morphotx.convert import convert
 from morphotx.harmonise import harmonise
 t = time.perf_counter()
 if {step!r} == "convert":
-    to_parquet({inp!r}, {out!r}, {fmt!r}, "cell_painting")
+    convert({inp!r}, {out!r}, {fmt!r}, "cell_painting")
 else:
     harmonise({inp!r}, {out!r}, {fmt!r}, "cell_painting")
 print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))

@@ -1,7 +1,7 @@
 """Benchmark: morphotx's Cell Painting feature-selection step against pycytominer's
 ``feature_select`` run standalone, side by side, on the same LINCS-size table.
 
-The table is the one ``preprocess_cell_painting`` selects on: the harmonised LINCS-size profiles,
+The table is the one ``preprocess_cp`` selects on: the harmonised LINCS-size profiles,
 DMSO-normalised per plate, train ∪ DMSO rows (~30k x ~1.55k). Both get the same operations and
 thresholds (the config defaults). Two tables are timed:
 

@@ -1,8 +1,5 @@
 import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
-from morphotx.smk import setup
+from morphotx.convert import convert
+from morphotx.smk import run
 
-setup(snakemake)  # noqa: F821 (injected by Snakemake)
-from morphotx.convert import to_parquet
-
-smk = snakemake  # noqa: F821
-to_parquet(smk.input.profiles, smk.output[0], smk.input.fmt, smk.params.modality)
+run(snakemake, convert)  # noqa: F821 (injected by Snakemake)

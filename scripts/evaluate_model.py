@@ -1,12 +1,5 @@
 import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
-from morphotx.smk import fold_slots, setup
+from morphotx.evaluate import evaluate_model
+from morphotx.smk import run
 
-setup(snakemake)  # noqa: F821 (injected by Snakemake)
-from morphotx.evaluate import OUTPUTS, evaluate_model
-
-smk = snakemake  # noqa: F821
-for fold in smk.params.folds:
-    i, o = fold_slots(smk.input, fold), fold_slots(smk.output, fold)
-    embeddings = {k[len("emb_"):]: v for k, v in i.items() if k.startswith("emb_")}
-    evaluate_model(smk.wildcards.model, int(smk.wildcards.seed), embeddings, i["cp"], i["l1000"], i["cp_collapsed"],
-                   i["l1000_collapsed"], {k: o[k] for k in OUTPUTS}, smk.params.cfg, smk.params.views, fold=fold)
+run(snakemake, evaluate_model)  # noqa: F821 (injected by Snakemake)

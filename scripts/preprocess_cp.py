@@ -1,9 +1,5 @@
 import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
-from morphotx.smk import setup
+from morphotx.preprocess import preprocess_cp
+from morphotx.smk import run
 
-setup(snakemake)  # noqa: F821 (injected by Snakemake)
-from morphotx.preprocess import preprocess_cell_painting
-
-smk = snakemake  # noqa: F821
-preprocess_cell_painting(smk.input.profiles, smk.input.split, smk.output.profiles, smk.output.features,
-                         smk.output.fitted, **dict(smk.params.items()))
+run(snakemake, preprocess_cp)  # noqa: F821 (injected by Snakemake)

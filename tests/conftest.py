@@ -50,7 +50,7 @@ def real_fixture(name: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory):
     """The tiny demo written once per session in the Rosetta schemas."""
-    from morphotx.demo import write_demo
+    from morphotx.demo import demo_data
 
     d = tmp_path_factory.mktemp("raw")
     out = {
@@ -60,7 +60,7 @@ def tiny_raw(tmp_path_factory):
         "moa_map": d / "moa_map.tsv",
         "ground_truth": d / "ground_truth.parquet",
     }
-    write_demo({k: str(v) for k, v in out.items()}, scale="tiny", seed=3)
+    demo_data({k: str(v) for k, v in out.items()}, scale="tiny", seed=3)
     return out
 
 
@@ -78,11 +78,11 @@ def tiny_processed(tiny_raw, tmp_path_factory):
     }.items()}
     harmonise.harmonise(tiny_raw["cell_painting"], p["cp_h"], FORMAT, "cell_painting")
     harmonise.harmonise(tiny_raw["l1000"], p["l1k_h"], FORMAT, "l1000")
-    probes.map_probes_file(p["l1k_h"], p["l1k_g"], tiny_raw["probe_map"])
-    split.split_files([p["cp_h"], p["l1k_g"]], p["split"], {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
-    preprocess.preprocess_cell_painting(p["cp_h"], p["split"], p["cp_p"], p["cp_json"], p["cp_npz"])
+    probes.map_probes(p["l1k_h"], p["l1k_g"], tiny_raw["probe_map"])
+    split.split_compounds([p["cp_h"], p["l1k_g"]], p["split"], {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
+    preprocess.preprocess_cp(p["cp_h"], p["split"], p["cp_p"], p["cp_json"], p["cp_npz"])
     preprocess.preprocess_l1000(p["l1k_g"], p["split"], p["l1k_p"], p["l1k_json"], p["l1k_npz"])
-    pairing.pair_files(p["cp_p"], p["l1k_p"], p["pairs"], p["sets"], p["cp_c"], p["l1k_c"])
+    pairing.pair(p["cp_p"], p["l1k_p"], p["pairs"], p["sets"], p["cp_c"], p["l1k_c"])
     return p
 
 

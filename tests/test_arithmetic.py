@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from morphotx import schema as S
-from morphotx.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, traversal
+from morphotx.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, latent_traversal
 from morphotx.figures import cross_modality
 
 
@@ -79,7 +79,7 @@ def test_traversal_of_a_linear_decoder():
              "GAPDH"]
     W = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [5.0, 5.0]])  # feature × latent
     Z = np.random.default_rng(0).normal(size=(200, 2)) * [1.0, 2.0]
-    t = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, k=3.0, scale="empirical", difference="signed")
+    t = latent_traversal(lambda z: np.asarray(z) @ W.T, Z, feats, k=3.0, scale="empirical", difference="signed")
     sd = Z.std(0)
     got = t.set_index(["latent", "group"])["mean_difference"]
     assert got[(0, "Cells_DNA")] == pytest.approx(6 * sd[0] * 2.0)  # mean of 1 and 3
@@ -95,9 +95,9 @@ def test_traversal_is_the_papers_by_default_absolute_at_plus_minus_three():
     feats = ["Cells_Intensity_MeanIntensity_DNA", "Cells_Intensity_MaxIntensity_DNA"]
     W = np.array([[2.0], [-2.0]])
     Z = np.random.default_rng(0).normal(size=(50, 1)) * 5.0  # the data's spread must not matter
-    t = traversal(lambda z: np.asarray(z) @ W.T, Z, feats)
+    t = latent_traversal(lambda z: np.asarray(z) @ W.T, Z, feats)
     assert t["mean_difference"].tolist() == pytest.approx([12.0])  # |2·3 − 2·(−3)| = 12, both features
-    signed = traversal(lambda z: np.asarray(z) @ W.T, Z, feats, difference="signed")
+    signed = latent_traversal(lambda z: np.asarray(z) @ W.T, Z, feats, difference="signed")
     assert signed["mean_difference"].tolist() == pytest.approx([0.0])
 
 

@@ -1,7 +1,7 @@
 """The bad-input matrix of ``../shared/design/bad_inputs.md`` as tests, so it cannot regress.
 
 Every file case goes through the pipeline's own entry points in the pipeline's order — the
-``convert`` rule's :func:`morphotx.convert.to_parquet`, then the ``harmonise`` rule's
+``convert`` rule's :func:`morphotx.convert.convert`, then the ``harmonise`` rule's
 :func:`morphotx.harmonise.harmonise` — on the tiny demo's files with one edit. The expectation is
 one error whose text names the problem (and nothing left at the failing step's output path, no
 temporary file beside it), or a counted warning in the log. The cases of later stages (probe
@@ -185,7 +185,7 @@ NAMES = {"21 moa.source map without a map": ("moa.map",)}
 
 def _ingest(src: Path, tmp: Path, modality: str, kw: dict):
     conv, out = tmp / "converted.parquet", tmp / "harmonised.parquet"
-    convert.to_parquet(src, conv, FORMAT, modality)
+    convert.convert(src, conv, FORMAT, modality)
     harmonise.harmonise(conv, out, FORMAT, modality, **kw)
     return out
 
@@ -220,7 +220,7 @@ def test_rare_moas_split(moa):
     """Case 9: a MoA with a single compound, and every compound its own MoA, split without error
     (rare MoAs pooled into one stratum)."""
     from morphotx import schema as S
-    from morphotx.split import split_compounds
+    from morphotx.split import split_compounds_frame
 
     n = 40
     moas = [f"M{i % 4}" for i in range(n)] if moa == "one compound" else [f"M{i}" for i in range(n)]
@@ -228,7 +228,7 @@ def test_rare_moas_split(moa):
         moas[0] = "lonely"
     c = pd.DataFrame({S.PERT: [f"BRD-K{i:08d}" for i in range(n)], S.MOA: moas})
     for fold in range(5):
-        a = split_compounds(c, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=0, folds=5, fold=fold)
+        a = split_compounds_frame(c, {"train": 0.7, "validation": 0.1, "test": 0.2}, seed=0, folds=5, fold=fold)
         assert set(a[S.SPLIT]) == {"train", "validation", "test"}
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import FORMAT, real_fixture
 from morphotx import schema as S
-from morphotx.convert import read_gctx, to_parquet
+from morphotx.convert import convert, read_gctx
 from morphotx.harmonise import harmonise
 from morphotx.io import MorphotxInputError, read_gct
 from morphotx.settings import HarmoniseSettings, MoaSettings
@@ -23,7 +23,7 @@ def _types(path):
 
 def test_csv_gz_streams_to_typed_parquet(tmp_path, tiny_raw):
     out = tmp_path / "cp.parquet"
-    summary = to_parquet(tiny_raw["cell_painting"], out, FORMAT, "cell_painting", block_mib=0.1, row_group_mib=0.1)
+    summary = convert(tiny_raw["cell_painting"], out, FORMAT, "cell_painting", block_mib=0.1, row_group_mib=0.1)
     src = pd.read_csv(tiny_raw["cell_painting"], dtype=str, keep_default_na=False)
     types = _types(out)
     feats = [c for c in src.columns if c.startswith(S.CP_COMPARTMENTS)]
@@ -37,12 +37,12 @@ def test_csv_gz_streams_to_typed_parquet(tmp_path, tiny_raw):
 
 
 def test_parquet_and_csv_inputs_harmonise_identically(tmp_path, tiny_raw):
-    via = to_parquet(tiny_raw["l1000"], tmp_path / "l1k.parquet", FORMAT, "l1000")
+    via = convert(tiny_raw["l1000"], tmp_path / "l1k.parquet", FORMAT, "l1000")
     assert via["kind"] == "text"
     a = harmonise(tmp_path / "l1k.parquet", tmp_path / "a.parquet", FORMAT, "l1000")
     b = harmonise(tiny_raw["l1000"], tmp_path / "b.parquet", FORMAT, "l1000")
     pd.testing.assert_frame_equal(a, b)
-    again = to_parquet(tmp_path / "l1k.parquet", tmp_path / "l1k2.parquet", FORMAT, "l1000")
+    again = convert(tmp_path / "l1k.parquet", tmp_path / "l1k2.parquet", FORMAT, "l1000")
     assert again["kind"] == "parquet" and pd.read_parquet(tmp_path / "l1k2.parquet").equals(pd.read_parquet(tmp_path / "l1k.parquet"))
 
 
@@ -56,7 +56,7 @@ def test_truncated_gzip(tmp_path, tiny_raw):
     _cut(tiny_raw["l1000"], bad)
     out = tmp_path / "o.parquet"
     with pytest.raises(MorphotxInputError, match=r"cut.csv.gz: the gzip stream is cut short or corrupt"):
-        to_parquet(bad, out, FORMAT, "l1000", block_mib=1)
+        convert(bad, out, FORMAT, "l1000", block_mib=1)
     assert list(tmp_path.iterdir()) == [bad]
 
 
@@ -66,7 +66,7 @@ def test_schema_drift_fails_before_streaming(tmp_path, tiny_raw):
     df.to_csv(f, index=False)
     with pytest.raises(MorphotxInputError, match=r"drift.csv.gz: required column\(s\) \['det_plate'\] missing for l1000.*"
                                                  r"'plate'"):
-        to_parquet(f, tmp_path / "o.parquet", FORMAT, "l1000")
+        convert(f, tmp_path / "o.parquet", FORMAT, "l1000")
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -106,7 +106,7 @@ def test_bad_files(tmp_path, tiny_raw, case, match):
     elif case == "header_only":
         df.head(0).to_csv(f, index=False)
     with pytest.raises(MorphotxInputError, match=match):
-        to_parquet(f, tmp_path / "o.parquet", FORMAT, "l1000")
+        convert(f, tmp_path / "o.parquet", FORMAT, "l1000")
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -133,7 +133,7 @@ def test_bad_parquet_gets_the_csv_checks(tmp_path, tiny_raw, case, match):
         df.loc[10, probe] = "abc"
         df.to_parquet(f, index=False)
     with pytest.raises(MorphotxInputError, match=match):
-        to_parquet(f, tmp_path / "o.parquet", FORMAT, "l1000")
+        convert(f, tmp_path / "o.parquet", FORMAT, "l1000")
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -172,11 +172,11 @@ def _write_gctx(path, data, row_meta, col_meta):
 
 def test_real_gct_plate_to_genes(tmp_path):
     """The real L1000 GCT plate (CMap level 3) and the Rosetta probe map through the real-path code."""
-    from morphotx.probes import map_probes_file
+    from morphotx.probes import map_probes
 
     gct = real_fixture("l1000_level3_A375_plate_LJP005.gct.gz")
     xlsx = real_fixture("l1000_probe_gene_idmap.xlsx")
-    s = to_parquet(gct, tmp_path / "l1000.parquet", FORMAT, "l1000")
+    s = convert(gct, tmp_path / "l1000.parquet", FORMAT, "l1000")
     assert (s["kind"], s["rows"], s["features"]) == ("gct", 377, 978)
     moa = real_fixture("repurposing_info_external_moa_map_resolved.tsv")
     h = harmonise(tmp_path / "l1000.parquet", tmp_path / "h.parquet", FORMAT, "l1000",
@@ -190,7 +190,7 @@ def test_real_gct_plate_to_genes(tmp_path):
     assert trt[S.MOA].str.len().gt(0).sum() > 0  # LJP compounds found in the Repurposing Hub map
     row = h.set_index(S.PROFILE_ID).loc[data.index[5]]
     np.testing.assert_array_equal(row[list(data.columns)].to_numpy("float32"), data.iloc[5].to_numpy())
-    map_probes_file(tmp_path / "h.parquet", tmp_path / "g.parquet", xlsx)
+    map_probes(tmp_path / "h.parquet", tmp_path / "g.parquet", xlsx)
     genes = pd.read_parquet(tmp_path / "g.parquet")
     feats = S.feature_columns(genes)
     assert len(feats) == 978 and "PSME1" in feats and not any(c.endswith("_at") for c in feats)
@@ -200,7 +200,7 @@ def test_real_gct_plate_to_genes(tmp_path):
     d2, r2, c2 = read_gctx(tmp_path / "plate.gctx")
     pd.testing.assert_frame_equal(d2, d)
     assert (c2[c.columns].astype(str) == c.astype(str)).all().all()  # HDF5 lists fields alphabetically
-    to_parquet(tmp_path / "plate.gctx", tmp_path / "x.parquet", FORMAT, "l1000")
+    convert(tmp_path / "plate.gctx", tmp_path / "x.parquet", FORMAT, "l1000")
     from_gct = pd.read_parquet(tmp_path / "l1000.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet")[from_gct.columns], from_gct)
 
@@ -214,7 +214,7 @@ def test_gctx_bad_file(tmp_path):
 
 def test_real_cell_painting_plate_converts(tmp_path):
     cp = real_fixture("lincs_cp_plate_SQ00015054_normalized_feature_select.csv.gz")
-    s = to_parquet(cp, tmp_path / "cp.parquet", FORMAT, "cell_painting")
+    s = convert(cp, tmp_path / "cp.parquet", FORMAT, "cell_painting")
     assert (s["rows"], s["features"]) == (384, 454)
     a = harmonise(tmp_path / "cp.parquet", tmp_path / "a.parquet", FORMAT, "cell_painting")
     b = harmonise(cp, tmp_path / "b.parquet", FORMAT, "cell_painting")
@@ -225,5 +225,5 @@ def test_gzip_detected_by_bytes_not_name(tmp_path, tiny_raw):
     f = tmp_path / "l1k.csv"  # gzip content without .gz
     f.write_bytes(open(tiny_raw["l1000"], "rb").read())
     assert gzip.open(f).read(2)
-    s = to_parquet(f, tmp_path / "o.parquet", FORMAT, "l1000")
+    s = convert(f, tmp_path / "o.parquet", FORMAT, "l1000")
     assert s["rows"] > 0

@@ -19,7 +19,7 @@ from morphotx.download import (
     Settings,
     Source,
     check_etag,
-    fetch,
+    download,
     http_download,
     multipart_etag,
     s3_download,
@@ -37,13 +37,13 @@ L1K_KEY = f"{PREFIX}/L1000/replicate_level_l1k.csv.gz"
 def s3(tmp_path_factory):
     """moto S3 with the tiny demo at the real keys: CP as a 3-part upload of 256 KiB parts (an unusual part
     size), L1000 as a 2-part upload of 2 MiB parts; plus small objects for the error cases."""
-    from morphotx.demo import write_demo
+    from morphotx.demo import demo_data
 
     d = tmp_path_factory.mktemp("s3src")
     files = {k: str(d / f"{k}{ext}") for k, ext in [("cell_painting", ".csv.gz"), ("l1000", ".csv.gz"),
                                                     ("probe_map", ".tsv"), ("moa_map", ".tsv"),
                                                     ("ground_truth", ".parquet")]}
-    write_demo(files, scale="tiny", seed=11)
+    demo_data(files, scale="tiny", seed=11)
     import moto.s3.models as mm
 
     old_min = mm.S3_UPLOAD_PART_MIN_SIZE
@@ -255,11 +255,11 @@ def test_local_copy_is_verified_then_linked(s3, tmp_path):
     good = {"bucket": BUCKET, "key": L1K_KEY, "size": len(s3["bytes"]["l1000"]), "etag": s3["etags"]["l1000"],
             "local": s3["files"]["l1000"]}
     settings = {"part_sizes_mib": [8, 2], "progress": False}
-    out = fetch("l1000", good, tmp_path / "l1k.csv.gz", settings)
+    out = download("l1000", good, tmp_path / "l1k.csv.gz", settings)
     assert out.is_symlink() and out.read_bytes() == s3["bytes"]["l1000"]
     wrong = dict(good, local=s3["files"]["cell_painting"])
     with pytest.raises(DownloadError, match=r"download.sources.l1000.local .* is not the published file: .*size differs"):
-        fetch("l1000", wrong, tmp_path / "other.csv.gz", settings)
+        download("l1000", wrong, tmp_path / "other.csv.gz", settings)
     assert not (tmp_path / "other.csv.gz").exists()
 
 

@@ -100,8 +100,8 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
 
 def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
     p = tiny_processed
-    emb = {"cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet"),
-           "cp_uncollapsed": _fake_embedding(p["cp_p"], tmp_path / "cu.parquet", nan_rows=2)}
+    emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet"),
+           "emb_cp_uncollapsed": _fake_embedding(p["cp_p"], tmp_path / "cu.parquet", nan_rows=2)}
     f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), cfg=FAST)
     c = f["classification"]
     assert set(c["variant"]) == {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
@@ -129,7 +129,7 @@ def test_moa_without_training_compound_is_named(tiny_processed, tmp_path):
     test_cpd = cp_c.loc[cp_c[S.SPLIT] == "test", S.PERT].iloc[0]
     cp_c[S.MOA] = [["lonely MoA"] if c == test_cpd else m for c, m in zip(cp_c[S.PERT], cp_c[S.MOA])]
     cp_c.to_parquet(tmp_path / "cp_c.parquet")
-    emb = {"cp_collapsed": _fake_embedding(tmp_path / "cp_c.parquet", tmp_path / "cc.parquet")}
+    emb = {"emb_cp_collapsed": _fake_embedding(tmp_path / "cp_c.parquet", tmp_path / "cc.parquet")}
     raw = {**_raw(p), "cp_collapsed": str(tmp_path / "cp_c.parquet")}
     f = evaluate_model("toy", 0, emb, **raw, outputs=_outs(tmp_path, "lonely"), cfg=FAST)
     per = f["per_moa"]
@@ -180,7 +180,7 @@ def test_library_defaults_are_the_settings_defaults():
 def test_training_summary_reads_fold_from_the_path(tmp_path):
     import json
 
-    from morphotx.leaderboard import write_training_summary
+    from morphotx.leaderboard import training_summary
 
     paths = []
     for fold, best in ((0, 1), (1, 4)):
@@ -189,7 +189,7 @@ def test_training_summary_reads_fold_from_the_path(tmp_path):
         (d / "params.json").write_text(json.dumps({"model": "m", "seed": 0, "best_epoch": best, "epochs_run": best + 8,
                                                    "select_on": "downstream", "best_validation_score": 0.3}))
         paths.append(str(d / "params.json"))
-    t = write_training_summary(paths, str(tmp_path / "t.parquet"), str(tmp_path / "t.tsv"))
+    t = training_summary(paths, str(tmp_path / "t.parquet"), str(tmp_path / "t.tsv"))
     assert list(t["fold"]) == [0, 1] and list(t["best_epoch"]) == [1, 4]
     assert pd.read_parquet(tmp_path / "t.parquet").equals(t)
 

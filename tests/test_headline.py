@@ -44,7 +44,7 @@ def emb(source, view, variant, values, reps=REPS):
 def table(cls, em=()):
     em = pd.DataFrame(list(em)) if em else pd.DataFrame(
         columns=["source", "fold", "seed", "view", "level", "variant", "metric", "value", "status", "reason"])
-    return H.headline(pd.DataFrame(cls), em)
+    return H.headline_frame(pd.DataFrame(cls), em)
 
 
 def row(t, entry):
@@ -78,7 +78,7 @@ def test_selection_uses_validation_not_test():
 def test_perturbing_test_metrics_changes_no_choice():
     cls = pd.DataFrame(selection_fixture())
     em = pd.DataFrame(emb("supcon", "both", "collapsed", [0.2, 0.2, 0.2]))
-    base = H.headline(cls, em)
+    base = H.headline_frame(cls, em)
     rng = np.random.default_rng(0)
     choice_cols = ["entry", "view", "level", "variant", "classifier", "configuration", "input", "baseline",
                    "validation_macro_f1", "n_validation_repetitions"]
@@ -87,7 +87,7 @@ def test_perturbing_test_metrics_changes_no_choice():
         te = pert["split"] == "test"
         for m in ["macro_f1", "accuracy", "weighted_f1", "n_moas_nonzero_f1"]:
             pert.loc[te, m] = rng.random(te.sum())
-        out = H.headline(pert, em)
+        out = H.headline_frame(pert, em)
         a = base[choice_cols].sort_values("entry").reset_index(drop=True)
         b = out[choice_cols].sort_values("entry").reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b)
@@ -138,12 +138,12 @@ def test_headline_ci_uses_n_scored_over_n_train():
     reps = [(f, 0) for f in range(5)]
     vals = [0.1, 0.2, 0.3, 0.4, 0.5]
     cls = config("m", "both", "collapsed", "knn", [0.5] * 5, vals, reps=reps, n_train=80, n_scored=20)
-    t = H.headline(pd.DataFrame(cls), pd.DataFrame())
+    t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame())
     r = row(t, "m")
     half = stats.t.ppf(0.975, 4) * np.sqrt((1 / 5 + 0.25) * 0.025)
     assert r["n_test_over_n_train"] == pytest.approx(0.25)
     assert (r["macro_f1_ci_low"], r["macro_f1_ci_high"]) == pytest.approx((0.3 - half, 0.3 + half))
-    tt = row(H.headline(pd.DataFrame(cls), pd.DataFrame(), ci="t"), "m")
+    tt = row(H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), ci="t"), "m")
     assert tt["macro_f1_ci_high"] - tt["macro_f1_ci_low"] < r["macro_f1_ci_high"] - r["macro_f1_ci_low"]
     assert (tt["ci_method"], r["ci_method"]) == ("t", "corrected_t")
 
@@ -269,17 +269,17 @@ def test_write_headline_round_trips(tmp_path):
     em_path = tmp_path / "embedding.parquet"
     em.to_parquet(em_path)
     out, md = tmp_path / "out" / "headline.parquet", tmp_path / "out" / "headline.md"
-    got = H.write_headline(paths, [str(em_path)], str(out), str(md))
+    got = H.headline(paths, [str(em_path)], str(out), str(md))
     back = pd.read_parquet(out)
     pd.testing.assert_frame_equal(back, got, check_dtype=False)
-    pd.testing.assert_frame_equal(got, H.headline(cls, em), check_dtype=False)
+    pd.testing.assert_frame_equal(got, H.headline_frame(cls, em), check_dtype=False)
     text = md.read_text()
     assert "# morphotx headline" in text and "J = 3: 3 fold(s) × 1 seed(s)" in text
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
 def test_empty_input_gives_empty_table():
-    t = H.headline(pd.DataFrame(), pd.DataFrame())
+    t = H.headline_frame(pd.DataFrame(), pd.DataFrame())
     assert t.empty and "delta_ci_low" in t.columns
     assert "# morphotx headline" in H.markdown(t, "J = 0")
 
@@ -303,7 +303,7 @@ def test_moa_map_metric_selects_on_validation_map_without_classifiers():
     em = (both("raw", "collapsed", [0.3] * 3, [0.30, 0.31, 0.32])
           + both("m", "collapsed", [0.2] * 3, [0.90, 0.90, 0.90])  # best on test, worse on validation
           + both("m", "raw+collapsed", [0.4] * 3, [0.40, 0.42, 0.44]))
-    t = H.headline(pd.DataFrame(cls), pd.DataFrame(em), metric="moa_map")
+    t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame(em), metric="moa_map")
     assert list(t["entry"]) == ["raw Cell Painting", "m"]  # no late fusion entry
     m = row(t, "m")
     assert m["classifier"] == H.RETRIEVAL and m["variant"] == "raw+collapsed"  # chosen on validation

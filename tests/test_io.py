@@ -125,7 +125,7 @@ def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
     import shutil
     import subprocess
 
-    from morphotx.manifest import git_state, write_manifest
+    from morphotx.manifest import git_state, manifest
 
     if not shutil.which("git"):
         pytest.skip("git is not installed")
@@ -143,7 +143,7 @@ def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
     assert git_state(tmp_path / "nowhere") == {"commit": None, "dirty": None}
     data = tmp_path / "cp.csv"
     data.write_bytes(b"a,b\n1,2\n")
-    m = write_manifest({"dataset": {"name": "x"}}, {"cell_painting": str(data)}, clean, str(tmp_path / "m.json"))
+    m = manifest({"dataset": {"name": "x"}}, {"cell_painting": str(data)}, clean, str(tmp_path / "m.json"))
     assert m["inputs"]["cell_painting"] == {"path": str(data), "bytes": 8, "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest()}
     assert (tmp_path / "m.json").exists() and m["git"] == clean and m["packages"]["numpy"]
 

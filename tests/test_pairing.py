@@ -44,7 +44,7 @@ def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, t
     import pytest
 
     from morphotx.io import MorphotxInputError
-    from morphotx.pairing import pair_files
+    from morphotx.pairing import pair
 
     l1k = pd.read_parquet(tiny_processed["l1k_p"])
     l1k[S.TREATMENT] = "X" + l1k[S.TREATMENT].astype(str)  # no key matches Cell Painting's
@@ -53,7 +53,7 @@ def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, t
     l1k.to_parquet(bad)
     outs = [tmp_path / f"{n}.parquet" for n in ("pairs", "sets", "cpc", "l1c")]
     with pytest.raises(MorphotxInputError, match=r"share no treatment.*compound id \+ recoded dose"):
-        pair_files(tiny_processed["cp_p"], str(bad), *map(str, outs))
+        pair(tiny_processed["cp_p"], str(bad), *map(str, outs))
     assert not any(o.exists() for o in outs)
 
 
@@ -63,17 +63,17 @@ def test_well_holdout_pairs_only_same_split_replicates(tiny_processed, tmp_path)
     and an L1000 row of the same split (the treatment key carries it), every treatment and
     collapsed profile has one split, and no collapsed profile mixes replicates of two splits."""
     from morphotx import preprocess
-    from morphotx.pairing import pair_files
-    from morphotx.split import split_files
+    from morphotx.pairing import pair
+    from morphotx.split import split_compounds
 
     p = {k: str(tmp_path / f"{k}.parquet") for k in ("split", "cp", "l1k", "pairs", "sets", "cpc", "l1c")}
-    split_files([str(tiny_processed["cp_h"]), str(tiny_processed["l1k_g"])], p["split"],
+    split_compounds([str(tiny_processed["cp_h"]), str(tiny_processed["l1k_g"])], p["split"],
                 {"train": 0.6, "validation": 0.1, "test": 0.3}, seed=0, mode="well_holdout")
-    preprocess.preprocess_cell_painting(str(tiny_processed["cp_h"]), p["split"], p["cp"], str(tmp_path / "cp.json"),
-                                        str(tmp_path / "cp.npz"))
+    preprocess.preprocess_cp(str(tiny_processed["cp_h"]), p["split"], p["cp"], str(tmp_path / "cp.json"),
+                             str(tmp_path / "cp.npz"))
     preprocess.preprocess_l1000(str(tiny_processed["l1k_g"]), p["split"], p["l1k"], str(tmp_path / "l1k.json"),
                                 str(tmp_path / "l1k.npz"))
-    pair_files(p["cp"], p["l1k"], p["pairs"], p["sets"], p["cpc"], p["l1c"])
+    pair(p["cp"], p["l1k"], p["pairs"], p["sets"], p["cpc"], p["l1c"])
     cp, l1k, pairs = pd.read_parquet(p["cp"]), pd.read_parquet(p["l1k"]), pd.read_parquet(p["pairs"])
     assert (cp[S.SPLIT].to_numpy()[pairs.cp_row] == pairs[S.SPLIT]).all()
     assert (l1k[S.SPLIT].to_numpy()[pairs.l1000_row] == pairs[S.SPLIT]).all()

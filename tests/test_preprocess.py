@@ -15,14 +15,14 @@ from morphotx.preprocess import (
     low_frequency_features,
     normalize_to_controls,
     pairwise_complete_corr,
-    preprocess_cell_painting,
+    preprocess_cp,
     select_features,
 )
 
 
 def _run(tmp_path, profiles, split, name="cp", **kw):
     out = {k: tmp_path / f"{name}{s}" for k, s in [("p", ".parquet"), ("j", ".features.json"), ("n", ".params.npz")]}
-    df = preprocess_cell_painting(profiles, split, out["p"], out["j"], out["n"], **kw)
+    df = preprocess_cp(profiles, split, out["p"], out["j"], out["n"], **kw)
     return df, json.loads(out["j"].read_text()), dict(np.load(out["n"]))
 
 

@@ -5,7 +5,7 @@ import pytest
 from conftest import real_fixture
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError, read_gct
-from morphotx.probes import load_probe_map, map_probes, map_probes_file
+from morphotx.probes import load_probe_map, map_probes, map_probes_frame
 from morphotx.settings import ProbeMapSettings
 
 
@@ -16,17 +16,17 @@ def _profiles():
 
 def test_duplicates_mean_and_first():
     mapping = pd.Series({"1_at": "G1", "2_at": "G1", "3_at": "G3"})
-    out, rep = map_probes(_profiles(), mapping, duplicates="mean")
+    out, rep = map_probes_frame(_profiles(), mapping, duplicates="mean")
     assert out["G1"].tolist() == [2.0, 4.0] and rep["duplicated_genes"] == {"G1": ["1_at", "2_at"]}
-    out, _ = map_probes(_profiles(), mapping, duplicates="first")
+    out, _ = map_probes_frame(_profiles(), mapping, duplicates="first")
     assert out["G1"].tolist() == [1.0, 2.0]
 
 
 def test_unmapped_drop_and_keep():
     mapping = pd.Series({"1_at": "G1", "2_at": "", "3_at": "G3"})
-    out, rep = map_probes(_profiles(), mapping, unmapped="drop")
+    out, rep = map_probes_frame(_profiles(), mapping, unmapped="drop")
     assert S.feature_columns(out) == ["G1", "G3"] and rep["unmapped"] == ["2_at", "4_s_at"]
-    out, _ = map_probes(_profiles(), mapping, unmapped="keep")
+    out, _ = map_probes_frame(_profiles(), mapping, unmapped="keep")
     assert sorted(S.feature_columns(out)) == ["2_at", "4_s_at", "G1", "G3"]
 
 
@@ -36,7 +36,7 @@ def test_no_probe_in_map_is_an_error(tmp_path):
     mp = tmp_path / "map.tsv"
     pd.DataFrame({"probe_id": ["x_at"], "symbol": ["X"]}).to_csv(mp, sep="\t", index=False)
     with pytest.raises(MorphotxInputError, match="none of the 4 probe columns"):
-        map_probes_file(prof, tmp_path / "o.parquet", mp)
+        map_probes(prof, tmp_path / "o.parquet", mp)
     assert not (tmp_path / "o.parquet").exists()
 
 
@@ -60,7 +60,7 @@ def test_real_xlsx_map_against_gct_symbols():
     truth = rows["pr_gene_symbol"]
     for column, expected_agree in (("symbol", 927), ("query", 958)):
         mapping = load_probe_map(xlsx, symbol_column=column)
-        out, rep = map_probes(profiles, mapping, unmapped="keep")
+        out, rep = map_probes_frame(profiles, mapping, unmapped="keep")
         assert rep["unmapped"] == [] and rep["duplicated_genes"] == {}
         got = mapping.reindex(truth.index)
         agree = int((got == truth).sum())
@@ -94,8 +94,8 @@ def test_unmapped_probes_warn_and_stop_above_the_threshold(tmp_path, caplog):
     pd.DataFrame({"probe_id": ["1_at", "2_at", "3_at"], "symbol": ["G1", "G2", "G3"]}).to_csv(mp, sep="\t", index=False)
     out = tmp_path / "o.parquet"
     with pytest.raises(MorphotxInputError, match=r"1 of 4 probes .*25%.*4_s_at.*max_unmapped"):
-        map_probes_file(prof, out, mp, ProbeMapSettings(max_unmapped=0.2))
+        map_probes(prof, out, mp, ProbeMapSettings(max_unmapped=0.2))
     assert not out.exists()
     with caplog.at_level("WARNING"):
-        rep = map_probes_file(prof, out, mp, ProbeMapSettings(max_unmapped=0.3))
+        rep = map_probes(prof, out, mp, ProbeMapSettings(max_unmapped=0.3))
     assert rep["unmapped"] == ["4_s_at"] and out.exists() and "1 of 4 probes have no symbol" in caplog.text

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from morphotx.reconstruction import feature_emd, r2_per_feature, run_reconstruction, sample_scores
+from morphotx.reconstruction import feature_emd, r2_per_feature, reconstruction, sample_scores
 
 
 def test_r2_per_feature_by_hand():
@@ -35,9 +35,9 @@ def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
     from test_models import FAST, _inputs, _train
 
     out, hist = _train(tmp_path, tiny_processed, name, cfg, train={**FAST, "max_epochs": 4})
-    table = run_reconstruction(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed),
-                               output=str(tmp_path / "r.parquet"), samples_out=str(tmp_path / "s.parquet"),
-                               history=out["history"], history_out=str(tmp_path / "h.parquet"))
+    table = reconstruction(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed),
+                           output=str(tmp_path / "r.parquet"), samples_out=str(tmp_path / "s.parquet"),
+                           history=out["history"], curves_out=str(tmp_path / "h.parquet"))
     sets = pd.read_parquet(tiny_processed["sets"])
     n_test = int(((sets["Metadata_split"] == "test") & (sets["n_cp"] > 0) & (sets["n_l1000"] > 0)).sum())
     assert (table["n_treatments"] == n_test).all() and n_test > 0

@@ -4,7 +4,7 @@ import pytest
 
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError
-from morphotx.split import compound_table, split_compounds
+from morphotx.split import compound_table, split_compounds_frame
 
 
 def _compounds(n=200, n_moa=10, seed=0):
@@ -19,17 +19,17 @@ F = {"train": 0.7, "validation": 0.1, "test": 0.2}
 
 def test_disjoint_complete_deterministic():
     c = _compounds()
-    a = split_compounds(c, F, seed=3)
-    b = split_compounds(c.sample(frac=1, random_state=1), F, seed=3)
+    a = split_compounds_frame(c, F, seed=3)
+    b = split_compounds_frame(c.sample(frac=1, random_state=1), F, seed=3)
     assert a.equals(b)  # input order does not matter, the seed does
     assert a[S.PERT].is_unique and set(a[S.PERT]) == set(c[S.PERT])
     counts = a[S.SPLIT].value_counts()
     assert counts["train"] == 140 and counts["validation"] == 20 and counts["test"] == 40
-    assert not split_compounds(c, F, seed=4)[S.SPLIT].equals(a[S.SPLIT])
+    assert not split_compounds_frame(c, F, seed=4)[S.SPLIT].equals(a[S.SPLIT])
 
 
 def test_stratified_by_moa():
-    a = split_compounds(_compounds(), F, seed=0)
+    a = split_compounds_frame(_compounds(), F, seed=0)
     single = a[~a[S.MOA].str.contains("|", regex=False)]
     per = single.groupby(S.MOA)[S.SPLIT].apply(lambda s: (s == "train").mean())
     assert per.between(0.5, 0.9).all()  # every MoA keeps ~70% of its compounds in train
@@ -47,7 +47,7 @@ def _assert_moa_disjoint(a):
 
 
 def test_moa_disjoint():
-    a = split_compounds(_compounds(n=300, n_moa=30), F, seed=0, mode="moa_disjoint")
+    a = split_compounds_frame(_compounds(n=300, n_moa=30), F, seed=0, mode="moa_disjoint")
     _assert_moa_disjoint(a)
 
 
@@ -57,7 +57,7 @@ def test_moa_disjoint_honours_fractions_when_multi_moa_compounds_link_every_moa(
     splits, says how many, and keeps the fractions near target."""
     c = _compounds(n=200, n_moa=10)
     with caplog.at_level("WARNING"):
-        a = split_compounds(c, F, seed=0, mode="moa_disjoint")
+        a = split_compounds_frame(c, F, seed=0, mode="moa_disjoint")
     _assert_moa_disjoint(a)
     counts = a[S.SPLIT].value_counts()
     assert 0 < counts["excluded"] <= 0.1 * len(c)
@@ -71,7 +71,7 @@ def test_moa_disjoint_honours_fractions_when_multi_moa_compounds_link_every_moa(
 
 def test_bad_fractions():
     with pytest.raises(MorphotxInputError, match="sum to 1"):
-        split_compounds(_compounds(), {"train": 0.7, "validation": 0.2, "test": 0.2}, seed=0)
+        split_compounds_frame(_compounds(), {"train": 0.7, "validation": 0.2, "test": 0.2}, seed=0)
 
 
 def test_compound_table_prefers_cell_painting_moa():
@@ -85,7 +85,7 @@ def test_folds_partition_compounds_and_stratify():
     c = _compounds()
     tests, splits = [], []
     for f in range(5):
-        a = split_compounds(c, F, seed=2, folds=5, fold=f)
+        a = split_compounds_frame(c, F, seed=2, folds=5, fold=f)
         assert set(a[S.PERT]) == set(c[S.PERT])
         counts = a[S.SPLIT].value_counts()
         assert counts["test"] == 40 and counts["validation"] == 20 and counts["train"] == 140
@@ -95,15 +95,15 @@ def test_folds_partition_compounds_and_stratify():
     single = splits[0][~splits[0][S.MOA].str.contains("|", regex=False)]
     per = single.groupby(S.MOA)[S.SPLIT].apply(lambda s: (s == "test").mean())
     assert per.between(0.1, 0.3).all()  # every MoA keeps ~1/5 of its compounds in the test fold
-    assert split_compounds(c, F, seed=2, folds=5, fold=3).equals(splits[3])  # deterministic
-    assert not split_compounds(c, F, seed=9, folds=5, fold=3)[S.SPLIT].equals(splits[3][S.SPLIT])
+    assert split_compounds_frame(c, F, seed=2, folds=5, fold=3).equals(splits[3])  # deterministic
+    assert not split_compounds_frame(c, F, seed=9, folds=5, fold=3)[S.SPLIT].equals(splits[3][S.SPLIT])
 
 
 def test_folds_moa_disjoint_keep_moas_apart():
     c = _compounds(n=300, n_moa=30)
     tested, sizes = [], []
     for f in range(3):
-        a = split_compounds(c, F, seed=0, mode="moa_disjoint", folds=3, fold=f)
+        a = split_compounds_frame(c, F, seed=0, mode="moa_disjoint", folds=3, fold=f)
         _assert_moa_disjoint(a)
         tested.append(set(a.loc[a[S.SPLIT] == "test", S.PERT]))
         sizes.append(len(tested[-1]))
@@ -115,11 +115,11 @@ def test_folds_moa_disjoint_keep_moas_apart():
 
 def test_bad_folds_are_named():
     with pytest.raises(MorphotxInputError, match="split.folds"):
-        split_compounds(_compounds(n=6), F, seed=0, folds=5, fold=0)
+        split_compounds_frame(_compounds(n=6), F, seed=0, folds=5, fold=0)
     with pytest.raises(MorphotxInputError, match="fold 5"):
-        split_compounds(_compounds(), F, seed=0, folds=5, fold=5)
+        split_compounds_frame(_compounds(), F, seed=0, folds=5, fold=5)
     with pytest.raises(MorphotxInputError, match="validation"):
-        split_compounds(_compounds(), {**F, "validation": 0.9}, seed=0, folds=5, fold=0)
+        split_compounds_frame(_compounds(), {**F, "validation": 0.9}, seed=0, folds=5, fold=0)
 
 
 @pytest.mark.parametrize("split,needle", [
@@ -187,11 +187,11 @@ def test_well_holdout_splits_each_compound_60_10_30_and_keeps_test_moas_multi_co
 
 def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     """With folds the slots of each compound are dealt to K folds (each slot a test slot once);
-    split_files writes one row per treated profile, attach_split maps it by profile id and
+    split_compounds writes one row per treated profile, attach_split maps it by profile id and
     appends ``@<split>`` to the treatment key (controls untouched); duplicate ids across the
     assays are a named error."""
     from morphotx.preprocess import attach_split
-    from morphotx.split import split_files, split_wells, well_table
+    from morphotx.split import split_compounds, split_wells, well_table
 
     wells = well_table(*_wells(n_cpd=6))
     tested = []
@@ -206,7 +206,7 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     for name, t in (("cp", cp), ("l1k", l1k)):
         paths.append(str(tmp_path / f"{name}.parquet"))
         t.to_parquet(paths[-1])
-    table = split_files(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+    table = split_compounds(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
     got = attach_split(cp, table, "cp")
     ctl = got[S.IS_CONTROL].to_numpy()
     assert (got.loc[ctl, S.SPLIT] == "control").all() and (got.loc[ctl, S.TREATMENT] == "DMSO").all()
@@ -215,7 +215,7 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     l1k[S.PROFILE_ID] = l1k[S.PROFILE_ID].str.replace("l1k:", "cp:")
     l1k.to_parquet(paths[1])
     with pytest.raises(MorphotxInputError, match="unique across both assays"):
-        split_files(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+        split_compounds(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
 
 
 def test_well_holdout_mode_is_accepted_with_a_warning(caplog):
@@ -224,4 +224,4 @@ def test_well_holdout_mode_is_accepted_with_a_warning(caplog):
     check_split_config({"mode": "well_holdout", "folds": 1, "fractions": W})
     assert "NOT an unseen-compound test" in caplog.text
     with pytest.raises(MorphotxInputError, match="split_wells"):
-        split_compounds(_compounds(), F, seed=0, mode="well_holdout")
+        split_compounds_frame(_compounds(), F, seed=0, mode="well_holdout")

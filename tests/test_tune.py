@@ -9,7 +9,7 @@ import yaml
 
 from morphotx.io import MorphotxInputError
 from morphotx.models import resolve
-from morphotx.tune import check_space, tune_model
+from morphotx.tune import check_space, tune
 
 FAST = {"max_epochs": 2, "patience": 2, "progress": False, "device": "cpu"}
 CFG = {"family": "vae", "variant": "beta", "input": "cp", "beta": 0.3}
@@ -21,7 +21,7 @@ SPACE = {"lr": {"low": 1.0e-4, "high": 3.0e-3, "log": True}, "latent_dim": {"cho
 def _tune(p, out, space=SPACE, seed=0):
     paths = dict(trials_out=str(out / "trials.parquet"), best_out=str(out / "best.yaml"),
                  trials_tsv=str(out / "trials.tsv"))
-    table = tune_model("vae_beta", CFG, FAST, space, 3, seed, str(p["cp_p"]), str(p["l1k_p"]), str(p["pairs"]),
+    table = tune("vae_beta", CFG, FAST, space, 3, seed, str(p["cp_p"]), str(p["l1k_p"]), str(p["pairs"]),
                        str(p["sets"]), max_epochs=2, **paths)
     return table, paths
 

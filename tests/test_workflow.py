@@ -257,7 +257,7 @@ def test_every_default_model_is_in_the_dag(tmp_path):
     assert re.search(rf"train_model\s+{2 * len(DEFAULT_MODELS)}\b", text), text[-3000:]  # a job per seed (2 folds each)
     assert re.search(rf"evaluate_model\s+{2 * len(DEFAULT_MODELS)}\b", text), text[-3000:]
     for name in DEFAULT_MODELS:
-        assert re.search(rf"embed_{name}\s+2\b", text), name
+        assert re.search(rf"embed_model_{name}\s+2\b", text), name
 
 
 @pytest.mark.workflow

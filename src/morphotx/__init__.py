@@ -10,8 +10,8 @@ imported on first use, so ``import morphotx`` stays light (no torch until a mode
 name                   what it does (module)
 =====================  =================================================================
 ``harmonise``          one replicate-level file → the harmonised schema (harmonise)
-``map_probes``         L1000 probe columns → genes, on a DataFrame (probes)
-``split_compounds``    compounds → train / validation / test, folds (split)
+``map_probes_frame``   L1000 probe columns → genes, on a DataFrame (probes)
+``split_compounds_frame``  compounds → train / validation / test, folds (split)
 ``select_features``    pycytominer's feature-selection operations (preprocess)
 ``normalize_to_controls``  per-plate normalisation against DMSO (preprocess)
 ``pair_index``         the Cartesian pair index of two modalities (pairing)
@@ -20,17 +20,17 @@ name                   what it does (module)
 ``embed_model``        a checkpoint's embeddings of the workflow's files (models)
 ``embed_profiles``     a checkpoint applied to new preprocessed profiles (models)
 ``classify_table``     the four classifiers on one table (evaluate)
-``headline``           the headline table from evaluation tables (headline)
+``headline_frame``     the headline table from evaluation tables (headline)
 =====================  =================================================================
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "harmonise": "harmonise", "map_probes": "probes", "split_compounds": "split",
+    "harmonise": "harmonise", "map_probes_frame": "probes", "split_compounds_frame": "split",
     "select_features": "preprocess", "normalize_to_controls": "preprocess", "pair_index": "pairing", "set_table": "pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
-    "classify_table": "evaluate", "headline": "headline",
+    "classify_table": "evaluate", "headline_frame": "headline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -151,8 +151,8 @@ TRAVERSAL_SCALES = ("prior", "empirical")
 TRAVERSAL_DIFFERENCES = ("absolute", "signed")
 
 
-def traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
-              difference: str = "absolute") -> pd.DataFrame:
+def latent_traversal(decode, Z: np.ndarray, features: list[str], k: float = 3.0, scale: str = "prior",
+                     difference: str = "absolute") -> pd.DataFrame:
     """Mean decoded difference (``+k·s`` minus ``−k·s``, absolute or signed) per latent unit and
     Cell Painting feature group; see the module docstring for ``scale`` and ``difference``.
     """
@@ -191,13 +191,44 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
     return m[S.meta_columns(a)].reset_index(drop=True), m[fa + fb].to_numpy(np.float32), fa + fb
 
 
-def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
-                   sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
-                   traversal_out: str, settings: ArithmeticSettings = ArithmeticSettings(), seed: int = 0,
-                   threads: int = 1):
-    """Latent arithmetic and traversals of VAE ``name`` (its checkpoint) on the first fold's
-    profiles, written to ``distances``, ``zscores`` and ``traversal_out``; ``settings``: the
-    ``arithmetic`` config section; ``seed``: the training seed (shuffles and PCA use it too).
+def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
+               sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
+               traversal: str, settings: ArithmeticSettings = ArithmeticSettings(), seed: int = 0,
+               threads: int = 1):
+    """Latent-space arithmetic and the latent traversal of one trained VAE, written to three tables.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's and the training settings (to rebuild the network from ``checkpoint``).
+    checkpoint : str
+        The trained weights.
+    cp, l1000, pairs, sets : str
+        Preprocessed tables and pairing index the model was trained on.
+    cp_collapsed, l1000_collapsed : str
+        Collapsed tables (a VAE whose input is both modalities was trained on their shared
+        treatments).
+    distances, zscores, traversal : str
+        Outputs: :func:`latent_arithmetic`'s distances and z-scores, :func:`latent_traversal`'s
+        table; each gets ``model``, ``seed``, ``variant`` and ``input`` columns.
+    settings : ArithmeticSettings
+        The ``arithmetic`` config section (label shuffles, PCA components, traversal settings).
+    seed : int
+        The training seed; seeds the shuffles and the PCA.
+    threads : int
+        PyTorch CPU threads.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``(distances, zscores, traversal)`` as written (without the id columns).
+
+    Raises
+    ------
+    ValueError
+        If the model is not a VAE.
     """
     from .models.data import ModelData
     from .models.train import load_model
@@ -217,14 +248,14 @@ def run_arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
         Z = model.encode(torch.from_numpy(np.array(X, np.float32)))[0].numpy().astype(np.float64)
     s = settings
     dist, z = latent_arithmetic(Z, X.astype(np.float64), meta, decode, s.shuffles, s.pca_components, seed)
-    trav = traversal(decode, Z, feats, s.traversal_sd, s.traversal_scale, s.traversal_difference)
+    trav = latent_traversal(decode, Z, feats, s.traversal_sd, s.traversal_scale, s.traversal_difference)
     trav = trav.assign(scale=s.traversal_scale, difference=s.traversal_difference)
     if len(z):
         for method, g in z.groupby("method"):
             log.info("%s arithmetic, %s: %d combinations, mean L2 %.3f (shuffled %.3f), mean L2 z %.2f", name, method,
                      len(g), g["l2"].mean(), g["l2_shuffled_mean"].mean(), g["l2_z"].mean())
     ids = dict(model=name, seed=seed, variant=hp.variant, input=hp.input)  # input, variant: cross-modality figure
-    with atomic_outputs(distances, zscores, traversal_out) as (a, b, c):
+    with atomic_outputs(distances, zscores, traversal) as (a, b, c):
         write_parquet(dist.assign(**ids), a)
         write_parquet(z.assign(**ids), b)
         write_parquet(trav.assign(model=name, seed=seed), c)

@@ -52,10 +52,10 @@ def input_kind(path: str | Path) -> str:
     return "text"
 
 
-def to_parquet(path: str | Path, output: str | Path, format_path: str | Path, modality: str,
-               block_mib: float = 4, row_group_mib: float = 128) -> dict:
-    """Convert ``path`` (one modality's profiles) to typed Parquet at ``output``; return a summary."""
-    path = Path(path)
+def convert(profiles: str | Path, output: str | Path, format_path: str | Path, modality: str,
+            block_mib: float = 4, row_group_mib: float = 128) -> dict:
+    """Convert ``profiles`` (one modality's file) to typed Parquet at ``output``; return a summary."""
+    path = Path(profiles)
     if not path.exists():
         raise MorphotxInputError(f"{path}: file not found. Check the path in your config.")
     if path.stat().st_size == 0:

@@ -489,7 +489,7 @@ def _maps(probes: list[str], c: _Compounds) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 
-def write_demo(outputs: dict[str, str], scale: str = "demo", seed: int = 0, overrides: dict | None = None) -> None:
+def demo_data(outputs: dict[str, str], scale: str = "demo", seed: int = 0, overrides: dict | None = None) -> None:
     """Simulate and write the demo files (atomically, byte-reproducible for a given seed).
 
     ``outputs`` maps ``cell_painting``, ``l1000`` (CSV.gz), ``probe_map``, ``moa_map`` (TSV) and

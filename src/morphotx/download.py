@@ -464,11 +464,11 @@ def link_local(src: Source, dest: str | Path, s: Settings) -> Path:
     return dest
 
 
-def fetch(name: str, entry: dict, dest: str | Path, settings: dict) -> Path:
-    """Put ``download.sources.<name>`` at ``dest``, verified (the rule's entry point): download it from
+def download(item: str, entry: dict, dest: str | Path, settings: dict) -> Path:
+    """Put ``download.sources.<item>`` at ``dest``, verified (the rule's entry point): download it from
     S3 or HTTP, or verify and link the ``local`` copy.
     """
-    src = Source.from_config(name, entry)
+    src = Source.from_config(item, entry)
     s = build(Settings, settings, "download")
     if src.local:
         return link_local(src, dest, s)

@@ -727,13 +727,15 @@ def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
             write_parquet(frames[k], tmp)
 
 
-def evaluate_model(source: str, seed: int, embeddings: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
+def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
                    l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
                    views: list[str] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
-    """``embeddings``: ``{f"{view}_{level}": path}`` as written by the embedding rule; ``views``:
-    the views to score (all when None). Models with a Cell Painting and an L1000 encoder also get
-    cross-modal Recall@k from their collapsed ``cp`` and ``l1000`` views.
+    """The embeddings are the ``inputs`` named ``emb_<view>_<level>`` (as written by the embedding
+    rule; other keys are ignored); ``views``: the views to score (all when None). Models with a Cell
+    Painting and an L1000 encoder also get cross-modal Recall@k from their collapsed ``cp`` and
+    ``l1000`` views.
     """
+    embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
     raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
     pairs = _settings(cfg)["uncollapsed_pairs"]
     tables = []

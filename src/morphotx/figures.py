@@ -92,13 +92,15 @@ def _grid(n: int, ncols: int = 4, size=(3.6, 2.8)):
 
 
 # ---------------------------------------------------------------------------------------------
-def loss_curves(histories: dict[str, list[str]], out: str):
+def loss_curves(histories: list[str], models: list[str], out: str):
     """Training and validation loss per epoch, one panel per model, one line pair per seed; the
     validation MoA mAP (the checkpoint-selection metric, right axis, dotted) where recorded, with
-    the kept epoch marked.
+    the kept epoch marked. ``histories``: the ``history.csv`` files, each under
+    ``.../models/<model>/``; one panel per name in ``models``.
     """
-    fig, axes = _grid(len(histories))
-    for ax, (model, paths) in zip(axes, sorted(histories.items())):
+    by_model = {m: [p for p in histories if f"/models/{m}/" in p] for m in models}
+    fig, axes = _grid(len(by_model))
+    for ax, (model, paths) in zip(axes, sorted(by_model.items())):
         right = None
         for i, p in enumerate(sorted(paths)):
             h = pd.read_csv(p)
@@ -161,17 +163,18 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
             _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
 
 
-def embedding_maps(tables: dict[str, str], outdir: str, settings: FigureSettings = FigureSettings()):
+def embedding_maps(inputs: dict[str, str], outdir: str, settings: FigureSettings = FigureSettings()):
     """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
-    are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``settings``:
-    the ``figures`` config section (seed, UMAP neighbours, t-SNE perplexity).
+    are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``inputs``:
+    one map per ``{name: table}``; ``settings``: the ``figures`` config section (seed, UMAP
+    neighbours, t-SNE perplexity).
     """
     import umap
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
     with atomic_directory(outdir) as tmp:
-        for name, path in sorted(tables.items()):
+        for name, path in sorted(inputs.items()):
             df = read_table(path)
             df = df[~df[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
             cols = [c for c in df.columns if c.startswith("emb_")] or S.feature_columns(df)
@@ -583,7 +586,7 @@ def moaprofiler_summary(metrics: str, out: str):
     _save(fig, out)
 
 
-def leaderboard_chart(board: str, out: str, top: int = 30):
+def leaderboard(board: str, out: str, top: int = 30):
     """Bar chart of the exploratory leaderboard's top rows by test macro-F1 (mean ± sd over
     repetitions; grey = raw baselines).
 

@@ -347,7 +347,7 @@ def _warn_plates(out: pd.DataFrame, path: Path) -> None:
 
 
 def harmonise(
-    path: str | Path,
+    profiles: str | Path,
     output: str | Path,
     format_path: str | Path,
     modality: str,
@@ -355,13 +355,13 @@ def harmonise(
     moa: MoaSettings = MoaSettings(),
     moa_map: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), write the
-    harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
+    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), ``profiles``,
+    write the harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
     (dose recoding, bad doses, extreme values, unknown columns); ``moa``: the ``moa`` section, with
     ``moa_map`` the MoA table when ``moa.source`` is ``map``.
     """
     s = settings
-    path = Path(path)
+    path = Path(profiles)
     fmt = load_format(format_path, modality)
     header = read_columns(path)
     features = check_columns(header, fmt, path, format_path, modality)

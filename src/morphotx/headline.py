@@ -431,8 +431,8 @@ def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table.drop(columns=["_k", "_m", "_pos"]).reset_index(drop=True)
 
 
-def headline(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
-             ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound") -> pd.DataFrame:
+def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
+                   ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound") -> pd.DataFrame:
     """The headline table: one row per model, Cell-Painting-only model view and raw baseline.
 
     Parameters
@@ -536,7 +536,7 @@ def verdict(table: pd.DataFrame) -> list[str]:
     Parameters
     ----------
     table : pandas.DataFrame
-        The output of :func:`headline`.
+        The output of :func:`headline_frame`.
 
     Returns
     -------
@@ -618,7 +618,7 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
     Parameters
     ----------
     table : pandas.DataFrame
-        The output of :func:`headline`.
+        The output of :func:`headline_frame`.
     repetitions_text : str
         How many repetitions, e.g. ``"J = 15: 5 folds × 3 seeds"``.
 
@@ -661,7 +661,7 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
 
 
 def summary_lines(table: pd.DataFrame) -> list[str]:
-    """The headline (:func:`headline`'s table) for a terminal, ASCII minus signs: one line per
+    """The headline (:func:`headline_frame`'s table) for a terminal, ASCII minus signs: one line per
     entry with its test metric and CI, the difference to its baseline with CI, and the status
     when it is not ok.
     """
@@ -702,37 +702,37 @@ def repetitions_text(classification: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 # files
 # ---------------------------------------------------------------------------------------------
-def write_headline(classification_paths: list[str], embedding_paths: list[str], parquet_out: str, md_out: str,
-                   metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
-                   tsv_out: str | None = None, split_mode: str = "compound") -> pd.DataFrame:
-    """Read every evaluation job's tables, build the headline and write it atomically
-    (``tsv_out``: also the display table as TSV, for the HTML report).
+def headline(classification: list[str], embedding_metrics: list[str], parquet: str, md: str,
+             metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
+             tsv: str | None = None, split_mode: str = "compound") -> pd.DataFrame:
+    """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
+    atomically (``tsv``: also the display table as TSV, for the HTML report).
 
     Parameters
     ----------
-    classification_paths, embedding_paths : list of str
+    classification, embedding_metrics : list of str
         Parquet files of the ``classification`` and ``embedding_metrics`` tables (empty ones
         are skipped).
-    parquet_out, md_out : str
+    parquet, md : str
         Output paths of the table (Parquet) and the Markdown page.
     metric, ci, confidence, split_mode
-        As in :func:`headline`.
+        As in :func:`headline_frame`.
 
     Returns
     -------
     pandas.DataFrame
         The headline table.
     """
-    classification = read_tables(classification_paths)
-    embedding = read_tables(embedding_paths)
-    table = headline(classification, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode)
-    text = markdown(table, repetitions_text(classification))
-    outs = [parquet_out, md_out] + ([tsv_out] if tsv_out else [])
+    cls = read_tables(classification)
+    embedding = read_tables(embedding_metrics)
+    table = headline_frame(cls, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode)
+    text = markdown(table, repetitions_text(cls))
+    outs = [parquet, md] + ([tsv] if tsv else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])
         with open(tmps[1], "w") as fh:
             fh.write(text)
-        if tsv_out:
+        if tsv:
             compact(table).to_csv(tmps[2], sep="\t", index=False)
     if _well_holdout(table):
         log.warning("headline: %s", PROTOCOLS["well_holdout"])

@@ -161,12 +161,15 @@ def markdown(board: pd.DataFrame, seeds: int) -> str:
     return "\n".join(lines)
 
 
-def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, list[str]], outputs: dict[str, str],
-                      seeds: int) -> pd.DataFrame:
-    """``evaluation``: table name → every evaluation job's file of that table; ``arithmetic``
-    likewise; ``outputs``: ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and one combined
-    Parquet per table name.
+def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: int) -> pd.DataFrame:
+    """Combine every evaluation and arithmetic job's tables and rank the scores (:func:`build`).
+
+    ``inputs``: ``eval_<table>`` → every evaluation job's file of that table, ``arith_<table>``
+    → every arithmetic job's; ``outputs``: ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and
+    one combined Parquet per table name (``<table>``, ``arithmetic_<table>``).
     """
+    evaluation = {k.removeprefix("eval_"): list(v) for k, v in inputs.items() if k.startswith("eval_")}
+    arithmetic = {k.removeprefix("arith_"): list(v) for k, v in inputs.items() if k.startswith("arith_")}
     tables = {k: read_tables(v) for k, v in evaluation.items()}
     arith = {f"arithmetic_{k}": read_tables(v) for k, v in arithmetic.items()}
     board = build(tables["classification"], tables["embedding_metrics"], arith.get("arithmetic_zscores", pd.DataFrame()))
@@ -174,7 +177,7 @@ def write_leaderboard(evaluation: dict[str, list[str]], arithmetic: dict[str, li
     keys = ["leaderboard", "markdown", "tsv"] + sorted(combined)
     missing = [k for k in keys if k not in outputs]
     if missing:
-        raise ValueError(f"write_leaderboard: no output path for {missing}")
+        raise ValueError(f"leaderboard: no output path for {missing}")
     with atomic_outputs(*[outputs[k] for k in keys]) as tmps:
         paths = dict(zip(keys, tmps))
         write_parquet(board, paths["leaderboard"])
@@ -195,7 +198,7 @@ TRAINING_COLUMNS = ["model", "fold", "seed", "select_on", "best_epoch", "epochs_
                     "n_validation_units", "device", "seconds"]
 
 
-def training_summary(params: list[dict]) -> pd.DataFrame:
+def training_summary_frame(params: list[dict]) -> pd.DataFrame:
     """One row per trained model, fold and seed from the ``params.json`` each training job writes:
     the chosen (best-validation) epoch, epochs run, the selection metric and its best value — to
     see at a glance whether a family still peaks at its first epoch.
@@ -204,7 +207,7 @@ def training_summary(params: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRAINING_COLUMNS).sort_values(["model", "fold", "seed"]).reset_index(drop=True)
 
 
-def write_training_summary(params_paths: list[str], parquet_out: str, tsv_out: str) -> pd.DataFrame:
+def training_summary(params_json: list[str], parquet: str, tsv: str) -> pd.DataFrame:
     """Read every ``params.json`` (the fold is taken from the path ``.../fold<f>/seed<s>/``) and
     write the summary as Parquet and TSV.
     """
@@ -212,13 +215,13 @@ def write_training_summary(params_paths: list[str], parquet_out: str, tsv_out: s
     import re
 
     params = []
-    for path in params_paths:
+    for path in params_json:
         with open(path) as fh:
             p = json.load(fh)
         m = re.search(r"fold(\d+)", path)
         params.append({**p, "fold": int(m.group(1)) if m else 0})
-    table = training_summary(params)
-    with atomic_outputs(parquet_out, tsv_out) as (a, b):
+    table = training_summary_frame(params)
+    with atomic_outputs(parquet, tsv) as (a, b):
         write_parquet(table, a)
         table.to_csv(b, sep="\t", index=False, float_format="%.4g")
     first = table[table["best_epoch"] == 1]

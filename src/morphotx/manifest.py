@@ -78,7 +78,7 @@ def build_manifest(config: dict, inputs: dict[str, str], git: dict) -> dict:
     }
 
 
-def write_manifest(config: dict, inputs: dict[str, str], git: dict, output: str) -> dict:
+def manifest(config: dict, inputs: dict[str, str], git: dict, output: str) -> dict:
     """Build the manifest and write it atomically as JSON to ``output``."""
     manifest = build_manifest(config, inputs, git)
     with atomic_outputs(output) as (tmp,):

@@ -101,17 +101,17 @@ def collapse(df: pd.DataFrame, include_controls: bool = True) -> pd.DataFrame:
     return pd.concat([out, med.reset_index(drop=True)], axis=1)
 
 
-def pair_files(cp_path: str, l1000_path: str, pairs_out: str, sets_out: str, cp_collapsed_out: str,
-               l1000_collapsed_out: str, include_controls: bool = False) -> None:
+def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_collapsed: str,
+         include_controls: bool = False) -> None:
     """Pair two preprocessed tables by treatment and write the four pairing tables.
 
     Parameters
     ----------
-    cp_path, l1000_path : str
+    cp, l1000 : str
         Preprocessed Cell Painting and L1000 Parquet files.
-    pairs_out, sets_out : str
+    pairs, sets : str
         Outputs: :func:`pair_index` and :func:`set_table`.
-    cp_collapsed_out, l1000_collapsed_out : str
+    cp_collapsed, l1000_collapsed : str
         Outputs: :func:`collapse` of each modality (controls included).
     include_controls : bool
         Whether DMSO rows are paired.
@@ -122,26 +122,26 @@ def pair_files(cp_path: str, l1000_path: str, pairs_out: str, sets_out: str, cp_
         If the two tables share no treatment (compound ids or doses do not match); fewer than half
         of the smaller modality's treatments in both only warns.
     """
-    cp, l1k = read_table(cp_path), read_table(l1000_path)
-    pairs = pair_index(cp, l1k, include_controls)
-    sets = set_table(cp, l1k, include_controls)
-    only_cp = int(((sets.n_cp > 0) & (sets.n_l1000 == 0)).sum())
-    only_l1k = int(((sets.n_cp == 0) & (sets.n_l1000 > 0)).sum())
-    both = int(((sets.n_cp > 0) & (sets.n_l1000 > 0)).sum())
+    cp_df, l1k = read_table(cp), read_table(l1000)
+    index = pair_index(cp_df, l1k, include_controls)
+    table = set_table(cp_df, l1k, include_controls)
+    only_cp = int(((table.n_cp > 0) & (table.n_l1000 == 0)).sum())
+    only_l1k = int(((table.n_cp == 0) & (table.n_l1000 > 0)).sum())
+    both = int(((table.n_cp > 0) & (table.n_l1000 > 0)).sum())
     log.info("pairing: %d treatments in both modalities, %d Cell Painting only, %d L1000 only; %d Cartesian "
-             "pairs (index only)", both, only_cp, only_l1k, len(pairs))
+             "pairs (index only)", both, only_cp, only_l1k, len(index))
     if both == 0:
-        ex_cp = sets.loc[sets.n_cp > 0, S.TREATMENT].head(3).tolist()
-        ex_l1 = sets.loc[sets.n_l1000 > 0, S.TREATMENT].head(3).tolist()
+        ex_cp = table.loc[table.n_cp > 0, S.TREATMENT].head(3).tolist()
+        ex_l1 = table.loc[table.n_l1000 > 0, S.TREATMENT].head(3).tolist()
         raise MorphotxInputError(
-            f"{cp_path} and {l1000_path} share no treatment ({only_cp} Cell Painting-only, {only_l1k} L1000-only; "
+            f"{cp} and {l1000} share no treatment ({only_cp} Cell Painting-only, {only_l1k} L1000-only; "
             f"e.g. {ex_cp} vs {ex_l1}). A treatment is compound id + recoded dose: check that both assays use "
             "the same compound ids (moa / dataset.format columns) and doses (harmonise.doses_uM).")
     if both < 0.5 * min(both + only_cp, both + only_l1k):
         log.warning("pairing: only %d treatments are in both modalities (%d Cell Painting only, %d L1000 only); "
                     "check compound ids and doses", both, only_cp, only_l1k)
-    with atomic_outputs(pairs_out, sets_out, cp_collapsed_out, l1000_collapsed_out) as tmps:
-        write_parquet(pairs, tmps[0])
-        write_parquet(sets, tmps[1])
-        write_parquet(collapse(cp), tmps[2])
+    with atomic_outputs(pairs, sets, cp_collapsed, l1000_collapsed) as tmps:
+        write_parquet(index, tmps[0])
+        write_parquet(table, tmps[1])
+        write_parquet(collapse(cp_df), tmps[2])
         write_parquet(collapse(l1k), tmps[3])

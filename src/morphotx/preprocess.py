@@ -388,8 +388,8 @@ def _write_preprocessed(out: pd.DataFrame, report: dict, params: dict, output: s
             np.savez(fh, **params)
 
 
-def preprocess_cell_painting(
-    profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
+def preprocess_cp(
+    profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
     recipe: str = "standard", drop_patterns: list[str] | None = None, feature_select: dict | None = None,
     normalize: dict | None = None, sphere: dict | None = None,
 ) -> pd.DataFrame:
@@ -399,13 +399,13 @@ def preprocess_cell_painting(
     """
     fs, norm, sph = recipe_settings(recipe, feature_select, normalize, sphere)
     patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
-    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
+    df = attach_split(read_table(profiles), read_table(split), profiles)
     features, feats, dropped, fit_mask = candidate_features(
         df, patterns, fs["na_cutoff"] if "drop_na_columns" in fs["operations"] or recipe == "study" else None,
         norm["by"])
     X, feats, centers, scales, groups = _select_and_normalize(df, feats, fit_mask, recipe, fs, norm, dropped)
     if not feats:
-        raise MorphotxInputError(f"{profiles_path}: no Cell Painting feature survived selection; relax the "
+        raise MorphotxInputError(f"{profiles}: no Cell Painting feature survived selection; relax the "
                                  "preprocess.cell_painting.feature_select thresholds.")
     n_nan = int(X.isna().to_numpy().sum())
     if n_nan:
@@ -419,19 +419,19 @@ def preprocess_cell_painting(
     report = {"n_input_features": len(features), "n_kept": len(feats), "kept": feats,
               "dropped": {k: v for k, v in dropped.items()}, "settings": settings,
               "fit_rows": {"feature_select": int(fit_mask.sum()), "dmso": int(df[S.IS_CONTROL].sum())}}
-    _write_preprocessed(out, report, params, output, features_json, params_npz)
+    _write_preprocessed(out, report, params, preprocessed, features_json, params_npz)
     log.info("Cell Painting: %d -> %d features (%s); %d profiles", len(features), len(feats),
              {k: len(v) for k, v in dropped.items()}, len(out))
     return out
 
 
-def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_json: str, params_npz: str,
+def preprocess_l1000(profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
                      plate_standardise: str = "none") -> pd.DataFrame:
     """L1000 is kept as provided (level 4 is already plate-normalised); optionally z-score each
     plate against its DMSO wells (``dmso``) or all its wells (``all``; transductive, as CMap's
     own level-4 step).
     """
-    df = attach_split(read_table(profiles_path), read_table(split_path), profiles_path)
+    df = attach_split(read_table(profiles), read_table(split), profiles)
     feats = S.feature_columns(df)
     X = df[feats].astype("float64")
     params = {"features": np.array(feats)}
@@ -457,6 +457,6 @@ def preprocess_l1000(profiles_path: str, split_path: str, output: str, features_
         X = X.fillna(0.0)
     out = pd.concat([df[S.meta_columns(df)], X.astype("float32")], axis=1)
     report = {"n_kept": len(feats), "kept": feats, "settings": {"plate_standardise": plate_standardise}}
-    _write_preprocessed(out, report, params, output, features_json, params_npz)
+    _write_preprocessed(out, report, params, preprocessed, features_json, params_npz)
     log.info("L1000: %d profiles x %d genes (plate_standardise=%s)", len(out), len(feats), plate_standardise)
     return out

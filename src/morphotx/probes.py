@@ -70,7 +70,7 @@ def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_colu
     return table.set_index(probe_column)[symbol_column]
 
 
-def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "mean", unmapped: str = "drop"):
+def map_probes_frame(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "mean", unmapped: str = "drop"):
     """Rename probe feature columns to symbols. Returns ``(profiles, report)``."""
     if duplicates not in ("mean", "first"):
         raise ValueError(f"probe_map.duplicates must be 'mean' or 'first', got {duplicates!r}")
@@ -100,33 +100,33 @@ def map_probes(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str = "me
     return pd.concat([meta, feats], axis=1), report
 
 
-def map_probes_file(input_path, output_path, map_path, settings: ProbeMapSettings = ProbeMapSettings()) -> dict:
-    """Map the probe columns of ``input_path`` to genes with the map at ``map_path``; write Parquet.
-    ``settings``: the ``probe_map`` config section (map columns, duplicated genes, unmapped probes,
-    conflicting symbols). Unmapped probes are a warning; more than ``settings.max_unmapped`` of
-    them (a fraction) is an error.
+def map_probes(profiles, output, probe_map, settings: ProbeMapSettings = ProbeMapSettings()) -> dict:
+    """Map the probe columns of ``profiles`` to genes with the map at ``probe_map``; write Parquet
+    to ``output``. ``settings``: the ``probe_map`` config section (map columns, duplicated genes,
+    unmapped probes, conflicting symbols). Unmapped probes are a warning; more than
+    ``settings.max_unmapped`` of them (a fraction) is an error.
     """
     probe_column, symbol_column = settings.probe_column, settings.symbol_column
     duplicates, unmapped, max_unmapped = settings.duplicates, settings.unmapped, settings.max_unmapped
-    profiles = read_table(input_path)
-    mapping = load_probe_map(map_path, probe_column, symbol_column, settings.conflicts)
-    mapped, report = map_probes(profiles, mapping, duplicates, unmapped)
+    table = read_table(profiles)
+    mapping = load_probe_map(probe_map, probe_column, symbol_column, settings.conflicts)
+    mapped, report = map_probes_frame(table, mapping, duplicates, unmapped)
     if report["n_genes"] == 0:
         raise MorphotxInputError(
-            f"{map_path}: none of the {report['n_probes']} probe columns of {input_path} is in the probe map "
+            f"{probe_map}: none of the {report['n_probes']} probe columns of {profiles} is in the probe map "
             f"(column '{probe_column}'); is it the right map?")
     n_un, n = len(report["unmapped"]), report["n_probes"]
     if n and n_un / n > max_unmapped:
         raise MorphotxInputError(
-            f"{map_path}: {n_un} of {n} probes of {input_path} ({n_un / n:.0%}) have no symbol in column "
+            f"{probe_map}: {n_un} of {n} probes of {profiles} ({n_un / n:.0%}) have no symbol in column "
             f"'{symbol_column}' (e.g. {report['unmapped'][:5]}); above probe_map.max_unmapped = {max_unmapped}. "
             "Is it the right map or column? Raise probe_map.max_unmapped to accept it.")
     if n_un:
-        log.warning("probe map %s: %d of %d probes have no symbol (%s: %s)", Path(map_path).name, n_un, n,
+        log.warning("probe map %s: %d of %d probes have no symbol (%s: %s)", Path(probe_map).name, n_un, n,
                     unmapped, report["unmapped"][:10])
     log.info("probe map %s: %d probes -> %d genes; %d unmapped (%s: %s); %d genes with several probes (%s: %s)",
-             Path(map_path).name, report["n_probes"], report["n_genes"], len(report["unmapped"]), unmapped,
+             Path(probe_map).name, report["n_probes"], report["n_genes"], len(report["unmapped"]), unmapped,
              report["unmapped"][:10], len(report["duplicated_genes"]), duplicates,
              dict(list(report["duplicated_genes"].items())[:5]))
-    save_parquet(mapped, output_path)
+    save_parquet(mapped, output)
     return report

@@ -133,14 +133,15 @@ def shuffled_control(name: str, hp, ts, data, seed: int, split: str = "test") ->
     return samples.assign(data="shuffled"), fit.history
 
 
-def run_reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
-                       pairs: str, sets: str, output: str, samples_out: str | None = None,
-                       history: str | None = None, history_out: str | None = None, control: bool = True,
-                       seed: int = 0, fold: int = 0, threads: int = 1) -> pd.DataFrame:
+def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
+                   pairs: str, sets: str, output: str, samples_out: str | None = None, history: str | None = None,
+                   curves_out: str | None = None, control: bool = True, seed: int = 0, fold: int = 0,
+                   threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
     write ``output`` (one row per feature) and ``samples_out`` (one row per test treatment). For a
-    VAE with ``control``, also train its shuffled control (:func:`shuffled_control`) and write its
-    history beside the model's own (``history``, the model's history.csv) to ``history_out``.
+    VAE with ``control`` (``reconstruction.shuffled_control``), also train its shuffled control
+    (:func:`shuffled_control`) and write its history beside the model's own (``history``, the
+    model's history.csv) to ``curves_out``.
     """
     from .models.data import ModelData
     from .models.train import load_model
@@ -163,7 +164,7 @@ def run_reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: 
     for d, g in samples.groupby("data"):
         log.info("%s, %s data: per-sample MSE %.4f, earth mover's distance %.4f (5–95 %%: %.4f–%.4f)", name, d,
                  g["mse"].mean(), g["emd"].mean(), g["emd"].quantile(0.05), g["emd"].quantile(0.95))
-    files = [(o, tab) for o, tab in ((output, table), (samples_out, samples), (history_out, curves)) if o]
+    files = [(o, tab) for o, tab in ((output, table), (samples_out, samples), (curves_out, curves)) if o]
     with atomic_outputs(*[o for o, _ in files]) as tmps:
         for (_, tab), tmp in zip(files, tmps):
             write_parquet(tab, tmp)

@@ -1,14 +1,20 @@
-"""Glue between Snakemake's ``script:`` directive and the library: logging and threads.
+"""Glue between Snakemake's ``script:`` directive and the library: logging, threads, arguments.
 
-Each script in ``scripts/`` is a few lines: ``setup(snakemake)`` then one library call.
+Rule ``X`` runs ``scripts/X.py``, which is ``run(snakemake, X)`` with ``X`` the library's file
+wrapper of that name: :func:`run` sets up logging and threads and passes each of the wrapper's
+parameters from the rule's slot of the same name (``input``, ``output``, ``params``,
+``wildcards``), so a rule and its function cannot disagree on the order of positions.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import os
 import sys
 import traceback
+import typing
 
 from threadpoolctl import threadpool_limits
 
@@ -65,3 +71,118 @@ def fold_slots(slots, fold: int) -> dict:
     suffix = f"_fold{fold}"
     return {k[: -len(suffix)]: v for k, v in slots.items() if k.endswith(suffix)}
 
+
+
+# what a wrapper parameter of these names receives besides the rule's named slots
+SPECIAL = ("inputs", "outputs", "threads", "log", "fold")
+SLOT_KINDS = ("input", "output", "params", "wildcards")
+
+
+def _named(slots) -> dict:
+    """The named slots of a Snakemake Namedlist (or a plain dict) as ``{name: value}``."""
+    return dict(slots.items()) if hasattr(slots, "items") else {}
+
+
+def slot_namespace(smk, fold: int | None = None) -> dict[str, dict]:
+    """The rule's named slots by kind, ``{kind: {name: value}}``, for one fold of a rule that spans
+    folds (its ``input`` / ``output`` slots named ``<key>_fold<fold>``, see :func:`fold_slots`) or
+    for the whole job (``fold`` None). A rule spans folds when it has a ``params`` slot ``per_fold``
+    (the folds); that slot is consumed here, and the fold is offered as ``fold``.
+    """
+    ns = {kind: _named(getattr(smk, kind)) for kind in SLOT_KINDS}
+    ns["params"].pop("per_fold", None)
+    if fold is not None:
+        ns["input"], ns["output"] = fold_slots(ns["input"], fold), fold_slots(ns["output"], fold)
+    return ns
+
+
+def bind(func, ns: dict[str, dict], rule: str, threads: int = 1, log: str | None = None,
+         fold: int | None = None) -> dict:
+    """The keyword arguments of ``func`` taken by name from a rule's slots.
+
+    Parameters
+    ----------
+    func : callable
+        The rule's file wrapper.
+    ns : dict
+        ``{kind: {slot name: value}}`` for the kinds ``input``, ``output``, ``params`` and
+        ``wildcards`` (see :func:`slot_namespace`).
+    rule : str
+        The rule's name, for error messages.
+    threads, log, fold
+        What the parameters ``threads``, ``log`` and ``fold`` receive; ``inputs`` and ``outputs``
+        receive every named input / output slot as a dict.
+
+    Returns
+    -------
+    dict
+        ``{parameter: value}``. A parameter of ``func`` found in no slot keeps its default; a
+        wildcard bound to a parameter annotated ``int`` is converted to int, and a mapping bound
+        to a parameter annotated with a settings class (:mod:`morphotx.settings`) becomes that
+        class (its defaults filled, unknown keys an error).
+
+    Raises
+    ------
+    ValueError
+        A parameter without a default that no slot names; a name found in more than one kind of
+        slot; or a named ``input``, ``output`` or ``params`` slot that ``func`` does not take (a
+        misspelt slot would otherwise be dropped silently).
+    """
+    sig = inspect.signature(func)
+    name = f"{func.__module__}.{func.__name__}"
+    try:
+        hints = typing.get_type_hints(func)
+    except (NameError, TypeError):  # an annotation that does not resolve: no conversions
+        hints = {}
+    special = {"inputs": ns["input"], "outputs": ns["output"], "threads": int(threads), "log": log}
+    if fold is not None:
+        special["fold"] = fold
+    kwargs, used = {}, {kind: set() for kind in SLOT_KINDS}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ValueError(f"rule {rule}: {name} takes *{p.name}; a rule's wrapper names each of its parameters")
+        found = [kind for kind in SLOT_KINDS if p.name in ns[kind]]
+        if len(found) > 1:
+            raise ValueError(f"rule {rule}: parameter {p.name!r} of {name} is named by more than one kind of slot "
+                             f"({', '.join(found)}); rename one of the slots in the rule")
+        if found and p.name in special:
+            raise ValueError(f"rule {rule}: a {found[0]} slot is named {p.name!r}, which {name} receives from the "
+                             "job itself; rename the slot")
+        if found:
+            value = ns[found[0]][p.name]
+            if found[0] == "wildcards" and p.annotation in (int, "int"):
+                value = int(value)  # a wildcard is a string: `{seed}` for a parameter `seed: int`
+            elif dataclasses.is_dataclass(hints.get(p.name)) and isinstance(value, dict):
+                from .settings import build  # a config section given as a mapping: its typed settings
+
+                value = build(hints[p.name], value, p.name)
+            kwargs[p.name] = value
+            used[found[0]].add(p.name)
+        elif p.name in special:
+            kwargs[p.name] = special[p.name]
+        elif p.default is p.empty:
+            slots = "; ".join(f"{kind}: {', '.join(sorted(ns[kind])) or '-'}" for kind in SLOT_KINDS)
+            raise ValueError(f"rule {rule}: parameter {p.name!r} of {name} is in no slot of the rule ({slots}); "
+                             f"add a slot named {p.name!r} to its input, output, params or wildcards")
+    for kind in ("input", "output", "params"):
+        if kind in ("input", "output") and f"{kind}s" in sig.parameters:
+            continue  # the wrapper takes all of them as a dict
+        extra = sorted(set(ns[kind]) - used[kind])
+        if extra:
+            raise ValueError(f"rule {rule}: {kind} slot(s) {extra} are not parameters of {name} "
+                             f"(it takes {list(sig.parameters)}); rename or remove them")
+    return kwargs
+
+
+def run(smk, func):
+    """Run a rule's file wrapper ``func``: :func:`setup` (log file, thread cap), then call ``func``
+    with each parameter taken by name from the rule's ``input``, ``output``, ``params`` and
+    ``wildcards`` slots (see :func:`bind`); once per fold for a rule with ``params.per_fold``.
+
+    Each script in ``scripts/`` is ``run(snakemake, <function of the script's name>)``.
+    """
+    setup(smk)
+    log = smk.log[0] if len(smk.log) else None
+    folds = _named(smk.params).get("per_fold")
+    for fold in (folds if folds is not None else [None]):
+        func(**bind(func, slot_namespace(smk, fold), smk.rule, smk.threads, log, fold))

@@ -103,8 +103,8 @@ def _check_mode(mode: str) -> None:
         raise MorphotxInputError(f"split.mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
 
 
-def split_compounds(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
-                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+def split_compounds_frame(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
+                          stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
     """Assign every compound to ``train`` / ``validation`` / ``test``.
 
     ``folds == 1``: one split by ``fractions``. ``folds ≥ 2``: repetition ``fold`` of a
@@ -415,22 +415,22 @@ def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool 
     return out.drop(columns="slot")
 
 
-def split_files(inputs: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
-                stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
-    """Read the harmonised tables ``inputs``, split their compounds (or, ``mode: well_holdout``,
-    their profiles), write ``output``.
+def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
+                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+    """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`;
+    or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``.
     """
     _check_mode(mode)
     if mode != "well_holdout":
-        tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in inputs]
-        out = split_compounds(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
+        tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in profiles]
+        out = split_compounds_frame(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
     else:
-        tables = [read_table(p, columns=[S.PROFILE_ID, S.PERT, S.TREATMENT, S.IS_CONTROL, S.MOA]) for p in inputs]
+        tables = [read_table(p, columns=[S.PROFILE_ID, S.PERT, S.TREATMENT, S.IS_CONTROL, S.MOA]) for p in profiles]
         ids = pd.concat([t[S.PROFILE_ID].astype(str) for t in tables])
         if ids.duplicated().any():
             raise MorphotxInputError(
                 f"split.mode well_holdout splits profiles by Metadata_profile_id, but {int(ids.duplicated().sum())} "
-                f"id(s) occur twice in {inputs} (e.g. {ids[ids.duplicated()].head(3).tolist()}); profile ids must "
+                f"id(s) occur twice in {profiles} (e.g. {ids[ids.duplicated()].head(3).tolist()}); profile ids must "
                 "be unique across both assays (check the dataset format's profile id columns)")
         out = split_wells(well_table(*tables), fractions, seed, stratify, folds, fold)
     save_parquet(out, output)

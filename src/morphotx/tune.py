@@ -1,6 +1,6 @@
 """Hyperparameter search with Optuna on the validation compounds.
 
-:func:`tune_model` runs an Optuna study (TPE sampler seeded from ``tune.seed``, direction
+:func:`tune` runs an Optuna study (TPE sampler seeded from ``tune.seed``, direction
 maximise) over the search space of the model's family (``tune.space.<family>``). Each trial trains
 the model with the trainer of :mod:`morphotx.models.train` (:func:`~morphotx.models.train.fit_model`,
 in memory, at most ``tune.max_epochs`` epochs, the training seed is ``tune.seed``) and scores it by
@@ -128,9 +128,9 @@ def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_e
     return header + yaml.safe_dump({"models": {name: cfg}}, sort_keys=False)
 
 
-def tune_model(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_trials: int, seed: int,
-               cp: str, l1000: str, pairs: str, sets: str, trials_out: str, best_out: str, threads: int = 1,
-               max_epochs: int | None = None, trials_tsv: str | None = None) -> pd.DataFrame:
+def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_trials: int, seed: int,
+         cp: str, l1000: str, pairs: str, sets: str, trials_out: str, best_out: str, threads: int = 1,
+         max_epochs: int | None = None, trials_tsv: str | None = None) -> pd.DataFrame:
     """Search the hyperparameters of model ``name`` over ``search_space`` (the ``tune.space`` entry of
     its family) with ``n_trials`` Optuna trials seeded by ``seed``; each trial trains at most
     ``max_epochs`` epochs (None: the model's or the trainer's limit) and is scored on the validation

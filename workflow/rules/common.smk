@@ -85,7 +85,8 @@ def raw_input(key):
 
 
 def moa_map_input():
-    return [raw_input("moa_map")] if SETTINGS.moa.source == "map" else []
+    """The input slot ``moa_map`` where moa.source is ``map`` (none otherwise)."""
+    return {"moa_map": raw_input("moa_map")} if SETTINGS.moa.source == "map" else {}
 
 
 # models: the enabled ones, the embedding views each writes, and where their files go

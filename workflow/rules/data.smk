@@ -22,7 +22,7 @@ rule demo_data:
 rule download:
     """One entry of download.sources: S3 or HTTP, resumed, verified, then renamed into place."""
     output:
-        f"{OUT}/download/{{item}}/{{filename}}",
+        dest=f"{OUT}/download/{{item}}/{{filename}}",
     log:
         f"{LOGS}/download/{{item}}/{{filename}}.log",
     benchmark:
@@ -45,23 +45,23 @@ rule download:
 rule convert:
     """One modality's input (CSV.gz, TSV, Parquet, GCT, GCTX) -> typed Parquet, streamed."""
     input:
-        profiles=lambda w: raw_input(MODALITY[w.modality]),
-        fmt=FORMAT,
+        profiles=lambda w: raw_input(MODALITY[w.assay]),
+        format_path=FORMAT,
     output:
-        f"{OUT}/profiles/{{modality}}.parquet",
+        output=f"{OUT}/profiles/{{assay}}.parquet",
     log:
-        f"{LOGS}/convert_{{modality}}.log",
+        f"{LOGS}/convert_{{assay}}.log",
     benchmark:
-        f"{BENCH}/convert_{{modality}}.tsv"
+        f"{BENCH}/convert_{{assay}}.tsv"
     wildcard_constraints:
-        modality="cp|l1000",
+        assay="cp|l1000",
     conda:
         ENVS["data"]
     threads: THREADS
     resources:
         **RES["default"],
     params:
-        modality=lambda w: MODALITY[w.modality],
+        modality=lambda w: MODALITY[w.assay],
     script:
         "../../scripts/convert.py"
 
@@ -69,12 +69,12 @@ rule convert:
 rule manifest:
     """What produced these results: config, git commit, platform, packages, raw input checksums."""
     input:
-        **({"moa_map": raw_input("moa_map")} if moa_map_input() else {}),
+        **moa_map_input(),
         cell_painting=raw_input("cell_painting"),
         l1000=raw_input("l1000"),
         probe_map=raw_input("probe_map"),
     output:
-        report(
+        output=report(
             f"{OUT}/manifest.json",
             caption="../report/manifest.rst",
             category="0. Headline",

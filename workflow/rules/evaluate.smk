@@ -1,8 +1,8 @@
 # Scoring: every model's embeddings and the raw-feature baselines on the compound-held-out split,
 # latent arithmetic of the VAEs, and one leaderboard (mean ± sd over seeds).
 RAW_PROFILES = dict(
-    cp=rules.preprocess_cp.output.profiles,
-    l1000=rules.preprocess_l1000.output.profiles,
+    cp=rules.preprocess_cp.output.preprocessed,
+    l1000=rules.preprocess_l1000.output.preprocessed,
     cp_collapsed=rules.pair.output.cp_collapsed,
     l1000_collapsed=rules.pair.output.l1000_collapsed,
 )
@@ -39,7 +39,8 @@ rule evaluate_model:
     resources:
         **RES["evaluate"],
     params:
-        folds=FOLDS,
+        source=lambda w: w.model,
+        per_fold=FOLDS,
         views=lambda w: eval_views(w.model),
         cfg=EVAL_CFG,
     script:
@@ -64,7 +65,7 @@ rule evaluate_raw:
     resources:
         **RES["evaluate"],
     params:
-        folds=FOLDS,
+        per_fold=FOLDS,
         cfg=EVAL_CFG,
     script:
         "../../scripts/evaluate_raw.py"
@@ -96,10 +97,10 @@ rule arithmetic:
     resources:
         **RES["evaluate"],
     params:
-        arithmetic=config["arithmetic"],
+        settings=config["arithmetic"],
+        name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
-        train=TRAIN,
-        seed=lambda w: int(w.seed),
+        train_cfg=TRAIN,
     script:
         "../../scripts/arithmetic.py"
 
@@ -113,7 +114,9 @@ rule reconstruction:
         checkpoint=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/checkpoint.pt",
         history=f"{OUT}/models/{{model}}/fold{{fold}}/seed{{seed}}/history.csv",
     output:
-        **reconstruction_files("{model}", "{fold}", "{seed}"),
+        output=reconstruction_files("{model}", "{fold}", "{seed}")["reconstruction"],
+        samples_out=reconstruction_files("{model}", "{fold}", "{seed}")["samples"],
+        curves_out=reconstruction_files("{model}", "{fold}", "{seed}")["curves"],
     log:
         f"{LOGS}/reconstruction/{{model}}_fold{{fold}}_seed{{seed}}.log",
     benchmark:
@@ -128,11 +131,10 @@ rule reconstruction:
     resources:
         **RES["evaluate"],
     params:
+        name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
-        train=TRAIN,
-        seed=lambda w: int(w.seed),
-        fold=lambda w: int(w.fold),
-        shuffled_control=config["reconstruction"]["shuffled_control"],
+        train_cfg=TRAIN,
+        control=config["reconstruction"]["shuffled_control"],
     script:
         "../../scripts/reconstruction.py"
 
@@ -203,11 +205,11 @@ rule headline:
     scores with 95 % CIs over the repetitions, and the paired difference to the raw baselines.
     """
     input:
-        classification=rules.leaderboard.output.classification,
-        embedding_metrics=rules.leaderboard.output.embedding_metrics,
+        classification=[rules.leaderboard.output.classification],
+        embedding_metrics=[rules.leaderboard.output.embedding_metrics],
     output:
         parquet=f"{LEADERBOARD}/headline.parquet",
-        markdown=f"{LEADERBOARD}/headline.md",
+        md=f"{LEADERBOARD}/headline.md",
         tsv=report(
             f"{LEADERBOARD}/headline.tsv",
             caption="../report/headline.rst",
@@ -232,7 +234,7 @@ rule headline:
 rule training_summary:
     """Best (validation-chosen) epoch, epochs run and selection score of every training run."""
     input:
-        [
+        params_json=[
             f"{OUT}/models/{m}/fold{f}/seed{s}/params.json"
             for m in MODELS
             for f in FOLDS

@@ -1,6 +1,7 @@
 # Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
 # (`make report`) with its caption from workflow/report/. Every figure is a 300 dpi PNG (the
-# report's) plus a PDF vector copy beside it (`vector`; in the per-model directories, one of each).
+# report's) plus a PDF vector copy beside it (an unnamed output: the figure functions write it with the PNG;
+# in the per-model directories, one of each).
 FIG = f"{OUT}/figures"
 REPORT = "../report"
 
@@ -13,12 +14,12 @@ rule figure_loss_curves:
             for s in SEEDS
         ],
     output:
-        report(
+        f"{FIG}/loss_curves.pdf",  # the PDF copy (written beside the PNG by figures._save)
+        out=report(
             f"{FIG}/loss_curves.png",
             caption=f"{REPORT}/loss_curves.rst",
             category="2. Training",
         ),
-        vector=f"{FIG}/loss_curves.pdf",
     log:
         f"{LOGS}/figures/loss_curves.log",
     benchmark:
@@ -37,7 +38,7 @@ rule figure_per_moa_f1:
     input:
         per_moa=rules.leaderboard.output.per_moa,
     output:
-        report(
+        outdir=report(
             directory(f"{FIG}/per_moa_f1"),
             patterns=["{name}.png"],
             caption=f"{REPORT}/per_moa_f1.rst",
@@ -60,12 +61,12 @@ rule figure_leaderboard:
     input:
         board=rules.leaderboard.output.leaderboard,
     output:
-        report(
+        f"{FIG}/leaderboard.pdf",  # the PDF copy (written beside the PNG by figures._save)
+        out=report(
             f"{FIG}/leaderboard.png",
             caption=f"{REPORT}/leaderboard_chart.rst",
             category="1. Leaderboard",
         ),
-        vector=f"{FIG}/leaderboard.pdf",
     log:
         f"{LOGS}/figures/leaderboard.log",
     benchmark:
@@ -91,7 +92,7 @@ rule figure_embedding_maps:
             }
         ),
     output:
-        report(
+        outdir=report(
             directory(f"{FIG}/embedding_maps"),
             patterns=["{name}.png"],
             caption=f"{REPORT}/embedding_maps.rst",
@@ -107,7 +108,7 @@ rule figure_embedding_maps:
     resources:
         **RES["default"],
     params:
-        **config["figures"],
+        settings=config["figures"],
     script:
         "../../scripts/figure.py"
 
@@ -116,12 +117,12 @@ rule figure_headline:
     input:
         table=rules.headline.output.parquet,
     output:
-        report(
+        f"{FIG}/headline.pdf",  # the PDF copy (written beside the PNG by figures._save)
+        out=report(
             f"{FIG}/headline.png",
             caption=f"{REPORT}/headline_chart.rst",
             category="0. Headline",
         ),
-        vector=f"{FIG}/headline.pdf",
     log:
         f"{LOGS}/figures/headline.log",
     benchmark:
@@ -134,31 +135,42 @@ rule figure_headline:
         "../../scripts/figure.py"
 
 
-for _fig, _table, _cat in [
-    ("enrichment", "curves", "5. MOAProfiler metrics"),
-    ("knn_vs_k", "curves", "5. MOAProfiler metrics"),
-    ("moaprofiler_summary", "embedding_metrics", "5. MOAProfiler metrics"),
-    ("map_distributions", "map", "6. Retrieval (mAP)"),
-    ("arithmetic_distances", "arithmetic_distances", "7. Latent arithmetic"),
-    ("traversal_heatmaps", "arithmetic_traversal", "7. Latent arithmetic"),
-    ("reconstruction_r2", "reconstruction", "7. Latent arithmetic"),
-    ("reconstruction_distributions", "reconstruction_samples", "7. Latent arithmetic"),
-    ("shuffled_control_curves", "reconstruction_curves", "2. Training"),
-    ("arithmetic_modalities", "arithmetic_zscores", "7. Latent arithmetic"),
+# figure, its function's table parameter, the leaderboard table it draws, report category
+for _fig, _arg, _table, _cat in [
+    ("enrichment", "curves", "curves", "5. MOAProfiler metrics"),
+    ("knn_vs_k", "curves", "curves", "5. MOAProfiler metrics"),
+    ("moaprofiler_summary", "metrics", "embedding_metrics", "5. MOAProfiler metrics"),
+    ("map_distributions", "maps", "map", "6. Retrieval (mAP)"),
+    (
+        "arithmetic_distances",
+        "distances",
+        "arithmetic_distances",
+        "7. Latent arithmetic",
+    ),
+    ("traversal_heatmaps", "traversal", "arithmetic_traversal", "7. Latent arithmetic"),
+    ("reconstruction_r2", "table", "reconstruction", "7. Latent arithmetic"),
+    (
+        "reconstruction_distributions",
+        "samples",
+        "reconstruction_samples",
+        "7. Latent arithmetic",
+    ),
+    ("shuffled_control_curves", "curves", "reconstruction_curves", "2. Training"),
+    ("arithmetic_modalities", "zscores", "arithmetic_zscores", "7. Latent arithmetic"),
 ]:
 
     rule:
         name:
             f"figure_{_fig}"
         input:
-            table=getattr(rules.leaderboard.output, _table),
+            **{_arg: getattr(rules.leaderboard.output, _table)},
         output:
-            report(
+            f"{FIG}/{_fig}.pdf",  # the PDF copy (written beside the PNG by figures._save)
+            out=report(
                 f"{FIG}/{_fig}.png",
                 caption=f"{REPORT}/{_fig}.rst",
                 category=_cat,
             ),
-            vector=f"{FIG}/{_fig}.pdf",
         log:
             f"{LOGS}/figures/{_fig}.log",
         benchmark:

@@ -1,25 +1,25 @@
 rule harmonise:
     """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
     input:
-        profiles=f"{OUT}/profiles/{{modality}}.parquet",
-        fmt=FORMAT,
-        moa_map=moa_map_input(),
+        **moa_map_input(),
+        profiles=f"{OUT}/profiles/{{assay}}.parquet",
+        format_path=FORMAT,
     output:
-        f"{OUT}/profiles/{{modality}}_harmonised.parquet",
+        output=f"{OUT}/profiles/{{assay}}_harmonised.parquet",
     log:
-        f"{LOGS}/harmonise_{{modality}}.log",
+        f"{LOGS}/harmonise_{{assay}}.log",
     benchmark:
-        f"{BENCH}/harmonise_{{modality}}.tsv"
+        f"{BENCH}/harmonise_{{assay}}.tsv"
     wildcard_constraints:
-        modality="cp|l1000",
+        assay="cp|l1000",
     conda:
         ENVS["data"]
     threads: HEAVY
     resources:
         **RES["heavy"],
     params:
-        modality=lambda w: MODALITY[w.modality],
-        harmonise=config["harmonise"],
+        modality=lambda w: MODALITY[w.assay],
+        settings=config["harmonise"],
         moa=config["moa"],
     script:
         "../../scripts/harmonise.py"
@@ -31,7 +31,7 @@ rule map_probes:
         profiles=f"{OUT}/profiles/l1000_harmonised.parquet",
         probe_map=raw_input("probe_map"),
     output:
-        f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        output=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
     log:
         f"{LOGS}/map_probes.log",
     benchmark:
@@ -42,6 +42,6 @@ rule map_probes:
     resources:
         **RES["default"],
     params:
-        **config["probe_map"],
+        settings=config["probe_map"],
     script:
         "../../scripts/map_probes.py"

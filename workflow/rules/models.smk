@@ -1,8 +1,8 @@
 # Training and embedding rules. One generic training rule (wildcards: model, seed); one embedding
 # rule per model, because the views a model writes (both / cp / l1000) depend on its family.
 MODEL_INPUTS = dict(
-    cp=rules.preprocess_cp.output.profiles,
-    l1000=rules.preprocess_l1000.output.profiles,
+    cp=rules.preprocess_cp.output.preprocessed,
+    l1000=rules.preprocess_l1000.output.preprocessed,
     pairs=rules.pair.output.pairs,
     sets=rules.pair.output.sets,
 )
@@ -38,9 +38,10 @@ rule train_model:
         **RES["train"],
         gpu=GPU,
     params:
+        name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
-        train=TRAIN,
-        folds=FOLDS,
+        train_cfg=TRAIN,
+        per_fold=FOLDS,
     script:
         "../../scripts/train_model.py"
 
@@ -50,7 +51,7 @@ for _name in MODELS:
 
     rule:
         name:
-            f"embed_{_name}"
+            f"embed_model_{_name}"
         input:
             **per_fold(MODEL_INPUTS),
             **{
@@ -77,10 +78,10 @@ for _name in MODELS:
             **RES["train"],
             gpu=GPU,
         params:
-            model=_name,
+            name=_name,
             model_cfg=MODELS[_name],
-            train=TRAIN,
-            folds=FOLDS,
+            train_cfg=TRAIN,
+            per_fold=FOLDS,
             collapse=SETTINGS.evaluate.collapse,
         script:
             "../../scripts/embed_model.py"

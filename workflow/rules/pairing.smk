@@ -1,8 +1,8 @@
 rule pair:
     """Pair modalities by treatment: pair index, set table, collapsed profiles."""
     input:
-        cp=rules.preprocess_cp.output.profiles,
-        l1000=rules.preprocess_l1000.output.profiles,
+        cp=rules.preprocess_cp.output.preprocessed,
+        l1000=rules.preprocess_l1000.output.preprocessed,
     output:
         pairs=f"{OUT}/pairs/fold{{fold}}/pair_index.parquet",
         sets=f"{OUT}/pairs/fold{{fold}}/treatment_sets.parquet",

@@ -4,9 +4,9 @@ rule preprocess_cp:
         profiles=f"{OUT}/profiles/cp_harmonised.parquet",
         split=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     output:
-        profiles=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.parquet",
-        features=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.features.json",
-        fitted=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.params.npz",
+        preprocessed=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.parquet",
+        features_json=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.features.json",
+        params_npz=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.params.npz",
     log:
         f"{LOGS}/preprocess_cp/fold{{fold}}.log",
     benchmark:
@@ -28,9 +28,9 @@ rule preprocess_l1000:
         profiles=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
         split=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     output:
-        profiles=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.parquet",
-        features=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.features.json",
-        fitted=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.params.npz",
+        preprocessed=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.parquet",
+        features_json=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.features.json",
+        params_npz=f"{OUT}/profiles/fold{{fold}}/l1000_harmonised_genes_preprocessed.params.npz",
     log:
         f"{LOGS}/preprocess_l1000/fold{{fold}}.log",
     benchmark:

@@ -3,10 +3,12 @@ rule split_compounds:
     well_holdout: replicate wells instead (compounds shared, not an unseen-compound test).
     """
     input:
-        f"{OUT}/profiles/cp_harmonised.parquet",
-        f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        profiles=[
+            f"{OUT}/profiles/cp_harmonised.parquet",
+            f"{OUT}/profiles/l1000_harmonised_genes.parquet",
+        ],
     output:
-        f"{OUT}/split/fold{{fold}}/compound_split.parquet",
+        output=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
     log:
         f"{LOGS}/split_compounds/fold{{fold}}.log",
     benchmark:
@@ -20,6 +22,5 @@ rule split_compounds:
         **RES["default"],
     params:
         **config["split"],
-        fold=lambda w: int(w.fold),
     script:
         "../../scripts/split_compounds.py"

@@ -13,14 +13,14 @@ rule tune:
     input:
         **TUNE_INPUTS,
     output:
-        trials=f"{OUT}/tune/{{model}}/trials.parquet",
-        tsv=report(
+        trials_out=f"{OUT}/tune/{{model}}/trials.parquet",
+        trials_tsv=report(
             f"{OUT}/tune/{{model}}/trials.tsv",
             caption="../report/tune.rst",
             category="8. Hyperparameter search",
             subcategory="{model}",
         ),
-        best=f"{OUT}/tune/{{model}}/best.yaml",
+        best_out=f"{OUT}/tune/{{model}}/best.yaml",
     log:
         f"{LOGS}/tune/{{model}}.log",
     benchmark:
@@ -34,9 +34,10 @@ rule tune:
         **RES["train"],
         gpu=GPU,
     params:
+        name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
-        train=TRAIN,
-        space=lambda w: TUNE["space"].get(HP[w.model].family, {}),
+        train_cfg=TRAIN,
+        search_space=lambda w: TUNE["space"].get(HP[w.model].family, {}),
         n_trials=TUNE["n_trials"],
         seed=TUNE["seed"],
         max_epochs=TUNE["max_epochs"],
