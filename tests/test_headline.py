@@ -329,7 +329,7 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     protocol column, the verdict speaks of held-out wells, and the terminal summary warns. The
     default (compound) headline has none of it."""
     cls = raw_rows(both=(0.5, 0.5)) + config("flat", "both", "collapsed", "knn", [0.6] * 3, [0.3, 0.31, 0.32])
-    t = H.headline(pd.DataFrame(cls), pd.DataFrame(), split_mode="well_holdout")
+    t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), split_mode="well_holdout")
     assert (t["protocol"] == H.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
     md = H.markdown(t, "J = 3")
     assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
@@ -338,8 +338,8 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     t.to_parquet(tmp_path / "h.parquet")
     assert H.main([str(tmp_path / "h.parquet")]) == 0
     assert "NOT an unseen-compound test" in capsys.readouterr().out
-    plain = H.headline(pd.DataFrame(cls), pd.DataFrame())
+    plain = H.headline_frame(pd.DataFrame(cls), pd.DataFrame())
     assert (plain["protocol"] == "held-out compounds").all()
     assert "Well holdout" not in H.markdown(plain, "J = 3") and "protocol" not in H.compact(plain).columns
     with pytest.raises(ValueError, match="split_mode"):
-        H.headline(pd.DataFrame(cls), pd.DataFrame(), split_mode="plates")
+        H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), split_mode="plates")

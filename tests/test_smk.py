@@ -99,6 +99,22 @@ def test_bind_takes_each_parameter_from_the_slot_of_its_name():
     assert "k" not in bind(_wrapper, _ns(input={"cp": "a"}, output={"out": "b"}, params={"seed": 1}), "toy")
 
 
+def test_bind_builds_a_settings_class_from_a_config_section():
+    """A params slot holding a config section (a mapping) becomes the typed settings its parameter
+    is annotated with: defaults filled, an unknown key an error naming it."""
+    from morphotx.io import MorphotxInputError
+    from morphotx.probes import map_probes
+    from morphotx.settings import ProbeMapSettings
+
+    ns = _ns(input={"profiles": "p", "probe_map": "m"}, output={"output": "o"},
+             params={"settings": {"max_unmapped": 0.3}})
+    kw = bind(map_probes, ns, "map_probes")
+    assert kw["settings"] == ProbeMapSettings(max_unmapped=0.3)
+    ns["params"]["settings"] = {"max_unmaped": 0.3}
+    with pytest.raises(MorphotxInputError, match="max_unmaped"):
+        bind(map_probes, ns, "map_probes")
+
+
 def test_bind_missing_slot_names_rule_parameter_and_slots():
     ns = _ns(input={"cp": "a.parquet"}, params={"seed": 1})
     with pytest.raises(ValueError, match=r"rule toy: parameter 'out' of .*_wrapper is in no slot of the rule "

@@ -618,7 +618,8 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
     Parameters
     ----------
     table : pandas.DataFrame
-        The output of :func:`headline_frame`.
+        The output of :func:`headline_frame` (one row per model view and raw baseline, with its
+        validation-chosen configuration).
     repetitions_text : str
         How many repetitions, e.g. ``"J = 15: 5 folds × 3 seeds"``.
 
