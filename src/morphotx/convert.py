@@ -14,7 +14,7 @@ Checked before a single row is converted (one error each, naming the file and th
 
 * an empty file, a header that is not UTF-8, duplicated column names (:func:`io.read_header`);
 * schema drift: a required column missing or renamed, or no feature column at all (the
-  dataset's format file, :func:`harmonise.check_columns`).
+  dataset's format file, :func:`formats.check_columns`).
 
 While streaming: a gzip stream cut short and a row with the wrong number of fields. A feature
 value that is not a number (``"abc"``) is also an error. ``NA``, ``NaN`` and empty cells are
@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .harmonise import check_columns, load_format
+from .formats import check_columns, load_format
 from .io import NULLS, MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header, text_separator
 
 log = logging.getLogger(__name__)
