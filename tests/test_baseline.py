@@ -70,6 +70,32 @@ def test_knn_validation_scores_every_k_like_scikit_learn_on_the_validation_rows(
     np.testing.assert_allclose(search.curve["mean_macro_f1"], ref, atol=1e-12)
     best = search.curve["k"][int(np.argmax(ref))]
     assert search.best_k == model.n_neighbors == best and search.best_score_ == pytest.approx(max(ref))
+    assert search.val_k is None  # no validation compounds given: no cross-fitted k
+
+
+def test_knn_validation_scores_each_half_of_the_validation_compounds_with_the_other_halfs_k():
+    """With the validation rows' compounds, every validation row gets the k that is best on the
+    other half of the validation compounds (halves grouped by compound): checked against
+    KNeighborsClassifier scored with f1_score on each half."""
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(4, 10))
+    y = np.repeat(np.array(list("abcd")), 30)
+    X = centers[np.repeat(np.arange(4), 30)] + rng.normal(scale=1.5, size=(120, 10))
+    groups = np.repeat(np.arange(12), 4)  # 12 validation compounds, 4 rows each
+    yv = np.array(list("abcd"))[groups % 4]
+    Xv = centers[groups % 4] + rng.normal(scale=1.5, size=(48, 10))
+    grid = [1, 2, 4, 8, 16, 32]
+    _, search = knn_validation(X, y, Xv, yv, grid, groups_val=groups, seed=3)
+    for other, half in GroupKFold(n_splits=2, shuffle=True, random_state=3).split(Xv, yv, groups):
+        assert not set(groups[other]) & set(groups[half])  # a compound is in one half only
+        ref = [f1_score(yv[other], KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(X, y)
+                        .predict(Xv[other]), labels=sorted(set(yv[other])), average="macro", zero_division=0)
+               for k in grid]
+        assert (search.val_k[half] == grid[int(np.argmax(ref))]).all()
 
 
 def test_score_predictions_equals_scikit_learn_averages():

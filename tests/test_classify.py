@@ -58,6 +58,30 @@ def test_study_architecture_choices():
     np.testing.assert_allclose(proba, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-6)
 
 
+def test_knn_on_validation_rows_predicts_them_with_their_cross_fitted_k():
+    """With validation rows and their compounds, the test rows are predicted with the k chosen on
+    all validation rows, and each validation row with the k of the other half of the validation
+    compounds (:func:`morphotx.baseline.knn_validation`'s ``val_k``)."""
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import normalize
+
+    from morphotx.baseline import knn_validation
+
+    X, y, g = blobs(sep=0.8)
+    val, tr = g % 5 == 0, g % 5 != 0
+    grid = range(1, 30)
+    out = fit_predict("knn", X[tr], y[tr], g[tr], X[val], k_grid=grid, X_val=X[val], y_val=y[val],
+                      groups_val=g[val])
+    Xtr, Xv = normalize(X[tr]), normalize(X[val])
+    _, search = knn_validation(Xtr, y[tr], Xv, y[val], grid, g[val], 0)
+    knn = {k: KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(Xtr, y[tr]) for k in set(search.val_k)}
+    expected = np.array([knn[k].predict(Xv[i:i + 1])[0] for i, k in enumerate(search.val_k)])
+    assert out["status"] == "ok" and (out["val_pred"] == expected).all()
+    assert out["params"]["k"] == search.best_k
+    full = KNeighborsClassifier(search.best_k, metric="cosine", algorithm="brute").fit(Xtr, y[tr])
+    assert (out["pred"] == full.predict(Xv)).all()
+
+
 def test_bad_input_is_reported_not_raised():
     X, y, g = blobs()
     Xn = X.copy()

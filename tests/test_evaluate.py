@@ -58,9 +58,10 @@ def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
     mine = cv[(cv["view"] == "cp") & (cv["variant"] == "collapsed")]
     assert mine["x"].tolist() == list(range(1, len(mine) + 1)) and mine["value"].between(0, 1).all()
     assert mine.loc[mine["value"].idxmax(), "x"] == chosen["param_k"].iloc[0]
-    # the curve is the validation split's macro-F1: at the chosen k it is the validation row's score
+    # the validation row's score is cross-fitted (each half of the validation compounds scored with
+    # the k chosen on the other half), so it is not the curve's maximum over k on the same rows
     val = chosen[chosen["split"] == "validation"].iloc[0]
-    assert mine["value"].max() == pytest.approx(val["macro_f1"])
+    assert 0 <= val["macro_f1"] <= 1
     assert chosen["param_validation_macro_f1"].to_numpy() == pytest.approx(mine["value"].max())
     assert (em["metric"] == "percent_replicating").any()
     # seed 003's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds

@@ -36,6 +36,7 @@ class KnnSearch:
     best_k: int
     best_score_: float
     curve: pd.DataFrame  # k, mean_macro_f1, sd_macro_f1
+    val_k: np.ndarray | None = None  # knn_validation: each validation row's cross-fitted k
 
 
 def knn_cv(X: np.ndarray, y: np.ndarray, groups: np.ndarray, k_grid, folds: int, seed: int):
@@ -64,7 +65,8 @@ def knn_cv(X: np.ndarray, y: np.ndarray, groups: np.ndarray, k_grid, folds: int,
     return model, KnnSearch(grid[best], float(mean[best]), curve)
 
 
-def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, k_grid):
+def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, k_grid,
+                   groups_val=None, seed: int = 0):
     """Fit kNN (cosine) on the training rows with k chosen by the macro F1 of the *validation*
     compounds' rows (ties: the smallest k); returns the fitted model and a :class:`KnnSearch`
     whose curve is the validation macro-F1 of every k (``sd_macro_f1`` is NaN: one split).
@@ -77,17 +79,31 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
     compounds still decide nothing. The score is the macro F1 over the validation rows' MoAs, as
     the headline reports it; validation MoAs without a training compound count as misses for
     every k, so they do not move the choice.
+
+    With ``groups_val`` (the validation rows' compounds) the search also gives ``val_k``: for each
+    validation row, the k chosen on the *other* half of the validation compounds (two halves,
+    grouped by compound, drawn with ``seed``). Scoring each validation row with that k makes kNN's
+    validation score an honest estimate (a maximum over k on the scored rows themselves would be
+    optimistic), so that choosing among classifiers on validation does not favour kNN.
     """
     classes, yi = np.unique(np.asarray(y), return_inverse=True)
     index = {c: i for i, c in enumerate(classes)}
     unseen = {v: len(classes) + j for j, v in enumerate(sorted(set(np.asarray(y_val)) - set(classes)))}
     yv = np.array([index[v] if v in index else unseen[v] for v in np.asarray(y_val)])
     grid = _grid(k_grid, len(X))
-    scores = _f1_by_k(X, yi, X_val, yv, grid, len(classes) + len(unseen), macro_f1_of_true)
+    n_labels = len(classes) + len(unseen)
+    scores = _f1_by_k(X, yi, X_val, yv, grid, n_labels, macro_f1_of_true)
     best = int(np.argmax(scores))
     curve = pd.DataFrame({"k": grid, "mean_macro_f1": scores, "sd_macro_f1": np.nan})
     model = KNeighborsClassifier(n_neighbors=grid[best], metric="cosine", algorithm="brute").fit(X, y)
-    return model, KnnSearch(grid[best], float(scores[best]), curve)
+    search = KnnSearch(grid[best], float(scores[best]), curve)
+    if groups_val is not None and len(np.unique(groups_val)) >= 2:
+        search.val_k = np.empty(len(X_val), int)
+        for other, half in GroupKFold(n_splits=2, shuffle=True, random_state=seed).split(X_val, yv, groups_val):
+            # the rows of one half are scored with the k that is best on the other half
+            other_scores = _f1_by_k(X, yi, X_val[other], yv[other], grid, n_labels, macro_f1_of_true)
+            search.val_k[half] = grid[int(np.argmax(other_scores))]
+    return model, search
 
 
 def _grid(k_grid, max_k: int) -> list[int]:

@@ -289,7 +289,7 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
                           low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
-                          y_val=None if val is None else y[val])
+                          y_val=None if val is None else y[val], groups_val=None if val is None else groups[val])
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
         for key in ("cv_curve", "validation_curve"):
             if isinstance(res["params"].get(key), pd.DataFrame):
@@ -304,9 +304,14 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
             if masks[s].sum() == 0:
                 row.update(status="failed", reason=f"no single-MoA {s} rows")
             elif res["pred"] is not None:
-                summary, pm = score_predictions(y[masks[s]], res["pred"][at], y[tr])
+                # kNN's validation rows: predicted with the k chosen on the other half of the
+                # validation compounds (an unbiased validation score; see knn_validation)
+                crossfit = s == "validation" and res.get("val_pred") is not None
+                pred = res["val_pred"] if crossfit else res["pred"][at]
+                proba = res["val_proba"] if crossfit else res["proba"][at]
+                summary, pm = score_predictions(y[masks[s]], pred, y[tr])
                 row.update(summary)
-                probas[name][s] = (res["classes"], res["proba"][at])
+                probas[name][s] = (res["classes"], proba)
                 if s == "test":
                     per.append(_per_moa_notes(pm, moa_compounds).assign(classifier=name))
             rows.append(row)
