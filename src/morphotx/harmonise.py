@@ -40,13 +40,13 @@ from .formats import (
     source_columns,
     unknown_columns,
 )
-from .io import MorphotxInputError, read_table, save_parquet
+from .io import NULLS, MorphotxInputError, read_table, save_parquet
 from .settings import HarmoniseSettings, MoaSettings
 
 log = logging.getLogger(__name__)
 
 STANDARD_DOSES = HarmoniseSettings().doses_uM  # harmonise.doses_uM's default
-MISSING_CODES = {"-666", "-666.0", "", "nan", "NaN", "None"}
+MISSING_CODES = {"-666", "-666.0", *NULLS}  # L1000's missing-value code and the null tokens of morphotx.io
 
 
 def recode_dose(dose: np.ndarray, doses: Sequence[float] = STANDARD_DOSES, max_fold: float = 10.0):
