@@ -51,6 +51,7 @@ def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), table)
     assert (table["emd_reconstructed"] >= 0).all()
     samples, curves = pd.read_parquet(tmp_path / "s.parquet"), pd.read_parquet(tmp_path / "h.parquet")
+    assert "seconds" not in curves.columns  # wall times are not results: same config, same tables
     real = samples[samples["data"] == "real"]
     assert len(real) == n_test and (real[["mse", "emd"]] >= 0).all().all()
     assert real["mse"].mean() == pytest.approx(table["mse"].mean())  # the same squared errors, both ways

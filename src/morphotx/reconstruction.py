@@ -158,6 +158,8 @@ def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
     ids = dict(model=name, family=hp.family, fold=fold, seed=seed)
     table, samples = table.assign(**ids), samples.assign(**ids)
     curves = pd.concat(curves, ignore_index=True).assign(**ids) if curves else pd.DataFrame(columns=list(ids))
+    # an epoch's wall time is a measurement, not a result: the same config gives the same tables
+    curves = curves.drop(columns="seconds", errors="ignore")
     log.info("%s: reconstruction of %d test treatments, median per-feature R² %.3f (%d features)", name,
              int((samples["data"] == "real").sum()), float(np.nanmedian(table["r2"])) if len(table) else float("nan"),
              len(table))
