@@ -92,7 +92,8 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
     yv = np.array([index[v] if v in index else unseen[v] for v in np.asarray(y_val)])
     grid = _grid(k_grid, len(X))
     n_labels = len(classes) + len(unseen)
-    scores = _f1_by_k(X, yi, X_val, yv, grid, n_labels, macro_f1_of_true)
+    ind = _neighbours(X, X_val, grid[-1])  # one search; the halves below reuse its rows
+    scores = _f1_curve(ind, yi, yv, grid, n_labels, macro_f1_of_true)
     best = int(np.argmax(scores))
     curve = pd.DataFrame({"k": grid, "mean_macro_f1": scores, "sd_macro_f1": np.nan})
     model = KNeighborsClassifier(n_neighbors=grid[best], metric="cosine", algorithm="brute").fit(X, y)
@@ -101,7 +102,7 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
         search.val_k = np.empty(len(X_val), int)
         for other, half in GroupKFold(n_splits=2, shuffle=True, random_state=seed).split(X_val, yv, groups_val):
             # the rows of one half are scored with the k that is best on the other half
-            other_scores = _f1_by_k(X, yi, X_val[other], yv[other], grid, n_labels, macro_f1_of_true)
+            other_scores = _f1_curve(ind[other], yi, yv[other], grid, n_labels, macro_f1_of_true)
             search.val_k[half] = grid[int(np.argmax(other_scores))]
     return model, search
 
@@ -114,10 +115,19 @@ def _f1_by_k(X_fit, y_fit, X_query, y_query, grid: list[int], n_classes: int, sc
     """``score(y_query, votes, n_classes)`` of the query rows' kNN votes for every k of ``grid``, from
     one neighbour search (labels are class indices < n_classes).
     """
-    nn = NearestNeighbors(n_neighbors=grid[-1], metric="cosine", algorithm="brute").fit(X_fit)
-    ind = nn.kneighbors(X_query, return_distance=False)
-    counts = np.zeros((len(X_query), n_classes), np.int32)
-    ar = np.arange(len(X_query))
+    return _f1_curve(_neighbours(X_fit, X_query, grid[-1]), y_fit, y_query, grid, n_classes, score)
+
+
+def _neighbours(X_fit, X_query, k: int) -> np.ndarray:
+    """Indices of the ``k`` nearest rows of ``X_fit`` (cosine) for every query row."""
+    nn = NearestNeighbors(n_neighbors=k, metric="cosine", algorithm="brute").fit(X_fit)
+    return nn.kneighbors(X_query, return_distance=False)
+
+
+def _f1_curve(ind: np.ndarray, y_fit, y_query, grid: list[int], n_classes: int, score) -> np.ndarray:
+    """``score`` of the majority votes among the first k neighbours ``ind`` for every k of ``grid``."""
+    counts = np.zeros((len(ind), n_classes), np.int32)
+    ar = np.arange(len(ind))
     out, gi = np.zeros(len(grid)), 0
     for k in range(1, grid[-1] + 1):
         counts[ar, y_fit[ind[:, k - 1]]] += 1
