@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run tune test test-fast lint dag report bench bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
+.PHONY: run tune test test-fast lint dag report bench bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ dag: $(STAMP)
 ## benchmarks (print figures; not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py
+
+## the headline on an independent data set (another generator, not morphotx.demo; see docs/benchmarks.md)
+bench-independent: $(STAMP)
+	$(BIN)/python benchmarks/independent_data.py --out results/independent --run --cores $(CORES) $(ARGS)
 
 ## harmonise -> pair at LINCS size, then feature selection vs pycytominer.feature_select on that table
 bench-lincs: $(STAMP)

@@ -99,6 +99,35 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
     assert lf["accuracy"] == pytest.approx((pred == y).mean())
 
 
+def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_path):
+    """A model with collapsed cp and l1000 embeddings is also scored as the late fusion of the two,
+    exactly as the raw baseline fuses the raw profiles, for both collapsed variants."""
+    from morphotx.evaluate import DEFAULTS, RawFeatures, _label, _single_moa, classify_table
+
+    p = tiny_processed
+    emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet", seed=1),
+           "emb_l1000_collapsed": _fake_embedding(p["l1k_c"], tmp_path / "lc.parquet", seed=2)}
+    cfg = {**FAST, "classifiers": ["knn"]}
+    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), cfg=cfg)
+    lf = f["classification"][f["classification"]["view"] == "late_fusion"]
+    assert set(lf["variant"]) == {"collapsed", "raw+collapsed"} and set(lf["level"]) == {"collapsed"}
+    assert (lf["status"] == "ok").all() and set(lf["split"]) == {"validation", "test"}
+    assert len(f["per_moa"][f["per_moa"]["view"] == "late_fusion"])
+    # the embedding-alone variant: argmax of the mean of the two kNN probability tables, on the
+    # treatments measured in both modalities (the raw late fusion's rows)
+    raw = RawFeatures(**_raw(p))
+    meta = raw.table("both", "collapsed").meta
+    Z = {m: pd.read_parquet(emb[f"emb_{m}_collapsed"]).set_index(S.TREATMENT) for m in ("cp", "l1000")}
+    X = {m: Z[m].loc[meta[S.TREATMENT], [c for c in Z[m].columns if c.startswith("emb_")]].to_numpy(float)
+         for m in Z}
+    full = {**DEFAULTS, **cfg}
+    (c1, q1), (_, q2) = (classify_table(meta, X[m], ["knn"], 0, full)[2]["knn"]["test"] for m in ("cp", "l1000"))
+    te = _single_moa(meta) & (meta[S.SPLIT] == "test").to_numpy()
+    got = lf[(lf["variant"] == "collapsed") & (lf["split"] == "test")].iloc[0]
+    assert got["accuracy"] == pytest.approx((c1[np.argmax((q1 + q2) / 2, axis=1)] == _label(meta)[te]).mean())
+    assert got["n_scored"] == int(te.sum())
+
+
 def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
     p = tiny_processed
     emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet"),

@@ -29,14 +29,15 @@ FAST = {"max_epochs": 4, "patience": 2, "progress": False}
 # ---------------------------------------------------------------------------------------------
 # losses
 # ---------------------------------------------------------------------------------------------
-def naive_supcon(z, labels, tau):
+def naive_supcon(z, labels, tau, groups=None):
     z = z / np.linalg.norm(z, axis=1, keepdims=True)
     n, total, anchors = len(z), 0.0, 0
+    groups = np.arange(n) if groups is None else groups
     for i in range(n):
-        pos = [p for p in range(n) if p != i and (labels[i] * labels[p]).sum() > 0]
+        pos = [p for p in range(n) if groups[p] != groups[i] and (labels[i] * labels[p]).sum() > 0]
         if not pos:
             continue
-        denom = sum(math.exp(z[i] @ z[a] / tau) for a in range(n) if a != i)
+        denom = sum(math.exp(z[i] @ z[a] / tau) for a in range(n) if groups[a] != groups[i])
         total += -sum(math.log(math.exp(z[i] @ z[p] / tau) / denom) for p in pos) / len(pos)
         anchors += 1
     return total / anchors
@@ -52,6 +53,25 @@ def test_supcon_matches_naive_double_loop():
     for tau in (0.1, 0.5):
         got = L.supcon_loss(torch.tensor(z), torch.tensor(labels), tau).item()
         assert got == pytest.approx(naive_supcon(z, labels, tau), rel=1e-5)
+
+
+def test_supcon_other_compounds_leaves_the_anchors_compound_out():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(10, 4))
+    labels = np.zeros((10, 3))
+    labels[np.arange(10), [0, 0, 0, 1, 1, 2, 2, 0, 1, 2]] = 1
+    groups = np.array([0, 0, 1, 2, 2, 3, 4, 5, 6, 7])  # rows 0-1 and 3-4: one compound each
+    got = L.supcon_loss(torch.tensor(z), torch.tensor(labels), 0.2, torch.tensor(groups)).item()
+    assert got == pytest.approx(naive_supcon(z, labels, 0.2, groups), rel=1e-5)
+    assert got != pytest.approx(naive_supcon(z, labels, 0.2), rel=1e-3)  # the grouping changes the loss
+    # one group per sample is the plain loss
+    plain = L.supcon_loss(torch.tensor(z), torch.tensor(labels), 0.2, torch.arange(10)).item()
+    assert plain == pytest.approx(L.supcon_loss(torch.tensor(z), torch.tensor(labels), 0.2).item(), rel=1e-6)
+    # with two rows of one compound identical (the case the option exists for), still the naive loss
+    z2 = z.copy()
+    z2[1] = z[0]
+    assert naive_supcon(z2, labels, 0.2, groups) == pytest.approx(
+        L.supcon_loss(torch.tensor(z2), torch.tensor(labels), 0.2, torch.tensor(groups)).item(), rel=1e-5)
 
 
 def test_supcon_without_positives_is_zero_with_graph():

@@ -687,25 +687,29 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
             for k, v in out.items()}
 
 
-def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
-    on the treatments measured in both modalities; validation and test scored alike.
+def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: dict,
+                       moa_cpds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
+    """Late fusion of one classifier per modality: each classifier is fitted on the training rows
+    of ``X_cp`` and of ``X_l1000`` (rows aligned with ``meta``: treatments measured in both), and
+    a validation or test row's MoA is the argmax of the two class-probability tables' mean.
+
+    Returns
+    -------
+    tuple
+        The classification rows (one per classifier and split; ``dim`` is the two inputs' width)
+        and the test per-MoA tables.
     """
-    cfg = _settings(cfg)
-    both = raw.table("both", "collapsed")
-    cp_t = Table("cp", "collapsed", both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]))
-    l1_t = Table("l1000", "collapsed", both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]))
-    r_cp, _, p_cp, _ = classify_table(cp_t.meta, cp_t.X, cfg["classifiers"], seed, cfg)
+    r_cp, _, p_cp, _ = classify_table(meta, X_cp, cfg["classifiers"], seed, cfg)
     zero_shot = any(r["status"] == "not_applicable" for r in r_cp)
-    _, _, p_l1, _ = classify_table(l1_t.meta, l1_t.X, cfg["classifiers"], seed, cfg)
-    y = _label(both.meta)
-    use = _single_moa(both.meta)
-    split = both.meta[S.SPLIT].to_numpy()
+    _, _, p_l1, _ = classify_table(meta, X_l1000, cfg["classifiers"], seed, cfg)
+    y = _label(meta)
+    use = _single_moa(meta)
+    split = meta[S.SPLIT].to_numpy()
     tr = use & (split == "train")
-    moa_cpds = _moa_compounds(both.meta)
+    moa_cpds = _moa_compounds(meta) if moa_cpds is None else moa_cpds
     rows, per = [], []
     for name in cfg["classifiers"]:
-        base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(cp_t.X.shape[1] + l1_t.X.shape[1])}
+        base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X_cp.shape[1] + X_l1000.shape[1])}
         for s in EVAL_SPLITS:
             row = {**base, "split": s, "n_scored": int((use & (split == s)).sum())}
             a, b = p_cp.get(name, {}).get(s), p_l1.get(name, {}).get(s)
@@ -721,8 +725,47 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[
             rows.append({**row, "status": "ok", "reason": "", **summary})
             if s == "test":
                 per.append(_per_moa_notes(pm, moa_cpds).assign(classifier=name))
+    return rows, per
+
+
+def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
+    on the treatments measured in both modalities; validation and test scored alike.
+    """
+    cfg = _settings(cfg)
+    both = raw.table("both", "collapsed")
+    rows, per = fuse_probabilities(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]),
+                                   raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), seed, cfg)
     keys = dict(source="raw", fold=fold, seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
     return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
+
+
+def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures, seed: int, cfg: dict,
+                          fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Late fusion of a two-encoder model's collapsed ``cp`` and ``l1000`` embeddings, exactly as
+    the raw late-fusion baseline fuses the raw profiles (:func:`fuse_probabilities`, on the same
+    treatments: those measured in both modalities), for each collapsed variant in
+    ``cfg["variants"]`` (``raw+collapsed``: each modality's embedding beside its own raw profile).
+    View ``late_fusion``: the headline compares it with raw late fusion like any configuration of
+    the model, chosen on validation compounds.
+    """
+    cfg = _settings(cfg)
+    meta = raw.table("both", "collapsed").meta
+    ids = meta[S.TREATMENT].astype(str)
+    idx = {m: pd.Index(t.meta[S.TREATMENT].astype(str)).get_indexer(ids) for m, t in (("cp", cp), ("l1000", l1000))}
+    keep = (idx["cp"] >= 0) & (idx["l1000"] >= 0)
+    meta = meta[keep].reset_index(drop=True)
+    tables = {m: Table(m, "collapsed", meta, t.X[idx[m][keep]]) for m, t in (("cp", cp), ("l1000", l1000))}
+    moa_cpds = _moa_compounds(meta)
+    frames, pers = [], []
+    for variant in [v for v in cfg["variants"] if v.split("+")[-1] == "collapsed"]:
+        X = {m: variant_matrix(t, variant, raw) for m, t in tables.items()}
+        rows, per = fuse_probabilities(meta, X["cp"], X["l1000"], seed, cfg, moa_cpds)
+        keys = dict(source=source, fold=fold, seed=seed, view="late_fusion", level="collapsed", variant=variant)
+        frames.append(_frame(rows, **keys))
+        pers += [p.assign(**keys) for p in per]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+            pd.concat(pers, ignore_index=True) if pers else pd.DataFrame())
 
 
 def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
@@ -738,7 +781,8 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
     """The embeddings are the ``inputs`` named ``emb_<view>_<level>`` (as written by the embedding
     rule; other keys are ignored); ``views``: the views to score (all when None). Models with a Cell
     Painting and an L1000 encoder also get cross-modal Recall@k from their collapsed ``cp`` and
-    ``l1000`` views.
+    ``l1000`` views, and the late fusion of those two views (:func:`embedding_late_fusion`, view
+    ``late_fusion``), the learned counterpart of the raw late-fusion baseline.
     """
     embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
     raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
@@ -755,6 +799,10 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
         recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
                        load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
     frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold)
+    if recall_pair is not None:
+        lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold)
+        frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
+        frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
     _write(frames, outputs)
     return frames
 

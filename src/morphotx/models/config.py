@@ -34,6 +34,7 @@ class SupConHP:
     embedding_dim: int = 128
     dropout: float = 0.2
     temperature: float = 0.1
+    positives: str = "all"  # all (Khosla et al.) | other_compounds (the anchor's own compound left out)
     modality_dropout: float = 0.2
     moas_per_batch: int = 16
     per_moa: int = 8

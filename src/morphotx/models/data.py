@@ -191,9 +191,10 @@ class ModelData:
 
     def gather(self, items: Items, idx: np.ndarray) -> dict[str, np.ndarray]:
         """Arrays of one batch: ``{m}`` (B×d, or B×S×d with ``{m}_mask`` for sets), ``labels``,
-        ``treat``.
+        ``treat``, ``compound`` (the compound code of each item).
         """
-        out: dict[str, np.ndarray] = {"treat": items.treat[idx], "labels": self.labels[items.treat[idx]]}
+        out: dict[str, np.ndarray] = {"treat": items.treat[idx], "labels": self.labels[items.treat[idx]],
+                                      "compound": self.compound[items.treat[idx]]}
         for m, rows in items.rows.items():
             X = self.matrix(items.source[m])
             if items.unit == "sets":

@@ -121,7 +121,8 @@ class SupCon(Family):
     def step(self, model, batch, device):
         """The supervised contrastive loss (MoA labels as positives) of a batch's fused embeddings."""
         z = model(_t(batch["cp"], device), _t(batch["l1000"], device))
-        return {"loss": L.supcon_loss(z, _t(batch["labels"], device), self.hp.temperature)}
+        groups = _t(batch["compound"], device) if self.hp.positives == "other_compounds" else None
+        return {"loss": L.supcon_loss(z, _t(batch["labels"], device), self.hp.temperature, groups)}
 
     def encode(self, model, view, arrays, device):
         """Fused embeddings from both modalities (``both``) or from Cell Painting alone (``cp``)."""

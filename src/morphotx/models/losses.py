@@ -5,7 +5,9 @@
   ``A(i)`` = every other sample of the batch and ``P(i)`` = the samples that share a MoA with ``i``.
   **Multi-MoA compounds**: labels are multi-hot; two samples are positives when they share *at least
   one* MoA. Anchors with no positive in the batch (and samples with no MoA at all) contribute no
-  term; the loss is the mean over anchors that have at least one positive.
+  term; the loss is the mean over anchors that have at least one positive. With ``groups`` (the
+  family passes compounds, ``positives: other_compounds``) the anchor's own compound is removed
+  from ``A(i)`` and ``P(i)``.
 * :func:`clip_loss` — seed 004 eq. 1: the *sum* of the two directional cross-entropies, averaged
   over the batch. ``logit_scale`` is the multiplier ``1/τ``.
 * :func:`cwcl_loss` — seed 004 eq. 5–6 (Srinivasa et al. 2023): the U→V (Cell Painting → L1000)
@@ -27,15 +29,23 @@ import torch
 import torch.nn.functional as F
 
 
-def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
-    """SupCon on L2-normalised embeddings ``z`` (B×d) with multi-hot ``labels`` (B×C)."""
+def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1,
+                groups: torch.Tensor | None = None) -> torch.Tensor:
+    """SupCon on L2-normalised embeddings ``z`` (B×d) with multi-hot ``labels`` (B×C).
+
+    ``groups`` (B, e.g. the compound of each sample): other samples of the anchor's own group are
+    left out of both its positives and its denominator, like the anchor itself. Positives are then
+    *other compounds* sharing a MoA, so the loss cannot be lowered by clustering a compound's own
+    replicates and doses, and nothing pushes those apart either.
+    """
     z = F.normalize(z.float(), dim=1)
     lab = labels.float()
     n = z.shape[0]
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
-    pos = ((lab @ lab.T) > 0) & ~eye
+    out = eye if groups is None else groups[:, None] == groups[None, :]
+    pos = ((lab @ lab.T) > 0) & ~out
     logits = (z @ z.T) / temperature
-    logits = logits.masked_fill(eye, float("-inf"))
+    logits = logits.masked_fill(out, float("-inf"))
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
     n_pos = pos.sum(1)
     has = n_pos > 0
