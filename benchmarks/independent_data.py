@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     print(f"wrote {a.out} (config {cfg})")
     if a.run:
         cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(a.out),
-               "--configfile", str(cfg), "--cores", str(a.cores), "--quiet", "all", "headline"]
+               "--configfile", str(cfg), "--cores", str(a.cores), "--quiet", "all", "--", "headline"]
         subprocess.run(cmd, check=True)
         print((a.out / "results" / "indep" / "leaderboard" / "headline.md").read_text())
     return 0
