@@ -195,6 +195,14 @@ class RawFeatures:
                 out.append(self.lookup(m, t.meta[S.PROFILE_ID]))
         return out
 
+    def paired_meta(self) -> pd.DataFrame:
+        """Metadata of the treatments measured in both modalities (collapsed level), in the Cell
+        Painting table's order: the rows of early and late fusion.
+        """
+        cp, l1k = self.tables["cp_collapsed"], self.tables["l1000_collapsed"]
+        common = pd.Index(cp[S.TREATMENT].astype(str)).intersection(pd.Index(l1k[S.TREATMENT].astype(str)))
+        return cp.set_index(cp[S.TREATMENT].astype(str)).loc[common, S.meta_columns(cp)].reset_index(drop=True)
+
     def table(self, view: str, level: str) -> Table:
         """The raw-feature baseline table of a modality (``cp`` / ``l1000``) or of early fusion
         (``both``, collapsed only: each block standardised on training rows, L2-normalised).
@@ -203,9 +211,7 @@ class RawFeatures:
             t = self.tables[view if level == "uncollapsed" else f"{view}_collapsed"]
             return Table(view, level, t[S.meta_columns(t)].reset_index(drop=True),
                          t[S.feature_columns(t)].to_numpy(np.float64))
-        cp, l1k = self.tables["cp_collapsed"], self.tables["l1000_collapsed"]
-        common = pd.Index(cp[S.TREATMENT].astype(str)).intersection(pd.Index(l1k[S.TREATMENT].astype(str)))
-        meta = cp.set_index(cp[S.TREATMENT].astype(str)).loc[common, S.meta_columns(cp)].reset_index(drop=True)
+        meta = self.paired_meta()
         t = Table("both", "collapsed", meta, np.zeros((len(meta), 0)))
         train = (meta[S.SPLIT] == "train").to_numpy()
         t.X = np.hstack([_scale_block(b, train) for b in self.blocks(t)])
@@ -733,9 +739,9 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[
     on the treatments measured in both modalities; validation and test scored alike.
     """
     cfg = _settings(cfg)
-    both = raw.table("both", "collapsed")
-    rows, per = fuse_probabilities(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]),
-                                   raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), seed, cfg)
+    meta = raw.paired_meta()
+    rows, per = fuse_probabilities(meta, raw.lookup("cp_collapsed", meta[S.TREATMENT]),
+                                   raw.lookup("l1000_collapsed", meta[S.TREATMENT]), seed, cfg)
     keys = dict(source="raw", fold=fold, seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
     return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
 
@@ -750,7 +756,7 @@ def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures
     the model, chosen on validation compounds.
     """
     cfg = _settings(cfg)
-    meta = raw.table("both", "collapsed").meta
+    meta = raw.paired_meta()
     ids = meta[S.TREATMENT].astype(str)
     idx = {m: pd.Index(t.meta[S.TREATMENT].astype(str)).get_indexer(ids) for m, t in (("cp", cp), ("l1000", l1000))}
     keep = (idx["cp"] >= 0) & (idx["l1000"] >= 0)

@@ -4,8 +4,8 @@ Protocol (test compounds decide nothing):
 
 * **Entries.** One per model (``source != raw``), choosing among all of its configurations
   ``(view, level, variant, classifier)`` (for two-encoder models the views include
-  ``late_fusion``, the fusion of their ``cp`` and ``l1000`` embeddings' classifiers, input both); one "<model> (Cell Painting only)" per model that has
-  ``view == cp`` rows *and* other views, choosing among its cp configurations only (a model whose
+  ``late_fusion``, the fusion of their ``cp`` and ``l1000`` embeddings' classifiers, input both);
+  one "<model> (Cell Painting only)" per model that has ``view == cp`` rows *and* other views, choosing among its cp configurations only (a model whose
   only view is cp is already Cell-Painting-only and is not duplicated); one per raw baseline view
   (raw Cell Painting ``cp``, raw L1000 ``l1000``, early fusion ``both``, late fusion
   ``late_fusion``), choosing among its ``(level, variant, classifier)``.
