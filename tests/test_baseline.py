@@ -25,7 +25,7 @@ def test_knn_cv_groups_and_grid():
     groups = np.repeat(np.arange(40), 3)  # 3 doses per compound
     X = centers[y] + rng.normal(scale=0.3, size=(120, 10))
     model, search = knn_cv(X, y, groups, [1, 5, 500], folds=5, seed=0)
-    assert model.n_neighbors in (1, 5)  # 500 exceeds the training fold and is dropped from the grid
+    assert model[-1].n_neighbors in (1, 5)  # 500 exceeds the training fold and is dropped from the grid
     assert search.best_score_ > 0.9
 
 
@@ -45,7 +45,7 @@ def test_knn_cv_equals_gridsearchcv():
                        cv=GroupKFold(n_splits=5, shuffle=True, random_state=4),
                        scoring=make_scorer(f1_score, average="macro", zero_division=0)).fit(X, y, groups=groups)
     np.testing.assert_allclose(search.curve["mean_macro_f1"], ref.cv_results_["mean_test_score"], atol=1e-12)
-    assert search.best_k == ref.best_params_["n_neighbors"] == model.n_neighbors
+    assert search.best_k == ref.best_params_["n_neighbors"] == model[-1].n_neighbors
     assert search.best_score_ == pytest.approx(ref.best_score_)
 
 
@@ -69,7 +69,7 @@ def test_knn_validation_scores_every_k_like_scikit_learn_on_the_validation_rows(
                     labels=sorted(set(yv)), average="macro", zero_division=0) for k in search.curve["k"]]
     np.testing.assert_allclose(search.curve["mean_macro_f1"], ref, atol=1e-12)
     best = search.curve["k"][int(np.argmax(ref))]
-    assert search.best_k == model.n_neighbors == best and search.best_score_ == pytest.approx(max(ref))
+    assert search.best_k == model[-1].n_neighbors == best and search.best_score_ == pytest.approx(max(ref))
     assert search.val_k is None  # no validation compounds given: no cross-fitted k
 
 

@@ -77,9 +77,30 @@ def test_knn_on_validation_rows_predicts_them_with_their_cross_fitted_k():
     knn = {k: KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(Xtr, y[tr]) for k in set(search.val_k)}
     expected = np.array([knn[k].predict(Xv[i:i + 1])[0] for i, k in enumerate(search.val_k)])
     assert out["status"] == "ok" and (out["val_pred"] == expected).all()
+    votes = np.vstack([knn[k].predict_proba(Xv[i:i + 1]) for i, k in enumerate(search.val_k)])
+    np.testing.assert_allclose(out["val_proba"], votes)
     assert out["params"]["k"] == search.best_k
     full = KNeighborsClassifier(search.best_k, metric="cosine", algorithm="brute").fit(Xtr, y[tr])
     assert (out["pred"] == full.predict(Xv)).all()
+    np.testing.assert_allclose(out["proba"], full.predict_proba(Xv))
+
+
+def test_cosine_knn_is_scikit_learns_cosine_knn():
+    """The chunked euclidean search on L2-normalised rows finds the neighbours that scikit-learn's
+    ``metric="cosine"`` finds (rows not normalised beforehand; votes tied in some rows)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from morphotx.baseline import cosine_knn
+
+    rng = np.random.default_rng(3)
+    X, Q = rng.normal(size=(400, 20)) * rng.uniform(0.1, 10, size=(400, 1)), rng.normal(size=(150, 20))
+    y = rng.integers(0, 6, len(X))
+    for k in (1, 4, 15):
+        ref = KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(X, y)
+        got = cosine_knn(k).fit(X, y)
+        np.testing.assert_allclose(got.predict_proba(Q), ref.predict_proba(Q))
+        assert (got.predict(Q) == ref.predict(Q)).all() and (got.classes_ == ref.classes_).all()
+        assert (got.classes_[got.predict_proba(Q).argmax(1)] == ref.predict(Q)).all()
 
 
 def test_bad_input_is_reported_not_raised():

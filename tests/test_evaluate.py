@@ -235,7 +235,7 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
     meta = pd.DataFrame({S.TREATMENT: [f"t{i}" for i in range(n_t)] + ["DMSO"] * n_c,
                          S.PERT: [f"c{i}" for i in range(n_t)] + ["DMSO"] * n_c,
                          S.SPLIT: ["test"] * n_t + ["control"] * n_c,
-                         S.IS_CONTROL: [False] * n_t + [True] * n_c,
+                         S.IS_CONTROL: [False] * n_t + [True] * n_c, S.PLATE: "p0",
                          S.MOA: [np.array([f"m{i}"], dtype=object) for i in range(n_t)] + [np.array([], dtype=object)] * n_c})
     X = rng.normal(size=(n_t + n_c, 5))
     for level, metric in (("uncollapsed", "replicate_map"), ("collapsed", "moa_map")):
@@ -247,6 +247,9 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
     got = {r["metric"]: r for r in rows}
     assert got["replicate_map"]["status"] == "no_pairs" and "copairs" in got["replicate_map"]["reason"], rows
     assert got["percent_replicating"]["status"] == "too_few_classes", rows  # no treatment with two replicates
+    rows, _ = map_metrics(Table("cp", "uncollapsed", meta.drop(columns=S.PLATE), X), DEFAULTS, seed=0)
+    got = {r["metric"]: r for r in rows}  # negatives by plate, and no plate column: said, not raised
+    assert got["replicate_map"]["status"] == "not_applicable" and "replicate_negatives" in got["replicate_map"]["reason"]
 
 
 def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():

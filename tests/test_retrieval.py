@@ -27,29 +27,40 @@ def _profiles():
     centres = {"t1": [5, 0, 0], "t2": [0, 5, 0]}
     for t, c in centres.items():
         for r in range(3):
-            rows.append({S.TREATMENT: t, S.IS_CONTROL: False})
+            rows.append({S.TREATMENT: t, S.IS_CONTROL: False, S.PLATE: f"p{r % 2}"})
             X.append(np.array(c) + rng.normal(size=3) * 0.1)
     for r in range(6):
-        rows.append({S.TREATMENT: "DMSO", S.IS_CONTROL: True})
+        rows.append({S.TREATMENT: "DMSO", S.IS_CONTROL: True, S.PLATE: f"p{r % 2}"})
         X.append(rng.normal(size=3) * 3)
     df = pd.DataFrame(rows)
     return pd.concat([df, pd.DataFrame(np.array(X), columns=["emb_0", "emb_1", "emb_2"])], axis=1)
 
 
-def test_replicate_map_equals_hand_ap_against_dmso():
+@pytest.mark.parametrize("negatives", ["plate", "all"])
+def test_replicate_map_equals_hand_ap_against_dmso(negatives):
+    """Positives: the other replicates (any plate); negatives: the DMSO profiles of the same plate
+    (``plate``) or every DMSO profile (``all``)."""
     df = _profiles()
-    ap, maps = replicate_map(df, null_size=200, seed=0)
+    ap, maps = replicate_map(df, null_size=200, seed=0, negatives=negatives)
     X = df[["emb_0", "emb_1", "emb_2"]].to_numpy()
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     ctl = df[S.IS_CONTROL].to_numpy()
+    plate = df[S.PLATE].to_numpy()
     for i in np.flatnonzero(~ctl):
-        cand = [j for j in range(len(df)) if j != i and (ctl[j] or df[S.TREATMENT][j] == df[S.TREATMENT][i])]
+        neg = ctl & ((plate == plate[i]) if negatives == "plate" else True)
+        cand = [j for j in range(len(df)) if j != i and (neg[j] or df[S.TREATMENT][j] == df[S.TREATMENT][i])]
+        assert sum(neg[cand]) == (3 if negatives == "plate" else 6)
         y = [0 if ctl[j] else 1 for j in cand]
         ref = average_precision_score(y, Xn[cand] @ Xn[i])
         got = ap.loc[ap.index == i, "average_precision"]
         assert len(got) == 1 and got.iloc[0] == pytest.approx(ref)
     assert set(maps[S.TREATMENT]) == {"t1", "t2"}
     assert (maps["mean_average_precision"] > 0.9).all() and "corrected_p_value" in maps
+
+
+def test_replicate_map_by_plate_needs_the_plate_column():
+    with pytest.raises(ValueError, match="Metadata_Plate"):
+        replicate_map(_profiles().drop(columns=S.PLATE), null_size=50, negatives="plate")
 
 
 def test_moa_map_uses_other_compounds_and_single_moa_only():
@@ -159,3 +170,31 @@ def test_cluster_quality_on_toys_with_known_answers():
     # undefined: one group, or as many groups as rows
     assert np.isnan(cluster_quality(X[:5], ["a"] * 5)["silhouette"])
     assert np.isnan(cluster_quality(X[:3], ["a", "b", "c"])["ami"])
+
+
+def test_cluster_quality_equals_scikit_learns_precomputed_clustering():
+    """The condensed-distance implementation gives scikit-learn's average-linkage clustering into
+    k clusters and its silhouette on the n × n cosine distance matrix."""
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
+    from sklearn.metrics.pairwise import cosine_distances
+
+    from morphotx.retrieval import cluster_quality
+
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(12), 5)
+    X = rng.normal(size=(12, 8))[labels] + rng.normal(size=(60, 8)) * 0.8
+    D = cosine_distances(X)
+    np.fill_diagonal(D, 0.0)
+    D = np.clip((D + D.T) / 2, 0.0, None)
+    pred = AgglomerativeClustering(n_clusters=12, metric="precomputed", linkage="average").fit_predict(D)
+    got = cluster_quality(X, labels.astype(str))
+    assert got["ari"] == pytest.approx(adjusted_rand_score(labels, pred))
+    assert got["ami"] == pytest.approx(adjusted_mutual_info_score(labels, pred))
+    assert got["silhouette"] == pytest.approx(silhouette_score(D, labels, metric="precomputed"))
+    assert 0 < got["ari"] < 1  # neither trivial nor perfect: the comparison has teeth
+    from scipy.spatial.distance import pdist, squareform
+
+    from morphotx.retrieval import _condensed_cosine
+    np.testing.assert_allclose(_condensed_cosine(X, block=7), pdist(X, "cosine"), atol=1e-12)  # blocks of 7 rows
+    np.testing.assert_allclose(squareform(_condensed_cosine(X, block=7)), D, atol=1e-12)

@@ -37,7 +37,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import normalize
 
 from .baseline import knn_cv, knn_validation
@@ -295,18 +294,6 @@ def make_classifier(name: str, dim: int, seed: int = 0, low_dim_max: int = 32, n
     raise ValueError(f"unknown classifier {name!r}; expected one of {CLASSIFIERS}")
 
 
-def _predict_per_row_k(X_train, y_train, X, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """kNN (cosine) predictions and class probabilities of the rows ``X``, each with its own k."""
-    pred, proba = np.empty(len(X), dtype=np.asarray(y_train).dtype), None
-    for k in np.unique(ks):
-        rows = ks == k
-        model = KNeighborsClassifier(n_neighbors=int(k), metric="cosine", algorithm="brute").fit(X_train, y_train)
-        p = model.predict_proba(X[rows])
-        proba = np.zeros((len(X), p.shape[1])) if proba is None else proba
-        pred[rows], proba[rows] = model.classes_[p.argmax(1)], p
-    return pred, proba
-
-
 def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0, k_grid=range(1, 101),
                 cv_folds: int = 5, low_dim_max: int = 32, X_val=None, y_val=None, groups_val=None) -> dict:
     """Fit classifier ``name`` on L2-normalised training rows and predict the test rows.
@@ -337,18 +324,21 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
             if name == "knn" and X_val is not None and len(X_val):
                 Xv = normalize(np.asarray(X_val, float))
                 model, search = knn_validation(Xtr, y_train, Xv, y_val, k_grid, groups_val, seed)
-                out["params"] = {"k": int(model.n_neighbors), "validation_macro_f1": float(search.best_score_),
+                out["params"] = {"k": int(search.best_k), "validation_macro_f1": float(search.best_score_),
                                  "validation_curve": search.curve}
                 if search.val_k is not None:  # validation rows scored with the k of the other half
-                    out["val_pred"], out["val_proba"] = _predict_per_row_k(Xtr, y_train, Xv, search.val_k)
+                    out["val_proba"] = search.val_proba
+                    out["val_pred"] = model.classes_[search.val_proba.argmax(1)]
             elif name == "knn":
                 model, search = knn_cv(Xtr, y_train, np.asarray(groups_train), k_grid, cv_folds, seed)
-                out["params"] = {"k": int(model.n_neighbors), "cv_macro_f1": float(search.best_score_),
+                out["params"] = {"k": int(search.best_k), "cv_macro_f1": float(search.best_score_),
                                  "cv_curve": search.curve}
             else:
                 model = make_classifier(name, Xtr.shape[1], seed, low_dim_max, len(Xtr)).fit(Xtr, y_train)
-            pred = model.predict(Xte)
             proba = model.predict_proba(Xte)
+            # kNN: its prediction is the argmax of its votes (scikit-learn's rule; ties: the lowest
+            # label), so one neighbour search serves both
+            pred = model.classes_[proba.argmax(1)] if name == "knn" else model.predict(Xte)
     except Exception as exc:  # recorded, never fatal for the report
         return {**out, "status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
     conv = [w for w in caught if issubclass(w.category, ConvergenceWarning)]

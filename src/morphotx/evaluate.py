@@ -540,10 +540,15 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
             if not ctl.any():
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
+            elif cfg["replicate_negatives"] == "plate" and S.PLATE not in meta:
+                rows.append({"metric": "replicate_map", "value": np.nan, "status": "not_applicable",
+                             "reason": f"replicate_negatives: plate needs a {S.PLATE} column; the {t.view} view "
+                                       "has none (set evaluate.replicate_negatives: all)"})
             else:
                 sub = _with_emb(meta, X)[test | ctl]
                 try:
-                    _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common)
+                    _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common,
+                                                   negatives=cfg["replicate_negatives"])
                 except UnpairedException as exc:  # e.g. no treatment has two test replicates
                     return rows + [{"metric": "replicate_map", "value": np.nan, "status": "no_pairs",
                                     "reason": f"copairs: {exc} (no test treatment has two replicates)"}], maps

@@ -219,6 +219,7 @@ class EvaluateSettings:
     map_null_size: int = 10000
     map_threshold: float = 0.05
     replicating_null_size: int = 1000
+    replicate_negatives: Literal["plate", "all"] = "plate"
     moaprofiler_dmso: Literal["none", "plate"] = "none"
     moaprofiler_dose_uM: float | None = None
     recall_k: list = _list(1, 5, 10)
