@@ -153,18 +153,21 @@ class RawFeatures:
     """
 
     def __init__(self, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
-        self.tables = {}
-        for key, path, index in (("cp", cp, S.PROFILE_ID), ("l1000", l1000, S.PROFILE_ID),
-                                 ("cp_collapsed", cp_collapsed, S.TREATMENT),
-                                 ("l1000_collapsed", l1000_collapsed, S.TREATMENT)):
-            self.tables[key] = read_table(path)
+        # each table is kept as its metadata and its feature matrix in the file's own dtype
+        # (float32 for the preprocessed profiles): half the memory of a float64 copy, and a
+        # lookup converts only the rows it returns
+        self.tables, self._features = {}, {}
+        for key, path in (("cp", cp), ("l1000", l1000), ("cp_collapsed", cp_collapsed),
+                          ("l1000_collapsed", l1000_collapsed)):
+            df = read_table(path)
+            self._features[key] = df[S.feature_columns(df)].to_numpy()
+            self.tables[key] = df[S.meta_columns(df)]
         self._index = {k: pd.Index(t[S.TREATMENT if k.endswith("collapsed") else S.PROFILE_ID].astype(str))
                        for k, t in self.tables.items()}
 
     def matrix(self, key: str) -> np.ndarray:
         """The feature matrix (float64) of one table: ``cp``, ``l1000``, ``cp_collapsed`` or ``l1000_collapsed``."""
-        t = self.tables[key]
-        return t[S.feature_columns(t)].to_numpy(np.float64)
+        return self._features[key].astype(np.float64)
 
     def lookup(self, key: str, ids) -> np.ndarray:
         """Rows of table ``key``'s feature matrix for the given ids (profile ids, or treatments for
@@ -180,7 +183,7 @@ class RawFeatures:
             missing = np.asarray(ids)[idx < 0][:3]
             raise ValueError(f"{int((idx < 0).sum())} embedding row(s) have no {key} profile (e.g. {list(missing)}); "
                              "were the embeddings made from other preprocessed tables? Re-run the workflow.")
-        return self.matrix(key)[idx]
+        return self._features[key][idx].astype(np.float64)
 
     def blocks(self, t: Table) -> list[np.ndarray]:
         """Raw feature blocks aligned with the rows of ``t`` (one per modality of its view)."""
@@ -201,26 +204,28 @@ class RawFeatures:
         """
         cp, l1k = self.tables["cp_collapsed"], self.tables["l1000_collapsed"]
         common = pd.Index(cp[S.TREATMENT].astype(str)).intersection(pd.Index(l1k[S.TREATMENT].astype(str)))
-        return cp.set_index(cp[S.TREATMENT].astype(str)).loc[common, S.meta_columns(cp)].reset_index(drop=True)
+        return cp.set_index(cp[S.TREATMENT].astype(str)).loc[common].reset_index(drop=True)
 
     def table(self, view: str, level: str) -> Table:
         """The raw-feature baseline table of a modality (``cp`` / ``l1000``) or of early fusion
         (``both``, collapsed only: each block standardised on training rows, L2-normalised).
         """
         if view in ("cp", "l1000"):
-            t = self.tables[view if level == "uncollapsed" else f"{view}_collapsed"]
-            return Table(view, level, t[S.meta_columns(t)].reset_index(drop=True),
-                         t[S.feature_columns(t)].to_numpy(np.float64))
+            key = view if level == "uncollapsed" else f"{view}_collapsed"
+            return Table(view, level, self.tables[key].reset_index(drop=True), self.matrix(key))
         meta = self.paired_meta()
         t = Table("both", "collapsed", meta, np.zeros((len(meta), 0)))
         train = (meta[S.SPLIT] == "train").to_numpy()
-        t.X = np.hstack([_scale_block(b, train) for b in self.blocks(t)])
+        t.X = np.hstack([_scale_block(b, train, copy=False) for b in self.blocks(t)])
         return t
 
 
-def _scale_block(X: np.ndarray, train: np.ndarray) -> np.ndarray:
+def _scale_block(X: np.ndarray, train: np.ndarray, copy: bool = True) -> np.ndarray:
+    """``X`` standardised on its ``train`` rows (all rows when none), then L2-normalised; in place
+    with ``copy=False`` (a float64 block of one's own: LINCS-size raw blocks are ~0.5 GB each).
+    """
     fit = X[train] if train.any() else X
-    return normalize(StandardScaler().fit(fit).transform(X))
+    return normalize(StandardScaler(copy=copy).fit(fit).transform(X), copy=copy)
 
 
 def variant_matrix(t: Table, variant: str, raw: RawFeatures) -> np.ndarray:
@@ -249,7 +254,7 @@ def variant_matrix(t: Table, variant: str, raw: RawFeatures) -> np.ndarray:
     blocks = raw.blocks(t)
     if not np.isfinite(t.X).all():  # left unscaled: the classifiers record the NaN rows with a reason
         return np.hstack([t.X] + blocks)
-    return np.hstack([_scale_block(t.X, train)] + [_scale_block(b, train) for b in blocks])
+    return np.hstack([_scale_block(t.X, train)] + [_scale_block(b, train, copy=False) for b in blocks])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +300,8 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
                           low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
-                          y_val=None if val is None else y[val], groups_val=None if val is None else groups[val])
+                          y_val=None if val is None else y[val], groups_val=None if val is None else groups[val],
+                          copy=False)  # X[tr] and X[scored] are this call's own copies
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
         for key in ("cv_curve", "validation_curve"):
             if isinstance(res["params"].get(key), pd.DataFrame):
