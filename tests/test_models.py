@@ -599,6 +599,43 @@ def test_collapsed_embedding_is_the_embedding_of_the_median_profile(tiny_process
     assert not np.allclose(col[emb].to_numpy(), med_col[emb].to_numpy())  # the two definitions differ
 
 
+def test_set_embeddings_and_pair_rows_do_not_depend_on_batching(tiny_processed, tmp_path):
+    """Set-level pooled embeddings are computed in chunks capped in padded rows (the DMSO set would
+    otherwise pad a whole chunk to its size): each set's embedding is the same pooled alone, in the
+    default chunks or in small capped ones. The ``both`` view's pair rows, gathered a batch at a
+    time, are the encoding of each pair's two profiles."""
+    from morphotx.models.embed import _pooled_collapse, _set_chunks, _uncollapsed
+
+    cfg = {"family": "contrastive", "unit": "sets", "hidden": 32}
+    out, _ = _train(tmp_path, tiny_processed, "sc", cfg)
+    i = _inputs(tiny_processed)
+    data = ModelData(i["cp"], i["l1000"], i["pairs"], i["sets"])
+    ck, hp, ts = load_checkpoint(out["checkpoint"], "sc", cfg, FAST)
+    fam = family_of(hp, ts.input_clip)
+    model = fam.build(data, None)
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    cpu = torch.device("cpu")
+    unc = _uncollapsed(fam, model, data, "both", cpu)
+    emb = [c for c in unc.columns if c.startswith("emb_")]
+    for r in (0, len(unc) // 2, len(unc) - 1):
+        pair = data.pairs.iloc[r]
+        with torch.no_grad():
+            z = fam.encode(model, "both", {"cp": data.mod["cp"].X[[pair["cp_row"]]],
+                                           "l1000": data.mod["l1000"].X[[pair["l1000_row"]]]}, cpu).numpy()[0]
+        np.testing.assert_allclose(unc[emb].to_numpy()[r], z, rtol=1e-5, atol=1e-6)
+    default = _pooled_collapse(fam, model, data, "both", unc, cpu)
+    for batch, max_rows in [(1, 10**9), (5, 20)]:
+        other = _pooled_collapse(fam, model, data, "both", unc, cpu, batch=batch, max_rows=max_rows)
+        assert other["Metadata_pert_id_dose"].tolist() == default["Metadata_pert_id_dose"].tolist()
+        np.testing.assert_allclose(other[emb].to_numpy(), default[emb].to_numpy(), rtol=1e-5, atol=1e-6)
+    size = {str(k): int(n) for k, n in zip(default["Metadata_pert_id_dose"], default["Metadata_n_profiles"])}
+    order = sorted(size, key=lambda k: (size[k], k))
+    chunks = list(_set_chunks(order, size, 5, 20))
+    assert [k for c in chunks for k in c] == order and len(chunks) > len(order) / 5
+    assert all(len(c) == 1 or len(c) * max(size[k] for k in c) <= 20 for c in chunks)
+
+
 def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp_path):
     """The notebook API (seed 003's new compound measured in Cell Painting only): embedding
     preprocessed profiles with a checkpoint gives exactly the workflow's embeddings of the same

@@ -44,11 +44,16 @@ def _emb_frame(meta: pd.DataFrame, Z: np.ndarray) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def _encode_rows(fam, model, view, arrays: dict[str, np.ndarray], device, batch: int = 4096) -> np.ndarray:
-    n = len(next(iter(arrays.values())))
+def _encode_rows(fam, model, view, arrays: dict[str, np.ndarray], device, rows: dict[str, np.ndarray] | None = None,
+                 batch: int = 4096) -> np.ndarray:
+    """Encode ``arrays`` a batch at a time; with ``rows``, the rows ``arrays[m][rows[m]]``, gathered per batch
+    (the pairs of the ``both`` view: 141,390 × 2,142 values at LINCS size are never materialised at once).
+    """
+    n = len(next(iter((rows or arrays).values())))
     out = []
     for i in range(0, n, batch):
-        out.append(fam.encode(model, view, {m: a[i:i + batch] for m, a in arrays.items()}, device).float().cpu().numpy())
+        chunk = {m: a[rows[m][i:i + batch]] if rows else a[i:i + batch] for m, a in arrays.items()}
+        out.append(fam.encode(model, view, chunk, device).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -60,9 +65,9 @@ def _uncollapsed(fam, model, data: ModelData, view: str, device) -> pd.DataFrame
         meta["Metadata_n_profiles"] = 1
         return _emb_frame(meta, Z)
     pairs = data.pairs
-    arrays = {"cp": data.mod["cp"].X[pairs["cp_row"].to_numpy()],
-              "l1000": data.mod["l1000"].X[pairs["l1000_row"].to_numpy()]}
-    Z = _encode_rows(fam, model, view, arrays, device)
+    arrays = {m: data.mod[m].X for m in ("cp", "l1000")}
+    rows = {m: pairs[f"{m}_row"].to_numpy() for m in ("cp", "l1000")}
+    Z = _encode_rows(fam, model, view, arrays, device, rows=rows)
     tmeta = data.treatments.set_index(S.TREATMENT)
     meta = pd.DataFrame({
         "Metadata_cp_profile_id": pairs["cp_id"].to_numpy(), "Metadata_l1000_profile_id": pairs["l1000_id"].to_numpy(),
@@ -112,8 +117,26 @@ def _feature_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame,
     return _emb_frame(_treatment_meta(unc, keys, [sum(len(groups[m][k]) for m in mods) for k in keys]), Z)
 
 
+def _set_chunks(order: list[str], size: dict[str, int], batch: int, max_rows: int):
+    """Consecutive chunks of ``order`` (sorted by set size) of at most ``batch`` sets and at most ``max_rows``
+    padded rows (sets × the largest set of the chunk); a set larger than ``max_rows`` is a chunk of its own.
+    Without the row cap, the last chunk pads 255 sets to the size of the DMSO set (every control well):
+    3.9 GB for one array at LINCS size.
+    """
+    chunk, smax = [], 0
+    for k in order:
+        if chunk and (len(chunk) >= batch or (len(chunk) + 1) * max(smax, size[k]) > max_rows):
+            yield chunk
+            chunk, smax = [], 0
+        chunk.append(k)
+        smax = max(smax, size[k])
+    if chunk:
+        yield chunk
+
+
 @torch.no_grad()
-def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device, batch: int = 256):
+def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device, batch: int = 256,
+                     max_rows: int = 65536):
     mods = ("cp", "l1000") if view == "both" else (view,)
     groups = _treatment_rows(data, mods)
     keys = sorted(set.intersection(*[set(g) for g in groups.values()]))
@@ -122,9 +145,9 @@ def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, 
         keys = [k for k in keys if k in paired]
     # chunks of similar set size, so a large set (DMSO: every control well) pads nothing else
     order = sorted(keys, key=lambda k: (sum(len(groups[m][k]) for m in mods), k))
+    size = {k: max(len(groups[m][k]) for m in mods) for k in order}
     Z = []
-    for i in range(0, len(order), batch):
-        chunk = order[i:i + batch]
+    for chunk in _set_chunks(order, size, batch, max_rows):
         sets = {}
         for m in mods:
             rows = [groups[m][k] for k in chunk]
