@@ -218,3 +218,35 @@ def test_renamed_feature_prefix_is_an_error_and_one_stray_column_a_counted_warni
     with pytest.raises(MorphotxInputError, match="max_unknown_columns"):
         harmonise(tmp_path / "note.csv", tmp_path / "n2.parquet", FORMAT, "cell_painting",
                   HarmoniseSettings(max_unknown_columns=0))
+
+
+def test_extreme_values_on_a_large_table_flag_exactly_the_sentinels():
+    """Above EXTREME_ROWS rows the median and spread come from evenly spaced rows; the mask is
+    still computed for every row and flags the same sentinels as statistics over all rows (NaN
+    features, a feature without spread and heavy tails included)."""
+    from morphotx.harmonise import EXTREME_ROWS, extreme_values
+
+    n = EXTREME_ROWS + 2_345
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"tail": rng.standard_t(1, n) * 3, "normal": rng.normal(size=n),
+                       "mostly_nan": np.where(rng.random(n) < 0.7, np.nan, rng.normal(size=n)),
+                       "all_nan": np.full(n, np.nan), "constant": np.ones(n)})
+    bad = {(n - 1, "normal"): 1e30, (3, "mostly_nan"): -9999e9, (n - 5, "constant"): 1e20, (11, "tail"): 1e40}
+    for (i, c), v in bad.items():
+        df.loc[i, c] = v
+    mask = extreme_values(df)
+    assert mask.shape == df.shape
+    assert sorted(zip(*np.nonzero(mask))) == sorted((i, df.columns.get_loc(c)) for i, c in bad)
+
+
+def test_missing_plate_or_well_is_named(tmp_path, tiny_raw):
+    """A profile id is built from the format's id columns (plate + well): a row without one is an
+    error naming the column, not a Python TypeError."""
+    df = pd.read_csv(tiny_raw["cell_painting"])
+    df.loc[df.index[3], "Metadata_Well"] = np.nan
+    f = tmp_path / "cp.csv"
+    df.to_csv(f, index=False)
+    with pytest.raises(MorphotxInputError, match=r"cp.csv: 1 row\(s\) have no value in profile-id column\(s\) "
+                                                 r"\['Metadata_Well'\]"):
+        harmonise(f, tmp_path / "o.parquet", FORMAT, "cell_painting")
+    assert not (tmp_path / "o.parquet").exists()

@@ -72,6 +72,23 @@ def test_save_parquet_roundtrip(tmp_path):
     assert read_table(tmp_path / "x.parquet").equals(df)
 
 
+def test_parquet_float_columns_are_not_dictionary_encoded(tmp_path):
+    """Feature (float) columns are written without dictionary encoding (slow and larger on
+    continuous values), metadata (string) columns with it; the values come back unchanged."""
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"Metadata_plate": ["P1", "P2"] * 50, "f1": rng.normal(size=100).astype("float32"),
+                       "f2": rng.normal(size=100)})
+    save_parquet(df, tmp_path / "x.parquet")
+    meta = pq.ParquetFile(tmp_path / "x.parquet").metadata.row_group(0)
+    enc = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    assert not any("DICTIONARY" in e for c in ("f1", "f2") for e in enc[c])
+    assert any("DICTIONARY" in e for e in enc["Metadata_plate"])
+    back = read_table(tmp_path / "x.parquet")
+    assert np.array_equal(back["f1"].to_numpy(), df["f1"].to_numpy()) and np.array_equal(back["f2"], df["f2"])
+
+
 def test_read_gct_real_fixture():
     path = real_fixture("l1000_level3_A375_plate_LJP005.gct.gz")
     data, rows, cols = read_gct(path)

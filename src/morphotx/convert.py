@@ -34,7 +34,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .formats import check_columns, load_format
-from .io import NULLS, MorphotxInputError, _is_gzip, atomic_outputs, read_gct, read_header, text_separator
+from .io import (
+    NULLS,
+    MorphotxInputError,
+    _is_gzip,
+    atomic_outputs,
+    parquet_options,
+    read_gct,
+    read_header,
+    text_separator,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +103,7 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
             convert_options=pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)),
                                                  strings_can_be_null=True, null_values=NULLS),
         )
-        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
             buf, buf_bytes = [], 0
             for batch in reader:
                 buf.append(batch)
@@ -143,7 +152,7 @@ def _table_to_parquet(path: Path, tmp: Path, kind: str, fmt: dict, format_path, 
     for c in data.columns:
         wide = wide.append_column(pa.field(str(c), pa.float32()), pa.array(data[c].to_numpy("float32")))
     wide = wide.cast(pa.schema([(f.name, pa.float32() if f.name in features else pa.string()) for f in wide.schema]))
-    pq.write_table(wide, tmp, compression="zstd")
+    pq.write_table(wide, tmp, **parquet_options(wide.schema))
     return wide.num_rows, wide.num_columns, len(features)
 
 
@@ -161,7 +170,7 @@ def _parquet_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality:
     features = set(check_columns(header, fmt, path, format_path, modality))
     schema = pa.schema([(c, pa.float32() if c in features else pa.string()) for c in header])
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
         for batch in pf.iter_batches(batch_size=4096):
             try:
                 table = pa.Table.from_batches([batch]).cast(schema)

@@ -94,7 +94,16 @@ def file_digest(path: str | os.PathLike, algorithm: str) -> str:
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame (index dropped) to Parquet. Use inside :func:`atomic_outputs`."""
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    pq.write_table(table, path, compression="zstd")
+    pq.write_table(table, path, **parquet_options(table.schema))
+
+
+def parquet_options(schema: pa.Schema) -> dict:
+    """Writer options of every Parquet file morphotx writes: zstd, and dictionary encoding only for
+    the non-float columns. On ~1,500 float feature columns pyarrow builds a dictionary per column
+    and then gives up on it: at LINCS Cell Painting size that was 6.8 of 8.1 s per write, and the
+    file was larger (414 vs 280 MB). The values written are the same either way.
+    """
+    return {"compression": "zstd", "use_dictionary": [f.name for f in schema if not pa.types.is_floating(f.type)]}
 
 
 def write_json(obj, path: str | os.PathLike) -> None:
