@@ -242,11 +242,11 @@ def test_extreme_values_on_a_large_table_flag_exactly_the_sentinels():
 def test_missing_plate_or_well_is_named(tmp_path, tiny_raw):
     """A profile id is built from the format's id columns (plate + well): a row without one is an
     error naming the column, not a Python TypeError."""
-    df = pd.read_csv(tiny_raw["cell_painting"])
-    df.loc[df.index[3], "Metadata_Well"] = np.nan
-    f = tmp_path / "cp.csv"
-    df.to_csv(f, index=False)
+    cp = pd.read_csv(tiny_raw["cell_painting"]).astype({"Metadata_Well": object})
+    cp.iloc[3, cp.columns.get_loc("Metadata_Well")] = None
+    cp.to_csv(tmp_path / "cp.csv", index=False)
+    out = tmp_path / "harmonised.parquet"
     with pytest.raises(MorphotxInputError, match=r"cp.csv: 1 row\(s\) have no value in profile-id column\(s\) "
                                                  r"\['Metadata_Well'\]"):
-        harmonise(f, tmp_path / "o.parquet", FORMAT, "cell_painting")
-    assert not (tmp_path / "o.parquet").exists()
+        harmonise(tmp_path / "cp.csv", out, FORMAT, "cell_painting")
+    assert not out.exists()
