@@ -129,7 +129,7 @@ def test_bad_folds_are_named():
     ({"mode": "zero_shot", "folds": 2, "fractions": {"validation": 0.1}}, "split.mode"),
 ])
 def test_split_config_is_checked_without_data(split, needle):
-    from morphotx.split import check_split_config
+    from morphotx.configcheck import check_split_config
 
     with pytest.raises(MorphotxInputError, match=needle.replace(".", r"\.")):
         check_split_config(split)
@@ -219,7 +219,7 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
 
 
 def test_well_holdout_mode_is_accepted_with_a_warning(caplog):
-    from morphotx.split import check_split_config
+    from morphotx.configcheck import check_split_config
 
     check_split_config({"mode": "well_holdout", "folds": 1, "fractions": W})
     assert "NOT an unseen-compound test" in caplog.text

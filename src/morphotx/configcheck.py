@@ -7,6 +7,11 @@ a dump of the whole schema section. ``headline.metric: auto`` resolved against t
 
 from __future__ import annotations
 
+import logging
+
+from . import schema as S
+from .io import MorphotxInputError
+
 
 def unknown_config_keys(config: dict, schema: dict) -> list[str]:
     """One line per config key the schema does not know (where the schema forbids extra keys),
@@ -65,3 +70,54 @@ def resolve_headline_metric(metric: str, split_mode: str) -> str:
             f"headline.metric is {metric!r} but split.mode is moa_disjoint: no test MoA has a training "
             "compound, so a classifier cannot predict any; set headline.metric: moa_map (or auto)")
     return metric
+
+
+# the split section (morphotx.split uses these; here so that the Snakefile's start-up check does
+# not import scikit-learn and SciPy, ~1.2 s of every Snakemake start)
+def check_fractions(fractions: dict) -> tuple[float, float, float]:
+    """``split.fractions`` as (train, validation, test); an error unless non-negative, summing to
+    1, with train and test positive.
+    """
+    f = tuple(float(fractions[k]) for k in S.SPLITS)
+    if any(x < 0 for x in f) or abs(sum(f) - 1) > 1e-6 or f[0] == 0 or f[2] == 0:
+        raise MorphotxInputError(f"split.fractions {dict(zip(S.SPLITS, f))} must be non-negative, sum to 1, "
+                                 "and give train and test a positive share.")
+    return f
+
+
+MODES = ("compound", "moa_disjoint", "well_holdout")
+WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (seed 001's well-holdout scheme): test wells belong to "
+                        "compounds that are also in training, so the scores are NOT an unseen-compound test; "
+                        "use split.mode: compound for held-out compounds")
+
+
+def check_mode(mode: str) -> None:
+    """An error naming the choices unless ``split.mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise MorphotxInputError(f"split.mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
+
+
+def check_validation_share(f_val: float, folds: int) -> None:
+    """An error unless the validation share leaves training compounds in every one of ``folds`` folds."""
+    if not 0 <= f_val < 1 - 1 / folds:
+        raise MorphotxInputError(f"split.fractions.validation is {f_val}; with {folds} folds it must be in "
+                                 f"[0, {1 - 1 / folds:.2f})")
+
+
+def check_split_config(split: dict) -> None:
+    """The checks of the ``split`` config section that need no data (run when the workflow starts,
+    so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
+    with ``folds: 1``; the validation share with ``folds ≥ 2``). With ``mode: well_holdout`` it
+    logs a warning that the scores are not an unseen-compound test.
+    """
+    mode = split.get("mode", "compound")
+    check_mode(mode)
+    if mode == "well_holdout":
+        logging.getLogger("morphotx.split").warning(WELL_HOLDOUT_WARNING)
+    folds = int(split.get("folds", 1))
+    if folds < 1:
+        raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")
+    if folds == 1:
+        check_fractions(split["fractions"])
+    else:
+        check_validation_share(float(split["fractions"].get("validation", 0.0)), folds)

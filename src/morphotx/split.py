@@ -59,6 +59,12 @@ from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from . import schema as S
+from .configcheck import (
+    WELL_HOLDOUT_WARNING,
+    check_fractions,
+    check_mode,
+    check_validation_share,
+)
 from .io import MorphotxInputError, read_table, save_parquet
 
 log = logging.getLogger(__name__)
@@ -84,25 +90,6 @@ def compound_table(*profiles: pd.DataFrame) -> pd.DataFrame:
     return allc.sort_values([S.PERT, "source"]).drop_duplicates(S.PERT)[[S.PERT, S.MOA]].reset_index(drop=True)
 
 
-def _check_fractions(fractions: dict) -> tuple[float, float, float]:
-    f = tuple(float(fractions[k]) for k in S.SPLITS)
-    if any(x < 0 for x in f) or abs(sum(f) - 1) > 1e-6 or f[0] == 0 or f[2] == 0:
-        raise MorphotxInputError(f"split.fractions {dict(zip(S.SPLITS, f))} must be non-negative, sum to 1, "
-                                 "and give train and test a positive share.")
-    return f
-
-
-MODES = ("compound", "moa_disjoint", "well_holdout")
-WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (seed 001's well-holdout scheme): test wells belong to "
-                        "compounds that are also in training, so the scores are NOT an unseen-compound test; "
-                        "use split.mode: compound for held-out compounds")
-
-
-def _check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise MorphotxInputError(f"split.mode must be one of {', '.join(repr(m) for m in MODES)}, got {mode!r}")
-
-
 def split_compounds_frame(compounds: pd.DataFrame, fractions: dict, seed: int, mode: str = "compound",
                           stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
     """Assign every compound to ``train`` / ``validation`` / ``test``.
@@ -120,7 +107,7 @@ def split_compounds_frame(compounds: pd.DataFrame, fractions: dict, seed: int, m
                                  "the fold in 0..folds-1")
     cpd = compounds.sort_values(S.PERT).reset_index(drop=True)
     if folds == 1:
-        f = _check_fractions(fractions)
+        f = check_fractions(fractions)
         if len(cpd) < 3:
             raise MorphotxInputError(f"only {len(cpd)} compound(s) in the data; at least 3 are needed to split.")
         split = (_split_stratified(cpd, f, seed, stratify) if mode == "compound"
@@ -203,37 +190,12 @@ def _warn_excluded(cpd: pd.DataFrame, split: np.ndarray, what: str) -> None:
                     cpd.loc[ex, S.PERT].head(5).tolist())
 
 
-def _check_validation_share(f_val: float, folds: int) -> None:
-    if not 0 <= f_val < 1 - 1 / folds:
-        raise MorphotxInputError(f"split.fractions.validation is {f_val}; with {folds} folds it must be in "
-                                 f"[0, {1 - 1 / folds:.2f})")
-
-
-def check_split_config(split: dict) -> None:
-    """The checks of the ``split`` config section that need no data (run when the workflow starts,
-    so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
-    with ``folds: 1``; the validation share with ``folds ≥ 2``). With ``mode: well_holdout`` it
-    logs a warning that the scores are not an unseen-compound test.
-    """
-    mode = split.get("mode", "compound")
-    _check_mode(mode)
-    if mode == "well_holdout":
-        log.warning(WELL_HOLDOUT_WARNING)
-    folds = int(split.get("folds", 1))
-    if folds < 1:
-        raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")
-    if folds == 1:
-        _check_fractions(split["fractions"])
-    else:
-        _check_validation_share(float(split["fractions"].get("validation", 0.0)), folds)
-
-
 def _split_fold(cpd: pd.DataFrame, f_val: float, seed: int, mode: str, stratify: bool, folds: int,
                 fold: int) -> np.ndarray:
     if len(cpd) < 2 * folds:
         raise MorphotxInputError(f"split.folds is {folds} but the data hold {len(cpd)} compounds; use at most "
                                  f"{max(1, len(cpd) // 2)} folds")
-    _check_validation_share(f_val, folds)
+    check_validation_share(f_val, folds)
     idx = np.arange(len(cpd))
     if mode == "compound":
         labels = cpd[S.MOA].replace("", "__unannotated__")
@@ -393,7 +355,7 @@ def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool 
     # and the strata are their compounds
     units = pd.DataFrame({S.PERT: slots["slot"].to_numpy(), S.MOA: slots[S.PERT].to_numpy()})
     if folds == 1:
-        f = _check_fractions(fractions)
+        f = check_fractions(fractions)
         if len(units) < 3:
             raise MorphotxInputError(f"only {len(units)} treated profile slot(s) in the data; at least 3 are needed.")
         split = _split_stratified(units, f, seed, stratify)
@@ -420,7 +382,7 @@ def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int
     """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`;
     or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``.
     """
-    _check_mode(mode)
+    check_mode(mode)
     if mode != "well_holdout":
         tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in profiles]
         out = split_compounds_frame(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)

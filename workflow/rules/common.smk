@@ -22,7 +22,7 @@ def repo_path(path):
 FORMAT = repo_path(config["dataset"]["format"])
 
 # config checks that need no data: stop before any job
-from morphotx.split import check_split_config
+from morphotx.configcheck import check_split_config
 from morphotx.configcheck import resolve_headline_metric
 
 check_split_config(config["split"])
