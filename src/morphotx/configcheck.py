@@ -12,6 +12,8 @@ import logging
 from . import schema as S
 from .io import MorphotxInputError
 
+log = logging.getLogger(__name__)
+
 
 def unknown_config_keys(config: dict, schema: dict) -> list[str]:
     """One line per config key the schema does not know (where the schema forbids extra keys),
@@ -113,7 +115,7 @@ def check_split_config(split: dict) -> None:
     mode = split.get("mode", "compound")
     check_mode(mode)
     if mode == "well_holdout":
-        logging.getLogger("morphotx.split").warning(WELL_HOLDOUT_WARNING)
+        log.warning(WELL_HOLDOUT_WARNING)
     folds = int(split.get("folds", 1))
     if folds < 1:
         raise MorphotxInputError(f"split.folds is {folds}; it must be ≥ 1")

@@ -147,7 +147,7 @@ def extreme_values(feats: pd.DataFrame) -> np.ndarray:
         scale = np.maximum(1.4826 * _columnwise(np.median, np.nanmedian, np.abs(S_ - med)), 1e-3 * (hi - lo))
     # row blocks: no full-size temporaries (each was ~0.6 GB at LINCS size)
     spread = scale > 0  # False also where the scale is NaN (an all-NaN feature)
-    limit = np.where(spread, EXTREME_SD * np.where(spread, scale, 0.0), np.inf)
+    limit = np.where(spread, EXTREME_SD * scale, np.inf)
     far = np.empty(X.shape, bool)
     for i in range(0, len(X), 8192):
         block = X[i:i + 8192]

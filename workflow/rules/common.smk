@@ -22,8 +22,7 @@ def repo_path(path):
 FORMAT = repo_path(config["dataset"]["format"])
 
 # config checks that need no data: stop before any job
-from morphotx.configcheck import check_split_config
-from morphotx.configcheck import resolve_headline_metric
+from morphotx.configcheck import check_split_config, resolve_headline_metric
 
 check_split_config(config["split"])
 config["headline"]["metric"] = resolve_headline_metric(
