@@ -9,6 +9,9 @@ one scoring path.
   by macro F1; all k of the grid from one neighbour search per fold (the study's setting);
 * :func:`knn_validation` — the same kNN with k chosen on the validation compounds' rows (the
   default, ``evaluate.knn_k_selection: validation``; why: see the function);
+* :func:`crossfit_choice` — a setting of any classifier chosen on the validation compounds,
+  with each validation row scored by the setting chosen on the other half of them (used for
+  logistic regression's C, :func:`morphotx.classify.logreg_validation`);
 * :func:`score_predictions` — per-MoA F1 with support, macro and weighted F1, accuracy, number
   of MoAs with non-zero F1; scored MoAs absent from training cannot be predicted and are counted.
 """
@@ -100,11 +103,8 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
     optimistic), so that choosing among classifiers on validation does not favour kNN.
     """
     classes, yi = np.unique(np.asarray(y), return_inverse=True)
-    index = {c: i for i, c in enumerate(classes)}
-    unseen = {v: len(classes) + j for j, v in enumerate(sorted(set(np.asarray(y_val)) - set(classes)))}
-    yv = np.array([index[v] if v in index else unseen[v] for v in np.asarray(y_val)])
+    yv, n_labels = encode_validation(classes, y_val)
     grid = _grid(k_grid, len(X))
-    n_labels = len(classes) + len(unseen)
     ind = _neighbours(X, X_val, grid[-1])  # one search; the halves below reuse its rows
     scores = _f1_curve(ind, yi, yv, grid, n_labels, macro_f1_of_true)
     best = int(np.argmax(scores))
@@ -119,6 +119,53 @@ def knn_validation(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.nd
             search.val_k[half] = grid[int(np.argmax(other_scores))]
         search.val_proba = knn_votes(ind, yi, search.val_k, len(classes))
     return model, search
+
+
+def encode_validation(classes: np.ndarray, y_val) -> tuple[np.ndarray, int]:
+    """The validation labels as indices: a training class's index in ``classes``, and indices
+    from ``len(classes)`` up for validation MoAs without a training compound (no classifier can
+    predict them, so they count as misses); returns the indices and the number of labels.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    unseen = {v: len(classes) + j for j, v in enumerate(sorted(set(np.asarray(y_val)) - set(classes)))}
+    return np.array([index[v] if v in index else unseen[v] for v in np.asarray(y_val)], int), len(classes) + len(unseen)
+
+
+def crossfit_choice(preds: np.ndarray, y_val: np.ndarray, n_labels: int, groups_val, seed: int = 0):
+    """Choose one of several candidate settings by the validation compounds' macro-F1, and score
+    the validation rows honestly.
+
+    Parameters
+    ----------
+    preds : array, shape (n_candidates, n_validation_rows)
+        Each candidate's predicted label indices (as :func:`encode_validation` numbers them).
+    y_val : array, shape (n_validation_rows,)
+        The validation rows' label indices (:func:`encode_validation`).
+    n_labels : int
+        Number of labels, unseen validation MoAs included.
+    groups_val : array or None
+        The validation rows' compounds.
+    seed : int
+        Draws the two halves of the validation compounds.
+
+    Returns
+    -------
+    tuple
+        ``(best, scores, row_choice)``: the index of the candidate with the best macro-F1 on all
+        validation rows (ties: the first), every candidate's score, and for each validation row
+        the candidate best on the *other* half of the validation compounds (two halves grouped by
+        compound, as :func:`knn_validation` draws them), or None when there are fewer than two
+        validation compounds. Scoring each row with its ``row_choice`` gives a validation score
+        that is not a maximum over the scored rows themselves.
+    """
+    scores = np.array([macro_f1_of_true(y_val, p, n_labels) for p in preds])
+    best = int(np.argmax(scores))
+    if groups_val is None or len(np.unique(groups_val)) < 2:
+        return best, scores, None
+    choice = np.empty(len(y_val), int)
+    for other, half in GroupKFold(n_splits=2, shuffle=True, random_state=seed).split(preds.T, y_val, groups_val):
+        choice[half] = int(np.argmax([macro_f1_of_true(y_val[other], p[other], n_labels) for p in preds]))
+    return best, scores, choice
 
 
 def knn_votes(ind: np.ndarray, y_fit: np.ndarray, ks: np.ndarray, n_classes: int) -> np.ndarray:

@@ -296,17 +296,18 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
             rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "not_applicable",
                       "reason": ZERO_SHOT_REASON} for s in EVAL_SPLITS]
             continue
-        val = masks["validation"] if cfg["knn_k_selection"] == "validation" and masks["validation"].any() else None
+        val = masks["validation"] if masks["validation"].any() else None
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
                           k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
                           low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
                           y_val=None if val is None else y[val], groups_val=None if val is None else groups[val],
-                          copy=False)  # X[tr] and X[scored] are this call's own copies
+                          copy=False,  # X[tr] and X[scored] are this call's own copies
+                          knn_k_selection=cfg["knn_k_selection"], c_grid=cfg["logreg_c"])
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
         for key in ("cv_curve", "validation_curve"):
             if isinstance(res["params"].get(key), pd.DataFrame):
                 c = res["params"][key]
-                cv.append(pd.DataFrame({"curve": f"{name}_{key.removesuffix('_curve')}_macro_f1", "x": c["k"],
+                cv.append(pd.DataFrame({"curve": f"{name}_{key.removesuffix('_curve')}_macro_f1", "x": c.iloc[:, 0],
                                         "value": c["mean_macro_f1"]}))
         probas[name] = {}
         for s in EVAL_SPLITS:
