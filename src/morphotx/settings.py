@@ -211,7 +211,7 @@ class EvaluateSettings:
     variants: list = _list("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
     knn_k_max: int = 100
     knn_k_selection: Literal["validation", "cv"] = "validation"
-    logreg_c: list = _list(0.1, 1.0, 10.0, 100.0, 1000.0)
+    logreg_c: list = _list(1.0, 10.0, 100.0, 1000.0)
     cv_folds: int = 5
     low_dim_max: int = 32
     same_compound: Literal["exclude", "include"] = "exclude"
