@@ -24,8 +24,8 @@ L2-normalised inputs:
               penalty C is chosen over ``c_grid`` (default 1, 10, 100, 1000) by the validation
               compounds' macro F1 (:func:`logreg_validation`, one fit per C); the study names no C, and
               scikit-learn's C = 1 assumes standardised features: on L2-normalised rows (each
-              feature ~1/√d) it underfits (raw L1000 of the demo: validation macro-F1 0.17 at
-              C = 1, 0.21 at C = 1000). Without validation rows C = 1 (scikit-learn's default).
+              feature ~1/√d) it underfits (raw collapsed L1000 of the demo: validation macro-F1
+              0.237 at C = 1, 0.323 at the chosen C; docs/evaluation.md). Without validation rows C = 1 (scikit-learn's default).
 
 Bad input does not crash a report: :func:`fit_predict` returns a status (``ok``,
 ``not_converged``, ``nan_embedding``, ``too_few_classes``, ``failed``) and a reason with the
@@ -295,8 +295,7 @@ class LogregSearch:
     best_c: float
     best_score_: float
     curve: pd.DataFrame  # C, mean_macro_f1, sd_macro_f1 (NaN: one split)
-    val_proba: np.ndarray | None = None
-    val_c: np.ndarray | None = None
+    val_proba: np.ndarray | None = None  # each validation row's probabilities with its cross-fitted C
 
 
 def logreg_validation(X: np.ndarray, y, X_val: np.ndarray, y_val, c_grid, groups_val=None, seed: int = 0):
@@ -307,10 +306,11 @@ def logreg_validation(X: np.ndarray, y, X_val: np.ndarray, y_val, c_grid, groups
     ``LogisticRegression(C=c)``. Not warm-started along the path: scikit-learn scales the
     objective by the number of rows, so from the previous C's solution the gradient is already
     below ``tol`` and lbfgs stops after 0 iterations for C ≥ 100 (measured at LINCS size: C = 10,
-    100 and 1000 then gave the same model). Ties go to the smallest C (the strongest penalty). As for kNN's k (:func:`morphotx.baseline.knn_validation`), ``groups_val`` gives
-    every validation row the prediction of the C chosen on the other half of the validation
-    compounds (:func:`morphotx.baseline.crossfit_choice`), so the validation score that chooses
-    among classifiers is not a maximum over its own rows. The test compounds decide nothing.
+    100 and 1000 then gave the same model). Ties go to the smallest C (the strongest penalty). As
+    for kNN's k (:func:`morphotx.baseline.knn_validation`), ``groups_val`` gives every validation
+    row the prediction of the C chosen on the other half of the validation compounds
+    (:func:`morphotx.baseline.crossfit_choice`), so the validation score that chooses among
+    classifiers is not a maximum over its own rows. The test compounds decide nothing.
     """
     grid = sorted({float(c) for c in c_grid})
     classes = np.unique(np.asarray(y))
@@ -321,7 +321,6 @@ def logreg_validation(X: np.ndarray, y, X_val: np.ndarray, y_val, c_grid, groups
     curve = pd.DataFrame({"C": grid, "mean_macro_f1": scores, "sd_macro_f1": np.nan})
     search = LogregSearch(grid[best], float(scores[best]), curve)
     if choice is not None:
-        search.val_c = np.asarray(grid)[choice]
         search.val_proba = np.stack(probas)[choice, np.arange(len(choice))].astype(float)
     return fits[best], search
 
@@ -398,7 +397,7 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
                                                   c_grid, groups_val, seed)
                 out["params"] = {"C": search.best_c, "validation_macro_f1": search.best_score_,
                                  "validation_curve": search.curve}
-                if search.val_c is not None:
+                if search.val_proba is not None:
                     out["val_proba"] = search.val_proba
                     out["val_pred"] = model.classes_[search.val_proba.argmax(1)]
             else:
