@@ -212,6 +212,8 @@ def test_contrastive_batches_hold_one_dose_per_compound(tiny_processed, unit):
         compounds = data.treatments["Metadata_pert_id"].to_numpy()[items.treat[b]]
         assert len(set(compounds)) == len(b)
     assert sum(len(b) for b in batches) >= len(items)
+    # batches gather rows: the profile matrices are row-major (pandas hands them over column-major)
+    assert all(data.matrix(src).flags["C_CONTIGUOUS"] for src in items.source.values())
 
 
 # ---------------------------------------------------------------------------------------------
