@@ -209,3 +209,37 @@ def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
         for fold in per_fold if per_fold is not None else [None]:
             kwargs = bind(func, slot_namespace(smk, fold), rule, job.threads, None, fold)
             assert kwargs, rule
+
+
+def test_job_log_ends_with_the_cpu_seconds_the_benchmarks_read(tmp_path, monkeypatch, caplog):
+    """Per-rule CPU comes from each job's last log line (Snakemake's sampled cpu_time undercounts)."""
+    import logging
+    import sys
+    import time
+
+    import morphotx.smk
+    from morphotx.smk import usage_line
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _common import job_cpu
+
+    def cpu(line: str) -> float:
+        return float(re.search(r"cpu_s=([0-9.]+)", line).group(1))
+
+    def busy(seconds: float = 0.3):
+        t = time.process_time()
+        while time.process_time() - t < seconds:
+            pass
+
+    monkeypatch.setattr(morphotx.smk, "setup", lambda smk: None)
+    smk = SimpleNamespace(rule="toy", threads=1, log=_Named(), input=_Named(), output=_Named(), params=_Named(),
+                          wildcards=_Named())
+    before = cpu(usage_line())
+    with caplog.at_level(logging.INFO, logger="morphotx.rule.toy"):
+        run(smk, busy)
+    line = caplog.records[-1].getMessage()
+    assert line.startswith("job resources: cpu_s=") and cpu(line) - before >= 0.29  # two decimals
+    log = tmp_path / "toy.log"
+    log.write_text(f"2026-11-27 INFO other line\n2026-11-27 INFO morphotx.rule.toy: {line}\n")
+    assert job_cpu(log) == cpu(line)
+    assert job_cpu(tmp_path / "missing.log") != job_cpu(tmp_path / "missing.log")  # NaN: no log

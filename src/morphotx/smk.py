@@ -12,6 +12,7 @@ import dataclasses
 import inspect
 import logging
 import os
+import resource
 import sys
 import traceback
 import typing
@@ -186,3 +187,21 @@ def run(smk, func):
     folds = _named(smk.params).get("per_fold")
     for fold in (folds if folds is not None else [None]):
         func(**bind(func, slot_namespace(smk, fold), smk.rule, smk.threads, log, fold))
+    logging.getLogger(f"morphotx.rule.{smk.rule}").info(usage_line())
+
+
+USAGE_PREFIX = "job resources:"
+
+
+def usage_line() -> str:
+    """The CPU time and peak RSS of this process so far, as the last line of a job's log
+    (``job resources: cpu_s=… user_s=… system_s=… max_rss_mb=…``): user + system seconds of the
+    process since it started (interpreter start-up and imports included) and of its finished
+    children. Read by the benchmarks (``benchmarks/_common.py``) for per-rule CPU time: the
+    ``cpu_time`` column of Snakemake's ``benchmark:`` files is sampled and counted 15.6 s for an
+    evaluation job that used ~42 CPU-s (2026-11-27).
+    """
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, system = me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
+    return (f"{USAGE_PREFIX} cpu_s={user + system:.2f} user_s={user:.2f} system_s={system:.2f} "
+            f"max_rss_mb={max(me.ru_maxrss, kids.ru_maxrss) / 1024:.0f}")
