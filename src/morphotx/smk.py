@@ -54,6 +54,8 @@ def setup(smk) -> logging.Logger:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         handlers=handlers, force=True)
     logging.captureWarnings(True)
+    # matplotlib's PDF backend subsets fonts with fontTools, which logs ~100 INFO lines per figure
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     _limits = cap_threads(int(smk.threads))
     log = logging.getLogger(f"morphotx.rule.{smk.rule}")
 
