@@ -80,6 +80,11 @@ def test_full_run_outputs_logs_benchmarks(run_a):
         got = sorted(p.name for p in (out / "embeddings" / name / "fold0" / "seed0").iterdir())
         assert got == sorted(f"{v}_{lvl}.parquet" for v in vs for lvl in ("collapsed", "uncollapsed")), name
     assert not list(out.rglob(".*.tmp*")), "temporary files left behind"
+    # every job's log ends with its CPU seconds (the benchmarks' per-rule CPU; morphotx.smk.usage_line)
+    for log in (out / "logs").rglob("*.log"):
+        last = log.read_text().strip().splitlines()[-1]
+        assert re.search(r"job resources: cpu_s=[0-9.]+ user_s=[0-9.]+ system_s=[0-9.]+ max_rss_mb=\d+$", last), log
+    assert "fontTools" not in (out / "logs" / "figures" / "leaderboard.log").read_text()
     import hashlib
     import json
 
