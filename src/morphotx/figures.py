@@ -629,8 +629,10 @@ def headline(table: str, out: str):
         return
     t = t.iloc[::-1].reset_index(drop=True)
     y = np.arange(len(t))
-    colour = {"baseline": "tab:grey", "model": "tab:blue", "cp_only": "tab:green"}
-    c = [colour.get(k, "tab:blue") for k in t["kind"]]
+    # green: every learned entry that needs Cell Painting only — a model's cp view (kind cp_only)
+    # and a model whose only input is Cell Painting (the Cell Painting VAEs)
+    c = ["tab:grey" if k == "baseline" else "tab:green" if k == "cp_only" or i == "cp" else "tab:blue"
+         for k, i in zip(t["kind"], t["input"] if "input" in t.columns else [None] * len(t))]
     for ax, mid, lo, hi, label in [
             (axes[0], "delta_vs_baseline", "delta_ci_low", "delta_ci_high", "Δ test macro-F1 vs raw baseline"),
             (axes[1], "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "test macro-F1")]:
@@ -644,5 +646,5 @@ def headline(table: str, out: str):
     axes[0].set_yticks(y, [f"{e}  (vs {b})" if isinstance(b, str) else e for e, b in zip(t["entry"], t["baseline"])],
                        fontsize=7)
     fig.suptitle("Headline: configurations chosen on validation compounds; blue = learned, green = "
-                 "Cell-Painting-only view, grey = raw baselines", fontsize=10)
+                 "learned from Cell Painting only, grey = raw baselines", fontsize=10)
     _save(fig, out)
