@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from morphotx.smk import USAGE_PREFIX
+
 REPO = Path(__file__).resolve().parents[1]
 # `python -m snakemake`: also where Snakemake is installed with `pip --target` (no script next to python)
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -39,15 +41,15 @@ def job_cpu(log: Path) -> float:
     """
     if not log.exists():
         return float("nan")
-    hits = re.findall(r"job resources: cpu_s=([0-9.]+)", log.read_text(errors="replace"))
+    hits = re.findall(re.escape(USAGE_PREFIX) + r" cpu_s=([0-9.]+)", log.read_text(errors="replace"))
     return float(hits[-1]) if hits else float("nan")
 
 
-def rule_table(bench_dir: Path, logs_dir: Path | None = None) -> pd.DataFrame:
+def rule_table(bench_dir: Path) -> pd.DataFrame:
     """One row per job: its benchmark file's wall seconds and peak RSS, and the CPU seconds of its
-    log file (same path under ``logs_dir``, default ``bench_dir``'s sibling ``logs``).
+    log file (the same path under ``bench_dir``'s sibling ``logs``).
     """
-    logs_dir = bench_dir.parent / "logs" if logs_dir is None else logs_dir
+    logs_dir = bench_dir.parent / "logs"
     rows = []
     for f in sorted(bench_dir.rglob("*.tsv")):
         b = pd.read_csv(f, sep="\t")

@@ -629,10 +629,10 @@ def headline(table: str, out: str):
         return
     t = t.iloc[::-1].reset_index(drop=True)
     y = np.arange(len(t))
-    # green: every learned entry that needs Cell Painting only — a model's cp view (kind cp_only)
-    # and a model whose only input is Cell Painting (the Cell Painting VAEs)
-    c = ["tab:grey" if k == "baseline" else "tab:green" if k == "cp_only" or i == "cp" else "tab:blue"
-         for k, i in zip(t["kind"], t["input"] if "input" in t.columns else [None] * len(t))]
+    # green: every learned entry whose input is Cell Painting only — a model's cp view (kind
+    # cp_only) and a model of Cell Painting alone (the Cell Painting VAEs)
+    c = ["tab:grey" if k == "baseline" else "tab:green" if i == "cp" else "tab:blue"
+         for k, i in zip(t["kind"], t["input"])]
     for ax, mid, lo, hi, label in [
             (axes[0], "delta_vs_baseline", "delta_ci_low", "delta_ci_high", "Δ test macro-F1 vs raw baseline"),
             (axes[1], "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "test macro-F1")]:
