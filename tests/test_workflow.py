@@ -301,6 +301,11 @@ def test_resources_come_from_config_and_cuda_requests_a_gpu(tmp_path):
     line = next(ln for ln in block.splitlines() if "resources:" in ln)
     for needle in ["runtime=600", "slurm_partition=gpu", "gpu=1", "mem_mb=64000"]:
         assert needle in line, (needle, line)
+    # the reconstruction job trains the VAEs' shuffled controls on the same device
+    block = text[text.index("rule reconstruction"):][:1500]
+    line = next(ln for ln in block.splitlines() if "resources:" in ln)
+    for needle in ["runtime=600", "slurm_partition=gpu", "gpu=1", "mem_mb=64000"]:
+        assert needle in line, (needle, line)
     pre = text[text.index("rule preprocess_cp"):][:1500]
     assert "mem_mb=8000" in next(ln for ln in pre.splitlines() if "resources:" in ln)
 

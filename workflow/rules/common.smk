@@ -104,6 +104,10 @@ FOLDS = list(range(SETTINGS.split.folds))
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
 TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
 GPU = 1 if SETTINGS.train.device == "cuda" else 0
+# the reconstruction job trains each VAE's shuffled control with the trainer's settings
+# (reconstruction.shuffled_control), so it asks for what a training job asks for, the GPU included
+# (with train.device: cuda; the translator's job then asks for one it does not use)
+RECON_RES = {**RES["train"], "gpu": GPU} if config["reconstruction"]["shuffled_control"] else RES["evaluate"]
 
 
 def per_fold(paths: dict, folds=FOLDS) -> dict:

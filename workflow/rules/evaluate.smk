@@ -129,7 +129,7 @@ rule reconstruction:
         ENVS["train"]
     threads: THREADS
     resources:
-        **RES["evaluate"],
+        **RECON_RES,
     params:
         name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
