@@ -7,7 +7,8 @@ files, start-up included), per model the epochs run and the kept epoch, and tota
 
 Defaults: one seed, one fold (train/validation/test = 0.65/0.15/0.2 of the compounds), every model.
 Usage: .venv/bin/python benchmarks/bench_lincs_full.py [--cores 2] [--device auto|cpu|cuda]
-       [--models supcon,clip] [--folds 1] [--target leaderboard|models] [--gpu-jobs 1] [--keep DIR]
+       [--models supcon,clip] [--folds 1] [--target leaderboard|models] [--gpu-jobs 1] [--eval-threads 1]
+       [--keep DIR]
 """
 
 import argparse
@@ -27,6 +28,8 @@ ap.add_argument("--models", help="comma-separated model names (default: the enab
 ap.add_argument("--folds", type=int, default=1, help="split.folds (1: one train/validation/test split)")
 ap.add_argument("--target", choices=["leaderboard", "models"], default="leaderboard")
 ap.add_argument("--gpu-jobs", type=int, default=1, help="training jobs sharing the GPU at once (--resources gpu=N)")
+ap.add_argument("--eval-threads", type=int, default=1,
+                help="threads.evaluate: worker processes per evaluation job (on many cores, more shortens the longest)")
 ap.add_argument("--keep", help="work in this directory and keep it")
 ap.add_argument("--scale", default="lincs", help="demo.scale (tiny: a smoke test of this script)")
 args = ap.parse_args()
@@ -37,7 +40,7 @@ unknown = sorted(set(chosen) - set(all_models))
 if unknown:
     ap.error(f"--models: unknown {unknown}; known: {sorted(all_models)}")
 cfg = {"dataset": {"name": "lincs"}, "demo": {"scale": args.scale}, "split": {"folds": args.folds},
-       "train": {"device": args.device, "seeds": [0]},
+       "train": {"device": args.device, "seeds": [0]}, "threads": {"evaluate": args.eval_threads},
        "models": {m: {"enabled": m in chosen} for m in all_models}}
 if args.device == "cuda":
     cfg["train"]["mixed_precision"] = True  # bf16 autocast, as a GPU user would run it
@@ -57,7 +60,7 @@ cpu = cpu_seconds() - cpu0
 table = rule_table(out / "benchmarks")
 fmt = {"float_format": lambda x: f"{x:.1f}", "index": False}
 print(f"LINCS-scale demo, target {args.target}, {len(chosen)} models, {args.folds} fold(s), 1 seed, "
-      f"train.device {args.device}, {args.cores} cores ({os.cpu_count()} CPUs on the machine)")
+      f"train.device {args.device}, threads.evaluate {args.eval_threads}, {args.cores} cores ({os.cpu_count()} CPUs on the machine)")
 print(rule_summary(table[table.rule != "demo_data"]).to_string(**fmt))
 print()
 print("models (fit loop only):")

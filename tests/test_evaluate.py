@@ -79,6 +79,17 @@ def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
         assert got.loc["moa_silhouette", "reason"].startswith(f"{int((n_cpd >= 2).sum())} MoA(s)")
 
 
+def test_worker_processes_give_the_same_tables(raw_frames, tiny_processed, tmp_path):
+    """threads > 1 runs the tables' tasks in forked workers (one BLAS thread each), costliest first;
+    every table equals the one-process run's, row for row (each task is seeded on its own, and
+    every process keeps one BLAS thread: more change float sums, and lbfgs can then end elsewhere)."""
+    par = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw2"), cfg=FAST, threads=2)
+    for k in OUTPUTS:
+        pd.testing.assert_frame_equal(par[k], raw_frames[k], obj=k)
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"raw2_{k}.parquet"), par[k], obj=k)
+    assert len(par["classification"]) and len(par["embedding_metrics"]) and len(par["map"])
+
+
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
     """Late fusion's kNN predictions equal argmax of the mean of the two kNN probability tables."""
     from morphotx.evaluate import RawFeatures, _label, _single_moa, classify_table

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from copairs.matching import UnpairedException
 from sklearn.preprocessing import StandardScaler, normalize
+from threadpoolctl import threadpool_limits
 
 from . import moaprofiler as mp
 from . import retrieval
@@ -184,6 +185,11 @@ class RawFeatures:
             raise ValueError(f"{int((idx < 0).sum())} embedding row(s) have no {key} profile (e.g. {list(missing)}); "
                              "were the embeddings made from other preprocessed tables? Re-run the workflow.")
         return self._features[key][idx].astype(np.float64)
+
+    def width(self, view: str) -> int:
+        """The number of raw feature columns beside a ``view``'s embedding in the ``raw+`` variants."""
+        mods = ("cp", "l1000") if view == "both" else (view,)
+        return sum(self._features[m].shape[1] for m in mods if m in self._features)
 
     def blocks(self, t: Table) -> list[np.ndarray]:
         """Raw feature blocks aligned with the rows of ``t`` (one per modality of its view)."""
@@ -658,45 +664,111 @@ def _frame(rows, **keys) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(**keys) if rows else pd.DataFrame()
 
 
+def _classify_task(i: int, variant: str) -> dict[str, list]:
+    """Classification of table ``i`` of the shared work (:data:`_WORK`) in one ``variant``."""
+    w = _WORK
+    t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
+    out = {k: [] for k in OUTPUTS}
+    X = variant_matrix(t, variant, w["raw"])
+    rows, per, _, cv = classify_table(t.meta, X, cfg["classifiers"], w["seed"], cfg, _moa_compounds(t.meta))
+    out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
+    out["classification"].append(_frame(rows, **keys, variant=variant))
+    out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
+    log.info("%s fold %d seed %d %s %s (validation | test): %s", keys["source"], keys["fold"], keys["seed"], t.view,
+             variant, ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f}" for r in rows))
+    if variant == "raw+collapsed":
+        vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, w["seed"])
+        if cfg["batch_correction"] != "none":
+            vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
+                          "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
+                                    "embedding's own rows only)"})
+        out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
+    return out
+
+
+def _metrics_task(i: int) -> dict[str, list]:
+    """MOAProfiler metrics, mAP (batch-corrected table) and cluster quality of table ``i``."""
+    w = _WORK
+    t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
+    out = {k: [] for k in OUTPUTS}
+    mp_t, why = moaprofiler_table(t, cfg)
+    rows, curves = (moaprofiler_metrics(mp_t, cfg) if mp_t is not None else
+                    ([{"metric": "moaprofiler", "value": np.nan, "status": "not_applicable", "reason": why}], []))
+    ct, bc = w["corrected"][(t.view, t.level)]
+    mrows, maps = map_metrics(ct, cfg, w["seed"])
+    if bc:
+        mrows.append({"metric": "batch_correction", **bc})
+    crows = cluster_metrics(t, cfg)
+    out["embedding_metrics"].append(_frame(rows + mrows + crows, **keys, variant=t.level))
+    out["curves"] += [c.assign(**keys) for c in curves]
+    out["map"] += [m.assign(**keys) for m in maps]
+    return out
+
+
+# the tables, raw features and settings of the evaluate_tables call in progress: forked worker
+# processes inherit them instead of receiving a pickled copy of gigabytes per task
+_WORK: dict = {}
+
+
+def _run_task(task: tuple) -> dict[str, list]:
+    return _classify_task(*task[1:]) if task[0] == "classify" else _metrics_task(task[1])
+
+
+def _worker_init() -> None:
+    from .smk import cap_threads
+
+    cap_threads(1)
+
+
+def _run_tasks(tasks: list[tuple], threads: int, cost: list[float]) -> list[dict[str, list]]:
+    """Each task's result, in the order of ``tasks``: in this process when ``threads`` is 1, else
+    in ``threads`` forked worker processes (one BLAS thread each), the costliest tasks first.
+    """
+    if threads <= 1 or len(tasks) <= 1:
+        return [_run_task(t) for t in tasks]
+    import multiprocessing
+
+    order = sorted(range(len(tasks)), key=lambda k: -cost[k])
+    with multiprocessing.get_context("fork").Pool(min(threads, len(tasks)), initializer=_worker_init) as pool:
+        done = pool.map(_run_task, [tasks[k] for k in order], chunksize=1)
+    results = [None] * len(tasks)
+    for k, r in zip(order, done):
+        results[k] = r
+    return results
+
+
 def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
-                    recall_pair: tuple[Table, Table] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
+                    recall_pair: tuple[Table, Table] | None = None, fold: int = 0,
+                    threads: int = 1) -> dict[str, pd.DataFrame]:
     """Every table's classification (validation and test) and test-set embedding metrics;
     ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
     chosen variant).
+
+    The work is one task per (table, variant) classification and one per table's metrics. With
+    ``threads`` > 1 they run in as many forked processes, one BLAS thread each, costliest first
+    (rows × columns); every task is seeded on its own, so the tables are the same for any
+    ``threads`` (tested). Memory grows with ``threads``: each process builds its own matrices.
+    :func:`evaluate_model` and :func:`evaluate_raw` keep their own process at one BLAS/OpenMP
+    thread as well: the same arithmetic for any ``threads``, and no multi-threaded OpenMP pool
+    in a process that forks (GNU OpenMP's is not fork-safe).
     """
+    global _WORK
     cfg = _settings(cfg)
-    out = {k: [] for k in OUTPUTS}
-    corrected = batch_correct(tables, cfg)
-    for t in tables:
-        keys = dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level)
-        variants = [v for v in cfg["variants"] if v.split("+")[-1] == t.level]
-        moa_cpds = _moa_compounds(t.meta)
-        for variant in variants:
-            X = variant_matrix(t, variant, raw)
-            rows, per, _, cv = classify_table(t.meta, X, cfg["classifiers"], seed, cfg, moa_cpds)
-            out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
-            out["classification"].append(_frame(rows, **keys, variant=variant))
-            out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
-            log.info("%s fold %d seed %d %s %s (validation | test): %s", source, fold, seed, t.view, variant,
-                     ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f}" for r in rows))
-            if variant == "raw+collapsed":
-                vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, seed)
-                if cfg["batch_correction"] != "none":
-                    vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
-                                  "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
-                                            "embedding's own rows only)"})
-                out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
-        mp_t, why = moaprofiler_table(t, cfg)
-        rows, curves = (moaprofiler_metrics(mp_t, cfg) if mp_t is not None else
-                        ([{"metric": "moaprofiler", "value": np.nan, "status": "not_applicable", "reason": why}], []))
-        ct, bc = corrected[(t.view, t.level)]
-        mrows, maps = map_metrics(ct, cfg, seed)
-        if bc:
-            mrows.append({"metric": "batch_correction", **bc})
-        crows = cluster_metrics(t, cfg)
-        out["embedding_metrics"].append(_frame(rows + mrows + crows, **keys, variant=t.level))
-        out["curves"] += [c.assign(**keys) for c in curves]
-        out["map"] += [m.assign(**keys) for m in maps]
+    tasks, cost = [], []
+    for i, t in enumerate(tables):
+        for variant in [v for v in cfg["variants"] if v.split("+")[-1] == t.level]:
+            extra = raw.width(t.view) if variant.startswith("raw+") else 0
+            tasks.append(("classify", i, variant))
+            cost.append(len(t.meta) * (t.X.shape[1] + extra))
+        tasks.append(("metrics", i))
+        cost.append(len(t.meta) * t.X.shape[1])
+    _WORK = {"tables": tables, "raw": raw, "cfg": cfg, "seed": seed, "corrected": batch_correct(tables, cfg),
+             "keys": [dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level) for t in tables]}
+    try:
+        results = _run_tasks(tasks, threads, cost)
+    finally:
+        _WORK = {}
+    out = {k: [f for r in results for f in r[k]] for k in OUTPUTS}
     if recall_pair is not None:
         rows = recall_metrics(*recall_pair, cfg["recall_k"])
         out["embedding_metrics"].append(_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
@@ -795,46 +867,52 @@ def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
 
 def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
                    l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
-                   views: list[str] | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
+                   views: list[str] | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
     """The embeddings are the ``inputs`` named ``emb_<view>_<level>`` (as written by the embedding
     rule; other keys are ignored); ``views``: the views to score (all when None). Models with a Cell
     Painting and an L1000 encoder also get cross-modal Recall@k from their collapsed ``cp`` and
     ``l1000`` views, and the late fusion of those two views (:func:`embedding_late_fusion`, view
-    ``late_fusion``), the learned counterpart of the raw late-fusion baseline.
+    ``late_fusion``), the learned counterpart of the raw late-fusion baseline. ``threads``: worker
+    processes for the tables' classifiers and metrics (:func:`evaluate_tables`; the rule's
+    ``threads``, config ``threads.evaluate``).
     """
-    embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
-    raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
-    pairs = _settings(cfg)["uncollapsed_pairs"]
-    tables = []
-    for key, path in sorted(embeddings.items()):
-        view, level = key.rsplit("_", 1)
-        if level not in LEVELS:
-            raise ValueError(f"embedding key {key!r} is not <view>_<level> with level in {LEVELS}")
-        if views is None or view in views:
-            tables.append(load_embedding(path, view, level, pairs))
-    recall_pair = None
-    if "cp_collapsed" in embeddings and "l1000_collapsed" in embeddings:
-        recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
-                       load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
-    frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold)
-    if recall_pair is not None:
-        lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold)
-        frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
-        frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
-    _write(frames, outputs)
-    return frames
+    with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
+        embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
+        raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
+        pairs = _settings(cfg)["uncollapsed_pairs"]
+        tables = []
+        for key, path in sorted(embeddings.items()):
+            view, level = key.rsplit("_", 1)
+            if level not in LEVELS:
+                raise ValueError(f"embedding key {key!r} is not <view>_<level> with level in {LEVELS}")
+            if views is None or view in views:
+                tables.append(load_embedding(path, view, level, pairs))
+        recall_pair = None
+        if "cp_collapsed" in embeddings and "l1000_collapsed" in embeddings:
+            recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
+                           load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
+        frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold, threads)
+        if recall_pair is not None:
+            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold)
+            frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
+            frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
+        _write(frames, outputs)
+        return frames
 
 
 def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str, outputs: dict[str, str],
-                 cfg: dict | None = None, fold: int = 0) -> dict[str, pd.DataFrame]:
-    """The raw-feature baselines, scored exactly like the embeddings (``source = raw``)."""
-    cfg = _settings(cfg)
-    raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
-    tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
-    plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
-    frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold)
-    lf, lf_per = late_fusion(raw, seed, cfg, fold)
-    frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
-    frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
-    _write(frames, outputs)
-    return frames
+                 cfg: dict | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
+    """The raw-feature baselines, scored exactly like the embeddings (``source = raw``); ``threads``
+    as for :func:`evaluate_model`.
+    """
+    with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
+        cfg = _settings(cfg)
+        raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
+        tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
+        plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
+        frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads)
+        lf, lf_per = late_fusion(raw, seed, cfg, fold)
+        frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
+        frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
+        _write(frames, outputs)
+        return frames

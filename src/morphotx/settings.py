@@ -283,12 +283,14 @@ class ResourceSettings:
 @dataclass(frozen=True)
 class ThreadSettings:
     """``threads``: threads per class of job: ``default`` (light rules), ``heavy`` (preprocessing
-    and scoring rules), ``train`` (each training job: torch intra-op threads).
+    and scoring rules), ``train`` (each training job: torch intra-op threads), ``evaluate`` (each
+    evaluation job: worker processes for its tables, :func:`morphotx.evaluate.evaluate_tables`).
     """
 
     default: int = 1
     heavy: int = 2
     train: int = 1
+    evaluate: int = 1
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from morphotx.settings import load as load_settings
 SETTINGS = load_settings(config)
 THREADS = SETTINGS.threads.default
 HEAVY = SETTINGS.threads.heavy
+EVAL_THREADS = SETTINGS.threads.evaluate
 # memory, runtime and optional partition per class of job (config key `resources`), as given to
 # Snakemake's `resources:` (a partition that is not set is left out)
 RES = config["resources"]

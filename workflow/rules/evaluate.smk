@@ -35,7 +35,7 @@ rule evaluate_model:
         seed=r"\d+",
     conda:
         ENVS["evaluate"]
-    threads: THREADS
+    threads: EVAL_THREADS
     resources:
         **RES["evaluate"],
     params:
@@ -61,7 +61,7 @@ rule evaluate_raw:
         seed=r"\d+",
     conda:
         ENVS["evaluate"]
-    threads: THREADS
+    threads: EVAL_THREADS
     resources:
         **RES["evaluate"],
     params:
