@@ -108,7 +108,11 @@ GPU = 1 if SETTINGS.train.device == "cuda" else 0
 # the reconstruction job trains each VAE's shuffled control with the trainer's settings
 # (reconstruction.shuffled_control), so it asks for what a training job asks for, the GPU included
 # (with train.device: cuda; the translator's job then asks for one it does not use)
-RECON_RES = {**RES["train"], "gpu": GPU} if config["reconstruction"]["shuffled_control"] else RES["evaluate"]
+RECON_RES = (
+    {**RES["train"], "gpu": GPU}
+    if config["reconstruction"]["shuffled_control"]
+    else RES["evaluate"]
+)
 
 
 def per_fold(paths: dict, folds=FOLDS) -> dict:
