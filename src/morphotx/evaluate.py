@@ -187,16 +187,19 @@ class RawFeatures:
                              "were the embeddings made from other preprocessed tables? Re-run the workflow.")
         return self._features[key][idx].astype(np.float64)
 
+    @staticmethod
+    def modalities(view: str) -> tuple[str, ...]:
+        """The modalities of a view: both for ``both``, else the view itself."""
+        return ("cp", "l1000") if view == "both" else (view,)
+
     def width(self, view: str) -> int:
         """The number of raw feature columns beside a ``view``'s embedding in the ``raw+`` variants."""
-        mods = ("cp", "l1000") if view == "both" else (view,)
-        return sum(self._features[m].shape[1] for m in mods if m in self._features)
+        return sum(self._features[m].shape[1] for m in self.modalities(view))
 
     def blocks(self, t: Table) -> list[np.ndarray]:
         """Raw feature blocks aligned with the rows of ``t`` (one per modality of its view)."""
-        mods = ("cp", "l1000") if t.view == "both" else (t.view,)
         out = []
-        for m in mods:
+        for m in self.modalities(t.view):
             if t.level == "collapsed":
                 out.append(self.lookup(f"{m}_collapsed", t.meta[S.TREATMENT]))
             elif t.view == "both":
@@ -737,11 +740,8 @@ def _run_tasks(tasks: list[tuple], threads: int, cost: list[float]) -> list[dict
 
     order = sorted(range(len(tasks)), key=lambda k: -cost[k])
     with multiprocessing.get_context("fork").Pool(min(threads, len(tasks)), initializer=_worker_init) as pool:
-        done = pool.map(_run_task, [tasks[k] for k in order], chunksize=1)
-    results = [None] * len(tasks)
-    for k, r in zip(order, done):
-        results[k] = r
-    return results
+        done = dict(zip(order, pool.map(_run_task, [tasks[k] for k in order], chunksize=1)))
+    return [done[k] for k in range(len(tasks))]
 
 
 def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
