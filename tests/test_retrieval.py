@@ -74,6 +74,32 @@ def test_moa_map_uses_other_compounds_and_single_moa_only():
     assert np.allclose(ap["average_precision"], 1.0)
 
 
+@pytest.mark.parametrize("which", ["moa", "replicate"])
+def test_cosine_matrix_lookup_gives_copairs_own_scores(which, monkeypatch):
+    """The cosine-matrix lookup handed to copairs (tables up to COSINE_MATRIX_MAX rows) gives the
+    APs, mAPs and p-values of copairs' own pairwise cosine, which the larger tables still use."""
+    from morphotx import retrieval
+
+    rng = np.random.default_rng(3)
+    n, d = 240, 50
+    moa = rng.choice(list("ABCDEF"), n)
+    centres = {m: rng.normal(size=d) for m in "ABCDEF"}
+    X = np.array([centres[m] for m in moa]) * 0.3 + rng.normal(size=(n, d))
+    ctl = np.arange(n) >= n - 40
+    df = pd.DataFrame({S.PERT: [f"c{i // 3}" for i in range(n)], S.TREATMENT: [f"t{i // 3}" for i in range(n)],
+                       S.MOA: [[] if c else [m] for m, c in zip(moa, ctl)], S.IS_CONTROL: ctl,
+                       S.PLATE: [f"p{i % 4}" for i in range(n)]})
+    df = pd.concat([df, pd.DataFrame(X, columns=[f"emb_{i:02d}" for i in range(d)])], axis=1)
+    score = (lambda: moa_map(df, null_size=500, seed=1)) if which == "moa" else (
+        lambda: replicate_map(df, null_size=500, seed=1))
+    ap_lookup, maps_lookup = score()
+    monkeypatch.setattr(retrieval, "COSINE_MATRIX_MAX", 0)  # every table through copairs' own cosine
+    ap_own, maps_own = score()
+    assert len(ap_own) > 50 and ap_own["average_precision"].nunique() > 10
+    pd.testing.assert_frame_equal(ap_lookup, ap_own)
+    pd.testing.assert_frame_equal(maps_lookup, maps_own)
+
+
 def test_percent_replicating_on_toys_with_known_answers():
     """Replicates that are copies of one profile plus small noise replicate (100 %); replicates
     drawn independently do not (about the null's 5 %); half and half gives 50 %. The threshold
