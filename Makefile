@@ -73,7 +73,7 @@ bench-lincs: $(STAMP)
 bench-lincs-full: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_full.py --cores $(CORES) $(ARGS)
 
-## the evaluation's MLP: scikit-learn vs morphotx's PyTorch version (CPU seconds, macro-F1)
+## the evaluation's MLP: scikit-learn vs morphotx's float32 NumPy version (CPU seconds, macro-F1)
 bench-classifiers: $(STAMP)
 	$(BIN)/python benchmarks/bench_classifiers.py
 

@@ -81,11 +81,11 @@ def test_cosine_matrix_lookup_gives_copairs_own_scores(which, monkeypatch):
     from morphotx import retrieval
 
     rng = np.random.default_rng(3)
-    n, d = 240, 50
+    n, d = 1100, 20  # more rows than one block of the matrix (1,024)
     moa = rng.choice(list("ABCDEF"), n)
     centres = {m: rng.normal(size=d) for m in "ABCDEF"}
     X = np.array([centres[m] for m in moa]) * 0.3 + rng.normal(size=(n, d))
-    ctl = np.arange(n) >= n - 40
+    ctl = np.arange(n) >= n - 100
     df = pd.DataFrame({S.PERT: [f"c{i // 3}" for i in range(n)], S.TREATMENT: [f"t{i // 3}" for i in range(n)],
                        S.MOA: [[] if c else [m] for m, c in zip(moa, ctl)], S.IS_CONTROL: ctl,
                        S.PLATE: [f"p{i % 4}" for i in range(n)]})

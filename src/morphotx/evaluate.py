@@ -187,19 +187,14 @@ class RawFeatures:
                              "were the embeddings made from other preprocessed tables? Re-run the workflow.")
         return self._features[key][idx].astype(np.float64)
 
-    @staticmethod
-    def modalities(view: str) -> tuple[str, ...]:
-        """The modalities of a view: both for ``both``, else the view itself."""
-        return ("cp", "l1000") if view == "both" else (view,)
-
     def width(self, view: str) -> int:
         """The number of raw feature columns beside a ``view``'s embedding in the ``raw+`` variants."""
-        return sum(self._features[m].shape[1] for m in self.modalities(view))
+        return sum(self._features[m].shape[1] for m in S.modalities(view))
 
     def blocks(self, t: Table) -> list[np.ndarray]:
         """Raw feature blocks aligned with the rows of ``t`` (one per modality of its view)."""
         out = []
-        for m in self.modalities(t.view):
+        for m in S.modalities(t.view):
             if t.level == "collapsed":
                 out.append(self.lookup(f"{m}_collapsed", t.meta[S.TREATMENT]))
             elif t.view == "both":

@@ -93,7 +93,7 @@ def reconstruct(model, hp, data, split: str = "test", seed: int = 0) -> tuple[pd
         target = model.norm_cp(torch.from_numpy(data.collapsed("cp")[rows]))
         pred, features, modality = model(x), data.features("cp"), "cp"
     elif hp.family == "vae":
-        mods = ("cp", "l1000") if hp.input == "concat" else (hp.input,)
+        mods = S.modalities(hp.input)
         rows = _treatments(data, split, mods)
         x = torch.from_numpy(np.hstack([data.collapsed(m)[rows] for m in mods]))
         pred, target = model(x)[0], model.norm(x)

@@ -55,9 +55,10 @@ PAIR_BATCH = 2000
 # copairs computes each pair's cosine from its two rows, gathered PAIR_BATCH pairs at a time: for
 # MoA retrieval among LINCS-size test compounds (1,596 rows × 2,398 raw+ columns, 1.3 million
 # pairs) that took 100 CPU-s, a quarter of the LINCS-size evaluation. Up to COSINE_MATRIX_MAX rows,
-# the rows' cosine matrix is computed once instead (one BLAS product; float32, as copairs stores
-# similarities: 256 MB at the limit) and copairs gets each row's number as its feature and a lookup
-# in that matrix as its `distance` callable; above the limit, copairs' own cosine.
+# the rows' cosine matrix is computed once instead (BLAS products a block of rows at a time, kept
+# in float32 as copairs keeps similarities: 256 MB at the limit) and copairs gets each row's
+# number as its feature and a lookup in that matrix as its `distance` callable; above the limit,
+# copairs' own cosine.
 COSINE_MATRIX_MAX = 8000
 
 
@@ -72,7 +73,9 @@ def _pair_similarity(X: np.ndarray) -> tuple[np.ndarray, object]:
         return X, "cosine"
     with np.errstate(invalid="ignore", divide="ignore"):
         U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    sim = (U @ U.T).astype(np.float32)
+    sim = np.empty((len(U), len(U)), np.float32)
+    for i in range(0, len(U), 1024):  # float64 products a block of rows at a time, stored as float32
+        sim[i:i + 1024] = U[i:i + 1024] @ U.T
 
     def lookup(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return sim[a[:, 0], b[:, 0]]

@@ -36,6 +36,7 @@ META_PREFIX = "Metadata_"
 CP_COMPARTMENTS = ("Cells_", "Cytoplasm_", "Nuclei_")
 CONTROL = "DMSO"
 SPLITS = ("train", "validation", "test")
+MODALITIES = ("cp", "l1000")
 
 PROFILE_ID = "Metadata_profile_id"
 PLATE = "Metadata_Plate"
@@ -63,6 +64,13 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
 def cp_feature_columns(columns: Sequence[str]) -> list[str]:
     """CellProfiler features: names starting with a compartment prefix."""
     return [c for c in columns if c.startswith(CP_COMPARTMENTS)]
+
+
+def modalities(view: str) -> tuple[str, ...]:
+    """The modalities behind an embedding view or a model input: both for ``both`` (the joint view)
+    and ``concat`` (a VAE's concatenated input), else the one modality named (``cp`` / ``l1000``).
+    """
+    return MODALITIES if view in ("both", "concat") else (view,)
 
 
 def moa_string(moas) -> str:

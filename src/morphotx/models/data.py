@@ -37,7 +37,6 @@ from ..io import MorphotxInputError, read_table
 
 log = logging.getLogger(__name__)
 
-MODALITIES = ("cp", "l1000")
 
 
 @dataclass
@@ -101,7 +100,7 @@ class ModelData:
                     self.labels[i, index[m]] = 1.0
         self._collapsed: dict[str, np.ndarray] = {}
         self._set_rows = {m: [np.asarray(list(v), dtype=np.int64) for v in self.sets[f"{m}_rows"]]
-                          for m in MODALITIES}
+                          for m in S.MODALITIES}
 
     # -----------------------------------------------------------------------------------------
     def dim(self, m: str) -> int:

@@ -108,7 +108,7 @@ def _feature_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame,
     """The embedding of each treatment's median profile(s) (``collapse="features"``): the
     treatments of ``unc`` (``both``: those with a pair), DMSO included where ``unc`` has it.
     """
-    mods = ("cp", "l1000") if view == "both" else (view,)
+    mods = S.modalities(view)
     groups = _treatment_rows(data, mods)
     keys = sorted(set(unc[S.TREATMENT].astype(str)).intersection(*[set(g) for g in groups.values()]))
     arrays = {m: np.stack([np.median(data.mod[m].X[groups[m][k]], axis=0) for k in keys]).astype(np.float32)
@@ -137,7 +137,7 @@ def _set_chunks(order: list[str], size: dict[str, int], batch: int, max_rows: in
 @torch.no_grad()
 def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, device, batch: int = 256,
                      max_rows: int = 65536):
-    mods = ("cp", "l1000") if view == "both" else (view,)
+    mods = S.modalities(view)
     groups = _treatment_rows(data, mods)
     keys = sorted(set.intersection(*[set(g) for g in groups.values()]))
     if view == "both":

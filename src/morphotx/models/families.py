@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import schema as S
 from . import losses as L
 from . import nets
 from .data import Items, ModelData, distinct_compound_batches, moa_batches, random_batches
@@ -163,7 +164,7 @@ class VAE(Family):
 
     def __init__(self, hp, clip):
         super().__init__(hp, clip)
-        self.modalities = ("cp", "l1000") if hp.input == "concat" else (hp.input,)
+        self.modalities = S.modalities(hp.input)
 
     def _x(self, arrays, device) -> torch.Tensor:
         if self.hp.input == "concat":

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, write_json
 from .config import FORMAT_VERSION, fingerprint, primary_view, resolve, resolve_train
 from .data import Items, ModelData
@@ -156,7 +157,7 @@ class ValidationMAP:
         self.fam, self.data, self.device, self.amp = fam, data, device, amp
         self.view = primary_view(hp)
         self.pooled = hp.family == "contrastive" and hp.unit == "sets"
-        mods = ("cp", "l1000") if self.view == "both" else (self.view,)
+        mods = S.modalities(self.view)
         unit = "sets" if self.pooled else "collapsed"
         self.items = {s: data.items(unit, s, mods) for s in ("train", "validation")}
         self.labels = {s: data.labels[it.treat] for s, it in self.items.items()}
