@@ -69,7 +69,8 @@ bench-lincs: $(STAMP)
 	$(BIN)/python benchmarks/bench_convert.py
 
 ## the LINCS-size demo end to end (training, evaluation, leaderboard, headline), 1 fold, 1 seed;
-## per-rule wall time and peak RSS. ARGS="--device cuda --cores 16" on a GPU machine
+## per-rule wall time and peak RSS. ARGS="--device cuda --cores 16" on a GPU machine;
+## ARGS="--target evaluation --keep DIR" scores a run kept in DIR again (its evaluation only)
 bench-lincs-full: $(STAMP)
 	$(BIN)/python benchmarks/bench_lincs_full.py --cores $(CORES) $(ARGS)
 

@@ -45,13 +45,16 @@ def job_cpu(log: Path) -> float:
     return float(hits[-1]) if hits else float("nan")
 
 
-def rule_table(bench_dir: Path) -> pd.DataFrame:
+def rule_table(bench_dir: Path, since: float | None = None) -> pd.DataFrame:
     """One row per job: its benchmark file's wall seconds and peak RSS, and the CPU seconds of its
-    log file (the same path under ``bench_dir``'s sibling ``logs``).
+    log file (the same path under ``bench_dir``'s sibling ``logs``); with ``since`` (a
+    ``time.time()``), only the jobs whose benchmark file was written after it.
     """
     logs_dir = bench_dir.parent / "logs"
     rows = []
     for f in sorted(bench_dir.rglob("*.tsv")):
+        if since is not None and f.stat().st_mtime < since:
+            continue
         b = pd.read_csv(f, sep="\t")
         rel = f.relative_to(bench_dir).with_suffix("")
         rows.append({"rule": str(rel), "wall_s": float(b["s"].iloc[0]), "max_rss_mb": float(b["max_rss"].iloc[0]),

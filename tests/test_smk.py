@@ -243,3 +243,24 @@ def test_job_log_ends_with_the_cpu_seconds_the_benchmarks_read(tmp_path, monkeyp
     log.write_text(f"2026-11-27 INFO other line\n2026-11-27 INFO morphotx.rule.toy: {line}\n")
     assert job_cpu(log) == cpu(line)
     assert job_cpu(tmp_path / "missing.log") != job_cpu(tmp_path / "missing.log")  # NaN: no log
+
+
+def test_rule_table_keeps_only_the_jobs_written_since(tmp_path):
+    """`bench_lincs_full.py --target evaluation` reports only the jobs it reran (benchmark files
+    written after it started), with the CPU seconds of their logs."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _common import rule_table
+
+    bench, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    for rule, cpu_s, mtime in (("embed/clip", 5.0, 1000.0), ("evaluate/clip", 42.0, 3000.0)):
+        (bench / rule).parent.mkdir(parents=True, exist_ok=True)
+        (logs / rule).parent.mkdir(parents=True, exist_ok=True)
+        (bench / f"{rule}.tsv").write_text("s\tmax_rss\n12.5\t300\n")
+        os.utime(bench / f"{rule}.tsv", (mtime, mtime))
+        (logs / f"{rule}.log").write_text(f"x INFO morphotx.rule.r: job resources: cpu_s={cpu_s} user_s=1\n")
+    assert sorted(rule_table(bench)["rule"]) == ["embed/clip", "evaluate/clip"]
+    recent = rule_table(bench, since=2000.0)
+    assert recent["rule"].tolist() == ["evaluate/clip"] and recent["cpu_s"].tolist() == [42.0]
