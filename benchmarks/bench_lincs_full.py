@@ -78,7 +78,8 @@ print()
 print("models (fit loop only):")
 print(model_table(out / "models").to_string(**fmt))
 print()
-print(f"simulation (not part of the target): {sim:.1f} s")
+print("simulation: not run (--target evaluation)" if args.target == "evaluation" else
+      f"simulation (not part of the target): {sim:.1f} s")
 print(f"target {args.target}: {wall:.1f} s wall, {cpu:.0f} CPU-s (user + sys of all jobs); "
       f"peak RSS of any step {table[table.rule != 'demo_data'].max_rss_mb.max():.0f} MB")
 if (out / "leaderboard" / "headline.md").exists():
