@@ -58,7 +58,7 @@ if args.target == "evaluation":
         ap.error(f"--target evaluation scores a finished run again: --keep DIR must hold one ({out / 'embeddings'} is missing)")
     # only the forced evaluation jobs and what reads them: mtime alone decides what else is out of date
     extra += ["--forcerun", "evaluate_model", "evaluate_raw", "--rerun-triggers", "mtime"]
-    sim = 0.0
+    sim = None
 else:
     sim = run_workflow(work, cfg, ["results/lincs/raw/ground_truth.parquet"], cores=args.cores)
 if args.target == "models":
@@ -78,8 +78,7 @@ print()
 print("models (fit loop only):")
 print(model_table(out / "models").to_string(**fmt))
 print()
-print("simulation: not run (--target evaluation)" if args.target == "evaluation" else
-      f"simulation (not part of the target): {sim:.1f} s")
+print("simulation: not run (--target evaluation)" if sim is None else f"simulation (not part of the target): {sim:.1f} s")
 print(f"target {args.target}: {wall:.1f} s wall, {cpu:.0f} CPU-s (user + sys of all jobs); "
       f"peak RSS of any step {table[table.rule != 'demo_data'].max_rss_mb.max():.0f} MB")
 if (out / "leaderboard" / "headline.md").exists():

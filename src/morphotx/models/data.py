@@ -38,7 +38,6 @@ from ..io import MorphotxInputError, read_table
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Modality:
     """One preprocessed modality: its feature matrix, metadata, feature names and each row's treatment code."""
