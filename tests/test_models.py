@@ -661,6 +661,34 @@ def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp
         embed_profiles(out["checkpoint"], cp=cp, view="l1000")
 
 
+def test_embed_profiles_reads_pair_level_contrastive_checkpoints(tiny_processed, tmp_path):
+    """A pair-level CLIP/CWCL checkpoint stores ``pooling: none`` (what :func:`resolve` sets for
+    non-set units); the notebook API must read it back (the README's example uses CWCL)."""
+    from morphotx.models import embed_profiles
+
+    cfg = {"family": "contrastive", "loss": "cwcl", "unit": "pairs"}
+    out, _ = _train(tmp_path, tiny_processed, "c", cfg)
+    outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp", "l1000")
+            for l in ("uncollapsed", "collapsed")}
+    frames = embed_model("c", cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    cp = pd.read_parquet(tiny_processed["cp_p"])
+    got = embed_profiles(out["checkpoint"], cp=cp, view="cp")
+    emb = [c for c in got.columns if c.startswith("emb_")]
+    np.testing.assert_allclose(got[emb].to_numpy(), frames["cp_uncollapsed"][emb].to_numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_resolved_hyperparameters_resolve_to_themselves():
+    """Checkpoints store resolved hyperparameters; resolving them again must give the same ones
+    for every model of the default config (and a set model still refuses ``pooling: none``)."""
+    models = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["models"]
+    for name, spec in models.items():
+        spec = {k: v for k, v in spec.items() if k != "enabled"}
+        hp = resolve(name, spec)
+        assert resolve(name, {k: v for k, v in asdict(hp).items() if v is not None}) == hp, name
+    with pytest.raises(MorphotxInputError, match="pooling"):
+        resolve("s", {"family": "contrastive", "unit": "sets", "pooling": "none"})
+
+
 def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tiny_processed, tmp_path, splits_read):
     """Seed 003's setting end to end: trained on both assays (validation compounds only choose the
     checkpoint), the ``cp`` view embeds profiles given without any L1000 data, exactly as the

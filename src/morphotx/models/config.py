@@ -166,6 +166,8 @@ def resolve(name: str, cfg: dict) -> object:
                                  f"known keys: {sorted(known)}")
     hp = cls(**{k: v for k, v in cfg.items() if k in known})
     for (fam, key), allowed in CHOICES.items():
+        if (fam, key) == ("contrastive", "pooling") and hp.unit != "sets":
+            allowed = (*allowed, "none")  # what resolve stores for non-set units (read back from checkpoints)
         if fam == family and getattr(hp, key) not in allowed:
             raise MorphotxInputError(f"models.{name}.{key} is {getattr(hp, key)!r}; expected one of {list(allowed)}")
     if family == "vae":
