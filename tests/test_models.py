@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 import yaml
 
 from conftest import REPO
@@ -177,6 +178,34 @@ def test_singleton_set_equals_instance_embedding():
     assert torch.allclose(enc(x.unsqueeze(1), torch.ones(3, 1, dtype=torch.bool)), enc(x), atol=1e-6)
 
 
+@pytest.mark.parametrize("unit", ["pairs", "sets"])
+def test_contrastive_hidden_embedding_is_the_representation_before_the_projection(unit):
+    """``embedding: hidden`` embeds each encoder's φ (pooled for sets), whose projection,
+    L2-normalised, is exactly the default ``projection`` embedding; ``both`` concatenates the two."""
+    from morphotx.models.nets import CrossModalContrastive
+
+    torch.manual_seed(0)
+    net = CrossModalContrastive(7, 5, hidden=12, embedding_dim=4, pooling="gated_attention").eval()
+    fam = {e: family_of(resolve("c", {"family": "contrastive", "unit": unit, "embedding": e}))
+           for e in ("hidden", "projection")}
+    arrays = {"cp": np.random.default_rng(0).normal(size=(6, 7)).astype(np.float32),
+              "l1000": np.random.default_rng(1).normal(size=(6, 5)).astype(np.float32)}
+    with torch.no_grad():
+        H, P = (fam[e].encode(net, "both", arrays, "cpu") for e in ("hidden", "projection"))
+        assert H.shape == (6, 24) and P.shape == (6, 8)
+        for k, enc in enumerate((net.enc_cp, net.enc_l1000)):
+            assert torch.allclose(F.normalize(enc.proj(H[:, 12 * k:12 * (k + 1)]), dim=1), P[:, 4 * k:4 * (k + 1)], atol=1e-6)
+        assert torch.equal(fam["hidden"].encode(net, "cp", arrays, "cpu"), H[:, :12])
+        if unit == "sets":
+            sets = {"cp": arrays["cp"].reshape(2, 3, 7), "cp_mask": np.ones((2, 3), bool),
+                    "l1000": arrays["l1000"].reshape(2, 3, 5), "l1000_mask": np.array([[1, 1, 0], [1, 1, 1]], bool)}
+            Hs, Ps = (fam[e].pool(net, "both", sets, "cpu") for e in ("hidden", "projection"))
+            assert Hs.shape == (2, 24)
+            assert torch.allclose(F.normalize(net.enc_l1000.proj(Hs[:, 12:]), dim=1), Ps[:, 4:], atol=1e-6)
+        else:
+            assert fam["hidden"].pool(net, "both", {}, "cpu") is None
+
+
 def test_moa_batches_guarantee_partners():
     rng = np.random.default_rng(0)
     labels = np.zeros((50, 5), np.float32)
@@ -303,6 +332,9 @@ def test_fingerprint_covers_weight_shaping_settings_only():
     assert fingerprint(hp, resolve_train({"select_on": "loss"}), feats) != base
     assert fingerprint(resolve("s", {"family": "supcon", "input_noise": 0.0}), resolve_train({}), feats) != base
     assert fingerprint(hp, resolve_train({"progress": False, "device": "cpu", "seeds": [1]}), feats) == base
+    c = {"family": "contrastive"}
+    assert (fingerprint(resolve("c", {**c, "embedding": "hidden"}), resolve_train({}), feats)
+            != fingerprint(resolve("c", c), resolve_train({}), feats))
 
 
 def test_views_per_family():

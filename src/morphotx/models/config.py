@@ -95,6 +95,7 @@ class ContrastiveHP:
     loss: str = "clip"  # clip | cwcl
     unit: str = "pairs"  # pairs | collapsed | sets
     pooling: str = "gated_attention"  # gated_attention | mean (sets)
+    embedding: str = "projection"  # projection (the aligned, L2-normalised space) | hidden (before the projection)
     hidden: int = 512
     embedding_dim: int = 128
     attention_dim: int = 128
@@ -147,6 +148,7 @@ CHOICES = {
     ("contrastive", "loss"): ("clip", "cwcl"),
     ("contrastive", "unit"): ("pairs", "collapsed", "sets"),
     ("contrastive", "pooling"): ("gated_attention", "mean"),
+    ("contrastive", "embedding"): ("projection", "hidden"),
     ("bimodal_ae", "unit"): ("pairs", "collapsed"),
 }
 
@@ -216,12 +218,18 @@ def views(hp) -> list[str]:
     return ["both", "cp", "l1000"]  # contrastive, bimodal_ae
 
 
+# Hyperparameters added after checkpoints existed, with the value that reproduces the earlier
+# behaviour: left out of the fingerprint at that value, so those checkpoints stay valid.
+ADDED_KEYS: dict[tuple[str, str], object] = {("contrastive", "embedding"): "projection"}
+
+
 def fingerprint(hp, train: TrainSettings, features: dict[str, list[str]]) -> str:
     """Hash of what makes a checkpoint: family, hyperparameters, trainer settings that shape the
     weights, and the input feature names. A checkpoint whose fingerprint differs is refused.
     """
     shaping = {k: v for k, v in asdict(train).items() if k not in ("progress", "device", "seeds", "full_curve")}
-    blob = json.dumps({"v": FORMAT_VERSION, "hp": asdict(hp), "train": shaping, "features": features},
+    hps = {k: v for k, v in asdict(hp).items() if ADDED_KEYS.get((hp.family, k), object()) != v}
+    blob = json.dumps({"v": FORMAT_VERSION, "hp": hps, "train": shaping, "features": features},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -256,22 +256,24 @@ class Contrastive(Family):
             loss = L.clip_loss(p, q, scale)
         return {"loss": loss, "logit_scale": scale.detach()}
 
+    def _embed(self, enc, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """An encoder's output (``embedding: projection``) or its representation before the
+        projection (``embedding: hidden``, see :meth:`.nets.SetEncoder.hidden`).
+        """
+        return enc(x, mask) if self.hp.embedding == "projection" else enc.hidden(x, mask)
+
     def encode(self, model, view, arrays, device):
         """Instance embeddings: one modality's (``cp``, ``l1000``) or both concatenated (``both``)."""
-        if view == "cp":
-            return model.enc_cp(_t(arrays["cp"], device))
-        if view == "l1000":
-            return model.enc_l1000(_t(arrays["l1000"], device))
-        return torch.cat([model.enc_cp(_t(arrays["cp"], device)), model.enc_l1000(_t(arrays["l1000"], device))], 1)
+        out = [self._embed(enc, _t(arrays[m], device))
+               for m, enc in (("cp", model.enc_cp), ("l1000", model.enc_l1000)) if view in (m, "both")]
+        return torch.cat(out, 1)
 
     def pool(self, model, view, sets, device):
         """Set embeddings (one modality's or both concatenated) for ``unit: sets``; ``None`` otherwise."""
         if self.hp.unit != "sets":
             return None
-        out = []
-        for m, enc in (("cp", model.enc_cp), ("l1000", model.enc_l1000)):
-            if view in (m, "both"):
-                out.append(enc(_t(sets[m], device), _t(sets[f"{m}_mask"], device)))
+        out = [self._embed(enc, _t(sets[m], device), _t(sets[f"{m}_mask"], device))
+               for m, enc in (("cp", model.enc_cp), ("l1000", model.enc_l1000)) if view in (m, "both")]
         return torch.cat(out, 1)
 
 

@@ -240,12 +240,16 @@ class SetEncoder(nn.Module):
         self.pool = GatedAttentionPool(hidden, attention_dim) if pooling == "gated_attention" else MeanPool()
         self.proj = nn.Linear(hidden, embedding_dim)
 
+    def hidden(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The representation before the projection: φ of instances (B×d), or the pooled φ of sets
+        (B×S×d with a B×S mask); not normalised.
+        """
+        h = self.phi(self.augment(self.norm(x)))
+        return h if x.dim() == 2 else self.pool(h, mask)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """L2-normalised embeddings of instances (B×d input) or of sets (B×S×d input with a B×S mask)."""
-        h = self.phi(self.augment(self.norm(x)))
-        if x.dim() == 2:  # instances
-            return F.normalize(self.proj(h), dim=-1)
-        return F.normalize(self.proj(self.pool(h, mask)), dim=-1)
+        return F.normalize(self.proj(self.hidden(x, mask)), dim=-1)
 
 
 class CrossModalContrastive(nn.Module):
