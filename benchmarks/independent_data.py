@@ -19,6 +19,11 @@ label is drawn here:
 * L1000: a sparse linear map (each latent dimension moves ~60 genes) plus co-expression modules
   of noise and Gaussian noise; L1000 is the stronger assay by default (``--l1000-gain``).
 
+``--layout uneven`` also changes the layout the workflow must cope with, as another lab's data set
+would (:func:`uneven`): 96 compounds on 3 Cell Painting replicate plates and 2 L1000 replicates,
+replicates missing at random, compounds measured in one assay only, doses missing in L1000,
+compounds without a MoA annotation, two-MoA compounds and a MoA with a single compound.
+
 Usage: ``python benchmarks/independent_data.py --out /tmp/indep [--run] [--cores 2]`` — writes the
 files and a config ``<out>/config.yaml``; with ``--run`` also runs the workflow to the headline
 (results under ``<out>/results/indep``) and prints it. Seeded (``--seed``): same seed → same files.
@@ -48,11 +53,15 @@ def _moa_sizes(rng, n_compounds: int, n_moas: int) -> np.ndarray:
     return rng.permutation(sizes + extra)
 
 
+UNEVEN_LAYOUT = {"n_compounds": 96, "cp_replicates": 3, "l1000_replicates": 2, "compounds_per_plate": 48}
+
+
 def generate(seed: int = 7, n_moas: int = 20, latent: int = 6, p_active_cp: float = 0.6,
-             p_active_l1000: float = 0.8, compound_sd: float = 0.4, cp_gain: float = 1.0, l1000_gain: float = 1.3) -> dict[str, pd.DataFrame]:
+             p_active_l1000: float = 0.8, compound_sd: float = 0.4, cp_gain: float = 1.0, l1000_gain: float = 1.3,
+             layout_overrides: dict | None = None) -> dict[str, pd.DataFrame]:
     """The four input tables (``cell_painting``, ``l1000``, ``probe_map``, ``moa_map``)."""
     rng = np.random.default_rng([seed, 20261126])
-    layout = demo.simulate(demo.params_for("demo", {"multi_moa_fraction": 0.0}), seed)
+    layout = demo.simulate(demo.params_for("demo", {"multi_moa_fraction": 0.0, **(layout_overrides or {})}), seed)
     cp, l1k, probe_map = layout["cell_painting"].copy(), layout["l1000"].copy(), layout["probe_map"]
     ids = sorted(set(l1k.loc[l1k["pert_type_x"] != "ctl_vehicle", "pert_id"]))
     n = len(ids)
@@ -109,10 +118,40 @@ def generate(seed: int = 7, n_moas: int = 20, latent: int = 6, p_active_cp: floa
     return {"cell_painting": cp, "l1000": l1k, "probe_map": probe_map, "moa_map": moa_map}
 
 
-def write(out: Path, seed: int, models: list[str] | None) -> Path:
+def uneven(data: dict[str, pd.DataFrame], seed: int) -> dict[str, pd.DataFrame]:
+    """Damage the layout of :func:`generate`'s tables (generated with :data:`UNEVEN_LAYOUT`): 12 % of
+    the treated Cell Painting wells and 15 % of the treated L1000 profiles dropped, 6 compounds in
+    Cell Painting only and 4 in L1000 only, the lowest L1000 dose of 10 compounds dropped, 5
+    compounds without a MoA annotation, 3 compounds with a second MoA that no other compound has,
+    one compound moved to a MoA of its own.
+    """
+    rng = np.random.default_rng([seed, 20261127])
+    cp, l1k, moa = data["cell_painting"], data["l1000"], data["moa_map"].copy()
+    cp_pert = cp["Metadata_broad_sample"].astype(str).str[:13]
+    treated_cp = (cp["Metadata_broad_sample"].notna() & (cp["Metadata_broad_sample"].astype(str) != "DMSO")).to_numpy()
+    keep_cp = ~(treated_cp & (rng.random(len(cp)) < 0.12))
+    keep_l1k = ~((l1k["pert_type_x"] != "ctl_vehicle").to_numpy() & (rng.random(len(l1k)) < 0.15))
+    ids = list(rng.permutation(sorted(moa["broad_id"])))
+    keep_cp &= ~cp_pert.isin(ids[6:10]).to_numpy()
+    keep_l1k &= ~l1k["pert_id"].isin(ids[:6]).to_numpy()
+    for c in ids[10:20]:
+        doses = l1k.loc[l1k["pert_id"] == c, "pert_dose"]
+        if len(doses):
+            keep_l1k &= ~((l1k["pert_id"] == c) & (l1k["pert_dose"] == doses.min())).to_numpy()
+    moa = moa[~moa["broad_id"].isin(ids[20:25])].copy()
+    for c in ids[25:28]:
+        moa.loc[moa["broad_id"] == c, "moa"] += "|indep mechanism 99"
+    moa.loc[moa["broad_id"] == ids[30], "moa"] = "indep singleton mechanism"
+    cp = cp[keep_cp].assign(Metadata_moa=np.nan)  # the MoA map is the only annotation
+    l1k = l1k[keep_l1k].assign(moa=np.nan)
+    return {**data, "cell_painting": cp, "l1000": l1k, "moa_map": moa}
+
+
+def write(out: Path, seed: int, models: list[str] | None, layout: str = "demo") -> Path:
     """Write the files and a workflow config under ``out``; returns the config's path."""
     out.mkdir(parents=True, exist_ok=True)
-    data = generate(seed)
+    data = (generate(seed) if layout == "demo"
+            else uneven(generate(seed, n_moas=14, layout_overrides=UNEVEN_LAYOUT), seed))
     gz = {"method": "gzip", "mtime": 0}
     paths = {"cell_painting": out / "cell_painting.csv.gz", "l1000": out / "l1000.csv.gz",
              "probe_map": out / "probe_map.tsv", "moa_map": out / "moa_map.tsv"}
@@ -137,8 +176,10 @@ def main(argv=None) -> int:
     ap.add_argument("--models", default="", help="comma-separated models to enable (default: the config's)")
     ap.add_argument("--run", action="store_true", help="run the workflow to the headline and print it")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--layout", choices=["demo", "uneven"], default="demo",
+                    help="uneven: another layout, with missing replicates, doses, assays and annotations (see uneven())")
     a = ap.parse_args(argv)
-    cfg = write(a.out, a.seed, [m for m in a.models.split(",") if m])
+    cfg = write(a.out, a.seed, [m for m in a.models.split(",") if m], a.layout)
     print(f"wrote {a.out} (config {cfg})")
     if a.run:
         cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(a.out),
