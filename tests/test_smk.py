@@ -2,6 +2,7 @@
 
 import ast
 import re
+import sys
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -211,17 +212,22 @@ def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
             assert kwargs, rule
 
 
+def _bench_common():
+    """``benchmarks/_common.py`` (the benchmarks are scripts, not a package: imported by path)."""
+    if str(REPO / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+    return import_module("_common")
+
+
 def test_job_log_ends_with_the_cpu_seconds_the_benchmarks_read(tmp_path, monkeypatch, caplog):
     """Per-rule CPU comes from each job's last log line (Snakemake's sampled cpu_time undercounts)."""
     import logging
-    import sys
     import time
 
     import morphotx.smk
     from morphotx.smk import usage_line
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from _common import job_cpu
+    job_cpu = _bench_common().job_cpu
 
     def cpu(line: str) -> float:
         return float(re.search(r"cpu_s=([0-9.]+)", line).group(1))
@@ -249,10 +255,8 @@ def test_rule_table_keeps_only_the_jobs_written_since(tmp_path):
     """`bench_lincs_full.py --target evaluation` reports only the jobs it reran (benchmark files
     written after it started), with the CPU seconds of their logs."""
     import os
-    import sys
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from _common import rule_table
+    rule_table = _bench_common().rule_table
 
     bench, logs = tmp_path / "benchmarks", tmp_path / "logs"
     for rule, cpu_s, mtime in (("embed/clip", 5.0, 1000.0), ("evaluate/clip", 42.0, 3000.0)):
