@@ -29,6 +29,11 @@ ONE_FOLD = {"split": {"folds": 1}, "evaluate": {"classifiers": ["knn"], "variant
 TARGET = "results/tiny/leaderboard/leaderboard.parquet"
 # poll the scheduler every 2 s (the plugin's defaults, 40 s before the first check, suit real clusters)
 FAST_STATUS = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+# the preparation steps as one group job (docs/cluster.md): each job costs ~12 s of submission, start-up
+# and polling here, and the group is also under test (Snakemake submits it as one job with group resources)
+PREPARE = ["demo_data", "convert", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "preprocess_l1000",
+           "pair"]
+GROUPED = ["--groups", *(f"{rule}=prepare" for rule in PREPARE)]
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 
@@ -91,14 +96,17 @@ def test_demo_runs_through_slurm_like_local(cluster, tmp_path):
     assert local.returncode == 0, local.stderr[-3000:]
 
     t0 = time.perf_counter()
-    run = _slurm(tmp_path / "slurm", TARGET)
+    run = _slurm(tmp_path / "slurm", TARGET, *GROUPED)
     t_slurm = time.perf_counter() - t0
     text = run.stdout + run.stderr
     assert run.returncode == 0, text[-4000:]
     assert re.search(r"SLURM pre-submission check: \d+ job\(s\) OK", text)
     ids = re.findall(r"submitted with SLURM jobid (\d+)", text)
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", text)
-    assert ids and steps and len(ids) == int(steps[-1][1]), (len(ids), steps)
+    # one submission for the group of preparation steps, one for every other job
+    n_prepare = len(re.findall(rf"Finished jobid: \d+ \(Rule: (?:{'|'.join(PREPARE)})\)", text))
+    assert n_prepare >= len(PREPARE) and "Group job prepare" in text, n_prepare
+    assert ids and steps and len(ids) == int(steps[-1][1]) - n_prepare + 1, (len(ids), n_prepare, steps)
 
     acct = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", ",".join(ids)],
                           capture_output=True, text=True, check=True).stdout.split()

@@ -23,15 +23,17 @@ def run_a(tmp_path_factory):
 
 
 FILES_CFG = {"dataset": {"name": "mine", "source": "files"}, "moa": {"source": "map"}, "split": {"folds": 1}}
+FILES_HEADLINE = "results/mine/leaderboard/headline.parquet"
 
 
 @pytest.fixture(scope="module")
 def files_run(tmp_path_factory, tiny_raw):
     """dataset.source: files on the tiny demo's files (MoA from a map), one fold; shared by the
-    files-source test and the test-compounds-decide-nothing test (its unperturbed run)."""
+    files-source test and the test-compounds-decide-nothing test (its unperturbed run). Every table
+    up to the headline; the figures are run_a's (the same rules on the demo's files)."""
     d = tmp_path_factory.mktemp("wf_files")
     cfg = {**FILES_CFG, "inputs": {k: str(tiny_raw[k]) for k in ("cell_painting", "l1000", "probe_map", "moa_map")}}
-    res = snakemake(d, config=cfg)
+    res = snakemake(d, FILES_HEADLINE, config=cfg)
     assert res.returncode == 0, res.stderr[-4000:]
     return d, cfg
 
@@ -344,7 +346,7 @@ def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
     assert n_cp > 0 and n_l1 > 0
     cfg_b = {**base, "inputs": {**base["inputs"], "cell_painting": str(b_dir / "cp.csv"),
                                 "l1000": str(b_dir / "l1000.csv")}}
-    res = snakemake(b_dir, config=cfg_b)
+    res = snakemake(b_dir, FILES_HEADLINE, config=cfg_b)
     assert res.returncode == 0, res.stderr[-4000:]
     out_b = b_dir / "results" / "mine"
     # the trained models: same history (validation metric, losses) and the same best epoch
