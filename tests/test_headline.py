@@ -343,3 +343,59 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     assert "Well holdout" not in H.markdown(plain, "J = 3") and "protocol" not in H.compact(plain).columns
     with pytest.raises(ValueError, match="split_mode"):
         H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), split_mode="plates")
+
+
+# ---------------------------------------------------------------------------------------------
+# multiplicity: p-values of the differences and Holm's adjustment over the learned entries
+# ---------------------------------------------------------------------------------------------
+def test_paired_p_is_the_interval_s_t_test():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        v = rng.normal(rng.uniform(-0.05, 0.05), 0.04, size=5)
+        mean, lo, hi = H.interval(v, 0.25)
+        p = H.paired_p(v, 0.25)
+        assert (lo > 0 or hi < 0) == (p < 0.05)  # the CI excludes zero exactly when p < 1 - confidence
+    v = [0.1, 0.2, 0.3, 0.4, 0.5]
+    t = 0.3 / np.sqrt((1 / 5 + 0.25) * np.var(v, ddof=1))
+    assert H.paired_p(v, 0.25) == pytest.approx(2 * stats.t.sf(t, 4))
+    assert H.paired_p(v, ci="t") < H.paired_p(v, 0.25)
+    assert np.isnan(H.paired_p([0.2], 0.25)) and np.isnan(H.paired_p([0.1, np.nan], 0.25))
+    assert H.paired_p([0.25, 0.25, 0.25], 0.25) == 0.0 and H.paired_p([0.0, 0.0], 0.25) == 1.0
+
+
+def test_holm_matches_the_hand_computation():
+    got = H.holm([0.01, 0.04, 0.03, 0.2, np.nan])
+    np.testing.assert_allclose(got[:4], [0.04, 0.09, 0.09, 0.2])  # 4·0.01, 3·0.03, max(2·0.04, 0.09), 0.2
+    assert np.isnan(got[4])
+    np.testing.assert_allclose(H.holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1, monotone in the raw p
+    assert H.holm([]).size == 0 and np.isnan(H.holm([np.nan])).all()
+
+
+def test_headline_adjusts_for_every_learned_entry_compared():
+    reps = [(f, 0) for f in range(5)]
+    cls = []
+    for view, t in {"cp": 0.3, "l1000": 0.2, "both": 0.5, "late_fusion": 0.1}.items():
+        cls += config("raw", view, "collapsed", "knn", [t] * 5, [t, t + 0.01, t - 0.01, t, t], reps=reps)
+    # one learned entry clearly above its baseline, one marginally (its CI alone excludes zero), eight flat
+    cls += config("good", "both", "collapsed", "knn", [0.6] * 5, [0.70, 0.72, 0.74, 0.71, 0.73], reps=reps)
+    cls += config("lucky", "both", "collapsed", "knn", [0.6] * 5, [0.53, 0.56, 0.51, 0.57, 0.54], reps=reps)
+    for i in range(8):
+        cls += config(f"flat{i}", "both", "collapsed", "knn", [0.6] * 5,
+                      list(0.5 + 0.03 * np.sin(np.arange(5) + i)), reps=reps)
+    t = table(cls)
+    learned = t[t["kind"] != "baseline"]
+    assert len(learned) == 10 and learned["delta_p"].notna().all()
+    np.testing.assert_allclose(learned["delta_p_holm"], H.holm(learned["delta_p"]))
+    assert t.loc[t["kind"] == "baseline", "delta_p_holm"].isna().all()
+    lucky, good = row(t, "lucky"), row(t, "good")
+    assert lucky["delta_ci_low"] > 0 and lucky["delta_p"] < 0.05 <= lucky["delta_p_holm"]
+    assert good["delta_p_holm"] < 0.05
+    lines = H.verdict(t)
+    better = [x for x in lines if x.startswith("Better than")]
+    assert better and "good" in better[0] and "lucky" in better[0]
+    assert "After Holm's correction for the 10 learned entries compared (family-wise error 5 %): good remains." \
+        in better[0]
+    assert any(x.startswith("**lucky** vs raw early fusion") and "Holm-adjusted" in x for x in lines)
+    md = H.markdown(t, "J = 5")
+    assert "p (Holm)" in md and "Holm's method over every learned entry" in md
+    assert any("Holm p" in x for x in H.summary_lines(t) if x.startswith("lucky"))

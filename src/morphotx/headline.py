@@ -25,7 +25,14 @@ Protocol (test compounds decide nothing):
   compounds' MoA mAP. Late fusion has no embedding and no entry.
 * **Paired difference** to the best raw baseline of the same input (cp → raw Cell Painting,
   l1000 → raw L1000, both → the raw entry with the highest validation score): per repetition
-  shared by both, then mean and CI with the same method.
+  shared by both, then mean and CI with the same method, and the two-sided p-value of the same
+  t statistic (``delta_p``: the CI excludes zero exactly when ``delta_p < 1 − confidence``).
+* **Multiplicity.** The table compares every learned entry (models and their Cell-Painting-only
+  views, ~25 on the demo) with a baseline, so some CIs exclude zero by chance alone.
+  ``delta_p_holm`` is Holm's step-down adjustment of ``delta_p`` over all learned entries with a
+  difference (valid under any dependence between them, as here, where entries share baselines
+  and folds); the verdict says which differences survive it at the family-wise level
+  ``1 − confidence``. Baselines compared with the best baseline are not in the family.
 """
 
 from __future__ import annotations
@@ -256,6 +263,44 @@ def interval(values, ratio: float = np.nan, ci: str = "corrected_t",
     return mean, mean - half, mean + half
 
 
+def paired_p(values, ratio: float = np.nan, ci: str = "corrected_t") -> float:
+    """Two-sided p-value of "the mean of the per-repetition ``values`` is zero", with the variance
+    and the J − 1 degrees of freedom of :func:`interval` (so :func:`interval`'s CI at confidence
+    c excludes zero exactly when the p-value is below 1 − c). NaN with fewer than 2 finite values.
+    """
+    if ci not in CI_METHODS:
+        raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return np.nan
+    j, mean, s2 = v.size, float(v.mean()), float(v.var(ddof=1))
+    var = (1 / j + ratio) * s2 if ci == "corrected_t" else s2 / j
+    if not np.isfinite(var):
+        return np.nan
+    if var == 0:  # identical differences: no sampling variation to weigh them against
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(mean) / np.sqrt(var), j - 1))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's (1979) step-down adjusted p-values; NaN entries stay NaN and are not counted.
+
+    Hand-written because SciPy offers only the false-discovery-rate adjustments
+    (``scipy.stats.false_discovery_control``) and statsmodels is not a dependency: the
+    i-th smallest of m p-values becomes ``max_{k ≤ i} min(1, (m − k + 1) · p_(k))``.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    m = order.size
+    out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # test numbers of a chosen configuration
 # ---------------------------------------------------------------------------------------------
@@ -391,13 +436,14 @@ def _baseline_of(res: dict, best: str | None) -> str | None:
 def _add_delta(res: dict, base: dict | None, per_rep: dict[str, pd.Series], metric: str, ci: str,
                confidence: float) -> None:
     res.update(baseline=None, delta_vs_baseline=np.nan, delta_ci_low=np.nan, delta_ci_high=np.nan,
-               n_delta_repetitions=0, ratio_vs_baseline=np.nan)
+               delta_p=np.nan, n_delta_repetitions=0, ratio_vs_baseline=np.nan)
     if base is None:
         return
     res["baseline"] = base["entry"]
     d = (per_rep[res["entry"]] - per_rep[base["entry"]]).dropna()  # pairs by (fold, seed)
     ratio = res.get("n_test_over_n_train", np.nan)
     res["delta_vs_baseline"], res["delta_ci_low"], res["delta_ci_high"] = interval(d, ratio, ci, confidence)
+    res["delta_p"] = paired_p(d, ratio, ci)
     res["n_delta_repetitions"] = int(len(d))
     denom = base.get(metric, np.nan)
     if pd.notna(denom) and denom != 0:
@@ -421,7 +467,7 @@ def _columns(metric: str, reported: list[str]) -> list[str]:
              "n_validation_repetitions", f"validation_{metric}"]
             + [f"{m}{s}" for m in reported for s in ("", "_ci_low", "_ci_high")]
             + ["n_test_over_n_train", "baseline", "delta_vs_baseline", "delta_ci_low", "delta_ci_high",
-               "n_delta_repetitions", "ratio_vs_baseline", "ci_method", "confidence", "status", "note"])
+               "delta_p", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline", "ci_method", "confidence", "status", "note"])
 
 
 def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -462,7 +508,9 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
         ``n_validation_repetitions``, ``validation_<metric>``, per reported metric (``metric``,
         macro-F1, accuracy, ``n_moas_nonzero_f1``, ``moa_map``) the mean with ``_ci_low`` /
         ``_ci_high``, ``n_test_over_n_train``, ``baseline``, ``delta_vs_baseline``,
-        ``delta_ci_low``, ``delta_ci_high``, ``n_delta_repetitions``, ``ratio_vs_baseline``,
+        ``delta_ci_low``, ``delta_ci_high``, ``delta_p`` (two-sided, :func:`paired_p`),
+        ``delta_p_holm`` (:func:`holm` over the learned entries; NaN for baselines),
+        ``n_delta_repetitions``, ``ratio_vs_baseline``,
         ``ci_method``, ``confidence``, ``protocol``, ``status`` and ``note``. Baselines first, then the other entries by test ``metric`` descending.
     """
     if ci not in CI_METHODS:
@@ -494,6 +542,9 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
         _baseline_notes(res, best)
         res["note"] = "; ".join(res["note"])
     table = pd.DataFrame(results).reindex(columns=cols)
+    learned = (table["kind"] != "baseline").to_numpy()
+    table["delta_p_holm"] = np.nan
+    table.loc[learned, "delta_p_holm"] = holm(table.loc[learned, "delta_p"].astype(float))
     table["ci_method"], table["confidence"] = ci, confidence
     table["protocol"] = PROTOCOLS[split_mode]
     return _order(table, metric)
@@ -552,6 +603,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
             continue
         d = _with_ci(r["delta_vs_baseline"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         head = f"**{r['entry']}** vs {r['baseline']}: Δ = {d}"
+        if r["kind"] != "baseline" and pd.notna(r.get("delta_p_holm", np.nan)):
+            head += f", p = {_p(r['delta_p'])} (Holm-adjusted {_p(r['delta_p_holm'])})"
         if pd.isna(r["delta_vs_baseline"]):
             lines.append(f"{head}; no paired repetitions.")
         elif pd.isna(r["delta_ci_low"]) or pd.isna(r["delta_ci_high"]):
@@ -568,16 +621,37 @@ def verdict(table: pd.DataFrame) -> list[str]:
     if learned:
         up = [r["entry"] for r in above if r["kind"] != "baseline"]
         down = [r["entry"] for r in below if r["kind"] != "baseline"]
-        lines.append(f"Better than the raw baseline of the same input: {', '.join(up)}." if up else
+        lines.append(f"Better than the raw baseline of the same input: {', '.join(up)}.{_holm_text(table, up)}"
+                     if up else
                      f"No learned embedding is better than the raw baseline of its input on "
                      f"{'held-out wells' if _well_holdout(table) else 'held-out compounds'} "
                      f"(no {level} CI of the difference lies above zero).")
         if down:
-            lines.append(f"Worse than the raw baseline of the same input: {', '.join(down)}.")
+            lines.append(f"Worse than the raw baseline of the same input: {', '.join(down)}.{_holm_text(table, down)}")
         flat = [r["entry"] for r in learned if r["entry"] not in up + down]
         if flat:
             lines.append(f"Not distinguishable from (or not comparable with) the raw baseline: {', '.join(flat)}.")
     return lines
+
+
+def _p(x) -> str:
+    return "—" if pd.isna(x) else ("< 0.001" if x < 0.001 else f"{x:.3f}")
+
+
+def _holm_text(table: pd.DataFrame, names: list[str]) -> str:
+    """Which of ``names`` (entries whose CI excludes zero) keep their difference after Holm's
+    correction over every learned entry of ``table``.
+    """
+    learned = table[(table["kind"] != "baseline") & table["delta_p_holm"].notna()] \
+        if "delta_p_holm" in table.columns else table.iloc[:0]
+    if learned.empty:
+        return ""
+    conf = table["confidence"].dropna()
+    alpha = 1 - (float(conf.iloc[0]) if len(conf) else 0.95)
+    kept = [n for n in names if (learned.loc[learned["entry"] == n, "delta_p_holm"] < alpha).any()]
+    survive = f"{', '.join(kept)} {'remain' if len(kept) > 1 else 'remains'}" if kept else "none remains"
+    return (f" After Holm's correction for the {len(learned)} learned entries compared (family-wise error "
+            f"{100 * alpha:g} %): {survive}.")
 
 
 def _well_holdout(table: pd.DataFrame) -> bool:
@@ -604,6 +678,8 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
             t[name] = [_with_ci(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"], digits) for r in table.to_dict("records")]
     t["Δ vs baseline"] = [_with_ci(a, b, c, signed=True) for a, b, c in
                           zip(table["delta_vs_baseline"], table["delta_ci_low"], table["delta_ci_high"])]
+    if "delta_p_holm" in table.columns:
+        t["p (Holm)"] = [_p(x) for x in table["delta_p_holm"]]
     t["baseline"] = table["baseline"].fillna("—")
     t["ratio"] = [_num(x, 2) for x in table["ratio_vs_baseline"]]
     if (table["status"] != "ok").any():
@@ -646,8 +722,10 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         f"repetitions = {folds} × training seeds), by the {CI_METHODS.get(method, method)}. "
         f"Δ is the paired difference of test {_label(metric)} (same fold and seed) to the best raw baseline of "
         f"the same input: raw Cell Painting for Cell Painting input, raw L1000 for L1000, and for both inputs the "
-        f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. Full table: "
-        f"headline.parquet."
+        f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. p (Holm): the "
+        f"two-sided p-value of Δ by the same t statistic, adjusted by Holm's method over every learned entry "
+        f"compared (the table makes that many comparisons; a CI that excludes zero on its own may not survive "
+        f"it). Full table: headline.parquet."
         + (" Zero-shot protocol: the score is the copairs MoA mAP among the split's own compounds (no "
            "classifier, shown as 'retrieval'); late fusion has no embedding and no entry." if metric == "moa_map"
            else ""),
@@ -676,6 +754,8 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
         if _has_baseline(r):
             d = _with_ci(r["delta_vs_baseline"], r["delta_ci_low"], r["delta_ci_high"], signed=True, minus="-")
             line += f"  delta {d} vs {r['baseline']}"
+            if r["kind"] != "baseline" and pd.notna(r.get("delta_p_holm", np.nan)):
+                line += f"  (Holm p {_p(r['delta_p_holm']).replace('< ', '<')})"
         if r.get("status") not in (None, "ok") and not pd.isna(r.get("status")):
             line += f"  ({r['status']})"
         out.append(line)
@@ -750,7 +830,7 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
     from tabulate import tabulate
 
     t = compact(table)
-    t = t[[c for c in t.columns if c.startswith(("entry", "test ", "Δ", "baseline"))]]  # narrow: beside the DAG
+    t = t[[c for c in t.columns if c.startswith(("entry", "test ", "Δ", "p (", "baseline"))]]  # narrow: beside the DAG
     lines = [intro.rstrip(), ""] + ([WELL_HOLDOUT_TEXT.replace("`", ""), ""] if _well_holdout(table) else []) + [
              f"**Headline** (configurations chosen on validation compounds; test "
              f"{_label(_metric_of(table))} and differences with 95 % CIs over the repetitions; full table in "
