@@ -399,3 +399,16 @@ def test_headline_adjusts_for_every_learned_entry_compared():
     md = H.markdown(t, "J = 5")
     assert "p (Holm)" in md and "Holm's method over every learned entry" in md
     assert any("Holm p" in x for x in H.summary_lines(t) if x.startswith("lucky"))
+
+
+def test_front_page_keeps_every_summary_line_of_the_verdict():
+    # better, worse and flat entries: three summary sentences after the per-entry lines
+    cls = verdict_fixture() + config("bad", "both", "collapsed", "knn", [0.6] * 3, [0.30, 0.31, 0.32])
+    t = table(cls)
+    summary = [v for v in H.verdict(t) if not v.startswith("**")]
+    assert [v.split(":")[0] for v in summary] == ["Better than the raw baseline of the same input",
+                                                  "Worse than the raw baseline of the same input",
+                                                  "Not distinguishable from (or not comparable with) the raw baseline"]
+    page = H.front_page_rst(t, "intro")
+    assert all(f"- {v}" in page for v in summary)
+    assert "- **good** vs" not in page  # the per-entry sentences stay in headline.md

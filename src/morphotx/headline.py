@@ -836,7 +836,7 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
              f"{_label(_metric_of(table))} and differences with 95 % CIs over the repetitions; full table in "
              "category 0):", "",
              tabulate(t.values.tolist(), headers=list(t.columns), tablefmt="grid"), ""]
-    lines += [f"- {v}" for v in verdict(table)[-2:]]
+    lines += [f"- {v}" for v in verdict(table) if not v.startswith("**")]  # the summary, not the per-entry lines
     return "\n".join(lines) + "\n"
 
 
