@@ -643,8 +643,14 @@ def headline(table: str, out: str):
         ax.scatter(m[ok], y[ok], c=[c[i] for i in np.flatnonzero(ok)], zorder=3, s=22)
         ax.set_xlabel(f"{label} (mean, 95 % CI over repetitions)")
     axes[0].axvline(0, color="k", lw=0.8)
-    axes[0].set_yticks(y, [f"{e}  (vs {b})" if isinstance(b, str) else e for e, b in zip(t["entry"], t["baseline"])],
-                       fontsize=7)
+    # Holm-adjusted p of the difference (learned entries); older headline tables have no column
+    holm = t["delta_p_holm"].to_numpy(float) if "delta_p_holm" in t.columns else np.full(len(t), np.nan)
+    conf = t["confidence"].dropna() if "confidence" in t.columns else pd.Series(dtype=float)
+    alpha = 1 - float(conf.iloc[0]) if len(conf) else 0.05
+    labels = [(f"{e}  (vs {b})" if isinstance(b, str) else e) + (f"  Holm p {p:.2f}" if np.isfinite(p) else "")
+              + (" *" if np.isfinite(p) and p < alpha else "") for e, b, p in zip(t["entry"], t["baseline"], holm)]
+    axes[0].set_yticks(y, labels, fontsize=7)
     fig.suptitle("Headline: configurations chosen on validation compounds; blue = learned, green = "
-                 "learned from Cell Painting only, grey = raw baselines", fontsize=10)
+                 "learned from Cell Painting only, grey = raw baselines;\nHolm p: the difference's p-value adjusted "
+                 f"for every learned entry compared (* below {alpha:g})", fontsize=10)
     _save(fig, out)
