@@ -28,7 +28,7 @@ Protocol (test compounds decide nothing):
   shared by both, then mean and CI with the same method, and the two-sided p-value of the same
   t statistic (``delta_p``: the CI excludes zero exactly when ``delta_p < 1 − confidence``).
 * **Multiplicity.** The table compares every learned entry (models and their Cell-Painting-only
-  views, ~25 on the demo) with a baseline, so some CIs exclude zero by chance alone.
+  views: 22 on the demo) with a baseline, so some CIs exclude zero by chance alone.
   ``delta_p_holm`` is Holm's step-down adjustment of ``delta_p`` over all learned entries with a
   difference (valid under any dependence between them, as here, where entries share baselines
   and folds); the verdict says which differences survive it at the family-wise level
