@@ -44,21 +44,16 @@ def test_multi_model_figure_writes_png_and_pdf_with_one_legend_outside_the_panel
 
 
 def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkeypatch):
+    from test_headline import config  # the headline tests' classification rows
+
     from morphotx import headline as H
 
     reps = [(f, 0) for f in range(5)]
-
-    def config(source, view, val, test):
-        return [{"source": source, "fold": f, "seed": s, "split": split, "view": view, "level": "collapsed",
-                 "variant": "collapsed", "classifier": "knn", "macro_f1": v, "accuracy": v, "weighted_f1": v,
-                 "n_moas_nonzero_f1": 3.0, "status": "ok", "reason": "", "n_train": 100, "n_scored": 25}
-                for split, values in (("validation", val), ("test", test)) for (f, s), v in zip(reps, values)]
-
     cls = []
     for view, t in {"cp": 0.3, "l1000": 0.2, "both": 0.5, "late_fusion": 0.1}.items():
-        cls += config("raw", view, [t] * 5, [t, t + 0.01, t - 0.01, t, t])
-    cls += config("good", "both", [0.6] * 5, [0.70, 0.72, 0.74, 0.71, 0.73])
-    cls += config("flat", "both", [0.6] * 5, [0.40, 0.60, 0.50, 0.55, 0.45])
+        cls += config("raw", view, "collapsed", "knn", [t] * 5, [t, t + 0.01, t - 0.01, t, t], reps=reps)
+    cls += config("good", "both", "collapsed", "knn", [0.6] * 5, [0.70, 0.72, 0.74, 0.71, 0.73], reps=reps)
+    cls += config("flat", "both", "collapsed", "knn", [0.6] * 5, [0.40, 0.60, 0.50, 0.55, 0.45], reps=reps)
     table = tmp_path / "headline.parquet"
     H.headline_frame(pd.DataFrame(cls), None).to_parquet(table)
     seen = {}

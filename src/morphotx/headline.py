@@ -248,19 +248,25 @@ def interval(values, ratio: float = np.nan, ci: str = "corrected_t",
         ``(mean, low, high)``; the interval is NaN with fewer than 2 values (or a NaN ``ratio``
         for ``corrected_t``).
     """
+    mean, var, j = _mean_and_variance(values, ratio, ci)
+    if j < 2:
+        return mean, np.nan, np.nan
+    half = float(stats.t.ppf((1 + confidence) / 2, j - 1)) * np.sqrt(var)
+    return mean, mean - half, mean + half
+
+
+def _mean_and_variance(values, ratio: float, ci: str) -> tuple[float, float, int]:
+    """The finite ``values``' mean, the variance of that mean by ``ci`` (NaN below 2 values) and
+    their number J: the shared basis of :func:`interval` and :func:`paired_p`.
+    """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
-    if v.size == 0:
-        return np.nan, np.nan, np.nan
-    mean = float(v.mean())
     if v.size < 2:
-        return mean, np.nan, np.nan
+        return (float(v.mean()) if v.size else np.nan), np.nan, int(v.size)
     j, s2 = v.size, float(v.var(ddof=1))
-    var = (1 / j + ratio) * s2 if ci == "corrected_t" else s2 / j
-    half = float(stats.t.ppf((1 + confidence) / 2, j - 1)) * np.sqrt(var)
-    return mean, mean - half, mean + half
+    return float(v.mean()), (1 / j + ratio) * s2 if ci == "corrected_t" else s2 / j, j
 
 
 def paired_p(values, ratio: float = np.nan, ci: str = "corrected_t") -> float:
@@ -268,15 +274,8 @@ def paired_p(values, ratio: float = np.nan, ci: str = "corrected_t") -> float:
     and the J − 1 degrees of freedom of :func:`interval` (so :func:`interval`'s CI at confidence
     c excludes zero exactly when the p-value is below 1 − c). NaN with fewer than 2 finite values.
     """
-    if ci not in CI_METHODS:
-        raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return np.nan
-    j, mean, s2 = v.size, float(v.mean()), float(v.var(ddof=1))
-    var = (1 / j + ratio) * s2 if ci == "corrected_t" else s2 / j
-    if not np.isfinite(var):
+    mean, var, j = _mean_and_variance(values, ratio, ci)
+    if j < 2 or not np.isfinite(var):
         return np.nan
     if var == 0:  # identical differences: no sampling variation to weigh them against
         return 1.0 if mean == 0 else 0.0
@@ -646,12 +645,19 @@ def _holm_text(table: pd.DataFrame, names: list[str]) -> str:
         if "delta_p_holm" in table.columns else table.iloc[:0]
     if learned.empty:
         return ""
-    conf = table["confidence"].dropna()
-    alpha = 1 - (float(conf.iloc[0]) if len(conf) else 0.95)
+    alpha = _family_alpha(table)
     kept = [n for n in names if (learned.loc[learned["entry"] == n, "delta_p_holm"] < alpha).any()]
     survive = f"{', '.join(kept)} {'remain' if len(kept) > 1 else 'remains'}" if kept else "none remains"
     return (f" After Holm's correction for the {len(learned)} learned entries compared (family-wise error "
             f"{100 * alpha:g} %): {survive}.")
+
+
+def _family_alpha(table: pd.DataFrame) -> float:
+    """The family-wise error level of ``table``'s ``delta_p_holm``: 1 − its ``confidence`` (0.05
+    when the table has none).
+    """
+    conf = table["confidence"].dropna() if "confidence" in table.columns else pd.Series(dtype=float)
+    return 1 - (float(conf.iloc[0]) if len(conf) else 0.95)
 
 
 def _well_holdout(table: pd.DataFrame) -> bool:
