@@ -90,6 +90,21 @@ def test_worker_processes_give_the_same_tables(raw_frames, tiny_processed, tmp_p
     assert len(par["classification"]) and len(par["embedding_metrics"]) and len(par["map"])
 
 
+def test_one_task_per_table_variant_and_classifier(tiny_processed, tmp_path, caplog):
+    """The classifiers of one table are separate tasks (so workers fit them side by side): one
+    ``task classify`` log line per (view, level, variant, classifier) scored, none per table."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="morphotx.evaluate"):
+        frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw1"), cfg=FAST)
+    got = sorted(tuple(r.getMessage().split(":")[0].split()[2:]) for r in caplog.records
+                 if r.getMessage().startswith("task classify"))
+    c = frames["classification"]
+    c = c[c["view"] != "late_fusion"].drop_duplicates(["view", "level", "variant", "classifier"])
+    want = sorted(zip(c["view"], c["level"], c["variant"], c["classifier"]))
+    assert got == want and {g[-1] for g in got} == set(FAST["classifiers"]), (got, want)
+
+
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
     """Late fusion's kNN predictions equal argmax of the mean of the two kNN probability tables."""
     from morphotx.evaluate import RawFeatures, _label, _single_moa, classify_table

@@ -663,26 +663,33 @@ def _frame(rows, **keys) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(**keys) if rows else pd.DataFrame()
 
 
-def _classify_task(i: int, variant: str) -> dict[str, list]:
-    """Classification of table ``i`` of the shared work (:data:`_WORK`) in one ``variant``."""
+def _classify_task(i: int, variant: str, classifier: str) -> dict[str, list]:
+    """One ``classifier`` on table ``i`` of the shared work (:data:`_WORK`) in one ``variant``."""
     w = _WORK
     t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
     out = {k: [] for k in OUTPUTS}
     X = variant_matrix(t, variant, w["raw"])
-    rows, per, _, cv = classify_table(t.meta, X, cfg["classifiers"], w["seed"], cfg, _moa_compounds(t.meta))
+    rows, per, _, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, _moa_compounds(t.meta))
     out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
     out["classification"].append(_frame(rows, **keys, variant=variant))
     out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
-    log.info("%s fold %d seed %d %s %s (validation | test): %s", keys["source"], keys["fold"], keys["seed"], t.view,
-             variant, ", ".join(f"{r['classifier']} {r.get('macro_f1', float('nan')):.3f}" for r in rows))
-    if variant == "raw+collapsed":
-        vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, w["seed"])
-        if cfg["batch_correction"] != "none":
-            vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
-                          "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
-                                    "embedding's own rows only)"})
-        out["embedding_metrics"].append(_frame(vrows, **keys, variant=variant))
+    log.info("%s fold %d seed %d %s %s %s (validation | test): %s", keys["source"], keys["fold"], keys["seed"], t.view,
+             variant, classifier, ", ".join(f"{r.get('macro_f1', float('nan')):.3f}" for r in rows))
     return out
+
+
+def _variant_map_task(i: int, variant: str) -> dict[str, list]:
+    """The MoA mAP of table ``i``'s ``raw+collapsed`` variant (the headline reports the mAP of the
+    chosen variant)."""
+    w = _WORK
+    t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
+    X = variant_matrix(t, variant, w["raw"])
+    vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, w["seed"])
+    if cfg["batch_correction"] != "none":
+        vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
+                      "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
+                                "embedding's own rows only)"})
+    return {**{k: [] for k in OUTPUTS}, "embedding_metrics": [_frame(vrows, **keys, variant=variant)]}
 
 
 def _metrics_task(i: int) -> dict[str, list]:
@@ -708,15 +715,23 @@ def _metrics_task(i: int) -> dict[str, list]:
 # processes inherit them instead of receiving a pickled copy of gigabytes per task
 _WORK: dict = {}
 
+# rough cost of each classifier per matrix cell, relative to the MLP (one profiled CLIP fold: MLP
+# 20.7 CPU-s, logistic regression over four C 11.0, GMM 1.5, kNN 0.8); they only order the tasks
+_KEY_COLUMNS = ("source", "fold", "seed", "view", "level", "variant")
+_CLASSIFIER_COST = {"mlp": 1.0, "logreg": 0.5, "gmm": 0.1, "knn": 0.1}
+
 
 def _run_task(task: tuple) -> dict[str, list]:
     """One task of :func:`evaluate_tables`; its wall and CPU seconds go to the log."""
     t0, c0 = time.perf_counter(), time.process_time()
-    out = _classify_task(*task[1:]) if task[0] == "classify" else _metrics_task(task[1])
+    out = _TASKS[task[0]](*task[1:])
     t = _WORK["tables"][task[1]]
-    log.info("task %s %s %s%s: %.1f s, %.1f CPU-s", task[0], t.view, t.level, f" {task[2]}" if len(task) > 2 else "",
+    log.info("task %s %s %s%s: %.1f s, %.1f CPU-s", task[0], t.view, t.level, "".join(f" {a}" for a in task[2:]),
              time.perf_counter() - t0, time.process_time() - c0)
     return out
+
+
+_TASKS = {"classify": _classify_task, "variant_map": _variant_map_task, "metrics": _metrics_task}
 
 
 def _worker_init() -> None:
@@ -746,10 +761,12 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
     chosen variant).
 
-    The work is one task per (table, variant) classification and one per table's metrics. With
-    ``threads`` > 1 they run in as many forked processes, one BLAS thread each, costliest first
-    (rows × columns); every task is seeded on its own, so the tables are the same for any
-    ``threads`` (tested). Memory grows with ``threads``: each process builds its own matrices.
+    The work is one task per (table, variant, classifier), one per ``raw+collapsed`` variant's mAP
+    and one per table's metrics. With ``threads`` > 1 they run in as many forked processes, one
+    BLAS thread each, costliest first (rows × columns × a rough per-classifier weight): the
+    job's wall time is then bounded by its costliest single fit (the MLP of the largest table)
+    rather than by all four classifiers of that table in a row. Every task is seeded on its own,
+    so the tables are the same for any ``threads`` (tested). Memory grows with ``threads``: each process builds its own matrices.
     :func:`evaluate_model` and :func:`evaluate_raw` keep their own process at one BLAS/OpenMP
     thread as well: the same arithmetic for any ``threads``, and no multi-threaded OpenMP pool
     in a process that forks (GNU OpenMP's is not fork-safe).
@@ -759,11 +776,15 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     tasks, cost = [], []
     for i, t in enumerate(tables):
         for variant in [v for v in cfg["variants"] if v.split("+")[-1] == t.level]:
-            extra = raw.width(t.view) if variant.startswith("raw+") else 0
-            tasks.append(("classify", i, variant))
-            cost.append(len(t.meta) * (t.X.shape[1] + extra))
+            size = len(t.meta) * (t.X.shape[1] + (raw.width(t.view) if variant.startswith("raw+") else 0))
+            for name in cfg["classifiers"]:
+                tasks.append(("classify", i, variant, name))
+                cost.append(size * _CLASSIFIER_COST.get(name, 1.0))
+            if variant == "raw+collapsed":
+                tasks.append(("variant_map", i, variant))
+                cost.append(size * 0.05)
         tasks.append(("metrics", i))
-        cost.append(len(t.meta) * t.X.shape[1])
+        cost.append(len(t.meta) * t.X.shape[1] * 0.5)
     _WORK = {"tables": tables, "raw": raw, "cfg": cfg, "seed": seed, "corrected": batch_correct(tables, cfg),
              "keys": [dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level) for t in tables]}
     try:
@@ -775,8 +796,14 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
         rows = recall_metrics(*recall_pair, cfg["recall_k"])
         out["embedding_metrics"].append(_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
                                                level="collapsed", variant="collapsed"))
-    return {k: pd.concat([f for f in v if len(f)], ignore_index=True) if any(len(f) for f in v) else pd.DataFrame()
-            for k, v in out.items()}
+    frames = {k: pd.concat([f for f in v if len(f)], ignore_index=True) if any(len(f) for f in v) else pd.DataFrame()
+              for k, v in out.items()}
+    # one frame per classifier: a parameter only a later classifier has (param_C) would land after
+    # the key columns; keep the keys last, as in one frame per table and variant
+    c = frames["classification"]
+    frames["classification"] = c[[k for k in c.columns if k not in _KEY_COLUMNS] +
+                                 [k for k in _KEY_COLUMNS if k in c.columns]]
+    return frames
 
 
 def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: dict,

@@ -33,6 +33,8 @@ rule evaluate_model:
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
+    # the evaluation jobs are the longest after training: started first whenever they fit
+    priority: 1
     conda:
         ENVS["evaluate"]
     threads: EVAL_THREADS
@@ -59,6 +61,7 @@ rule evaluate_raw:
         f"{BENCH}/evaluate/raw_seed{{seed}}.tsv"
     wildcard_constraints:
         seed=r"\d+",
+    priority: 1
     conda:
         ENVS["evaluate"]
     threads: EVAL_THREADS
