@@ -733,9 +733,10 @@ def _metrics_task(i: int) -> dict[str, list]:
 # processes inherit them instead of receiving a pickled copy of gigabytes per task
 _WORK: dict = {}
 
+# the columns every table's rows carry (evaluate_tables keeps them last in the classification table)
+_KEY_COLUMNS = ("source", "fold", "seed", "view", "level", "variant")
 # rough cost of each classifier per matrix cell, relative to the MLP (one profiled CLIP fold: MLP
 # 20.7 CPU-s, logistic regression over four C 11.0, GMM 1.5, kNN 0.8); they only order the tasks
-_KEY_COLUMNS = ("source", "fold", "seed", "view", "level", "variant")
 _CLASSIFIER_COST = {"mlp": 1.0, "logreg": 0.5, "gmm": 0.1, "knn": 0.1}
 
 
@@ -784,7 +785,8 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     BLAS thread each, costliest first (rows × columns × a rough per-classifier weight): the
     job's wall time is then bounded by its costliest single fit (the MLP of the largest table)
     rather than by all four classifiers of that table in a row. Every task is seeded on its own,
-    so the tables are the same for any ``threads`` (tested). Memory grows with ``threads``: each process builds its own matrices.
+    so the tables are the same for any ``threads`` (tested). Memory grows with ``threads``: each
+    process builds its own matrices.
     :func:`evaluate_model` and :func:`evaluate_raw` keep their own process at one BLAS/OpenMP
     thread as well: the same arithmetic for any ``threads``, and no multi-threaded OpenMP pool
     in a process that forks (GNU OpenMP's is not fork-safe).
