@@ -685,7 +685,7 @@ def _classify_task(i: int, variant: str, classifier: str) -> dict[str, list]:
     t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
     out = {k: [] for k in OUTPUTS}
     X = _variant_matrix(i, variant)
-    rows, per, _, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, _moa_compounds(t.meta))
+    rows, per, _, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i])
     out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
     out["classification"].append(_frame(rows, **keys, variant=variant))
     out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
@@ -735,9 +735,10 @@ _WORK: dict = {}
 
 # the columns every table's rows carry (evaluate_tables keeps them last in the classification table)
 _KEY_COLUMNS = ("source", "fold", "seed", "view", "level", "variant")
-# rough cost of each classifier per matrix cell, relative to the MLP (one profiled CLIP fold: MLP
-# 20.7 CPU-s, logistic regression over four C 11.0, GMM 1.5, kNN 0.8); they only order the tasks
-_CLASSIFIER_COST = {"mlp": 1.0, "logreg": 0.5, "gmm": 0.1, "knn": 0.1}
+# rough cost of each task per matrix cell, relative to the MLP (one profiled CLIP fold: MLP
+# 20.7 CPU-s, logistic regression over four C 11.0, GMM 1.5, kNN 0.8, metrics ~2); they only
+# order the tasks (a classifier not named here counts as the MLP)
+_TASK_COST = {"mlp": 1.0, "logreg": 0.5, "gmm": 0.1, "knn": 0.1, "variant_map": 0.05, "metrics": 0.5}
 
 
 def _run_task(task: tuple) -> dict[str, list]:
@@ -799,13 +800,14 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
             size = len(t.meta) * (t.X.shape[1] + (raw.width(t.view) if variant.startswith("raw+") else 0))
             for name in cfg["classifiers"]:
                 tasks.append(("classify", i, variant, name))
-                cost.append(size * _CLASSIFIER_COST.get(name, 1.0))
+                cost.append(size * _TASK_COST.get(name, 1.0))
             if variant == "raw+collapsed":
                 tasks.append(("variant_map", i, variant))
-                cost.append(size * 0.05)
+                cost.append(size * _TASK_COST["variant_map"])
         tasks.append(("metrics", i))
-        cost.append(len(t.meta) * t.X.shape[1] * 0.5)
+        cost.append(len(t.meta) * t.X.shape[1] * _TASK_COST["metrics"])
     _WORK = {"tables": tables, "raw": raw, "cfg": cfg, "seed": seed, "corrected": batch_correct(tables, cfg), "cache": {},
+             "moa_compounds": [_moa_compounds(t.meta) for t in tables],
              "keys": [dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level) for t in tables]}
     try:
         results = _run_tasks(tasks, threads, cost)
