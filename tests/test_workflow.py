@@ -268,6 +268,30 @@ def test_every_default_model_is_in_the_dag(tmp_path):
 
 
 @pytest.mark.workflow
+def test_upstream_and_longest_jobs_are_started_first(tmp_path):
+    # on few cores a long job started late ends the run alone: training and embedding (which unlock
+    # everything downstream; the pair-level SupCon / CLIP / CWCL first) and the embedding maps
+    # (ready only when every model is embedded) go before the evaluation, the evaluation before the rest
+    enabled = [n for n, m in DEFAULT_MODELS.items() if m.get("enabled", True)]
+    res = snakemake(tmp_path, "-n", models=enabled)
+    assert res.returncode == 0, res.stderr[-3000:]
+    prio = {}
+    for rule, body in re.findall(r"rule (\w+):\n((?:    .*\n)+)", res.stdout + res.stderr):
+        model = re.search(r"model=(\w+)", body)
+        p = re.search(r"priority: (\d+)", body)
+        prio[(rule, model.group(1) if model else None)] = int(p.group(1)) if p else 0
+    train = {m: p for (r, m), p in prio.items() if r == "train_model"}
+    assert set(train) == set(enabled)
+    heavy = {"supcon", "clip", "cwcl"}
+    assert min(train[m] for m in heavy) > max(p for m, p in train.items() if m not in heavy)
+    upstream = min(p for (r, _), p in prio.items() if r == "train_model" or r.startswith("embed_model_")
+                   or r == "figure_embedding_maps")
+    evaluation = {p for (r, _), p in prio.items() if r in ("evaluate_model", "evaluate_raw")}
+    assert len(evaluation) == 1 and upstream > evaluation.pop() > prio[("headline", None)]
+    assert prio[("figure_embedding_maps", None)] > prio[("figure_per_moa_f1", None)]
+
+
+@pytest.mark.workflow
 @pytest.mark.parametrize("models,needle", [
     ({"m": {"family": "gan"}}, "gan"),
     ({"m": {"family": "supcon", "tempreature": 0.1}}, "tempreature"),

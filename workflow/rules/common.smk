@@ -99,6 +99,24 @@ VAES = [n for n, hp in HP.items() if hp.family == "vae"]
 # models with a decoder, scored on how well they reproduce held-out profiles (rule reconstruction)
 DECODERS = [n for n, hp in HP.items() if hp.family in ("vae", "translator")]
 LEVELS = ["uncollapsed", "collapsed"]
+
+
+# Job priorities (Snakemake starts the ready job of highest priority first; default 0). On a few
+# cores a long job started late ends the run alone, so: training and embedding first (they unlock
+# everything downstream; the longest trainings before the others), with the embedding maps (ready
+# only when every model is embedded), then evaluation, then the rest.
+PRIORITY_UPSTREAM = 2
+PRIORITY_EVALUATE = 1
+
+
+def train_priority(wildcards):
+    """SupCon and the contrastive models on replicate pairs train longest (5-10x the others on
+    the demo): one above the other upstream jobs."""
+    hp = HP[wildcards.model]
+    heavy = hp.family in ("supcon", "contrastive") and hp.unit == "pairs"
+    return PRIORITY_UPSTREAM + 1 if heavy else PRIORITY_UPSTREAM
+
+
 SEEDS = SETTINGS.train.seeds
 # repetitions of the headline protocol: compound-grouped folds × training seeds (split.folds)
 FOLDS = list(range(SETTINGS.split.folds))

@@ -33,8 +33,8 @@ rule evaluate_model:
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
-    # the evaluation jobs are the longest after training: started first whenever they fit
-    priority: 1
+    # the longest jobs after training: before the small ones (common.smk: priorities)
+    priority: PRIORITY_EVALUATE
     conda:
         ENVS["evaluate"]
     threads: EVAL_THREADS
@@ -61,7 +61,7 @@ rule evaluate_raw:
         f"{BENCH}/evaluate/raw_seed{{seed}}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-    priority: 1
+    priority: PRIORITY_EVALUATE
     conda:
         ENVS["evaluate"]
     threads: EVAL_THREADS

@@ -103,6 +103,8 @@ rule figure_embedding_maps:
         f"{LOGS}/figures/embedding_maps.log",
     benchmark:
         f"{BENCH}/figures/embedding_maps.tsv"
+    # the longest figure job, ready only when the last model is embedded (common.smk: priorities)
+    priority: PRIORITY_UPSTREAM
     conda:
         ENVS["figures"]
     resources:

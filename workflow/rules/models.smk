@@ -31,6 +31,7 @@ rule train_model:
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
+    priority: train_priority
     conda:
         ENVS["train"]
     threads: SETTINGS.threads.train
@@ -71,6 +72,7 @@ for _name in MODELS:
             f"{BENCH}/embed/{_name}_seed{{seed}}.tsv"
         wildcard_constraints:
             seed=r"\d+",
+        priority: PRIORITY_UPSTREAM
         conda:
             ENVS["train"]
         threads: THREADS
