@@ -103,9 +103,9 @@ LEVELS = ["uncollapsed", "collapsed"]
 
 # Job priorities (Snakemake starts the ready job of highest priority first; default 0). On a few
 # cores a long job started late ends the run alone, so: training and embedding first (they unlock
-# everything downstream; the longest trainings before the others), with the embedding maps (ready
-# only when every model is embedded), then evaluation, then the rest.
-PRIORITY_UPSTREAM = 2
+# everything downstream), with the embedding maps (ready only when every model is embedded), then
+# evaluation, then the rest; within training and within evaluation the longest jobs first.
+PRIORITY_UPSTREAM = 3
 PRIORITY_EVALUATE = 1
 
 
@@ -115,6 +115,14 @@ def train_priority(wildcards):
     hp = HP[wildcards.model]
     heavy = hp.family in ("supcon", "contrastive") and hp.unit == "pairs"
     return PRIORITY_UPSTREAM + 1 if heavy else PRIORITY_UPSTREAM
+
+
+def evaluate_priority(wildcards):
+    """Models with a Cell Painting and an L1000 encoder are also scored per view, by the late fusion
+    of their two views and by Recall@k: 2-4x the others' evaluation on the demo, so one above them.
+    """
+    two_encoders = {"cp", "l1000"} <= set(VIEWS[wildcards.model])
+    return PRIORITY_EVALUATE + 1 if two_encoders else PRIORITY_EVALUATE
 
 
 SEEDS = SETTINGS.train.seeds

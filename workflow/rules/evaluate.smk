@@ -34,7 +34,7 @@ rule evaluate_model:
         model="|".join(MODELS) or "(?!x)x",
         seed=r"\d+",
     # the longest jobs after training: before the small ones (common.smk: priorities)
-    priority: PRIORITY_EVALUATE
+    priority: evaluate_priority
     conda:
         ENVS["evaluate"]
     threads: EVAL_THREADS
