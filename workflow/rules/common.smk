@@ -101,10 +101,12 @@ DECODERS = [n for n, hp in HP.items() if hp.family in ("vae", "translator")]
 LEVELS = ["uncollapsed", "collapsed"]
 
 
-# Job priorities (Snakemake starts the ready job of highest priority first; default 0). On a few
-# cores a long job started late ends the run alone, so: training and embedding first (they unlock
-# everything downstream), with the embedding maps (ready only when every model is embedded), then
-# evaluation, then the rest; within training and within evaluation the longest jobs first.
+# Job priorities (Snakemake starts the ready job of highest priority first; default 0). A long job
+# started late ends a run alone, and on many cores small jobs taking the free cores ahead of long
+# ones left cores idle (the H200 run in docs/benchmarks.md; on 2 cores the order measured no
+# different), so: training and embedding first (they unlock everything downstream), with the
+# embedding maps (ready only when every model is embedded), then evaluation, then the rest; within
+# training and within evaluation the longest jobs first.
 PRIORITY_UPSTREAM = 3
 PRIORITY_EVALUATE = 1
 
