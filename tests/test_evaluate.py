@@ -125,6 +125,53 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
     assert lf["accuracy"] == pytest.approx((pred == y).mean())
 
 
+def _count_fits(monkeypatch):
+    """Count classify_table calls in the evaluation module (each fits every classifier it is given)."""
+    from morphotx import evaluate
+
+    calls, real = [], evaluate.classify_table
+
+    def counting(meta, X, classifiers, *a, **k):
+        calls.append(len(classifiers))
+        return real(meta, X, classifiers, *a, **k)
+
+    monkeypatch.setattr(evaluate, "classify_table", counting)
+    return calls
+
+
+def test_late_fusion_reuses_the_modality_classifiers_and_equals_a_refit(tiny_processed, raw_frames, tmp_path,
+                                                                        monkeypatch):
+    """Late fusion averages the probabilities of the collapsed cp and l1000 tables' own classifiers
+    when its rows are theirs (no second fit), and the result is the refit's, row for row; when a
+    treatment lacks one modality (other rows), it fits on the paired rows instead."""
+    from morphotx.evaluate import DEFAULTS, RawFeatures, late_fusion
+
+    calls = _count_fits(monkeypatch)
+    frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "reuse"), cfg=FAST)
+    tasks = frames["classification"].query("view != 'late_fusion'").drop_duplicates(
+        ["view", "level", "variant", "classifier"])
+    assert len(calls) == len(tasks) and set(calls) == {1}  # one fit per table task, none for the fusion
+    refit, _ = late_fusion(RawFeatures(**_raw(tiny_processed)), 0, {**DEFAULTS, **FAST})  # fitted afresh
+    assert len(calls) == len(tasks) + 2  # the refit fitted both modalities
+    got = frames["classification"].query("view == 'late_fusion'").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[refit.columns], refit)
+    # one L1000 treatment missing: the fusion's rows are no longer the cp table's, so it refits
+    l1k = pd.read_parquet(tiny_processed["l1k_c"])
+    gone = np.flatnonzero((l1k[S.SPLIT] == "test").to_numpy() & (l1k[S.MOA].map(len) == 1).to_numpy())[0]
+    l1k.drop(index=l1k.index[gone]).to_parquet(tmp_path / "l1k_c.parquet")
+    raw = {**_raw(tiny_processed), "l1000_collapsed": str(tmp_path / "l1k_c.parquet")}
+    calls.clear()
+    frames = evaluate_raw(0, **raw, outputs=_outs(tmp_path, "short"), cfg=FAST)
+    tasks = frames["classification"].query("view != 'late_fusion'").drop_duplicates(
+        ["view", "level", "variant", "classifier"])
+    assert len(calls) == len(tasks) + 1 and calls[-1] == len(FAST["classifiers"])  # cp refitted; l1000 reused
+    got = frames["classification"].query("view == 'late_fusion'").reset_index(drop=True)
+    refit, _ = late_fusion(RawFeatures(**raw), 0, {**DEFAULTS, **FAST})
+    pd.testing.assert_frame_equal(got[refit.columns], refit)
+    before = raw_frames["classification"].query("view == 'late_fusion' and split == 'test'")["n_scored"]
+    assert (got.query("split == 'test'")["n_scored"].to_numpy() == before.to_numpy() - 1).all()
+
+
 def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_path):
     """A model with collapsed cp and l1000 embeddings is also scored as the late fusion of the two,
     exactly as the raw baseline fuses the raw profiles, for both collapsed variants."""

@@ -685,7 +685,10 @@ def _classify_task(i: int, variant: str, classifier: str) -> dict[str, list]:
     t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
     out = {k: [] for k in OUTPUTS}
     X = _variant_matrix(i, variant)
-    rows, per, _, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i])
+    rows, per, probas, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i])
+    if t.level == "collapsed" and t.view in ("cp", "l1000"):  # the modality classifiers late fusion averages
+        zero_shot = any(r["status"] == "not_applicable" for r in rows)
+        out["fitted"] = [(i, variant, classifier, probas.get(classifier), zero_shot)]
     out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
     out["classification"].append(_frame(rows, **keys, variant=variant))
     out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
@@ -776,10 +779,12 @@ def _run_tasks(tasks: list[tuple], threads: int, cost: list[float]) -> list[dict
 
 def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
                     recall_pair: tuple[Table, Table] | None = None, fold: int = 0,
-                    threads: int = 1) -> dict[str, pd.DataFrame]:
+                    threads: int = 1, fitted: dict | None = None) -> dict[str, pd.DataFrame]:
     """Every table's classification (validation and test) and test-set embedding metrics;
     ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
-    chosen variant).
+    chosen variant). ``fitted``, when given, receives the class probabilities of the collapsed
+    ``cp`` and ``l1000`` tables' classifiers, ``{(view, variant): Fitted}``, for late fusion
+    (:func:`fuse_probabilities` averages them instead of fitting the same classifiers again).
 
     The work is one task per (table, variant, classifier), one per ``raw+collapsed`` variant's mAP
     and one per table's metrics. With ``threads`` > 1 they run in as many forked processes, one
@@ -814,6 +819,12 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     finally:
         _WORK = {}
     out = {k: [f for r in results for f in r[k]] for k in OUTPUTS}
+    if fitted is not None:
+        for i, variant, name, proba, zero_shot in (f for r in results for f in r.get("fitted", [])):
+            got = fitted.setdefault((tables[i].view, variant), Fitted(tables[i].meta, {}, False))
+            if proba is not None:
+                got.probas[name] = proba
+            got.zero_shot |= zero_shot
     if recall_pair is not None:
         rows = recall_metrics(*recall_pair, cfg["recall_k"])
         out["embedding_metrics"].append(_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
@@ -828,11 +839,42 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     return frames
 
 
+@dataclass
+class Fitted:
+    """The class probabilities of one table's classifiers as :func:`classify_table` returns them
+    (``{classifier: {split: (classes, proba)}}``), the metadata of the rows they were fitted and
+    scored on, and whether every classifier was ``not_applicable`` for lack of a shared MoA.
+    """
+
+    meta: pd.DataFrame
+    probas: dict
+    zero_shot: bool
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two metadata tables list the same treatments in the same order with the same
+    compound, split, control flag and MoA labels: :func:`classify_table` then fits the same
+    classifiers on both and scores the same rows.
+    """
+    if len(a) != len(b):
+        return False
+    same = all(np.array_equal(a[c].astype(str).to_numpy(), b[c].astype(str).to_numpy())
+               for c in (S.TREATMENT, S.PERT, S.SPLIT))
+    return same and np.array_equal(_single_moa(a), _single_moa(b)) and np.array_equal(_label(a), _label(b))
+
+
 def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: dict,
-                       moa_cpds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
+                       moa_cpds: pd.Series | None = None,
+                       fitted: dict[str, Fitted | None] | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
     """Late fusion of one classifier per modality: each classifier is fitted on the training rows
     of ``X_cp`` and of ``X_l1000`` (rows aligned with ``meta``: treatments measured in both), and
     a validation or test row's MoA is the argmax of the two class-probability tables' mean.
+
+    ``fitted`` (``{"cp": Fitted, "l1000": Fitted}``, from :func:`evaluate_tables`): a modality's
+    classifiers already fitted and scored on exactly these rows (:func:`_same_rows`; the same
+    matrix is the caller's to guarantee) are not fitted again; their probabilities are averaged.
+    Fitting is deterministic, so the fusion is the same either way (tested); it halves the
+    evaluation of a two-encoder model's collapsed views.
 
     Returns
     -------
@@ -840,9 +882,15 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
         The classification rows (one per classifier and split; ``dim`` is the two inputs' width)
         and the test per-MoA tables.
     """
-    r_cp, _, p_cp, _ = classify_table(meta, X_cp, cfg["classifiers"], seed, cfg)
-    zero_shot = any(r["status"] == "not_applicable" for r in r_cp)
-    _, _, p_l1, _ = classify_table(meta, X_l1000, cfg["classifiers"], seed, cfg)
+    fitted = fitted or {}
+    got = {}
+    for m, X in (("cp", X_cp), ("l1000", X_l1000)):
+        f = fitted.get(m)
+        if f is None or not _same_rows(f.meta, meta):
+            rows, _, probas, _ = classify_table(meta, X, cfg["classifiers"], seed, cfg)
+            f = Fitted(meta, probas, any(r["status"] == "not_applicable" for r in rows))
+        got[m] = f
+    zero_shot, p_cp, p_l1 = got["cp"].zero_shot, got["cp"].probas, got["l1000"].probas
     y = _label(meta)
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
@@ -869,28 +917,35 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     return rows, per
 
 
-def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0,
+                fitted: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
-    on the treatments measured in both modalities; validation and test scored alike.
+    on the treatments measured in both modalities; validation and test scored alike. ``fitted``:
+    :func:`evaluate_tables`'s probabilities of the raw collapsed tables, used where their rows are
+    the fusion's (:func:`fuse_probabilities`).
     """
     cfg = _settings(cfg)
     meta = raw.paired_meta()
+    fitted = fitted or {}
     rows, per = fuse_probabilities(meta, raw.lookup("cp_collapsed", meta[S.TREATMENT]),
-                                   raw.lookup("l1000_collapsed", meta[S.TREATMENT]), seed, cfg)
+                                   raw.lookup("l1000_collapsed", meta[S.TREATMENT]), seed, cfg,
+                                   fitted={m: fitted.get((m, "collapsed")) for m in ("cp", "l1000")})
     keys = dict(source="raw", fold=fold, seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
     return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
 
 
 def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures, seed: int, cfg: dict,
-                          fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          fold: int = 0, fitted: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Late fusion of a two-encoder model's collapsed ``cp`` and ``l1000`` embeddings, exactly as
     the raw late-fusion baseline fuses the raw profiles (:func:`fuse_probabilities`, on the same
     treatments: those measured in both modalities), for each collapsed variant in
     ``cfg["variants"]`` (``raw+collapsed``: each modality's embedding beside its own raw profile).
     View ``late_fusion``: the headline compares it with raw late fusion like any configuration of
-    the model, chosen on validation compounds.
+    the model, chosen on validation compounds. ``fitted``: :func:`evaluate_tables`'s probabilities
+    of the model's collapsed ``cp`` and ``l1000`` tables, used where their rows are the fusion's.
     """
     cfg = _settings(cfg)
+    fitted = fitted or {}
     meta = raw.paired_meta()
     ids = meta[S.TREATMENT].astype(str)
     idx = {m: pd.Index(t.meta[S.TREATMENT].astype(str)).get_indexer(ids) for m, t in (("cp", cp), ("l1000", l1000))}
@@ -901,7 +956,8 @@ def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures
     frames, pers = [], []
     for variant in [v for v in cfg["variants"] if v.split("+")[-1] == "collapsed"]:
         X = {m: variant_matrix(t, variant, raw) for m, t in tables.items()}
-        rows, per = fuse_probabilities(meta, X["cp"], X["l1000"], seed, cfg, moa_cpds)
+        rows, per = fuse_probabilities(meta, X["cp"], X["l1000"], seed, cfg, moa_cpds,
+                                       fitted={m: fitted.get((m, variant)) for m in ("cp", "l1000")})
         keys = dict(source=source, fold=fold, seed=seed, view="late_fusion", level="collapsed", variant=variant)
         frames.append(_frame(rows, **keys))
         pers += [p.assign(**keys) for p in per]
@@ -942,9 +998,10 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
         if "cp_collapsed" in embeddings and "l1000_collapsed" in embeddings:
             recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
                            load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
-        frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold, threads)
+        fitted = {}
+        frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold, threads, fitted)
         if recall_pair is not None:
-            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold)
+            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold, fitted)
             frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
             frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
         _write(frames, outputs)
@@ -961,8 +1018,9 @@ def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collap
         raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
         tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
         plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
-        frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads)
-        lf, lf_per = late_fusion(raw, seed, cfg, fold)
+        fitted = {}
+        frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads, fitted=fitted)
+        lf, lf_per = late_fusion(raw, seed, cfg, fold, fitted)
         frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
         frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
         _write(frames, outputs)
