@@ -72,3 +72,24 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
     assert flat and "Holm p" in flat[0] and not flat[0].endswith("*")
     assert not any("Holm" in x for x in seen["labels"] if x.startswith("raw"))
     assert "adjusted for every learned entry compared (* below 0.05)" in seen["title"]
+
+
+def _umap_cosine_in_a_new_process() -> list[str]:
+    """In a fresh interpreter: turn the cache on, call one of umap-learn's jitted functions, and
+    print how many functions were turned on, the result, and the function's cache hits."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, umap.distances as d; from morphotx.figures import cache_umap_jit; "
+            "n = cache_umap_jit(); x = np.arange(1.0, 6.0); v = d.cosine(x, x[::-1].copy()); "
+            "print(n, repr(float(v)), sum(d.cosine.stats.cache_hits.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_umap_jit_compiled_once_then_loaded_from_numba_s_cache():
+    """cache_umap_jit turns numba's disk cache on for umap-learn's uncached jitted functions: what
+    one process compiles, the next one loads (a cache hit) and computes the same value with."""
+    first, second = _umap_cosine_in_a_new_process(), _umap_cosine_in_a_new_process()
+    assert int(first[0]) >= 5 and first[:2] == second[:2]  # the same functions turned on, the same value
+    assert int(second[2]) >= 1  # loaded from the cache the first process wrote (or found)

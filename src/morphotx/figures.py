@@ -163,6 +163,43 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
             _save(fig, os.path.join(tmp, f"{source}_{view}.png"))
 
 
+# umap-learn's jitted functions that its own code leaves uncached (pinned umap-learn 0.5.12)
+UMAP_JIT_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.distances")
+
+
+def cache_umap_jit() -> int:
+    """Turn numba's on-disk cache on for umap-learn's jitted functions that the library leaves
+    uncached; returns how many it turned on (0 where numba cannot cache, e.g. a read-only install
+    with no user cache directory: then they compile as before).
+
+    Why: every process that fits its first UMAP compiles them, ~12 CPU-s on the development
+    machine (the maps job's largest single cost on the demo). With the cache, the first maps job
+    after installing compiles them once and numba writes the machine code beside umap-learn's
+    source (its ``__pycache__``, or numba's user cache directory when that is read-only), as it
+    does for pynndescent's functions, which the library marks ``cache=True`` itself; later jobs
+    load it in under a second. The same numba mechanism (``Dispatcher.enable_caching``, what
+    ``cache=True`` calls), the same machine code, so the maps are the same (tested). Must run
+    before the process's first UMAP fit.
+    """
+    import importlib
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    n = 0
+    for name in UMAP_JIT_MODULES:
+        mod = importlib.import_module(name)
+        for f in vars(mod).values():
+            if isinstance(f, CPUDispatcher) and f.__module__ == name and isinstance(f._cache, NullCache):
+                try:
+                    f.enable_caching()
+                except RuntimeError as e:  # numba: "cannot cache function ...: no locator available"
+                    log.info("numba cannot cache umap-learn's %s (%s); it compiles in every process", name, e)
+                    return n
+                n += 1
+    return n
+
+
 def embedding_maps(inputs: dict[str, str], outdir: str, settings: FigureSettings = FigureSettings()):
     """UMAP and t-SNE of collapsed embeddings (treatments, DMSO left out), coloured by MoA; circles
     are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``inputs``:
@@ -173,6 +210,7 @@ def embedding_maps(inputs: dict[str, str], outdir: str, settings: FigureSettings
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import normalize
 
+    cache_umap_jit()
     with atomic_directory(outdir) as tmp:
         for name, path in sorted(inputs.items()):
             df = read_table(path)
