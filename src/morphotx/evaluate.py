@@ -873,8 +873,9 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     ``fitted`` (``{"cp": Fitted, "l1000": Fitted}``, from :func:`evaluate_tables`): a modality's
     classifiers already fitted and scored on exactly these rows (:func:`_same_rows`; the same
     matrix is the caller's to guarantee) are not fitted again; their probabilities are averaged.
-    Fitting is deterministic, so the fusion is the same either way (tested); it halves the
-    evaluation of a two-encoder model's collapsed views.
+    Fitting is deterministic, so the fusion is the same either way (tested). Raw late fusion then
+    fits nothing of its own; a two-encoder model's fusion fits only its ``l1000`` side when
+    ``evaluate.views`` is ``primary`` (its ``l1000`` view is not scored on its own).
 
     Returns
     -------
