@@ -183,14 +183,17 @@ def cache_umap_jit() -> int:
     """
     import importlib
 
-    from numba.core.caching import NullCache
-    from numba.core.registry import CPUDispatcher
-
+    try:  # numba's internals (stable since 0.49); another numba only means no cache
+        from numba.core.caching import NullCache
+        from numba.core.registry import CPUDispatcher
+    except ImportError as e:
+        log.info("numba's cache is not reachable here (%s); umap-learn compiles in every process", e)
+        return 0
     n = 0
     for name in UMAP_JIT_MODULES:
         mod = importlib.import_module(name)
         for f in vars(mod).values():
-            if isinstance(f, CPUDispatcher) and f.__module__ == name and isinstance(f._cache, NullCache):
+            if isinstance(f, CPUDispatcher) and f.__module__ == name and isinstance(getattr(f, "_cache", None), NullCache):
                 try:
                     f.enable_caching()
                 except RuntimeError as e:  # numba: "cannot cache function ...: no locator available"
