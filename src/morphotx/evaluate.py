@@ -271,6 +271,15 @@ def _moa_compounds(meta: pd.DataFrame) -> pd.Series:
     return m.assign(_m=_label(m)).groupby("_m")[S.PERT].nunique()
 
 
+def _zero_shot(meta: pd.DataFrame) -> bool:
+    """Whether there are single-MoA test rows but no validation or test MoA is among the training
+    MoAs: the classifiers are then ``not_applicable`` (``split.mode: moa_disjoint``).
+    """
+    use, split, y = _single_moa(meta), meta[S.SPLIT].to_numpy(), _label(meta)
+    seen = set(y[use & (split == "train")])
+    return bool((use & (split == "test")).any()) and not any(set(y[use & (split == s)]) & seen for s in EVAL_SPLITS)
+
+
 def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
                    moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
     """Fit every classifier on training rows and score validation and test rows (one fit, two
@@ -288,8 +297,7 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
     y = _label(meta)
     groups = meta[S.PERT].astype(str).to_numpy()
     moa_compounds = _moa_compounds(meta) if moa_compounds is None else moa_compounds
-    seen = set(y[tr])
-    zero_shot = not any(set(y[masks[s]]) & seen for s in EVAL_SPLITS)
+    zero_shot = _zero_shot(meta)
     rows, per, probas, cv = [], [], {}, []
     for name in classifiers:
         base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X.shape[1])}
@@ -687,8 +695,7 @@ def _classify_task(i: int, variant: str, classifier: str) -> dict[str, list]:
     X = _variant_matrix(i, variant)
     rows, per, probas, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i])
     if t.level == "collapsed" and t.view in ("cp", "l1000"):  # the modality classifiers late fusion averages
-        zero_shot = any(r["status"] == "not_applicable" for r in rows)
-        out["fitted"] = [(i, variant, classifier, probas.get(classifier), zero_shot)]
+        out["fitted"] = [(i, variant, classifier, probas.get(classifier))]
     out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
     out["classification"].append(_frame(rows, **keys, variant=variant))
     out["per_moa"] += [p.assign(**keys, variant=variant) for p in per]
@@ -820,11 +827,10 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
         _WORK = {}
     out = {k: [f for r in results for f in r[k]] for k in OUTPUTS}
     if fitted is not None:
-        for i, variant, name, proba, zero_shot in (f for r in results for f in r.get("fitted", [])):
-            got = fitted.setdefault((tables[i].view, variant), Fitted(tables[i].meta, {}, False))
+        for i, variant, name, proba in (f for r in results for f in r.get("fitted", [])):
+            got = fitted.setdefault((tables[i].view, variant), Fitted(tables[i].meta, {}))
             if proba is not None:
                 got.probas[name] = proba
-            got.zero_shot |= zero_shot
     if recall_pair is not None:
         rows = recall_metrics(*recall_pair, cfg["recall_k"])
         out["embedding_metrics"].append(_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
@@ -842,13 +848,12 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
 @dataclass
 class Fitted:
     """The class probabilities of one table's classifiers as :func:`classify_table` returns them
-    (``{classifier: {split: (classes, proba)}}``), the metadata of the rows they were fitted and
-    scored on, and whether every classifier was ``not_applicable`` for lack of a shared MoA.
+    (``{classifier: {split: (classes, proba)}}``) and the metadata of the rows they were fitted and
+    scored on.
     """
 
     meta: pd.DataFrame
     probas: dict
-    zero_shot: bool
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -887,11 +892,9 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     got = {}
     for m, X in (("cp", X_cp), ("l1000", X_l1000)):
         f = fitted.get(m)
-        if f is None or not _same_rows(f.meta, meta):
-            rows, _, probas, _ = classify_table(meta, X, cfg["classifiers"], seed, cfg)
-            f = Fitted(meta, probas, any(r["status"] == "not_applicable" for r in rows))
-        got[m] = f
-    zero_shot, p_cp, p_l1 = got["cp"].zero_shot, got["cp"].probas, got["l1000"].probas
+        got[m] = (f.probas if f is not None and _same_rows(f.meta, meta)
+                  else classify_table(meta, X, cfg["classifiers"], seed, cfg)[2])
+    zero_shot, p_cp, p_l1 = _zero_shot(meta), got["cp"], got["l1000"]
     y = _label(meta)
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
