@@ -52,7 +52,7 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
     cls = []
     for view, t in {"cp": 0.3, "l1000": 0.2, "both": 0.5, "late_fusion": 0.1}.items():
         cls += config("raw", view, "collapsed", "knn", [t] * 5, [t, t + 0.01, t - 0.01, t, t], reps=reps)
-    cls += config("good", "both", "collapsed", "knn", [0.6] * 5, [0.70, 0.72, 0.74, 0.71, 0.73], reps=reps)
+    cls += config("good", "both", "collapsed", "knn", [0.65] * 5, [0.70, 0.72, 0.74, 0.71, 0.73], reps=reps)
     cls += config("flat", "both", "collapsed", "knn", [0.6] * 5, [0.40, 0.60, 0.50, 0.55, 0.45], reps=reps)
     table = tmp_path / "headline.parquet"
     H.headline_frame(pd.DataFrame(cls), None).to_parquet(table)
@@ -61,15 +61,17 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
 
     def inspect_then_save(fig, path):
         seen["labels"] = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        seen["bold"] = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_fontweight() == "bold"]
         seen["title"] = fig._suptitle.get_text()
         save(fig, path)
 
     monkeypatch.setattr(F, "_save", inspect_then_save)
     F.headline(str(table), str(tmp_path / "headline.png"))
-    good = [x for x in seen["labels"] if x.startswith("good")]
+    good = [x for x in seen["labels"] if x.startswith("▶ good")]  # chosen on validation: marked, bold
     flat = [x for x in seen["labels"] if x.startswith("flat")]
     assert good and good[0].endswith(" *") and "Holm p 0.00" in good[0]
     assert flat and "Holm p" in flat[0] and not flat[0].endswith("*")
+    assert seen["bold"] == good and "▶ bold: per input, the learned entry chosen on validation" in seen["title"]
     assert not any("Holm" in x for x in seen["labels"] if x.startswith("raw"))
     assert "adjusted for every learned entry compared (* below 0.05)" in seen["title"]
 

@@ -81,7 +81,7 @@ def test_perturbing_test_metrics_changes_no_choice():
     base = H.headline_frame(cls, em)
     rng = np.random.default_rng(0)
     choice_cols = ["entry", "view", "level", "variant", "classifier", "configuration", "input", "baseline",
-                   "validation_macro_f1", "n_validation_repetitions"]
+                   "validation_macro_f1", "n_validation_repetitions", "best_of_input"]
     for _ in range(5):
         pert = cls.copy()
         te = pert["split"] == "test"
@@ -406,9 +406,48 @@ def test_front_page_keeps_every_summary_line_of_the_verdict():
     cls = verdict_fixture() + config("bad", "both", "collapsed", "knn", [0.6] * 3, [0.30, 0.31, 0.32])
     t = table(cls)
     summary = [v for v in H.verdict(t) if not v.startswith("**")]
-    assert [v.split(":")[0] for v in summary] == ["Better than the raw baseline of the same input",
-                                                  "Worse than the raw baseline of the same input",
-                                                  "Not distinguishable from (or not comparable with) the raw baseline"]
+    starts = ["Chosen on validation compounds, one learned entry per input",
+              "Better than the raw baseline of the same input:",
+              "Worse than the raw baseline of the same input:",
+              "Not distinguishable from (or not comparable with) the raw baseline:"]
+    assert len(summary) == len(starts) and all(v.startswith(s) for v, s in zip(summary, starts)), summary
     page = H.front_page_rst(t, "intro")
     assert all(f"- {v}" in page for v in summary)
     assert "- **good** vs" not in page  # the per-entry sentences stay in headline.md
+
+
+def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input():
+    """"The best learned model" is the learned entry best on validation, one per input, never the
+    test column's maximum; its Holm adjustment counts only those compared; the verdict and the
+    terminal summary name it."""
+    cls = raw_rows(cp=(0.3, 0.3), both=(0.5, 0.5))
+    cls += config("val_best", "both", "collapsed", "knn", [0.7] * 3, [0.45, 0.50, 0.55])  # best on validation
+    cls += config("test_best", "both", "collapsed", "knn", [0.6] * 3, [0.80, 0.82, 0.84])  # best on test
+    cls += config("test_best", "cp", "collapsed", "knn", [0.35] * 3, [0.30, 0.31, 0.32])
+    cls += config("val_best", "cp", "collapsed", "knn", [0.35] * 3, [0.50, 0.52, 0.54])  # tie on validation: by name
+    t = table(cls)
+    best = t[t["best_of_input"]]
+    assert sorted(zip(best["input"], best["entry"])) == [("both", "val_best"),
+                                                          ("cp", "test_best (Cell Painting only)")]
+    assert not t.loc[t["kind"] == "baseline", "best_of_input"].any()
+    np.testing.assert_allclose(best["delta_p_holm_best"], H.holm(best["delta_p"]))
+    assert t.loc[~t["best_of_input"], "delta_p_holm_best"].isna().all()
+    # the test scores decide nothing: scrambling them moves no flag
+    pert = pd.DataFrame(cls)
+    te = pert["split"] == "test"
+    pert.loc[te, "macro_f1"] = np.random.default_rng(1).random(te.sum())
+    moved = H.headline_frame(pert, pd.DataFrame(columns=["source", "fold", "seed", "view", "level", "variant",
+                                                          "metric", "value", "status", "reason"]))
+    assert sorted(moved.loc[moved["best_of_input"], "entry"]) == sorted(best["entry"])
+    line = H.best_of_input_line(t)
+    assert line in H.verdict(t) and line in H.front_page_rst(t, "intro")
+    assert "Cell Painting + L1000: **val_best** (both · collapsed · collapsed · knn; validation macro-F1 0.700, " \
+           "the highest of 2) scores 0.500 [" in line
+    assert "Cell Painting only: **test_best (Cell Painting only)**" in line and "test_best**" not in line
+    assert "Holm over the 2 compared" in line and "not distinguishable from its baseline" in line
+    shown = H.compact(t).set_index("entry")["validation macro-F1"]
+    assert shown["▶ val_best"] == "0.700" and shown["raw early fusion"] == "0.500" and "test_best" in shown
+    header = next(x for x in H.markdown(t, "J = 3").splitlines() if x.startswith("| entry"))
+    assert [c.strip() for c in header.split("|")][2:4] == ["configuration (view · level · variant · classifier)",
+                                                           "validation macro-F1"]
+    assert H.best_of_input_line(t.drop(columns="best_of_input")) is None

@@ -391,7 +391,7 @@ def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
     ta, tb = (c[c["split"] == "test"]["macro_f1"].to_numpy() for c in (ca, cb))
     assert not (ta == tb).all(), "test scores should change when test features change"
     # the headline chooses the same configurations on the same validation scores
-    cols = ["entry", "configuration", "validation_macro_f1", "baseline"]
+    cols = ["entry", "configuration", "validation_macro_f1", "baseline", "best_of_input"]
     # (rows are displayed by test score, so compare them by entry)
     ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols].sort_values("entry").reset_index(drop=True)
               for o in (out_a, out_b))

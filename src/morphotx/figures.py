@@ -690,8 +690,15 @@ def headline(table: str, out: str):
     alpha = 1 - float(conf.iloc[0]) if len(conf) else 0.05
     labels = [(f"{e}  (vs {b})" if isinstance(b, str) else e) + (f"  Holm p {p:.2f}" if np.isfinite(p) else "")
               + (" *" if np.isfinite(p) and p < alpha else "") for e, b, p in zip(t["entry"], t["baseline"], holm)]
+    # the learned entry of each input chosen on validation (headline.best_of_input): the one to quote
+    best = t["best_of_input"].fillna(False).astype(bool).to_numpy() if "best_of_input" in t.columns \
+        else np.zeros(len(t), bool)
+    labels = [f"▶ {lab}" if b else lab for lab, b in zip(labels, best)]
     axes[0].set_yticks(y, labels, fontsize=7)
+    for tick, b in zip(axes[0].get_yticklabels(), best):
+        tick.set_fontweight("bold" if b else "normal")
     fig.suptitle("Headline: configurations chosen on validation compounds; blue = learned, green = "
-                 "learned from Cell Painting only, grey = raw baselines;\nHolm p: the difference's p-value adjusted "
-                 f"for every learned entry compared (* below {alpha:g})", fontsize=10)
+                 "learned from Cell Painting only, grey = raw baselines; ▶ bold: per input, the learned entry "
+                 f"chosen on validation\nHolm p: the difference's p-value adjusted for every learned entry compared "
+                 f"(* below {alpha:g})", fontsize=10)
     _save(fig, out)

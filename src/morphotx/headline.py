@@ -33,6 +33,12 @@ Protocol (test compounds decide nothing):
   difference (valid under any dependence between them, as here, where entries share baselines
   and folds); the verdict says which differences survive it at the family-wise level
   ``1 − confidence``. Baselines compared with the best baseline are not in the family.
+* **The learned entry chosen on validation, per input** (``best_of_input``). "The best learned
+  model" read off the table's test column would be chosen on the test compounds. Instead, per
+  input (both, Cell Painting, L1000) the learned entry with the highest validation score (ties by
+  name) is the one compared: its test score and Δ are a single comparison with its baseline,
+  chosen without the test compounds. ``delta_p_holm_best`` adjusts those (one per input) by Holm;
+  the verdict and ``make run`` report them first.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ REPORTED = ["macro_f1", "accuracy", "n_moas_nonzero_f1", "moa_map"]
 RAW_VIEWS = {"cp": "raw Cell Painting", "l1000": "raw L1000", "both": "raw early fusion",
              "late_fusion": "raw late fusion"}
 INPUT_OF_VIEW = {"late_fusion": "both"}
+INPUT_LABELS = {"both": "Cell Painting + L1000", "cp": "Cell Painting only", "l1000": "L1000 only"}
 COLLAPSED = {"uncollapsed": "collapsed", "raw+uncollapsed": "raw+collapsed"}
 CI_METHODS = {
     "corrected_t": "corrected resampled t (Nadeau & Bengio 2003, Machine Learning 52:239–281): "
@@ -466,7 +473,37 @@ def _columns(metric: str, reported: list[str]) -> list[str]:
              "n_validation_repetitions", f"validation_{metric}"]
             + [f"{m}{s}" for m in reported for s in ("", "_ci_low", "_ci_high")]
             + ["n_test_over_n_train", "baseline", "delta_vs_baseline", "delta_ci_low", "delta_ci_high",
-               "delta_p", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline", "ci_method", "confidence", "status", "note"])
+               "delta_p", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline", "best_of_input",
+               "delta_p_holm_best", "ci_method", "confidence", "status", "note"])
+
+
+def _candidates(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The learned entries that may be chosen per input: a baseline to compare with and a
+    validation score.
+    """
+    val = f"validation_{metric}"
+    return table[(table["kind"] != "baseline") & table["baseline"].notna() & table[val].notna()]
+
+
+def _chosen(table: pd.DataFrame) -> pd.Series:
+    """``best_of_input`` as a boolean mask (all False for tables written before the column)."""
+    if "best_of_input" not in table.columns:
+        return pd.Series(False, index=table.index)
+    return table["best_of_input"].fillna(False).astype(bool)
+
+
+def _mark_best_of_input(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Flag, per input, the learned entry with a baseline and the highest validation ``metric``
+    (ties by entry name) as ``best_of_input``; ``delta_p_holm_best`` is Holm's adjustment of
+    their ``delta_p`` over those flagged (one comparison per input, chosen without test compounds).
+    """
+    table["best_of_input"], table["delta_p_holm_best"] = False, np.nan
+    cand = _candidates(table, metric)
+    cand = cand.assign(_neg=-cand[f"validation_{metric}"].astype(float)).sort_values(["input", "_neg", "entry"])
+    best = cand.groupby("input", sort=True).head(1).index
+    table.loc[best, "best_of_input"] = True
+    table.loc[best, "delta_p_holm_best"] = holm(table.loc[best, "delta_p"].astype(float))
+    return table
 
 
 def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -509,7 +546,8 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
         ``_ci_high``, ``n_test_over_n_train``, ``baseline``, ``delta_vs_baseline``,
         ``delta_ci_low``, ``delta_ci_high``, ``delta_p`` (two-sided, :func:`paired_p`),
         ``delta_p_holm`` (:func:`holm` over the learned entries; NaN for baselines),
-        ``n_delta_repetitions``, ``ratio_vs_baseline``,
+        ``n_delta_repetitions``, ``ratio_vs_baseline``, ``best_of_input`` (the learned entry of its
+        input best on validation) and ``delta_p_holm_best`` (Holm over those),
         ``ci_method``, ``confidence``, ``protocol``, ``status`` and ``note``. Baselines first, then the other entries by test ``metric`` descending.
     """
     if ci not in CI_METHODS:
@@ -544,6 +582,7 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
     learned = (table["kind"] != "baseline").to_numpy()
     table["delta_p_holm"] = np.nan
     table.loc[learned, "delta_p_holm"] = holm(table.loc[learned, "delta_p"].astype(float))
+    table = _mark_best_of_input(table, metric)
     table["ci_method"], table["confidence"] = ci, confidence
     table["protocol"] = PROTOCOLS[split_mode]
     return _order(table, metric)
@@ -593,7 +632,8 @@ def verdict(table: pd.DataFrame) -> list[str]:
     -------
     list of str
         One sentence per entry with a baseline (above / below / not distinguishable, by whether
-        the difference's CI excludes zero), then which learned embeddings (``model`` and
+        the difference's CI excludes zero), then the learned entries chosen on validation, one
+        per input (:func:`best_of_input_line`), then which learned embeddings (``model`` and
         ``cp_only`` entries) are better, worse or not distinguishable.
     """
     lines, above, below, level = [], [], [], _confidence_text(table)
@@ -617,6 +657,9 @@ def verdict(table: pd.DataFrame) -> list[str]:
         else:
             lines.append(f"{head}; not distinguishable from its baseline (the CI includes zero).")
     learned = [r for r in table.to_dict("records") if r["kind"] != "baseline" and _has_baseline(r)]
+    best = best_of_input_line(table)
+    if best:
+        lines.append(best)
     if learned:
         up = [r["entry"] for r in above if r["kind"] != "baseline"]
         down = [r["entry"] for r in below if r["kind"] != "baseline"]
@@ -631,6 +674,42 @@ def verdict(table: pd.DataFrame) -> list[str]:
         if flat:
             lines.append(f"Not distinguishable from (or not comparable with) the raw baseline: {', '.join(flat)}.")
     return lines
+
+
+def _finding(r: dict, level: str) -> str:
+    if pd.isna(r["delta_ci_low"]) or pd.isna(r["delta_ci_high"]):
+        return "no interval, no conclusion"
+    if r["delta_ci_low"] > 0:
+        return f"above its baseline (the {level} CI excludes zero)"
+    if r["delta_ci_high"] < 0:
+        return f"below its baseline (the {level} CI excludes zero)"
+    return "not distinguishable from its baseline (the CI includes zero)"
+
+
+def best_of_input_line(table: pd.DataFrame, minus: str = "−", bold: bool = True) -> str | None:
+    """One sentence on the learned entries flagged ``best_of_input`` (per input, the one best on
+    validation compounds): each one's test score, Δ with CI, p and Holm-adjusted p over those
+    compared, and whether its CI excludes zero. None when the table flags none.
+    """
+    chosen = table[_chosen(table)]
+    if chosen.empty:
+        return None
+    metric, level = _metric_of(table), _confidence_text(table)
+    n = _candidates(table, metric)["input"].value_counts()
+    parts = []
+    for inp in [i for i in INPUT_LABELS if i in set(chosen["input"])] + sorted(set(chosen["input"]) - set(INPUT_LABELS)):
+        r = chosen[chosen["input"] == inp].iloc[0].to_dict()
+        name = f"**{r['entry']}**" if bold else r["entry"]
+        parts.append(
+            f"{INPUT_LABELS.get(inp, inp)}: {name} ({r['configuration']}; validation {_label(metric)} "
+            f"{_num(r[f'validation_{metric}'], minus=minus)}, the highest of {n.get(inp, 0)}) "
+            f"scores {_with_ci(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'], minus=minus)} on test, "
+            f"Δ = {_with_ci(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True, minus=minus)} "
+            f"vs {r['baseline']} (ratio {_num(r['ratio_vs_baseline'], 2, minus=minus)}), p = {_p(r['delta_p'])}, "
+            f"Holm over the {len(chosen)} compared: {_p(r['delta_p_holm_best'])}; {_finding(r, level)}")
+    return ("Chosen on validation compounds, one learned entry per input (the entry to quote as \"the best "
+            "learned model\": the test column's maximum would be chosen on the test compounds) — "
+            + "; ".join(parts) + ".")
 
 
 def _p(x) -> str:
@@ -670,11 +749,14 @@ def _confidence_text(table: pd.DataFrame) -> str:
 
 
 def compact(table: pd.DataFrame) -> pd.DataFrame:
-    """The headline's display columns, numbers formatted as "mean [low, high]" (Markdown, TSV)."""
+    """The headline's display columns, numbers formatted as "mean [low, high]" (Markdown, TSV); "▶"
+    marks the learned entry of each input chosen on validation (``best_of_input``).
+    """
     metric, level = _metric_of(table), _confidence_text(table)
     t = pd.DataFrame({
-        "entry": table["entry"],
+        "entry": [f"▶ {e}" if b else e for e, b in zip(table["entry"], _chosen(table))],  # chosen on validation, per input
         "configuration (view · level · variant · classifier)": table["configuration"].fillna("—"),
+        f"validation {_label(metric)}": [_num(x) for x in table[f"validation_{metric}"]],
         f"test {_label(metric)} [{level} CI]": [_with_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
                                                for r in table.to_dict("records")],
     })
@@ -731,7 +813,9 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. p (Holm): the "
         f"two-sided p-value of Δ by the same t statistic, adjusted by Holm's method over every learned entry "
         f"compared (the table makes that many comparisons; a CI that excludes zero on its own may not survive "
-        f"it). Full table: headline.parquet."
+        f"it). ▶ marks, per input, the learned entry chosen on validation: the one to quote (its "
+        f"comparison is the verdict's first summary line; rows are listed by test score for display only). "
+        f"Full table: headline.parquet."
         + (" Zero-shot protocol: the score is the copairs MoA mAP among the split's own compounds (no "
            "classifier, shown as 'retrieval'); late fusion has no embedding and no entry." if metric == "moa_map"
            else ""),
@@ -863,6 +947,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  WARNING: split.mode well_holdout — test rows are wells of training compounds; NOT an unseen-compound test")
     for line in summary_lines(table):
         print("  " + line)
+    best = best_of_input_line(table, minus="-", bold=False)
+    if best:
+        print(best)
     return 0
 
 
