@@ -416,7 +416,7 @@ def test_front_page_keeps_every_summary_line_of_the_verdict():
     assert "- **good** vs" not in page  # the per-entry sentences stay in headline.md
 
 
-def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input():
+def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input(capsys, tmp_path):
     """"The best learned model" is the learned entry best on validation, one per input, never the
     test column's maximum; its Holm adjustment counts only those compared; the verdict and the
     terminal summary name it."""
@@ -451,3 +451,10 @@ def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input():
     assert [c.strip() for c in header.split("|")][2:4] == ["configuration (view · level · variant · classifier)",
                                                            "validation macro-F1"]
     assert H.best_of_input_line(t.drop(columns="best_of_input")) is None
+    t.to_parquet(tmp_path / "h.parquet")  # make run's printout: one line per input after the table
+    assert H.main([str(tmp_path / "h.parquet")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    i = out.index(H.BEST_OF_INPUT_INTRO + ":")
+    assert out[i + 1].startswith("  Cell Painting + L1000: val_best (")
+    assert not any("**" in x or "−" in x for x in out[i:])  # plain text, ASCII minus signs
+    assert out[i + 2].startswith("  Cell Painting only: test_best (Cell Painting only) (") and len(out) == i + 3

@@ -686,14 +686,15 @@ def _finding(r: dict, level: str) -> str:
     return "not distinguishable from its baseline (the CI includes zero)"
 
 
-def best_of_input_line(table: pd.DataFrame, minus: str = "−", bold: bool = True) -> str | None:
-    """One sentence on the learned entries flagged ``best_of_input`` (per input, the one best on
-    validation compounds): each one's test score, Δ with CI, p and Holm-adjusted p over those
-    compared, and whether its CI excludes zero. None when the table flags none.
+def best_of_input_parts(table: pd.DataFrame, minus: str = "−", bold: bool = True) -> list[str]:
+    """Per input, in the order both, Cell Painting, L1000: the learned entry flagged
+    ``best_of_input`` (the one best on validation compounds) with its test score, Δ with CI, p,
+    Holm-adjusted p over those compared, and whether its CI excludes zero. Empty when the table
+    flags none.
     """
     chosen = table[_chosen(table)]
     if chosen.empty:
-        return None
+        return []
     metric, level = _metric_of(table), _confidence_text(table)
     n = _candidates(table, metric)["input"].value_counts()
     parts = []
@@ -707,9 +708,17 @@ def best_of_input_line(table: pd.DataFrame, minus: str = "−", bold: bool = Tru
             f"Δ = {_with_ci(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True, minus=minus)} "
             f"vs {r['baseline']} (ratio {_num(r['ratio_vs_baseline'], 2, minus=minus)}), p = {_p(r['delta_p'])}, "
             f"Holm over the {len(chosen)} compared: {_p(r['delta_p_holm_best'])}; {_finding(r, level)}")
-    return ("Chosen on validation compounds, one learned entry per input (the entry to quote as \"the best "
-            "learned model\": the test column's maximum would be chosen on the test compounds) — "
-            + "; ".join(parts) + ".")
+    return parts
+
+
+BEST_OF_INPUT_INTRO = ("Chosen on validation compounds, one learned entry per input (the entry to quote as \"the best "
+                       "learned model\": the test column's maximum would be chosen on the test compounds)")
+
+
+def best_of_input_line(table: pd.DataFrame) -> str | None:
+    """:func:`best_of_input_parts` as one sentence of the verdict; None when the table flags none."""
+    parts = best_of_input_parts(table)
+    return f"{BEST_OF_INPUT_INTRO} — " + "; ".join(parts) + "." if parts else None
 
 
 def _p(x) -> str:
@@ -947,9 +956,11 @@ def main(argv: list[str] | None = None) -> int:
         print("  WARNING: split.mode well_holdout — test rows are wells of training compounds; NOT an unseen-compound test")
     for line in summary_lines(table):
         print("  " + line)
-    best = best_of_input_line(table, minus="-", bold=False)
-    if best:
-        print(best)
+    parts = best_of_input_parts(table, minus="-", bold=False)
+    if parts:
+        print(f"{BEST_OF_INPUT_INTRO}:")
+        for part in parts:
+            print("  " + part)
     return 0
 
 
