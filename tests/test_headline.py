@@ -334,6 +334,7 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     md = H.markdown(t, "J = 3")
     assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
     assert "on held-out wells" in md and "on held-out compounds" not in md and "validation wells only" in md
+    assert "- Chosen on validation wells, one learned entry per input" in md and "test compounds" not in md
     assert "protocol" in H.compact(t).columns
     t.to_parquet(tmp_path / "h.parquet")
     assert H.main([str(tmp_path / "h.parquet")]) == 0

@@ -718,7 +718,12 @@ BEST_OF_INPUT_INTRO = ("Chosen on validation compounds, one learned entry per in
 def best_of_input_line(table: pd.DataFrame) -> str | None:
     """:func:`best_of_input_parts` as one sentence of the verdict; None when the table flags none."""
     parts = best_of_input_parts(table)
-    return f"{BEST_OF_INPUT_INTRO} — " + "; ".join(parts) + "." if parts else None
+    return f"{best_of_input_intro(table)} — " + "; ".join(parts) + "." if parts else None
+
+
+def best_of_input_intro(table: pd.DataFrame) -> str:
+    """:data:`BEST_OF_INPUT_INTRO`, speaking of wells under ``split.mode: well_holdout``."""
+    return BEST_OF_INPUT_INTRO.replace(" compounds", " wells") if _well_holdout(table) else BEST_OF_INPUT_INTRO
 
 
 def _p(x) -> str:
@@ -958,7 +963,7 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + line)
     parts = best_of_input_parts(table, minus="-", bold=False)
     if parts:
-        print(f"{BEST_OF_INPUT_INTRO}:")
+        print(f"{best_of_input_intro(table)}:")
         for part in parts:
             print("  " + part)
     return 0
