@@ -644,18 +644,11 @@ def verdict(table: pd.DataFrame) -> list[str]:
         head = f"**{r['entry']}** vs {r['baseline']}: Δ = {d}"
         if r["kind"] != "baseline" and pd.notna(r.get("delta_p_holm", np.nan)):
             head += f", p = {_p(r['delta_p'])} (Holm-adjusted {_p(r['delta_p_holm'])})"
-        if pd.isna(r["delta_vs_baseline"]):
-            lines.append(f"{head}; no paired repetitions.")
-        elif pd.isna(r["delta_ci_low"]) or pd.isna(r["delta_ci_high"]):
-            lines.append(f"{head}; no interval (fewer than 2 paired repetitions), no conclusion.")
-        elif r["delta_ci_low"] > 0:
-            lines.append(f"{head}; above its baseline (the {level} CI excludes zero).")
+        lines.append(f"{head}; {_finding(r, level)}.")
+        if pd.notna(r["delta_vs_baseline"]) and r["delta_ci_low"] > 0:
             above.append(r)
-        elif r["delta_ci_high"] < 0:
-            lines.append(f"{head}; below its baseline (the {level} CI excludes zero).")
+        elif pd.notna(r["delta_vs_baseline"]) and r["delta_ci_high"] < 0:
             below.append(r)
-        else:
-            lines.append(f"{head}; not distinguishable from its baseline (the CI includes zero).")
     learned = [r for r in table.to_dict("records") if r["kind"] != "baseline" and _has_baseline(r)]
     best = best_of_input_line(table)
     if best:
@@ -677,8 +670,13 @@ def verdict(table: pd.DataFrame) -> list[str]:
 
 
 def _finding(r: dict, level: str) -> str:
+    """What a row's difference to its baseline says: above, below, not distinguishable (by whether
+    its CI excludes zero), or why there is no conclusion.
+    """
+    if pd.isna(r["delta_vs_baseline"]):
+        return "no paired repetitions"
     if pd.isna(r["delta_ci_low"]) or pd.isna(r["delta_ci_high"]):
-        return "no interval, no conclusion"
+        return "no interval (fewer than 2 paired repetitions), no conclusion"
     if r["delta_ci_low"] > 0:
         return f"above its baseline (the {level} CI excludes zero)"
     if r["delta_ci_high"] < 0:
