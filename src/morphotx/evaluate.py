@@ -14,6 +14,9 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
                        curve that chose the classifier's k (validation compounds, or grouped CV).
 ``map``                copairs per-group mAP with p-values (replicate retrieval per treatment,
                        MoA retrieval per MoA), for distributions.
+``predictions``        one row per scored validation or test row and classifier: the row's
+                       compound, its MoA and the predicted MoA. The headline's compound-level
+                       statistics (:mod:`morphotx.inference`) resample compounds from it.
 
 Protocol (the same for every model and baseline):
 
@@ -75,7 +78,7 @@ log = logging.getLogger(__name__)
 
 LEVELS = ("uncollapsed", "collapsed")
 VARIANTS = ("uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed")
-OUTPUTS = ("classification", "per_moa", "embedding_metrics", "curves", "map")
+OUTPUTS = ("classification", "per_moa", "embedding_metrics", "curves", "map", "predictions")
 EVAL_SPLITS = ("validation", "test")
 ZERO_SHOT_REASON = ("no validation or test MoA has a training compound (a MoA-disjoint split): a classifier "
                     "cannot predict unseen MoAs; the zero-shot score is the MoA mAP (headline.metric: moa_map)")
@@ -281,13 +284,15 @@ def _zero_shot(meta: pd.DataFrame) -> bool:
 
 
 def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
-                   moa_compounds: pd.Series | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
+                   moa_compounds: pd.Series | None = None,
+                   predictions: list | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
     """Fit every classifier on training rows and score validation and test rows (one fit, two
     scored splits); returns (summary rows with a ``split`` column, per-MoA tables of the test
     split, ``{classifier: {split: (classes, proba)}}`` for late fusion, the curve that chose kNN's
     k — macro-F1 vs k of the validation compounds (``knn_validation_macro_f1``) or, with
     ``knn_k_selection: cv``, of the grouped CV on the training compounds (``knn_cv_macro_f1``) —
-    as ``curve, x, value`` rows).
+    as ``curve, x, value`` rows). ``predictions``, when given, receives one frame per classifier
+    and scored split (:func:`prediction_frame`).
     """
     use = _single_moa(meta)
     split = meta[S.SPLIT].to_numpy()
@@ -338,10 +343,34 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
                 summary, pm = score_predictions(y[masks[s]], pred, y[tr])
                 row.update(summary)
                 probas[name][s] = (res["classes"], proba)
+                if predictions is not None:
+                    predictions.append(prediction_frame(meta[masks[s]], y[masks[s]], pred, name, s))
                 if s == "test":
                     per.append(_per_moa_notes(pm, moa_compounds).assign(classifier=name))
             rows.append(row)
     return rows, per, probas, cv
+
+
+def prediction_frame(meta: pd.DataFrame, y_true, y_pred, classifier: str, split: str) -> pd.DataFrame:
+    """The scored rows of one classifier and split: ``classifier, split, compound, moa, predicted``.
+
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        Metadata of the scored rows (``Metadata_pert_id``), in the order of ``y_true``.
+    y_true, y_pred : array-like
+        The rows' MoA and the predicted MoA.
+    classifier, split : str
+        The classifier's name and the scored split (``validation`` or ``test``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scored row.
+    """
+    return pd.DataFrame({"classifier": classifier, "split": split,
+                         "compound": meta[S.PERT].astype(str).to_numpy(),
+                         "moa": np.asarray(y_true).astype(str), "predicted": np.asarray(y_pred).astype(str)})
 
 
 def _per_moa_notes(pm: pd.DataFrame, moa_compounds: pd.Series) -> pd.DataFrame:
@@ -671,6 +700,12 @@ def _frame(rows, **keys) -> pd.DataFrame:
     return pd.DataFrame(rows).assign(**keys) if rows else pd.DataFrame()
 
 
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The non-empty ``frames`` concatenated (an empty frame when there are none)."""
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def _variant_matrix(i: int, variant: str) -> np.ndarray:
     """Table ``i``'s matrix in ``variant``, kept for the next task of this process: the tasks of
     one (table, variant) follow one another when they run in order, so it is built once, not once
@@ -693,7 +728,9 @@ def _classify_task(i: int, variant: str, classifier: str) -> dict[str, list]:
     t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
     out = {k: [] for k in OUTPUTS}
     X = _variant_matrix(i, variant)
-    rows, per, probas, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i])
+    preds: list[pd.DataFrame] = []
+    rows, per, probas, cv = classify_table(t.meta, X, [classifier], w["seed"], cfg, w["moa_compounds"][i], preds)
+    out["predictions"] += [p.assign(**keys, variant=variant) for p in preds]
     if t.level == "collapsed" and t.view in ("cp", "l1000"):  # the modality classifiers late fusion averages
         out["fitted"] = [(i, variant, classifier, probas.get(classifier))]
     out["curves"] += [c.assign(**keys, variant=variant) for c in cv]
@@ -870,7 +907,8 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 
 def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: dict,
                        moa_cpds: pd.Series | None = None,
-                       fitted: dict[str, Fitted | None] | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
+                       fitted: dict[str, Fitted | None] | None = None,
+                       predictions: list | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
     """Late fusion of one classifier per modality: each classifier is fitted on the training rows
     of ``X_cp`` and of ``X_l1000`` (rows aligned with ``meta``: treatments measured in both), and
     a validation or test row's MoA is the argmax of the two class-probability tables' mean.
@@ -881,6 +919,8 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     Fitting is deterministic, so the fusion is the same either way (tested). Raw late fusion then
     fits nothing of its own; a two-encoder model's fusion fits only its ``l1000`` side when
     ``evaluate.views`` is ``primary`` (its ``l1000`` view is not scored on its own).
+
+    ``predictions``, when given, receives the fused predictions (:func:`prediction_frame`).
 
     Returns
     -------
@@ -915,6 +955,8 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
                 continue
             pred = a[0][np.argmax((a[1] + b[1]) / 2, axis=1)]
             summary, pm = score_predictions(y[use & (split == s)], pred, y[tr])
+            if predictions is not None:
+                predictions.append(prediction_frame(meta[use & (split == s)], y[use & (split == s)], pred, name, s))
             rows.append({**row, "status": "ok", "reason": "", **summary})
             if s == "test":
                 per.append(_per_moa_notes(pm, moa_cpds).assign(classifier=name))
@@ -922,24 +964,29 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
 
 
 def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0,
-                fitted: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                fitted: dict | None = None, predictions: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
     on the treatments measured in both modalities; validation and test scored alike. ``fitted``:
     :func:`evaluate_tables`'s probabilities of the raw collapsed tables, used where their rows are
-    the fusion's (:func:`fuse_probabilities`).
+    the fusion's (:func:`fuse_probabilities`). ``predictions``, when given, receives the fused
+    predictions with their keys.
     """
     cfg = _settings(cfg)
     meta = raw.paired_meta()
     fitted = fitted or {}
+    preds: list[pd.DataFrame] = []
     rows, per = fuse_probabilities(meta, raw.lookup("cp_collapsed", meta[S.TREATMENT]),
                                    raw.lookup("l1000_collapsed", meta[S.TREATMENT]), seed, cfg,
-                                   fitted={m: fitted.get((m, "collapsed")) for m in ("cp", "l1000")})
+                                   fitted={m: fitted.get((m, "collapsed")) for m in ("cp", "l1000")}, predictions=preds)
     keys = dict(source="raw", fold=fold, seed=seed, view="late_fusion", level="collapsed", variant="collapsed")
+    if predictions is not None:
+        predictions += [p.assign(**keys) for p in preds]
     return _frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
 
 
 def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures, seed: int, cfg: dict,
-                          fold: int = 0, fitted: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                          fold: int = 0, fitted: dict | None = None,
+                          predictions: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Late fusion of a two-encoder model's collapsed ``cp`` and ``l1000`` embeddings, exactly as
     the raw late-fusion baseline fuses the raw profiles (:func:`fuse_probabilities`, on the same
     treatments: those measured in both modalities), for each collapsed variant in
@@ -947,6 +994,7 @@ def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures
     View ``late_fusion``: the headline compares it with raw late fusion like any configuration of
     the model, chosen on validation compounds. ``fitted``: :func:`evaluate_tables`'s probabilities
     of the model's collapsed ``cp`` and ``l1000`` tables, used where their rows are the fusion's.
+    ``predictions``, when given, receives the fused predictions with their keys.
     """
     cfg = _settings(cfg)
     fitted = fitted or {}
@@ -960,9 +1008,12 @@ def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures
     frames, pers = [], []
     for variant in [v for v in cfg["variants"] if v.split("+")[-1] == "collapsed"]:
         X = {m: variant_matrix(t, variant, raw) for m, t in tables.items()}
+        preds: list[pd.DataFrame] = []
         rows, per = fuse_probabilities(meta, X["cp"], X["l1000"], seed, cfg, moa_cpds,
-                                       fitted={m: fitted.get((m, variant)) for m in ("cp", "l1000")})
+                                       fitted={m: fitted.get((m, variant)) for m in ("cp", "l1000")}, predictions=preds)
         keys = dict(source=source, fold=fold, seed=seed, view="late_fusion", level="collapsed", variant=variant)
+        if predictions is not None:
+            predictions += [p.assign(**keys) for p in preds]
         frames.append(_frame(rows, **keys))
         pers += [p.assign(**keys) for p in per]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
@@ -1005,9 +1056,11 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
         fitted = {}
         frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold, threads, fitted)
         if recall_pair is not None:
-            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold, fitted)
+            preds = [frames["predictions"]]
+            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold, fitted, preds)
             frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
             frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
+            frames["predictions"] = _concat(preds)
         _write(frames, outputs)
         return frames
 
@@ -1024,8 +1077,10 @@ def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collap
         plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
         fitted = {}
         frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads, fitted=fitted)
-        lf, lf_per = late_fusion(raw, seed, cfg, fold, fitted)
+        preds = [frames["predictions"]]
+        lf, lf_per = late_fusion(raw, seed, cfg, fold, fitted, preds)
         frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
         frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
+        frames["predictions"] = _concat(preds)
         _write(frames, outputs)
         return frames

@@ -50,6 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import inference
+from .inference import mde_t
 from .io import atomic_outputs, read_tables, write_parquet
 
 log = logging.getLogger(__name__)
@@ -68,7 +70,7 @@ CI_METHODS = {
     "t": "Student t over repetitions, variance s²/J (not corrected for the training compounds the "
          "repetitions share, so too narrow)",
 }
-KIND_ORDER = {"baseline": 0, "model": 1, "cp_only": 1}
+KIND_ORDER = {"baseline": 0, "chosen": 1, "model": 2, "cp_only": 2}
 PROTOCOLS = {
     "compound": "held-out compounds",
     "moa_disjoint": "held-out compounds of held-out MoAs (zero-shot)",
@@ -83,14 +85,38 @@ RETRIEVAL = "retrieval"  # the classifier slot of a configuration scored by MoA 
 
 @dataclass(frozen=True)
 class Entry:
-    """One row of the headline: a display ``name``, its ``kind`` (``model``, ``cp_only``,
-    ``baseline``), its ``source`` and the ``views`` it may choose among (``None``: all).
+    """One row of the headline: a display ``name``, its ``kind`` (``baseline``, ``model``,
+    ``cp_only``, or ``chosen``: the entry chosen on validation among several), the ``sources`` and
+    ``views`` whose configurations it may choose among (``None``: all views), and its ``input``
+    (``both``, ``cp`` or ``l1000``: the assays it may use, which fixes its raw baseline).
     """
 
     name: str
     kind: str
-    source: str
-    views: tuple[str, ...] | None = None
+    sources: tuple[str, ...]
+    views: tuple[str, ...] | None
+    input: str
+
+    @property
+    def source(self) -> str:
+        """The single source, or ``"chosen"`` for an entry that chooses among several."""
+        return self.sources[0] if len(self.sources) == 1 else "chosen"
+
+
+MODALITIES = {"cp": {"cp"}, "l1000": {"l1000"}, "both": {"cp", "l1000"}, "late_fusion": {"cp", "l1000"}}
+RAW_CHOSEN = "raw, chosen on validation"
+BASELINE_OF_INPUT = {"cp": RAW_VIEWS["cp"], "l1000": RAW_VIEWS["l1000"], "both": RAW_CHOSEN}
+
+
+def input_of_views(views) -> str:
+    """``both`` when the views use both assays (together or apart), else the one assay they use."""
+    mods = set().union(*[MODALITIES.get(v, {v}) for v in views]) if len(views) else set()
+    return "both" if {"cp", "l1000"} <= mods else (next(iter(mods)) if len(mods) == 1 else "both")
+
+
+def chosen_name(inp: str) -> str:
+    """The display name of the learned entry chosen on validation for input ``inp``."""
+    return f"learned, chosen on validation ({INPUT_LABELS.get(inp, inp)})"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -107,20 +133,30 @@ def entries(classification: pd.DataFrame) -> list[Entry]:
     Returns
     -------
     list of Entry
-        Raw baselines first (cp, l1000, both, late_fusion, then any other raw view), then per
-        model (sorted by name) the model entry and, for a model with cp and other views, its
-        Cell-Painting-only entry.
+        Raw baselines (one per raw view, then ``raw, chosen on validation`` among every raw view:
+        the baseline of the two-assay entries), then per model (sorted by name) the model entry
+        (all of its views; input ``both`` when they use both assays) and, for a model with cp and
+        other views, its Cell-Painting-only entry; last, per input, the learned entry chosen on
+        validation among every learned configuration of that input (the primary comparison).
     """
     if classification.empty:
         return []
     views = classification.groupby("source")["view"].agg(lambda v: sorted(set(v)))
     raw = views.get("raw", [])
-    out = [Entry(RAW_VIEWS.get(v, f"raw {v}"), "baseline", "raw", (v,))
+    out = [Entry(RAW_VIEWS.get(v, f"raw {v}"), "baseline", ("raw",), (v,), input_of_views([v]))
            for v in [*[v for v in RAW_VIEWS if v in raw], *[v for v in raw if v not in RAW_VIEWS]]]
+    if len(raw) > 1:
+        out.append(Entry(RAW_CHOSEN, "baseline", ("raw",), None, input_of_views(raw)))
+    learned: dict[str, list[tuple[str, tuple | None]]] = {}
     for source in sorted(s for s in views.index if s != "raw"):
-        out.append(Entry(str(source), "model", str(source)))
+        inp = input_of_views(views[source])
+        out.append(Entry(str(source), "model", (str(source),), None, inp))
+        learned.setdefault(inp, []).append(str(source))
         if "cp" in views[source] and len(views[source]) > 1:
-            out.append(Entry(f"{source} (Cell Painting only)", "cp_only", str(source), ("cp",)))
+            out.append(Entry(f"{source} (Cell Painting only)", "cp_only", (str(source),), ("cp",), "cp"))
+            learned.setdefault("cp", []).append(str(source))
+    for inp in [i for i in INPUT_LABELS if i in learned]:
+        out.append(Entry(chosen_name(inp), "chosen", tuple(learned[inp]), ("cp",) if inp == "cp" else None, inp))
     return out
 
 
@@ -155,61 +191,32 @@ def retrieval_rows(classification: pd.DataFrame, embedding: pd.DataFrame) -> pd.
 
 
 def _entry_rows(classification: pd.DataFrame, entry: Entry) -> pd.DataFrame:
-    rows = classification[classification["source"] == entry.source]
+    rows = classification[classification["source"].isin(entry.sources)]
     return rows if entry.views is None else rows[rows["view"].isin(entry.views)]
 
 
-def configuration_string(config) -> str:
+def configuration_string(config, with_source: bool = False) -> str:
     """The readable name of a configuration.
 
     Parameters
     ----------
     config : mapping
-        A dict or row with the ``view``, ``level``, ``variant`` and ``classifier`` keys.
+        A dict or row with the ``view``, ``level``, ``variant`` and ``classifier`` keys (and
+        ``source`` when ``with_source``).
+    with_source : bool
+        Prefix the source (for an entry that chooses among several sources).
 
     Returns
     -------
     str
-        ``"view · level · variant · classifier"``.
+        ``"view · level · variant · classifier"`` (``"source: …"`` with the source).
     """
-    return " · ".join(str(config[k]) for k in CONFIG)
+    s = " · ".join(str(config[k]) for k in CONFIG)
+    return f"{config['source']}: {s}" if with_source else s
 
 
-def validation_scores(rows: pd.DataFrame, metric: str = "macro_f1") -> pd.DataFrame:
-    """Every configuration's validation score, from ``split == "validation"`` rows only.
-
-    Parameters
-    ----------
-    rows : pandas.DataFrame
-        Classification rows of one entry.
-    metric : str
-        The selection metric.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per configuration: ``CONFIG`` columns, ``configuration``, ``score`` (mean over
-        the repetitions with a finite value), ``n_scored`` (those repetitions), ``n_repetitions``
-        (repetitions with any validation row of the entry) and ``complete``; sorted best first:
-        most repetitions scored, then highest score, then configuration string.
-    """
-    val = rows[rows["split"] == "validation"]
-    cols = CONFIG + ["configuration", "score", "n_scored", "n_repetitions", "complete"]
-    if val.empty:
-        return pd.DataFrame(columns=cols)
-    per_rep = val.groupby(CONFIG + REPETITION)[metric].mean()  # NaN (failed) stays NaN
-    g = per_rep.groupby(level=CONFIG)
-    out = pd.DataFrame({"score": g.mean(), "n_scored": g.count()}).reset_index()
-    out["configuration"] = [configuration_string(r) for r in out.to_dict("records")]
-    out["n_repetitions"] = len(val[REPETITION].drop_duplicates())
-    out["complete"] = out["n_scored"] == out["n_repetitions"]
-    out = out.sort_values(["n_scored", "score", "configuration"], ascending=[False, False, True],
-                          na_position="last")
-    return out[cols].reset_index(drop=True)
-
-
-def select(rows: pd.DataFrame, metric: str = "macro_f1") -> pd.Series | None:
-    """The chosen configuration of one entry, from validation rows only.
+def validation_scores(rows: pd.DataFrame, metric: str = "macro_f1", with_source: bool = False) -> pd.DataFrame:
+    """Every configuration's validation score in every split, from ``split == "validation"`` rows only.
 
     Parameters
     ----------
@@ -217,16 +224,56 @@ def select(rows: pd.DataFrame, metric: str = "macro_f1") -> pd.Series | None:
         Classification rows of one entry (test rows may be present; they are not read).
     metric : str
         The selection metric.
+    with_source : bool
+        Name configurations with their source (:func:`configuration_string`).
 
     Returns
     -------
-    pandas.Series or None
-        The first row of :func:`validation_scores` with a finite score, or ``None`` when no
-        configuration has a validation score.
+    pandas.DataFrame
+        One row per (fold, configuration) with a finite score: ``fold``, ``source``, ``CONFIG``,
+        ``configuration``, ``score`` (the mean over the fold's training seeds with a finite
+        value); sorted per fold best first: highest score, then configuration string.
     """
-    scores = validation_scores(rows, metric)
-    scores = scores[scores["score"].notna()]
-    return None if scores.empty else scores.iloc[0]
+    val = rows[rows["split"] == "validation"]
+    cols = ["fold", "source", *CONFIG, "configuration", "score"]
+    if val.empty:
+        return pd.DataFrame(columns=cols)
+    per = val.groupby(["fold", "source", *CONFIG])[metric].mean().dropna().rename("score").reset_index()
+    per["configuration"] = [configuration_string(r, with_source) for r in per.to_dict("records")]
+    per = per.sort_values(["fold", "score", "configuration"], ascending=[True, False, True])
+    return per[cols].reset_index(drop=True)
+
+
+def select(rows: pd.DataFrame, metric: str = "macro_f1", with_source: bool = False) -> pd.DataFrame:
+    """The configuration chosen in every split, each from that split's validation rows only.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Classification rows of one entry (test rows may be present; they are not read).
+    metric : str
+        The selection metric.
+    with_source : bool
+        As in :func:`validation_scores`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per fold with a finite validation score: the first row of that fold in
+        :func:`validation_scores`. A fold's choice reads only the validation rows of that fold, so
+        no other fold's compounds (whose test compounds may be this fold's validation compounds)
+        take part in it.
+    """
+    return validation_scores(rows, metric, with_source).groupby("fold", sort=True).head(1).reset_index(drop=True)
+
+
+def choice_counts(choices: pd.DataFrame) -> str:
+    """The configurations chosen over the splits with their counts, most frequent first."""
+    if choices.empty:
+        return ""
+    n = choices["configuration"].value_counts()
+    n = n.sort_index().sort_values(ascending=False, kind="stable")
+    return "; ".join(f"{c} ({k}/{len(choices)})" for c, k in n.items())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,18 +281,18 @@ def select(rows: pd.DataFrame, metric: str = "macro_f1") -> pd.Series | None:
 # ---------------------------------------------------------------------------------------------
 def interval(values, ratio: float = np.nan, ci: str = "corrected_t",
              confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and confidence interval of per-repetition values.
+    """Mean and confidence interval of per-split values.
 
     Parameters
     ----------
     values : array-like
-        One value per repetition; non-finite values are dropped.
+        One value per split (fold of a partition); non-finite values are dropped.
     ratio : float
-        ``n_test / n_train`` of the repetitions (used by ``corrected_t`` only).
+        ``n_test / n_train`` of the splits (used by ``corrected_t`` only).
     ci : {"corrected_t", "t"}
-        ``corrected_t``: Nadeau & Bengio (2003) corrected resampled t, variance
-        ``(1/J + ratio) · s²``; ``t``: variance ``s²/J``. Both use a t quantile with J − 1
-        degrees of freedom.
+        ``corrected_t``: the corrected repeated k-fold t (Nadeau & Bengio 2003; Bouckaert & Frank
+        2004 for r repeats of k folds), variance ``(1/J + ratio) · s²`` with J = r · k; ``t``:
+        variance ``s²/J``. Both use a t quantile with J − 1 degrees of freedom.
     confidence : float
         Two-sided confidence level.
 
@@ -264,7 +311,7 @@ def interval(values, ratio: float = np.nan, ci: str = "corrected_t",
 
 def _mean_and_variance(values, ratio: float, ci: str) -> tuple[float, float, int]:
     """The finite ``values``' mean, the variance of that mean by ``ci`` (NaN below 2 values) and
-    their number J: the shared basis of :func:`interval` and :func:`paired_p`.
+    their number J: the shared basis of :func:`interval`, :func:`paired_p` and the MDE.
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
@@ -277,7 +324,7 @@ def _mean_and_variance(values, ratio: float, ci: str) -> tuple[float, float, int
 
 
 def paired_p(values, ratio: float = np.nan, ci: str = "corrected_t") -> float:
-    """Two-sided p-value of "the mean of the per-repetition ``values`` is zero", with the variance
+    """Two-sided p-value of "the mean of the per-split ``values`` is zero", with the variance
     and the J − 1 degrees of freedom of :func:`interval` (so :func:`interval`'s CI at confidence
     c excludes zero exactly when the p-value is below 1 − c). NaN with fewer than 2 finite values.
     """
@@ -287,6 +334,16 @@ def paired_p(values, ratio: float = np.nan, ci: str = "corrected_t") -> float:
     if var == 0:  # identical differences: no sampling variation to weigh them against
         return 1.0 if mean == 0 else 0.0
     return float(2 * stats.t.sf(abs(mean) / np.sqrt(var), j - 1))
+
+
+def fold_mde(values, ratio: float = np.nan, ci: str = "corrected_t", confidence: float = 0.95,
+             power: float = 0.8) -> float:
+    """The smallest true mean difference the fold-level test detects with probability ``power``
+    at two-sided level 1 − ``confidence``: ``(t_{1−α/2} + t_{power}) · SE`` with J − 1 degrees of
+    freedom and the SE of :func:`interval` (the observed spread taken as the true one).
+    """
+    _, var, j = _mean_and_variance(values, ratio, ci)
+    return mde_t(float(np.sqrt(var)) if np.isfinite(var) else np.nan, j - 1, 1 - confidence, power)
 
 
 def holm(pvalues) -> np.ndarray:
@@ -308,20 +365,23 @@ def holm(pvalues) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# test numbers of a chosen configuration
+# test numbers of the chosen configurations
 # ---------------------------------------------------------------------------------------------
-def _config_rows(rows: pd.DataFrame, choice: pd.Series) -> pd.DataFrame:
-    mask = np.logical_and.reduce([rows[k] == choice[k] for k in CONFIG])
-    return rows[mask]
+def _chosen_rows(rows: pd.DataFrame, choices: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``rows`` (any split) of each fold's chosen (source, configuration)."""
+    keys = ["fold", "source", *CONFIG]
+    return rows.merge(choices[keys], on=keys, how="inner")
 
 
-def _moa_map(embedding: pd.DataFrame, source: str, view: str, variant: str) -> pd.Series:
-    if embedding.empty or "variant" not in embedding.columns:
+def _moa_map(embedding: pd.DataFrame, choices: pd.DataFrame) -> pd.Series:
+    """Per fold, the test MoA mAP of the collapsed form of each fold's chosen variant (mean over seeds)."""
+    if embedding.empty or "variant" not in embedding.columns or choices.empty:
         return pd.Series(dtype=float)
-    e = embedding[(embedding["metric"] == "moa_map") & (embedding["status"] == "ok")
-                  & embedding["variant"].notna() & (embedding["source"] == source)
-                  & (embedding["view"] == view) & (embedding["variant"] == COLLAPSED.get(variant, variant))]
-    return e.groupby(REPETITION)["value"].mean()
+    e = embedding[(embedding["metric"] == "moa_map") & (embedding["status"] == "ok") & embedding["variant"].notna()]
+    want = choices.assign(variant=choices["variant"].map(lambda v: COLLAPSED.get(v, v)))[["fold", "source", "view",
+                                                                                            "variant"]]
+    e = e.merge(want, on=["fold", "source", "view", "variant"], how="inner")
+    return e.groupby("fold")["value"].mean()
 
 
 def _ratio(test: pd.DataFrame) -> float:
@@ -333,51 +393,48 @@ def _ratio(test: pd.DataFrame) -> float:
     return float(r.mean()) if len(r) else np.nan
 
 
-def reported_values(rows: pd.DataFrame, choice: pd.Series, embedding: pd.DataFrame, source: str,
-                metrics: list[str]) -> tuple[pd.DataFrame, float]:
-    """Per-repetition test values of the chosen configuration and its ``n_test/n_train``.
+def reported_values(rows: pd.DataFrame, choices: pd.DataFrame, embedding: pd.DataFrame,
+                    metrics: list[str]) -> tuple[pd.DataFrame, float]:
+    """Per-split test values of each split's chosen configuration and their ``n_test/n_train``.
 
     Parameters
     ----------
     rows : pandas.DataFrame
         Classification rows of the entry.
-    choice : pandas.Series
-        The chosen configuration (``CONFIG`` keys).
+    choices : pandas.DataFrame
+        :func:`select`'s choices (one per fold).
     embedding : pandas.DataFrame
         The concatenated ``embedding_metrics`` (for ``moa_map``).
-    source : str
-        The entry's source.
     metrics : list of str
         Classification metrics to report; ``moa_map`` comes from ``embedding``.
 
     Returns
     -------
     tuple
-        A frame indexed by ``(fold, seed)`` with one column per metric, and the mean of
-        ``n_scored / n_train`` over the configuration's test rows.
+        A frame indexed by ``fold`` with one column per metric (the mean over the fold's training
+        seeds), and the mean of ``n_scored / n_train`` over the chosen test rows.
     """
-    test = _config_rows(rows, choice)
-    test = test[test["split"] == "test"]
+    test = _chosen_rows(rows[rows["split"] == "test"], choices)
     cls = [m for m in metrics if m != "moa_map"]
     present = [m for m in cls if m in test.columns]
-    per_rep = test.groupby(REPETITION)[present].mean().reindex(columns=cls)
+    per_fold = test.groupby("fold")[present].mean().reindex(index=choices["fold"].tolist(), columns=cls)
     if "moa_map" in metrics:
-        per_rep["moa_map"] = _moa_map(embedding, source, choice["view"], choice["variant"]).reindex(per_rep.index)
-    return per_rep[metrics], _ratio(test)
+        per_fold["moa_map"] = _moa_map(embedding, choices).reindex(per_fold.index)
+    return per_fold[metrics], _ratio(test)
 
 
-def _status(rows: pd.DataFrame, choice: pd.Series, metric: str) -> str:
-    """``ok``, or per problem ``"<status> in k/n repetitions: <first reason>"`` over the
-    repetitions of the entry (either split).
+def _status(rows: pd.DataFrame, choices: pd.DataFrame, metric: str) -> str:
+    """``ok``, or per problem ``"<status> in k/n splits: <first reason>"`` over the splits of the
+    entry (the chosen configuration's rows, either split).
     """
-    reps = rows[REPETITION].drop_duplicates().sort_values(REPETITION)
-    mine = _config_rows(rows, choice)
+    folds = sorted(rows["fold"].unique())
+    mine = _chosen_rows(rows, choices)
     problems: dict[str, list] = {}
-    for fold, seed in reps.itertuples(index=False):
-        r = mine[(mine["fold"] == fold) & (mine["seed"] == seed)]
+    for fold in folds:
+        r = mine[mine["fold"] == fold]
         bad = r[r["status"] != "ok"] if "status" in r.columns else r.iloc[:0]
         if r.empty:
-            problems.setdefault("missing", []).append("")
+            problems.setdefault("no choice", []).append("")
         elif len(bad):
             reason = bad["reason"].iloc[0] if "reason" in bad.columns else ""
             problems.setdefault(str(bad["status"].iloc[0]), []).append(reason)
@@ -386,103 +443,110 @@ def _status(rows: pd.DataFrame, choice: pd.Series, metric: str) -> str:
     parts = []
     for st, reasons in problems.items():
         first = next((str(x) for x in reasons if isinstance(x, str) and x), "")
-        parts.append(f"{st} in {len(reasons)}/{len(reps)} repetitions" + (f": {first}" if first else ""))
+        parts.append(f"{st} in {len(reasons)}/{len(folds)} splits" + (f": {first}" if first else ""))
     return "; ".join(parts) if parts else "ok"
 
 
+@dataclass
+class EntryResult:
+    """What :func:`headline_frame` keeps of one entry: its table row, its per-split test values
+    of the metric, and its chosen test predictions as :class:`morphotx.inference.Counts` (one per
+    split and training seed; empty without predictions).
+    """
+
+    row: dict
+    per_fold: pd.Series
+    counts: list
+
+
 def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.DataFrame, metric: str,
-                  reported: list[str], ci: str, confidence: float) -> tuple[dict, pd.Series]:
+                  reported: list[str], ci: str, confidence: float, predictions: pd.DataFrame | None,
+                  axes: tuple | None) -> EntryResult:
     rows = _entry_rows(classification, entry)
-    res = {"entry": entry.name, "kind": entry.kind, "source": entry.source}
+    res = {"entry": entry.name, "kind": entry.kind, "source": entry.source, "input": entry.input}
     notes = []
-    choice = select(rows, metric)
-    if choice is None:
+    choices = select(rows, metric, with_source=len(entry.sources) > 1)
+    if choices.empty:
         bad = rows[rows["split"] == "validation"]
         reason = str(bad["reason"].dropna().iloc[0]) if "reason" in bad.columns and bad["reason"].notna().any() else ""
-        res.update(status="no validation score" + (f": {reason}" if reason else ""), note=[])
-        return res, pd.Series(dtype=float)
-    view = str(choice["view"])
-    res.update({k: choice[k] for k in CONFIG}, input=INPUT_OF_VIEW.get(view, view),
-               configuration=choice["configuration"], n_validation_repetitions=int(choice["n_scored"]),
-               **{f"validation_{metric}": float(choice["score"])})
-    if not choice["complete"]:
-        notes.append(f"no configuration scored in all {int(choice['n_repetitions'])} validation repetitions; "
-                     f"chosen among those scored in {int(choice['n_scored'])}")
-    per_rep, ratio = reported_values(rows, choice, embedding, entry.source, reported)
+        res.update(status="no validation score" + (f": {reason}" if reason else ""), note="")
+        return EntryResult(res, pd.Series(dtype=float), [])
+    top = choices.iloc[choices["configuration"].map(choices["configuration"].value_counts()).to_numpy().argmax()]
+    res.update({k: top[k] for k in CONFIG}, configuration=str(top["configuration"]),
+               choices=choice_counts(choices), n_validation_repetitions=len(choices),
+               **{f"validation_{metric}": float(choices["score"].mean())})
+    n_folds = rows["fold"].nunique()
+    if len(choices) < n_folds:
+        notes.append(f"no configuration with a validation score in {n_folds - len(choices)} of {n_folds} splits")
+    per_fold, ratio = reported_values(rows, choices, embedding, reported)
     res["n_test_over_n_train"] = ratio
     for m in reported:
-        res[m], res[f"{m}_ci_low"], res[f"{m}_ci_high"] = interval(per_rep[m], ratio, ci, confidence)
-    res["n_repetitions"] = int(per_rep[metric].notna().sum())
+        res[m], res[f"{m}_ci_low"], res[f"{m}_ci_high"] = interval(per_fold[m], ratio, ci, confidence)
+    res["n_repetitions"] = int(per_fold[metric].notna().sum())
     if res["n_repetitions"] < 2:
-        notes.append(f"{res['n_repetitions']} test repetition(s): no CI")
-    if view == "late_fusion":
+        notes.append(f"{res['n_repetitions']} test split(s): no CI")
+    if (choices["view"] == "late_fusion").all():
         notes.append("late fusion has no embedding: no MoA mAP")
-    elif "moa_map" in reported and per_rep["moa_map"].isna().all():
+    elif "moa_map" in reported and per_fold["moa_map"].isna().all():
         notes.append("no MoA mAP for this configuration")
-    res["status"], res["note"] = _status(rows, choice, metric), notes
-    return res, per_rep[metric]
+    res["status"], res["note"] = _status(rows, choices, metric), notes
+    counts = []
+    if predictions is not None and axes is not None and not predictions.empty:
+        chosen = _chosen_rows(predictions[predictions["split"] == "test"], choices)
+        counts = [inference.counts(g, *axes) for _, g in chosen.groupby(["fold", "seed"], sort=True)]
+    return EntryResult(res, per_fold[metric], counts)
 
 
 # ---------------------------------------------------------------------------------------------
-# baselines and paired differences
+# paired differences
 # ---------------------------------------------------------------------------------------------
-def _best_raw(results: list[dict], metric: str) -> str | None:
-    raw = [r for r in results if r["kind"] == "baseline" and pd.notna(r.get(f"validation_{metric}", np.nan))]
-    if not raw:
-        return None
-    return sorted(raw, key=lambda r: (-r[f"validation_{metric}"], r["entry"]))[0]["entry"]
-
-
-def _baseline_of(res: dict, best: str | None) -> str | None:
-    if res["kind"] == "baseline":
-        return None if res["entry"] == best else best
-    return {"cp": RAW_VIEWS["cp"], "l1000": RAW_VIEWS["l1000"], "both": best}.get(res.get("input"))
-
-
-def _add_delta(res: dict, base: dict | None, per_rep: dict[str, pd.Series], metric: str, ci: str,
-               confidence: float) -> None:
-    res.update(baseline=None, delta_vs_baseline=np.nan, delta_ci_low=np.nan, delta_ci_high=np.nan,
-               delta_p=np.nan, n_delta_repetitions=0, ratio_vs_baseline=np.nan)
+def _add_delta(res: dict, base: EntryResult | None, mine: EntryResult, metric: str, ci: str, confidence: float,
+               weights: np.ndarray | None, power: float) -> None:
+    """Δ to the baseline by split (corrected t) and by compound (paired bootstrap); the primary
+    columns ``delta_ci_*``, ``delta_p`` and ``delta_mde`` take the bootstrap's when it ran.
+    """
+    nan = np.nan
+    res.update(baseline=None, delta_vs_baseline=nan, delta_ci_low=nan, delta_ci_high=nan, delta_p=nan,
+               delta_mde=nan, delta_method=None, n_delta_repetitions=0, ratio_vs_baseline=nan,
+               delta_fold_ci_low=nan, delta_fold_ci_high=nan, delta_fold_p=nan, delta_fold_mde=nan,
+               delta_boot_ci_low=nan, delta_boot_ci_high=nan, delta_boot_p=nan, delta_boot_mde=nan)
     if base is None:
         return
-    res["baseline"] = base["entry"]
-    d = (per_rep[res["entry"]] - per_rep[base["entry"]]).dropna()  # pairs by (fold, seed)
-    ratio = res.get("n_test_over_n_train", np.nan)
-    res["delta_vs_baseline"], res["delta_ci_low"], res["delta_ci_high"] = interval(d, ratio, ci, confidence)
-    res["delta_p"] = paired_p(d, ratio, ci)
+    res["baseline"] = base.row["entry"]
+    d = (mine.per_fold - base.per_fold).dropna()  # paired by split
+    ratio = res.get("n_test_over_n_train", nan)
+    mean, res["delta_fold_ci_low"], res["delta_fold_ci_high"] = interval(d, ratio, ci, confidence)
+    res["delta_fold_p"] = paired_p(d, ratio, ci)
+    res["delta_fold_mde"] = fold_mde(d, ratio, ci, confidence, power)
     res["n_delta_repetitions"] = int(len(d))
-    denom = base.get(metric, np.nan)
+    denom = base.row.get(metric, nan)
     if pd.notna(denom) and denom != 0:
-        res["ratio_vs_baseline"] = res.get(metric, np.nan) / denom
-    if len(d) < 2:
-        res["note"].append(f"{len(d)} paired repetition(s) with {base['entry']}: no CI for the difference")
-
-
-def _baseline_notes(res: dict, best: str | None) -> None:
-    if res["kind"] == "baseline" and res["entry"] == best:
-        res["note"].append("best raw baseline (chosen on validation)")
-    elif "input" in res and res.get("baseline") is None:
-        res["note"].append(f"no raw baseline for input {res['input']}")
+        res["ratio_vs_baseline"] = res.get(metric, nan) / denom
+    res["delta_vs_baseline"] = mean
+    res.update(delta_ci_low=res["delta_fold_ci_low"], delta_ci_high=res["delta_fold_ci_high"],
+               delta_p=res["delta_fold_p"], delta_mde=res["delta_fold_mde"], delta_method="fold_t")
+    if weights is not None and mine.counts and base.counts:
+        b = inference.paired_bootstrap(mine.counts, base.counts, weights, metric, confidence, power)
+        res.update(delta_boot_ci_low=b.low, delta_boot_ci_high=b.high, delta_boot_p=b.p, delta_boot_mde=b.mde)
+        if np.isfinite(b.low):
+            res.update(delta_vs_baseline=b.delta, delta_ci_low=b.low, delta_ci_high=b.high, delta_p=b.p,
+                       delta_mde=b.mde, delta_method="compound_bootstrap")
+    if len(d) < 2 and res["delta_method"] == "fold_t":
+        res["note"].append(f"{len(d)} paired split(s) with {base.row['entry']}: no CI for the difference")
 
 
 # ---------------------------------------------------------------------------------------------
 # the table
 # ---------------------------------------------------------------------------------------------
 def _columns(metric: str, reported: list[str]) -> list[str]:
-    return (["entry", "kind", "source", "input", *CONFIG, "configuration", "n_repetitions",
+    return (["entry", "kind", "source", "input", *CONFIG, "configuration", "choices", "n_repetitions",
              "n_validation_repetitions", f"validation_{metric}"]
             + [f"{m}{s}" for m in reported for s in ("", "_ci_low", "_ci_high")]
             + ["n_test_over_n_train", "baseline", "delta_vs_baseline", "delta_ci_low", "delta_ci_high",
-               "delta_p", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline", "best_of_input",
-               "delta_p_holm_best", "ci_method", "confidence", "status", "note"])
-
-
-def _candidates(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The learned entries that may be chosen per input: a baseline to compare with and a
-    validation score.
-    """
-    val = f"validation_{metric}"
-    return table[(table["kind"] != "baseline") & table["baseline"].notna() & table[val].notna()]
+               "delta_p", "delta_mde", "delta_method", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline",
+               "delta_fold_ci_low", "delta_fold_ci_high", "delta_fold_p", "delta_fold_mde",
+               "delta_boot_ci_low", "delta_boot_ci_high", "delta_boot_p", "delta_boot_mde",
+               "best_of_input", "delta_p_holm_best", "ci_method", "confidence", "status", "note"])
 
 
 def _chosen(table: pd.DataFrame) -> pd.Series:
@@ -492,31 +556,37 @@ def _chosen(table: pd.DataFrame) -> pd.Series:
     return table["best_of_input"].fillna(False).astype(bool)
 
 
-def _mark_best_of_input(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Flag, per input, the learned entry with a baseline and the highest validation ``metric``
-    (ties by entry name) as ``best_of_input``; ``delta_p_holm_best`` is Holm's adjustment of
-    their ``delta_p`` over those flagged (one comparison per input, chosen without test compounds).
-    """
-    table["best_of_input"], table["delta_p_holm_best"] = False, np.nan
-    cand = _candidates(table, metric)
-    cand = cand.assign(_neg=-cand[f"validation_{metric}"].astype(float)).sort_values(["input", "_neg", "entry"])
-    best = cand.groupby("input", sort=True).head(1).index
-    table.loc[best, "best_of_input"] = True
-    table.loc[best, "delta_p_holm_best"] = holm(table.loc[best, "delta_p"].astype(float))
-    return table
-
-
 def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Baselines first (in entry order), then the rest by test ``metric`` descending (display only)."""
+    """Baselines first (in entry order), then the entries chosen on validation (input order),
+    then the rest by test ``metric`` descending (display only).
+    """
     table = table.assign(_k=table["kind"].map(KIND_ORDER), _pos=range(len(table)),
-                         _m=np.where(table["kind"] == "baseline", 0.0, -table[metric].astype(float)))
+                         _m=np.where(table["kind"].isin(["baseline", "chosen"]), 0.0, -table[metric].astype(float)))
     table = table.sort_values(["_k", "_m", "_pos"], na_position="last")
     return table.drop(columns=["_k", "_m", "_pos"]).reset_index(drop=True)
 
 
+def _bootstrap_axes(predictions: pd.DataFrame | None, metric: str, draws: int, seed: int):
+    """The compound and class axes and the stratified weights of the compound bootstrap, or
+    ``(None, None)`` when there are no test predictions or the metric is not one of
+    :data:`morphotx.inference.METRICS`.
+    """
+    if predictions is None or predictions.empty or metric not in inference.METRICS or draws < 2:
+        return None, None
+    test = predictions[predictions["split"] == "test"]
+    if test.empty:
+        return None, None
+    moa = test.groupby("compound")["moa"].first().sort_index()
+    classes = pd.Index(sorted(set(test["moa"].astype(str)) | set(test["predicted"].astype(str))))
+    return (pd.Index(moa.index.astype(str)), classes), inference.stratified_weights(moa, draws, seed)
+
+
 def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
-                   ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound") -> pd.DataFrame:
-    """The headline table: one row per model, Cell-Painting-only model view and raw baseline.
+                   ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound",
+                   predictions: pd.DataFrame | None = None, bootstrap: int = 2000, seed: int = 0,
+                   power: float = 0.8) -> pd.DataFrame:
+    """The headline table: one row per model, Cell-Painting-only model view, raw baseline, and
+    per input the learned entry chosen on validation.
 
     Parameters
     ----------
@@ -529,26 +599,38 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
     metric : str
         Selection metric (validation) and the metric of the paired difference and ratio (test).
     ci : {"corrected_t", "t"}
-        Interval method, see :func:`interval`.
+        Interval method over splits, see :func:`interval`.
     confidence : float
-        Two-sided confidence level of every interval.
+        Two-sided confidence level of every interval; 1 − ``confidence`` is the α of the MDE.
     split_mode : str
         ``split.mode``; written to the ``protocol`` column (``well_holdout`` says that the test
         rows are wells of training compounds, not unseen compounds).
+    predictions : pandas.DataFrame, optional
+        Every evaluation job's ``predictions`` table; with it (and a classification metric) Δ's
+        primary interval, p-value and MDE are the paired compound bootstrap's
+        (:mod:`morphotx.inference`), else the corrected t's over splits.
+    bootstrap : int
+        Bootstrap draws (``headline.bootstrap``; 0 turns the compound bootstrap off).
+    seed : int
+        Seed of the bootstrap draws (``headline.seed``).
+    power : float
+        Power at which the minimum detectable effect ``delta_mde`` is stated.
 
     Returns
     -------
     pandas.DataFrame
-        ``entry, kind, source, input``, the chosen ``view, level, variant, classifier`` and
-        ``configuration``, ``n_repetitions`` (test repetitions with a finite ``metric``),
-        ``n_validation_repetitions``, ``validation_<metric>``, per reported metric (``metric``,
-        macro-F1, accuracy, ``n_moas_nonzero_f1``, ``moa_map``) the mean with ``_ci_low`` /
-        ``_ci_high``, ``n_test_over_n_train``, ``baseline``, ``delta_vs_baseline``,
-        ``delta_ci_low``, ``delta_ci_high``, ``delta_p`` (two-sided, :func:`paired_p`),
-        ``delta_p_holm`` (:func:`holm` over the learned entries; NaN for baselines),
-        ``n_delta_repetitions``, ``ratio_vs_baseline``, ``best_of_input`` (the learned entry of its
-        input best on validation) and ``delta_p_holm_best`` (Holm over those),
-        ``ci_method``, ``confidence``, ``protocol``, ``status`` and ``note``. Baselines first, then the other entries by test ``metric`` descending.
+        ``entry, kind, source, input``, the most frequently chosen ``view, level, variant,
+        classifier`` and ``configuration``, ``choices`` (every split's choice, counted),
+        ``n_repetitions`` (splits with a finite test ``metric``), ``n_validation_repetitions``,
+        ``validation_<metric>`` (mean over splits of the chosen configuration's), per reported
+        metric the mean over splits with ``_ci_low`` / ``_ci_high`` (corrected t),
+        ``n_test_over_n_train``, ``baseline``, ``delta_vs_baseline``, its primary
+        ``delta_ci_low`` / ``delta_ci_high`` / ``delta_p`` / ``delta_mde`` and ``delta_method``,
+        ``delta_p_holm`` (Holm over every learned entry), ``n_delta_repetitions``,
+        ``ratio_vs_baseline``, both methods' columns (``delta_fold_*``, ``delta_boot_*``),
+        ``best_of_input`` (the entries chosen on validation per input: the primary comparisons)
+        and ``delta_p_holm_best`` (Holm over those), ``ci_method``, ``confidence``, ``protocol``,
+        ``status`` and ``note``.
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
@@ -565,24 +647,27 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
         return pd.DataFrame(columns=cols).assign(protocol=pd.Series(dtype=object))
     if metric not in classification.columns:
         raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
-    results, per_rep = [], {}
-    for e in entries(classification):
-        res, values = _entry_result(e, classification, embedding, metric, reported, ci, confidence)
-        results.append(res)
-        per_rep[e.name] = values
-    by_name = {r["entry"]: r for r in results}
-    best = _best_raw(results, metric)
-    for res in results:
-        res.setdefault("note", [])
-        base = _baseline_of(res, best)
-        _add_delta(res, by_name.get(base) if base else None, per_rep, metric, ci, confidence)
-        _baseline_notes(res, best)
-        res["note"] = "; ".join(res["note"])
-    table = pd.DataFrame(results).reindex(columns=cols)
-    learned = (table["kind"] != "baseline").to_numpy()
+    axes, weights = _bootstrap_axes(predictions, metric, bootstrap, seed)
+    results = {e.name: _entry_result(e, classification, embedding, metric, reported, ci, confidence,
+                                     predictions if axes else None, axes) for e in entries(classification)}
+    for r in results.values():
+        r.row.setdefault("note", [])
+        base = BASELINE_OF_INPUT.get(r.row["input"]) if r.row["kind"] != "baseline" else None
+        _add_delta(r.row, results.get(base), r, metric, ci, confidence, weights, power)
+        if r.row["kind"] != "baseline" and base not in results:
+            r.row["note"].append(f"no raw baseline for input {r.row['input']}")
+        if r.row["entry"] == RAW_CHOSEN:
+            r.row["note"].append("the baseline of the two-assay entries: every split's best raw configuration "
+                                 "on validation")
+        r.row["note"] = "; ".join(r.row["note"]) if isinstance(r.row["note"], list) else r.row["note"]
+    table = pd.DataFrame([r.row for r in results.values()]).reindex(columns=cols)
+    table["best_of_input"] = table["kind"] == "chosen"
+    learned = (table["kind"].isin(["model", "cp_only"])).to_numpy()
     table["delta_p_holm"] = np.nan
     table.loc[learned, "delta_p_holm"] = holm(table.loc[learned, "delta_p"].astype(float))
-    table = _mark_best_of_input(table, metric)
+    best = table["best_of_input"].to_numpy()
+    table["delta_p_holm_best"] = np.nan
+    table.loc[best, "delta_p_holm_best"] = holm(table.loc[best, "delta_p"].astype(float))
     table["ci_method"], table["confidence"] = ci, confidence
     table["protocol"] = PROTOCOLS[split_mode]
     return _order(table, metric)
@@ -642,23 +727,26 @@ def verdict(table: pd.DataFrame) -> list[str]:
             continue
         d = _with_ci(r["delta_vs_baseline"], r["delta_ci_low"], r["delta_ci_high"], signed=True)
         head = f"**{r['entry']}** vs {r['baseline']}: Δ = {d}"
-        if r["kind"] != "baseline" and pd.notna(r.get("delta_p_holm", np.nan)):
-            head += f", p = {_p(r['delta_p'])} (Holm-adjusted {_p(r['delta_p_holm'])})"
+        if r["kind"] in ("model", "cp_only") and pd.notna(r.get("delta_p_holm", np.nan)):
+            head += f", p = {_p(r['delta_p'])} (exploratory; Holm-adjusted {_p(r['delta_p_holm'])})"
+        elif r["kind"] == "chosen":
+            head += f", p = {_p(r['delta_p'])} (primary; Holm over the inputs {_p(r.get('delta_p_holm_best'))})"
         lines.append(f"{head}; {_finding(r, level)}.")
         if pd.notna(r["delta_vs_baseline"]) and r["delta_ci_low"] > 0:
             above.append(r)
         elif pd.notna(r["delta_vs_baseline"]) and r["delta_ci_high"] < 0:
             below.append(r)
-    learned = [r for r in table.to_dict("records") if r["kind"] != "baseline" and _has_baseline(r)]
+    learned = [r for r in table.to_dict("records") if r["kind"] in ("model", "cp_only") and _has_baseline(r)]
     best = best_of_input_line(table)
     if best:
         lines.append(best)
     if learned:
-        up = [r["entry"] for r in above if r["kind"] != "baseline"]
-        down = [r["entry"] for r in below if r["kind"] != "baseline"]
-        lines.append(f"Better than the raw baseline of the same input: {', '.join(up)}.{_holm_text(table, up)}"
+        up = [r["entry"] for r in above if r["kind"] in ("model", "cp_only")]
+        down = [r["entry"] for r in below if r["kind"] in ("model", "cp_only")]
+        lines.append(f"Exploratory (every model, {len(learned)} comparisons): better than the raw baseline of the "
+                     f"same input: {', '.join(up)}.{_holm_text(table, up)}"
                      if up else
-                     f"No learned embedding is better than the raw baseline of its input on "
+                     f"Exploratory (every model, {len(learned)} comparisons): no learned embedding is better than the raw baseline of its input on "
                      f"{'held-out wells' if _well_holdout(table) else 'held-out compounds'} "
                      f"(no {level} CI of the difference lies above zero).")
         if down:
@@ -681,36 +769,43 @@ def _finding(r: dict, level: str) -> str:
         return f"above its baseline (the {level} CI excludes zero)"
     if r["delta_ci_high"] < 0:
         return f"below its baseline (the {level} CI excludes zero)"
-    return "not distinguishable from its baseline (the CI includes zero)"
+    mde = r.get("delta_mde", np.nan)
+    unseen = (f"; a true gain below {_num(mde)} would have been missed more often than not (its minimum "
+              f"detectable effect at 80 % power)" if pd.notna(mde) else "")
+    return f"not distinguishable from its baseline (the CI includes zero){unseen}"
 
 
 def best_of_input_parts(table: pd.DataFrame, minus: str = "−", bold: bool = True) -> list[str]:
-    """Per input, in the order both, Cell Painting, L1000: the learned entry flagged
-    ``best_of_input`` (the one best on validation compounds) with its test score, Δ with CI, p,
-    Holm-adjusted p over those compared, and whether its CI excludes zero. Empty when the table
-    flags none.
+    """Per input, in the order both, Cell Painting, L1000: the learned entry chosen on validation
+    (``best_of_input``: in every split, the learned configuration of that input best on that
+    split's validation compounds) with its most frequent choice, its test score, Δ with CI, p,
+    Holm-adjusted p over the inputs, its minimum detectable effect, and whether its CI excludes
+    zero. Empty when the table has none.
     """
     chosen = table[_chosen(table)]
     if chosen.empty:
         return []
     metric, level = _metric_of(table), _confidence_text(table)
-    n = _candidates(table, metric)["input"].value_counts()
     parts = []
     for inp in [i for i in INPUT_LABELS if i in set(chosen["input"])] + sorted(set(chosen["input"]) - set(INPUT_LABELS)):
         r = chosen[chosen["input"] == inp].iloc[0].to_dict()
-        name = f"**{r['entry']}**" if bold else r["entry"]
+        name = INPUT_LABELS.get(inp, inp)
+        choice = str(r.get("choices") or r.get("configuration") or "—").split("; ")
+        most = choice[0] + (f" and {len(choice) - 1} other configuration(s)" if len(choice) > 1 else "")
         parts.append(
-            f"{INPUT_LABELS.get(inp, inp)}: {name} ({r['configuration']}; validation {_label(metric)} "
-            f"{_num(r[f'validation_{metric}'], minus=minus)}, the highest of {n.get(inp, 0)}) "
-            f"scores {_with_ci(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'], minus=minus)} on test, "
+            f"{f'**{name}**' if bold else name}: chose {most}; validation {_label(metric)} "
+            f"{_num(r[f'validation_{metric}'], minus=minus)}, test "
+            f"{_with_ci(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'], minus=minus)}, "
             f"Δ = {_with_ci(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True, minus=minus)} "
             f"vs {r['baseline']} (ratio {_num(r['ratio_vs_baseline'], 2, minus=minus)}), p = {_p(r['delta_p'])}, "
-            f"Holm over the {len(chosen)} compared: {_p(r['delta_p_holm_best'])}; {_finding(r, level)}")
+            f"Holm over the {len(chosen)} inputs: {_p(r['delta_p_holm_best'])}, minimum detectable effect "
+            f"{_num(r.get('delta_mde'), minus=minus)}; {_finding(r, level)}")
     return parts
 
 
-BEST_OF_INPUT_INTRO = ("Chosen on validation compounds, one learned entry per input (the entry to quote as \"the best "
-                       "learned model\": the test column's maximum would be chosen on the test compounds)")
+BEST_OF_INPUT_INTRO = ("Primary comparisons, one per input: in every split the learned configuration best on that "
+                       "split's validation compounds (the performance of choosing on validation, as nested "
+                       "cross-validation reports it; the test column's maximum would be chosen on the test compounds)")
 
 
 def best_of_input_line(table: pd.DataFrame) -> str | None:
@@ -767,7 +862,10 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     metric, level = _metric_of(table), _confidence_text(table)
     t = pd.DataFrame({
         "entry": [f"▶ {e}" if b else e for e, b in zip(table["entry"], _chosen(table))],  # chosen on validation, per input
-        "configuration (view · level · variant · classifier)": table["configuration"].fillna("—"),
+        "configuration (view · level · variant · classifier; most frequent choice of the splits)":
+            [str(c).split("; ")[0] if isinstance(c, str) and c else (str(f) if isinstance(f, str) else "—")
+             for c, f in zip(table["choices"] if "choices" in table.columns else [None] * len(table),
+                             table["configuration"])],
         f"validation {_label(metric)}": [_num(x) for x in table[f"validation_{metric}"]],
         f"test {_label(metric)} [{level} CI]": [_with_ci(r[metric], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
                                                for r in table.to_dict("records")],
@@ -778,8 +876,12 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
             t[name] = [_with_ci(r[m], r[f"{m}_ci_low"], r[f"{m}_ci_high"], digits) for r in table.to_dict("records")]
     t["Δ vs baseline"] = [_with_ci(a, b, c, signed=True) for a, b, c in
                           zip(table["delta_vs_baseline"], table["delta_ci_low"], table["delta_ci_high"])]
+    if "delta_mde" in table.columns:
+        t["MDE (80 %)"] = [_num(x) for x in table["delta_mde"]]
     if "delta_p_holm" in table.columns:
-        t["p (Holm)"] = [_p(x) for x in table["delta_p_holm"]]
+        t["p (Holm)"] = [_p(h if k in ("model", "cp_only") else b) for h, b, k in
+                         zip(table["delta_p_holm"], table.get("delta_p_holm_best", table["delta_p_holm"]),
+                             table["kind"])]
     t["baseline"] = table["baseline"].fillna("—")
     t["ratio"] = [_num(x, 2) for x in table["ratio_vs_baseline"]]
     if (table["status"] != "ok").any():
@@ -810,24 +912,33 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         else "corrected_t"
     t = compact(table)
     well = _well_holdout(table)
-    unit, folds = ("wells", "folds of the wells") if well else ("compounds", "compound-grouped folds")
+    unit = "wells" if well else "compounds"
+    boot = "delta_method" in table.columns and (table["delta_method"] == "compound_bootstrap").any()
+    delta_text = (
+        f"Δ is the difference of test {_label(metric)} to the raw baseline of the same input (raw Cell Painting for "
+        f"Cell Painting input, raw L1000 for L1000, and for both assays `{RAW_CHOSEN}`: every split's raw "
+        f"configuration best on its validation {unit}); ratio = mean test {_label(metric)} / the baseline's. "
+        + (f"Δ's CI and p come from a paired bootstrap over the test compounds, resampled within MoAs, the "
+           f"same draws for both sides of every comparison (morphotx.inference); MDE is the smallest true gain "
+           f"it detects with 80 % power at α = {_num(1 - float(table['confidence'].dropna().iloc[0]) if table['confidence'].notna().any() else 0.05, 2)}. "
+           if boot else
+           "Δ's CI, p and MDE (80 % power) come from the same t statistic over the splits. ")
+    )
     lines = [
         "# morphotx headline",
         "",
         *([WELL_HOLDOUT_TEXT, ""] if well else []),
-        f"For every entry the configuration (view, level, variant, classifier) was chosen on validation "
-        f"{unit} only, by the mean validation {_label(metric)} over repetitions (configurations scored in "
-        f"every repetition first, ties by name); test {unit} were scored once per chosen configuration. "
-        f"Numbers are the mean and {level} confidence interval over the repetitions ({repetitions_text}; "
-        f"repetitions = {folds} × training seeds), by the {CI_METHODS.get(method, method)}. "
-        f"Δ is the paired difference of test {_label(metric)} (same fold and seed) to the best raw baseline of "
-        f"the same input: raw Cell Painting for Cell Painting input, raw L1000 for L1000, and for both inputs the "
-        f"raw entry best on validation; ratio = mean test {_label(metric)} / the baseline's. p (Holm): the "
-        f"two-sided p-value of Δ by the same t statistic, adjusted by Holm's method over every learned entry "
-        f"compared (the table makes that many comparisons; a CI that excludes zero on its own may not survive "
-        f"it). ▶ marks, per input, the learned entry chosen on validation: the one to quote (its "
-        f"comparison is the verdict's first summary line; rows are listed by test score for display only). "
-        f"Full table: headline.parquet."
+        f"**Nested selection.** In every split (fold of a partition) each entry's configuration (view, level, "
+        f"variant, classifier) was chosen by that split's validation {_label(metric)} alone (training seeds "
+        f"averaged); no other split's {unit} take part, so no test {unit[:-1]} of any split decides anything "
+        f"about its own split. An entry's test score is the mean over splits of its own choices' scores (the "
+        f"performance of the selection procedure, as nested cross-validation reports it); the configuration "
+        f"shown is the most frequent choice, with its count (all choices: headline.parquet, `choices`). "
+        f"Scores are the mean over the splits ({repetitions_text}) with {level} CIs by the "
+        f"{CI_METHODS.get(method, method)}. " + delta_text +
+        "▶ marks the primary comparisons, one per input: the learned configuration best on validation in "
+        "every split; their p (Holm) is adjusted over the inputs. Every other learned entry is exploratory: "
+        "its p (Holm) is adjusted over all of them. Rows are listed by test score for display only."
         + (" Zero-shot protocol: the score is the copairs MoA mAP among the split's own compounds (no "
            "classifier, shown as 'retrieval'); late fusion has no embedding and no entry." if metric == "moa_map"
            else ""),
@@ -856,31 +967,40 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
         if _has_baseline(r):
             d = _with_ci(r["delta_vs_baseline"], r["delta_ci_low"], r["delta_ci_high"], signed=True, minus="-")
             line += f"  delta {d} vs {r['baseline']}"
-            if r["kind"] != "baseline" and pd.notna(r.get("delta_p_holm", np.nan)):
-                line += f"  (Holm p {_p(r['delta_p_holm']).replace('< ', '<')})"
+            holm_p = r.get("delta_p_holm_best") if r["kind"] == "chosen" else r.get("delta_p_holm", np.nan)
+            if pd.notna(holm_p):
+                line += f"  (Holm p {_p(holm_p).replace('< ', '<')}, MDE {_num(r.get('delta_mde'), minus='-')})"
         if r.get("status") not in (None, "ok") and not pd.isna(r.get("status")):
             line += f"  ({r['status']})"
         out.append(line)
     return out
 
 
-def repetitions_text(classification: pd.DataFrame) -> str:
-    """How many repetitions the classification rows hold.
+def repetitions_text(classification: pd.DataFrame, folds: int | None = None) -> str:
+    """How many splits the classification rows hold, and how they were drawn.
 
     Parameters
     ----------
     classification : pandas.DataFrame
         The concatenated classification tables (``fold`` and ``seed`` columns).
+    folds : int, optional
+        ``split.folds`` (K): the fold indices are then read as partitions × K
+        (:func:`morphotx.split.fold_of`).
 
     Returns
     -------
     str
-        E.g. ``"J = 15: 5 fold(s) × 3 seed(s)"``.
+        E.g. ``"J = 10 splits: 2 partitions × 5 folds; 1 training seed per split (averaged, not
+        counted as a repetition)"``.
     """
     if classification.empty:
         return "J = 0"
-    reps = classification[REPETITION].drop_duplicates()
-    return (f"J = {len(reps)}: {reps['fold'].nunique()} fold(s) × {reps['seed'].nunique()} seed(s)")
+    j = classification["fold"].nunique()
+    seeds = classification["seed"].nunique()
+    drawn = (f"{-(-int(classification['fold'].max() + 1) // int(folds))} partition(s) × {folds} folds"
+             if folds else f"{j} fold(s)")
+    return (f"J = {j} splits: {drawn}; {seeds} training seed(s) per split "
+            f"({'averaged, ' if seeds > 1 else ''}not counted as repetitions)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,7 +1008,8 @@ def repetitions_text(classification: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 def headline(classification: list[str], embedding_metrics: list[str], parquet: str, md: str,
              metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
-             tsv: str | None = None, split_mode: str = "compound") -> pd.DataFrame:
+             tsv: str | None = None, split_mode: str = "compound", predictions: list[str] | None = None,
+             bootstrap: int = 2000, seed: int = 0, folds: int | None = None) -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
     atomically (``tsv``: also the display table as TSV, for the HTML report).
 
@@ -899,8 +1020,12 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
         are skipped).
     parquet, md : str
         Output paths of the table (Parquet) and the Markdown page.
-    metric, ci, confidence, split_mode
+    metric, ci, confidence, split_mode, bootstrap, seed
         As in :func:`headline_frame`.
+    predictions : list of str, optional
+        Parquet files of the ``predictions`` tables (the compound bootstrap's input).
+    folds : int, optional
+        ``split.folds``, for the description of the splits (:func:`repetitions_text`).
 
     Returns
     -------
@@ -909,8 +1034,10 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     """
     cls = read_tables(classification)
     embedding = read_tables(embedding_metrics)
-    table = headline_frame(cls, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode)
-    text = markdown(table, repetitions_text(cls))
+    preds = read_tables(predictions) if predictions else None
+    table = headline_frame(cls, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode,
+                           predictions=preds, bootstrap=bootstrap, seed=seed)
+    text = markdown(table, repetitions_text(cls, folds))
     outs = [parquet, md] + ([tsv] if tsv else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])
@@ -953,8 +1080,8 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m morphotx.headline <headline.parquet>", file=sys.stderr)
         return 2
     table = pd.read_parquet(args[0])
-    print(f"Headline ({args[0].removesuffix('.parquet')}.md): configurations chosen on validation compounds; "
-          "test scores with CIs over the repetitions")
+    print(f"Headline ({args[0].removesuffix('.parquet')}.md): configurations chosen per split on its validation "
+          "compounds; test scores with CIs; delta with its CI and minimum detectable effect (MDE)")
     if _well_holdout(table):
         print("  WARNING: split.mode well_holdout — test rows are wells of training compounds; NOT an unseen-compound test")
     for line in summary_lines(table):

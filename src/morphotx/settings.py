@@ -125,6 +125,7 @@ class SplitSettings:
     mode: Literal["compound", "moa_disjoint", "well_holdout"] = "compound"
     stratify: bool = True
     folds: int = 5
+    repeats: int = 1
     fractions: dict = _dict(train=0.65, validation=0.15, test=0.2)
 
 
@@ -197,6 +198,8 @@ class HeadlineSettings:
     metric: Literal["auto", "macro_f1", "accuracy", "weighted_f1", "moa_map"] = "auto"
     ci: Literal["corrected_t", "t"] = "corrected_t"
     confidence: float = 0.95
+    bootstrap: int = 2000
+    seed: int = 0
 
 
 @dataclass(frozen=True)

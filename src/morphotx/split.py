@@ -15,6 +15,11 @@ and the rest is training. The test share is then 1/K, so ``fractions.train`` and
 ``fractions.test`` are not used. Every compound is a test compound in exactly one fold.
 ``folds: 1`` is a single split by ``fractions``.
 
+``repeats: R`` — repeated K-fold with re-drawn partitions: the workflow's fold index ``f`` runs
+over ``R × K`` splits; split ``f`` is fold ``f mod K`` of the partition drawn with seed
+``seed + f // K`` (:func:`fold_of`). A repetition of the headline is such a split: a new
+partition of the compounds, never a new training seed.
+
 ``mode: moa_disjoint`` — the zero-shot setting: no MoA appears in two splits. A compound with
 two MoAs ties them together, so the unit of assignment is a connected component of the
 compound–MoA graph; units are dealt to splits (largest first, then at random) so that each
@@ -121,6 +126,29 @@ def split_compounds_frame(compounds: pd.DataFrame, fractions: dict, seed: int, m
 
 
 EXCLUDED = "excluded"
+
+
+def fold_of(index: int, folds: int, seed: int) -> tuple[int, int, int]:
+    """The split behind the workflow's fold ``index`` under ``split.repeats``.
+
+    Parameters
+    ----------
+    index : int
+        The workflow's fold index (``0 … repeats × folds − 1``).
+    folds : int
+        ``split.folds`` (K, the folds of one partition).
+    seed : int
+        ``split.seed`` (the seed of the first partition).
+
+    Returns
+    -------
+    tuple of int
+        ``(repeat, fold, split_seed)``: partition ``index // folds``, its fold ``index % folds``,
+        drawn with seed ``seed + repeat``.
+    """
+    folds = max(int(folds), 1)
+    repeat, fold = divmod(int(index), folds)
+    return repeat, fold, int(seed) + repeat
 
 
 def _moa_lists(cpd: pd.DataFrame) -> list[list[str]]:
@@ -378,11 +406,18 @@ def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool 
 
 
 def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
-                    stratify: bool = True, folds: int = 1, fold: int = 0) -> pd.DataFrame:
+                    stratify: bool = True, folds: int = 1, fold: int = 0, repeats: int = 1) -> pd.DataFrame:
     """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`;
     or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``.
+
+    ``fold`` is the workflow's fold index over ``repeats × folds`` splits (:func:`fold_of`): the
+    partition's seed and fold are derived from it.
     """
     check_mode(mode)
+    if not 0 <= int(fold) < int(repeats) * max(int(folds), 1):
+        raise MorphotxInputError(f"split: fold {fold} was asked but split.repeats × split.folds is "
+                                 f"{int(repeats) * max(int(folds), 1)}")
+    repeat, fold, seed = fold_of(fold, folds, seed)
     if mode != "well_holdout":
         tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in profiles]
         out = split_compounds_frame(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)

@@ -128,8 +128,10 @@ def evaluate_priority(wildcards):
 
 
 SEEDS = SETTINGS.train.seeds
-# repetitions of the headline protocol: compound-grouped folds × training seeds (split.folds)
-FOLDS = list(range(SETTINGS.split.folds))
+# the headline's repetitions: split.repeats re-drawn partitions × split.folds compound-grouped folds;
+# fold index f is fold f mod K of partition f // K (morphotx.split.fold_of). Training seeds are
+# averaged within a fold, not counted as repetitions.
+FOLDS = list(range(SETTINGS.split.repeats * SETTINGS.split.folds))
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
 TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
 GPU = 1 if SETTINGS.train.device == "cuda" else 0
@@ -159,7 +161,7 @@ def embedding_files(name, fold, seed):
 
 
 # evaluation: which views are scored, and the tables each evaluation job writes
-EVAL_TABLES = ["classification", "per_moa", "embedding_metrics", "curves", "map"]
+EVAL_TABLES = ["classification", "per_moa", "embedding_metrics", "curves", "map", "predictions"]
 ARITH_TABLES = ["distances", "zscores", "traversal"]
 # the evaluation jobs' settings (morphotx.evaluate); `views` picks the jobs' inputs and `collapse`
 # is the embedding rules' setting

@@ -210,6 +210,7 @@ rule headline:
     input:
         classification=[rules.leaderboard.output.classification],
         embedding_metrics=[rules.leaderboard.output.embedding_metrics],
+        predictions=[rules.leaderboard.output.predictions],
     output:
         parquet=f"{LEADERBOARD}/headline.parquet",
         md=f"{LEADERBOARD}/headline.md",
@@ -230,6 +231,7 @@ rule headline:
     params:
         **config["headline"],
         split_mode=config["split"]["mode"],
+        folds=config["split"]["folds"],
     script:
         "../../scripts/headline.py"
 
