@@ -22,13 +22,14 @@ def run_a(tmp_path_factory):
     return d
 
 
-FILES_CFG = {"dataset": {"name": "mine", "source": "files"}, "moa": {"source": "map"}, "split": {"folds": 1}}
+FILES_CFG = {"dataset": {"name": "mine", "source": "files"}, "moa": {"source": "map"}, "split": {"folds": 3}}
+PERTURBED_FOLD = 1  # the fold whose test compounds test_test_compounds_decide_nothing replaces by noise
 FILES_HEADLINE = "results/mine/leaderboard/headline.parquet"
 
 
 @pytest.fixture(scope="module")
 def files_run(tmp_path_factory, tiny_raw):
-    """dataset.source: files on the tiny demo's files (MoA from a map), one fold; shared by the
+    """dataset.source: files on the tiny demo's files (MoA from a map), three folds; shared by the
     files-source test and the test-compounds-decide-nothing test (its unperturbed run). Every table
     up to the headline; the figures are run_a's (the same rules on the demo's files)."""
     d = tmp_path_factory.mktemp("wf_files")
@@ -356,13 +357,18 @@ def _perturb_test_compounds(src: Path, dst: Path, pert_col: str, test_ids: set, 
 
 @pytest.mark.workflow
 def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
-    """The headline protocol: replacing every test compound's features (both modalities) by noise
-    changes no trained weight, no validation score and no chosen configuration; it changes only
-    test scores."""
+    """The nested protocol with three folds: replacing fold f's test compounds' features (both
+    modalities) by noise changes no trained weight of fold f, none of its validation scores and
+    none of its choices (every entry's configuration, the raw baseline chosen on validation, the
+    learned entry chosen per input); it changes fold f's test scores. (Those compounds are training
+    and validation compounds of the other folds, whose scores and choices may change: they are not
+    fold f's. That a fold's choice reads only that fold's validation rows, for every fold, is
+    tests/test_headline.py's.)"""
     a_dir, base = files_run
     b_dir = tmp_path / "b"
     out_a = a_dir / "results" / "mine"
-    split = pd.read_parquet(out_a / "split" / "fold0" / "compound_split.parquet")
+    f = PERTURBED_FOLD
+    split = pd.read_parquet(out_a / "split" / f"fold{f}" / "compound_split.parquet")
     test_ids = set(split.loc[split["Metadata_split"] == "test", "Metadata_pert_id"])
     assert test_ids
     b_dir.mkdir()
@@ -378,24 +384,27 @@ def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
     out_b = b_dir / "results" / "mine"
     # the trained models: same history (validation metric, losses) and the same best epoch
     for name in TEST_MODELS:
-        ha = pd.read_csv(out_a / "models" / name / "fold0" / "seed0" / "history.csv").drop(columns="seconds")
-        hb = pd.read_csv(out_b / "models" / name / "fold0" / "seed0" / "history.csv").drop(columns="seconds")
+        ha = pd.read_csv(out_a / "models" / name / f"fold{f}" / "seed0" / "history.csv").drop(columns="seconds")
+        hb = pd.read_csv(out_b / "models" / name / f"fold{f}" / "seed0" / "history.csv").drop(columns="seconds")
         pd.testing.assert_frame_equal(ha, hb, obj=name)
-    # every validation score equal, some test score different
+    # every validation score of fold f equal, some test score of fold f different
     keys = ["source", "fold", "seed", "split", "view", "level", "variant", "classifier"]
-    ca = pd.read_parquet(out_a / "leaderboard" / "all_classification.parquet").sort_values(keys)
-    cb = pd.read_parquet(out_b / "leaderboard" / "all_classification.parquet").sort_values(keys)
+    ca, cb = (pd.read_parquet(o / "leaderboard" / "all_classification.parquet").query("fold == @f").sort_values(keys)
+              for o in (out_a, out_b))
     va, vb = (c[c["split"] == "validation"].reset_index(drop=True) for c in (ca, cb))
     assert len(va) > 50
     pd.testing.assert_frame_equal(va, vb, obj="validation scores")
     ta, tb = (c[c["split"] == "test"]["macro_f1"].to_numpy() for c in (ca, cb))
     assert not (ta == tb).all(), "test scores should change when test features change"
-    # the headline chooses the same configurations on the same validation scores
-    cols = ["entry", "configuration", "validation_macro_f1", "baseline", "best_of_input"]
-    # (rows are displayed by test score, so compare them by entry)
-    ha, hb = (pd.read_parquet(o / "leaderboard" / "headline.parquet")[cols].sort_values("entry").reset_index(drop=True)
-              for o in (out_a, out_b))
-    pd.testing.assert_frame_equal(ha, hb, obj="headline choices")
+    # fold f's choices, entry by entry, are the same (the learned entries chosen per input and the
+    # raw baseline chosen on validation included)
+    cols = ["entry", "source", "configuration", "score"]
+    ha, hb = (pd.read_parquet(o / "leaderboard" / "headline_choices.parquet").query("fold == @f")[cols]
+              .sort_values("entry").reset_index(drop=True) for o in (out_a, out_b))
+    assert {"raw, chosen on validation", "learned, chosen on validation (Cell Painting only)"} <= set(ha["entry"])
+    pd.testing.assert_frame_equal(ha, hb, obj="fold f's choices")
+    other = (pd.read_parquet(o / "leaderboard" / "headline_choices.parquet").query("fold != @f") for o in (out_a, out_b))
+    assert len(next(other)) > 0  # the other folds were chosen too (and may differ)
 
 
 @pytest.mark.workflow

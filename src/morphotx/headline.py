@@ -457,6 +457,7 @@ class EntryResult:
     row: dict
     per_fold: pd.Series
     counts: list
+    choices: pd.DataFrame | None = None
 
 
 def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.DataFrame, metric: str,
@@ -494,7 +495,8 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
     if predictions is not None and axes is not None and not predictions.empty:
         chosen = _chosen_rows(predictions[predictions["split"] == "test"], choices)
         counts = [inference.counts(g, *axes) for _, g in chosen.groupby(["fold", "seed"], sort=True)]
-    return EntryResult(res, per_fold[metric], counts)
+    chosen_test = per_fold[metric].rename(f"test_{metric}").reset_index()
+    return EntryResult(res, per_fold[metric], counts, choices.merge(chosen_test, on="fold", how="left"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,7 +588,17 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
                    predictions: pd.DataFrame | None = None, bootstrap: int = 2000, seed: int = 0,
                    power: float = 0.8) -> pd.DataFrame:
     """The headline table: one row per model, Cell-Painting-only model view, raw baseline, and
-    per input the learned entry chosen on validation.
+    per input the learned entry chosen on validation (:func:`headline_tables`' first table).
+    """
+    return headline_tables(classification, embedding_metrics, metric, ci, confidence, split_mode, predictions,
+                           bootstrap, seed, power)[0]
+
+
+def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
+                    ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound",
+                    predictions: pd.DataFrame | None = None, bootstrap: int = 2000, seed: int = 0,
+                    power: float = 0.8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The headline table and every split's choices.
 
     Parameters
     ----------
@@ -630,7 +642,9 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
         ``ratio_vs_baseline``, both methods' columns (``delta_fold_*``, ``delta_boot_*``),
         ``best_of_input`` (the entries chosen on validation per input: the primary comparisons)
         and ``delta_p_holm_best`` (Holm over those), ``ci_method``, ``confidence``, ``protocol``,
-        ``status`` and ``note``.
+        ``status`` and ``note``. Second table: one row per entry and split with a choice:
+        ``entry, fold, source``, the chosen ``view, level, variant, classifier``,
+        ``configuration``, its validation ``score`` and ``test_<metric>``.
     """
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
@@ -643,8 +657,9 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
                                         embedding)
         reported = ["moa_map"]
     cols = _columns(metric, reported)
+    choice_cols = ["entry", "fold", "source", *CONFIG, "configuration", "score", f"test_{metric}"]
     if classification is None or classification.empty:
-        return pd.DataFrame(columns=cols).assign(protocol=pd.Series(dtype=object))
+        return pd.DataFrame(columns=cols).assign(protocol=pd.Series(dtype=object)), pd.DataFrame(columns=choice_cols)
     if metric not in classification.columns:
         raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
     axes, weights = _bootstrap_axes(predictions, metric, bootstrap, seed)
@@ -670,7 +685,9 @@ def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame
     table.loc[best, "delta_p_holm_best"] = holm(table.loc[best, "delta_p"].astype(float))
     table["ci_method"], table["confidence"] = ci, confidence
     table["protocol"] = PROTOCOLS[split_mode]
-    return _order(table, metric)
+    chosen = [r.choices.assign(entry=name) for name, r in results.items() if r.choices is not None and len(r.choices)]
+    choices = pd.concat(chosen, ignore_index=True)[choice_cols] if chosen else pd.DataFrame(columns=choice_cols)
+    return _order(table, metric), choices
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1009,7 +1026,8 @@ def repetitions_text(classification: pd.DataFrame, folds: int | None = None) -> 
 def headline(classification: list[str], embedding_metrics: list[str], parquet: str, md: str,
              metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
              tsv: str | None = None, split_mode: str = "compound", predictions: list[str] | None = None,
-             bootstrap: int = 2000, seed: int = 0, folds: int | None = None) -> pd.DataFrame:
+             bootstrap: int = 2000, seed: int = 0, folds: int | None = None,
+             choices: str | None = None) -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
     atomically (``tsv``: also the display table as TSV, for the HTML report).
 
@@ -1026,6 +1044,8 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
         Parquet files of the ``predictions`` tables (the compound bootstrap's input).
     folds : int, optional
         ``split.folds``, for the description of the splits (:func:`repetitions_text`).
+    choices : str, optional
+        Output path of every split's choices (:func:`headline_tables`' second table).
 
     Returns
     -------
@@ -1035,16 +1055,18 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     cls = read_tables(classification)
     embedding = read_tables(embedding_metrics)
     preds = read_tables(predictions) if predictions else None
-    table = headline_frame(cls, embedding, metric=metric, ci=ci, confidence=confidence, split_mode=split_mode,
-                           predictions=preds, bootstrap=bootstrap, seed=seed)
+    table, chosen = headline_tables(cls, embedding, metric=metric, ci=ci, confidence=confidence,
+                                    split_mode=split_mode, predictions=preds, bootstrap=bootstrap, seed=seed)
     text = markdown(table, repetitions_text(cls, folds))
-    outs = [parquet, md] + ([tsv] if tsv else [])
+    outs = [parquet, md] + ([tsv] if tsv else []) + ([choices] if choices else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])
         with open(tmps[1], "w") as fh:
             fh.write(text)
         if tsv:
             compact(table).to_csv(tmps[2], sep="\t", index=False)
+        if choices:
+            write_parquet(chosen, tmps[-1])
     if _well_holdout(table):
         log.warning("headline: %s", PROTOCOLS["well_holdout"])
     for line in summary_lines(table):

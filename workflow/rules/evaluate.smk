@@ -214,6 +214,7 @@ rule headline:
     output:
         parquet=f"{LEADERBOARD}/headline.parquet",
         md=f"{LEADERBOARD}/headline.md",
+        choices=f"{LEADERBOARD}/headline_choices.parquet",
         tsv=report(
             f"{LEADERBOARD}/headline.tsv",
             caption="../report/headline.rst",
