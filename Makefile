@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run quick tune test test-fast lint dag report bench bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
+.PHONY: run quick tune test test-fast lint dag report readme-numbers bench bench-controls bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,15 @@ dag: $(STAMP)
 ## benchmarks (print figures; not part of `make test`)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py
+
+## controls of the headline statistic where the answer is known: MoA labels permuted (false-positive
+## rate) and a planted gain (detection rate vs screen size); results/controls/controls.{md,tsv}
+bench-controls: $(STAMP)
+	$(BIN)/python benchmarks/bench_controls.py --out results/controls --cores $(CORES) $(ARGS)
+
+## the README's result block from a finished run (make run) and the controls (make bench-controls)
+readme-numbers: $(STAMP)
+	$(BIN)/python -m morphotx.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls)
 
 ## the quick look (`make quick`'s target) from nothing: per-rule wall, CPU and RSS, total wall and CPU
 bench-quick: $(STAMP)

@@ -67,13 +67,15 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
 
     monkeypatch.setattr(F, "_save", inspect_then_save)
     F.headline(str(table), str(tmp_path / "headline.png"))
-    good = [x for x in seen["labels"] if x.startswith("▶ good")]  # chosen on validation: marked, bold
+    chosen = [x for x in seen["labels"] if x.startswith("▶ learned, chosen on validation")]  # primary: marked, bold
+    good = [x for x in seen["labels"] if x.startswith("good")]
     flat = [x for x in seen["labels"] if x.startswith("flat")]
+    assert len(chosen) == 1 and chosen[0].endswith(" *") and "Holm p 0.00" in chosen[0]
     assert good and good[0].endswith(" *") and "Holm p 0.00" in good[0]
     assert flat and "Holm p" in flat[0] and not flat[0].endswith("*")
-    assert seen["bold"] == good and "▶ bold: per input, the learned entry chosen on validation" in seen["title"]
+    assert seen["bold"] == chosen and "▶ bold: primary comparisons" in seen["title"]
     assert not any("Holm" in x for x in seen["labels"] if x.startswith("raw"))
-    assert "adjusted for every learned entry compared (* below 0.05)" in seen["title"]
+    assert "over every learned entry (exploratory) (* below 0.05)" in seen["title"]
 
 
 def _umap_cosine_in_a_new_process() -> list[str]:

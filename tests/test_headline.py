@@ -93,26 +93,138 @@ def test_perturbing_test_metrics_changes_no_choice():
         pd.testing.assert_frame_equal(a, b)
 
 
-def test_incomplete_configuration_loses_to_complete_one_and_failure_is_reported():
+def test_configuration_failing_in_one_fold_is_not_chosen_there_and_failures_are_reported():
+    """No "complete in every repetition first" rule: a configuration without a validation score in
+    a fold cannot be chosen in that fold, and the other folds still choose it; a failure of a
+    configuration that was not chosen in a fold is not the entry's failure, a test failure of a
+    chosen one is, and a fold with nothing to choose is reported as such."""
     cls = raw_rows()
-    cls += config("clip", "both", "collapsed", "mlp", [0.9, np.nan, 0.9], [0.9, 0.9, 0.9], reason="boom")
-    cls += config("clip", "both", "collapsed", "knn", [0.4, 0.4, 0.4], [0.4, 0.4, 0.4])
-    cls += config("vae_beta_cp", "cp", "collapsed", "gmm", [0.3, np.nan, 0.3], [0.3, np.nan, 0.3],
+    cls += config("clip", "both", "collapsed", "mlp", [0.9, np.nan, 0.9], [0.9, 0.8, 0.7], reason="boom")
+    cls += config("clip", "both", "collapsed", "knn", [0.4, 0.4, 0.4], [0.4, 0.5, 0.6])
+    cls += config("vae_beta_cp", "cp", "collapsed", "gmm", [0.3, 0.3, 0.3], [0.3, np.nan, 0.3],
                   reason="singular covariance")
+    cls += config("vae_tiny", "cp", "collapsed", "gmm", [0.3, np.nan, 0.3], [0.3, np.nan, 0.3], reason="no fit")
     t = table(cls)
-    assert row(t, "clip")["classifier"] == "knn"
-    assert row(t, "clip")["status"] == "ok"
-    v = row(t, "vae_beta_cp")
-    assert v["status"] == "failed in 1/3 repetitions: singular covariance"
+    c = row(t, "clip")
+    assert c["classifier"] == "mlp"  # the most frequent choice
+    assert c["choices"] == "both · collapsed · collapsed · mlp (2/3); both · collapsed · collapsed · knn (1/3)"
+    assert c["macro_f1"] == pytest.approx(np.mean([0.9, 0.5, 0.7]))  # fold 1: knn's test score, not mlp's 0.8
+    assert c["validation_macro_f1"] == pytest.approx(np.mean([0.9, 0.4, 0.9]))
+    assert c["status"] == "ok" and c["n_repetitions"] == 3 and c["n_validation_repetitions"] == 3
+    v = row(t, "vae_beta_cp")  # chosen in every fold, its test failed in one
+    assert v["status"] == "failed in 1/3 splits: singular covariance"
     assert v["validation_macro_f1"] == pytest.approx(0.3)
-    assert v["n_repetitions"] == 2 and v["n_validation_repetitions"] == 2
-    assert "chosen among those scored in 2" in v["note"]
+    assert v["n_repetitions"] == 2 and v["n_validation_repetitions"] == 3
+    tiny = row(t, "vae_tiny")  # nothing to choose in fold 1
+    assert tiny["status"] == "no choice in 1/3 splits"
+    assert tiny["n_repetitions"] == 2 and tiny["n_validation_repetitions"] == 2
+    assert "no configuration with a validation score in 1 of 3 splits" in tiny["note"]
+    chosen = H.select(pd.DataFrame(cls)[lambda d: d["source"] == "clip"])
+    assert list(chosen["fold"]) == [0, 1, 2] and list(chosen["classifier"]) == ["mlp", "knn", "mlp"]
 
 
 def test_validation_scores_tie_broken_by_configuration_string():
     cls = pd.DataFrame(config("m", "both", "collapsed", "mlp", [0.5] * 3, [0.1] * 3)
                        + config("m", "both", "collapsed", "knn", [0.5] * 3, [0.9] * 3))
-    assert H.select(cls)["classifier"] == "knn"
+    chosen = H.select(cls)
+    assert list(chosen["fold"]) == [0, 1, 2] and (chosen["classifier"] == "knn").all()
+    # per fold: where mlp is strictly better on validation, it wins that fold only
+    cls.loc[(cls["classifier"] == "mlp") & (cls["split"] == "validation") & (cls["fold"] == 1), "macro_f1"] = 0.6
+    assert list(H.select(cls)["classifier"]) == ["knn", "mlp", "knn"]
+    scores = H.validation_scores(cls)
+    assert list(scores.loc[scores["fold"] == 0, "configuration"]) == ["both · collapsed · collapsed · knn",
+                                                                     "both · collapsed · collapsed · mlp"]
+
+
+def nested_fixture(n_folds=4, seed=0):
+    """Three configurations of one model and two raw ones, random validation and test scores in
+    every fold (distinct, so that no fold's choice is a tie)."""
+    rng = np.random.default_rng(seed)
+    reps = [(f, 0) for f in range(n_folds)]
+    cls = []
+    for source, view, clf in [("m", "both", "knn"), ("m", "both", "mlp"), ("m", "cp", "knn"),
+                              ("raw", "cp", "knn"), ("raw", "both", "knn")]:
+        cls += config(source, view, "collapsed", clf, list(rng.uniform(0.2, 0.8, n_folds)),
+                      list(rng.uniform(0.2, 0.8, n_folds)), reps=reps)
+    return pd.DataFrame(cls)
+
+
+def test_a_fold_s_choice_depends_on_its_own_validation_rows_only():
+    """Nested selection: for every fold f, scrambling the validation and test rows of every other
+    fold and the test rows of f leaves f's choice unchanged; changing f's own validation rows
+    can change it. The entry's test score is the mean over folds of each fold's own choice's."""
+    cls = nested_fixture()
+    folds = sorted(cls["fold"].unique())
+    assert len(folds) >= 3
+    base = H.select(cls[cls["source"] == "m"]).set_index("fold")["configuration"]
+    assert base.nunique() > 1  # the folds do not all agree, so a pooled choice would differ somewhere
+    rng = np.random.default_rng(1)
+    for f in folds:
+        for _ in range(5):
+            pert = cls.copy()
+            hit = (pert["fold"] != f) | (pert["split"] == "test")
+            pert.loc[hit, "macro_f1"] = rng.uniform(0, 1, hit.sum())
+            got = H.select(pert[pert["source"] == "m"]).set_index("fold")["configuration"]
+            assert got[f] == base[f], (f, got[f], base[f])
+        # its own validation rows do decide: lift the runner-up of fold f above the choice
+        scores = H.validation_scores(cls[cls["source"] == "m"])
+        second = scores[scores["fold"] == f].iloc[1]
+        own = cls.copy()
+        lift = ((own["fold"] == f) & (own["split"] == "validation") & (own["view"] == second["view"])
+                & (own["classifier"] == second["classifier"]) & (own["source"] == "m"))
+        own.loc[lift, "macro_f1"] = 0.99
+        assert H.select(own[own["source"] == "m"]).set_index("fold")["configuration"][f] == second["configuration"]
+    t = H.headline_frame(cls, pd.DataFrame())
+    m = row(t, "m")
+    test = cls[(cls["source"] == "m") & (cls["split"] == "test")]
+    want = [test.loc[(test["fold"] == f) & (test["view"] + " · collapsed · collapsed · " + test["classifier"]
+                                            == base[f]), "macro_f1"].item() for f in folds]
+    assert m["macro_f1"] == pytest.approx(np.mean(want))
+    assert m["n_repetitions"] == len(folds)
+    assert m["choices"].count("/4)") == base.nunique()
+
+
+def test_training_seeds_are_averaged_within_a_fold_not_counted_as_repetitions():
+    """3 folds × 2 training seeds: J = 3 splits; selection compares seed means and the test
+    score per fold is the mean of the chosen configuration's seeds, one value per fold in the CI."""
+    reps = [(f, s) for f in range(3) for s in range(2)]
+    # a: seed means 0.45 (one lucky seed at 0.8); b: 0.5 — b is chosen though a has the highest single seed
+    cls = config("m", "both", "collapsed", "a", [0.1, 0.8] * 3, [0.9] * 6, reps=reps)
+    cls += config("m", "both", "collapsed", "b", [0.5, 0.5] * 3, [0.2, 0.4, 0.3, 0.5, 0.6, 0.8], reps=reps)
+    t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame())
+    m = row(t, "m")
+    assert m["classifier"] == "b" and m["choices"] == "both · collapsed · collapsed · b (3/3)"
+    assert m["n_repetitions"] == 3 and m["n_validation_repetitions"] == 3
+    per_fold = [0.3, 0.4, 0.7]
+    mean, lo, hi = H.interval(per_fold, 0.25)
+    assert m["macro_f1"] == pytest.approx(mean)
+    assert (m["macro_f1_ci_low"], m["macro_f1_ci_high"]) == pytest.approx((lo, hi))
+    assert m["validation_macro_f1"] == pytest.approx(0.5)
+    text = H.repetitions_text(pd.DataFrame(cls))
+    assert text.startswith("J = 3 splits") and "2 training seed(s) per split (averaged" in text
+    assert H.repetitions_text(pd.DataFrame(cls), folds=3).startswith("J = 3 splits: 1 partition(s) × 3 folds")
+
+
+def test_the_chosen_entry_picks_per_fold_across_sources():
+    """The learned entry chosen on validation chooses in every fold among every model's
+    configurations: a model best on validation in folds 0 and 1 and another best in fold 2 both
+    appear in its choices, and its test score mixes them fold by fold."""
+    cls = raw_rows()
+    cls += config("alpha", "both", "collapsed", "knn", [0.6, 0.6, 0.4], [0.50, 0.52, 0.10])
+    cls += config("beta", "both", "collapsed", "knn", [0.5, 0.5, 0.7], [0.90, 0.90, 0.30])
+    t = table(cls)
+    name = H.chosen_name("both")
+    assert name == "learned, chosen on validation (Cell Painting + L1000)"
+    c = row(t, name)
+    assert (c["kind"], c["input"], c["source"], bool(c["best_of_input"])) == ("chosen", "both", "chosen", True)
+    assert c["choices"] == "alpha: both · collapsed · collapsed · knn (2/3); beta: both · collapsed · collapsed · knn (1/3)"
+    assert c["configuration"] == "alpha: both · collapsed · collapsed · knn"
+    assert c["macro_f1"] == pytest.approx(np.mean([0.50, 0.52, 0.30]))
+    assert c["validation_macro_f1"] == pytest.approx(np.mean([0.6, 0.6, 0.7]))
+    assert c["baseline"] == H.RAW_CHOSEN
+    # each model alone keeps its own configuration in every fold
+    assert row(t, "alpha")["macro_f1"] == pytest.approx(np.mean([0.50, 0.52, 0.10]))
+    assert not row(t, "alpha")["best_of_input"] and not row(t, "beta")["best_of_input"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,26 +272,34 @@ def test_single_repetition_gives_nan_ci_and_note():
 # baselines and paired differences
 # ---------------------------------------------------------------------------------------------
 def test_paired_delta_and_baseline_for_both_chosen_on_validation():
-    # raw cp best on validation (0.6) though early fusion is best on test
-    cls = raw_rows(cp=(0.6, 0.2), both=(0.5, 0.5))
-    cls = [r for r in cls if not (r["source"] == "raw" and r["view"] == "cp" and r["split"] == "test")]
-    cls += rows("raw", "cp", "collapsed", "knn", "test", [0.4, 0.4, 0.5])
+    """A two-assay entry is compared with ``raw, chosen on validation``: in every fold the raw
+    configuration (any view) best on that fold's validation rows; baselines get no Δ."""
+    # raw cp best on validation in folds 0 and 1, early fusion in fold 2; early fusion is best on test
+    cls = [r for r in raw_rows() if r["view"] not in ("cp", "both")]
+    cls += config("raw", "cp", "collapsed", "knn", [0.6, 0.6, 0.4], [0.4, 0.4, 0.2])
+    cls += config("raw", "both", "collapsed", "knn", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     cls += config("supcon", "both", "collapsed", "knn", [0.5] * 3, [0.5, 0.6, 0.7])
     t = table(cls)
+    raw = row(t, H.RAW_CHOSEN)
+    assert raw["kind"] == "baseline" and raw["input"] == "both"
+    assert raw["choices"] == "cp · collapsed · collapsed · knn (2/3); both · collapsed · collapsed · knn (1/3)"
+    assert raw["macro_f1"] == pytest.approx(np.mean([0.4, 0.4, 0.5]))
     s = row(t, "supcon")
-    assert s["baseline"] == "raw Cell Painting"
+    assert s["baseline"] == H.RAW_CHOSEN
     d = [0.1, 0.2, 0.2]
     mean, lo, hi = H.interval(d, 0.25)
     assert s["delta_vs_baseline"] == pytest.approx(mean)
     assert (s["delta_ci_low"], s["delta_ci_high"]) == pytest.approx((lo, hi))
+    assert (s["delta_fold_ci_low"], s["delta_fold_ci_high"]) == pytest.approx((lo, hi))
+    assert s["delta_p"] == pytest.approx(H.paired_p(d, 0.25)) and s["delta_method"] == "fold_t"
+    assert s["delta_mde"] == pytest.approx(H.fold_mde(d, 0.25)) and s["delta_mde"] > 0
+    assert np.isnan(s["delta_boot_p"])  # no predictions: no compound bootstrap
     assert s["ratio_vs_baseline"] == pytest.approx(0.6 / (1.3 / 3))
-    # baseline rows: delta to the best raw baseline, NaN for that one itself
-    best = row(t, "raw Cell Painting")
-    assert pd.isna(best["baseline"]) and np.isnan(best["delta_vs_baseline"])
-    assert "best raw baseline" in best["note"]
-    ef = row(t, "raw early fusion")
-    assert ef["baseline"] == "raw Cell Painting"
-    assert ef["delta_vs_baseline"] == pytest.approx(np.mean([0.1, 0.1, 0.0]))
+    # baselines: no difference, not even to one another
+    for entry in ("raw Cell Painting", "raw early fusion", H.RAW_CHOSEN):
+        b = row(t, entry)
+        assert pd.isna(b["baseline"]) and np.isnan(b["delta_vs_baseline"]) and np.isnan(b["delta_p_holm"])
+    assert "every split's best raw configuration" in raw["note"]
 
 
 def test_cp_only_entries_use_raw_cell_painting_and_pair_on_shared_repetitions():
@@ -188,21 +308,28 @@ def test_cp_only_entries_use_raw_cell_painting_and_pair_on_shared_repetitions():
     cls += rows("raw", "cp", "collapsed", "knn", "test", [0.3, 0.3], reps=REPS[:2])  # one repetition missing
     cls += config("clip", "both", "collapsed", "knn", [0.6] * 3, [0.6] * 3)
     cls += config("clip", "cp", "collapsed", "knn", [0.4] * 3, [0.35, 0.45, 0.9])
-    cls += config("vae_beta_cp", "cp", "collapsed", "knn", [0.4] * 3, [0.4] * 3)
+    cls += config("vae_beta_cp", "cp", "collapsed", "knn", [0.3] * 3, [0.4] * 3)
     t = table(cls)
-    assert row(t, "clip")["baseline"] == "raw early fusion"
+    assert row(t, "clip")["baseline"] == H.RAW_CHOSEN
+    assert row(t, H.RAW_CHOSEN)["configuration"] == "both · collapsed · collapsed · knn"
     c = row(t, "clip (Cell Painting only)")
     assert (c["kind"], c["input"], c["baseline"]) == ("cp_only", "cp", "raw Cell Painting")
+    assert c["configuration"] == "cp · collapsed · collapsed · knn"
     assert c["n_delta_repetitions"] == 2
     assert c["delta_vs_baseline"] == pytest.approx(np.mean([0.05, 0.15]))
     v = row(t, "vae_beta_cp")
     assert (v["kind"], v["input"], v["baseline"]) == ("model", "cp", "raw Cell Painting")
     assert "vae_beta_cp (Cell Painting only)" not in set(t["entry"])
-    assert set(t["entry"]) == {"raw Cell Painting", "raw L1000", "raw early fusion", "raw late fusion", "clip",
-                               "clip (Cell Painting only)", "vae_beta_cp"}
-    # order: baselines first, then by test macro-F1 descending
-    assert list(t["kind"][:4]) == ["baseline"] * 4
-    assert list(t["entry"][4:]) == ["clip", "clip (Cell Painting only)", "vae_beta_cp"]
+    cp_chosen = row(t, H.chosen_name("cp"))  # among clip's cp configurations and vae_beta_cp's
+    assert cp_chosen["configuration"] == "clip: cp · collapsed · collapsed · knn"
+    assert (cp_chosen["input"], cp_chosen["baseline"]) == ("cp", "raw Cell Painting")
+    assert set(t["entry"]) == {"raw Cell Painting", "raw L1000", "raw early fusion", "raw late fusion", H.RAW_CHOSEN,
+                               H.chosen_name("both"), H.chosen_name("cp"), "clip", "clip (Cell Painting only)",
+                               "vae_beta_cp"}
+    # order: baselines first, then the chosen entries by input, then the rest by test macro-F1 descending
+    assert list(t["kind"][:5]) == ["baseline"] * 5
+    assert list(t["entry"][5:]) == [H.chosen_name("both"), H.chosen_name("cp"), "clip",
+                                    "clip (Cell Painting only)", "vae_beta_cp"]
 
 
 def test_moa_map_from_collapsed_variant_and_late_fusion_note():
@@ -234,28 +361,36 @@ def verdict_fixture():
 
 def test_markdown_has_table_method_and_verdict():
     t = table(verdict_fixture())
-    md = H.markdown(t, "J = 3: 3 fold(s) × 1 seed(s)")
+    md = H.markdown(t, "J = 3 splits: 3 fold(s)")
     assert md.startswith("# morphotx headline")
-    assert "Nadeau & Bengio 2003" in md and "validation compounds only" in md and "J = 3" in md
-    assert "| good" in md and "| raw late fusion" in md
+    assert "Nadeau & Bengio 2003" in md and "J = 3 splits" in md
+    assert "**Nested selection.**" in md and "no other split's compounds take part" in md
+    assert "| good" in md and "| raw late fusion" in md and f"| ▶ {H.chosen_name('both')}" in md
     assert "0.720 [" in md and "+0.220 [" in md
-    assert "**good** vs raw early fusion: Δ = +0.220" in md and "above its baseline" in md
-    assert "**flat** vs raw early fusion" in md and "not distinguishable" in md
-    assert "Better than the raw baseline of the same input: good." in md
+    base = H.RAW_CHOSEN
+    assert f"**good** vs {base}: Δ = +0.220" in md and "above its baseline" in md
+    assert "(exploratory; Holm-adjusted" in md and "(primary; Holm over the inputs" in md
+    flat = next(x for x in md.splitlines() if x.startswith(f"- **flat** vs {base}"))
+    assert "not distinguishable" in flat and "minimum detectable effect" in flat
+    assert f"a true gain below {row(t, 'flat')['delta_mde']:.3f}" in flat
+    assert "- " + H.BEST_OF_INPUT_INTRO in md
+    assert "- Exploratory (every model, 2 comparisons): better than the raw baseline of the same input: good." in md
     assert "Not distinguishable from (or not comparable with) the raw baseline: flat." in md
-    assert "vs nan" not in md and "**raw early fusion** vs" not in md
+    assert "vs nan" not in md and "**raw early fusion** vs" not in md and f"**{base}** vs" not in md
     lines = H.summary_lines(t)
-    assert len(lines) == len(t) and lines[4].startswith("good")
-    assert "delta +0.220" in lines[4]
+    assert len(lines) == len(t) and lines[6].startswith("good")
+    assert "delta +0.220" in lines[6] and f"vs {base}" in lines[6] and "MDE" in lines[6]
     assert "delta" not in lines[2] and lines[2].startswith("raw early fusion")
+    assert lines[5].startswith(H.chosen_name("both")) and "Holm p" in lines[5]
 
 
 def test_markdown_states_negative_result():
     cls = raw_rows(both=(0.5, 0.5)) + config("flat", "both", "collapsed", "knn", [0.6] * 3, [0.3, 0.31, 0.32])
     md = H.markdown(table(cls), "J = 3")
     assert "below its baseline" in md
-    assert "No learned embedding is better than the raw baseline" in md
+    assert "Exploratory (every model, 1 comparisons): no learned embedding is better than the raw baseline" in md
     assert "Worse than the raw baseline of the same input: flat." in md
+    assert "Better than" not in md
 
 
 def test_write_headline_round_trips(tmp_path):
@@ -269,12 +404,15 @@ def test_write_headline_round_trips(tmp_path):
     em_path = tmp_path / "embedding.parquet"
     em.to_parquet(em_path)
     out, md = tmp_path / "out" / "headline.parquet", tmp_path / "out" / "headline.md"
-    got = H.headline(paths, [str(em_path)], str(out), str(md))
+    tsv = tmp_path / "out" / "headline.tsv"
+    got = H.headline(paths, [str(em_path)], str(out), str(md), tsv=str(tsv), folds=3)
     back = pd.read_parquet(out)
     pd.testing.assert_frame_equal(back, got, check_dtype=False)
     pd.testing.assert_frame_equal(got, H.headline_frame(cls, em), check_dtype=False)
+    assert row(got, "good")["moa_map"] == pytest.approx(0.3)
     text = md.read_text()
-    assert "# morphotx headline" in text and "J = 3: 3 fold(s) × 1 seed(s)" in text
+    assert "# morphotx headline" in text and "J = 3 splits: 1 partition(s) × 3 folds" in text
+    assert list(pd.read_csv(tsv, sep="\t")["entry"]) == list(H.compact(got)["entry"])
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
@@ -304,12 +442,15 @@ def test_moa_map_metric_selects_on_validation_map_without_classifiers():
           + both("m", "collapsed", [0.2] * 3, [0.90, 0.90, 0.90])  # best on test, worse on validation
           + both("m", "raw+collapsed", [0.4] * 3, [0.40, 0.42, 0.44]))
     t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame(em), metric="moa_map")
-    assert list(t["entry"]) == ["raw Cell Painting", "m"]  # no late fusion entry
+    # no late fusion entry (and no raw chosen among one raw view)
+    assert list(t["entry"]) == ["raw Cell Painting", H.chosen_name("cp"), "m"]
     m = row(t, "m")
     assert m["classifier"] == H.RETRIEVAL and m["variant"] == "raw+collapsed"  # chosen on validation
     assert m["moa_map"] == pytest.approx(0.42) and m["validation_moa_map"] == pytest.approx(0.4)
     assert m["delta_vs_baseline"] == pytest.approx(0.42 - 0.31)
     assert m["n_test_over_n_train"] == pytest.approx(20 / 80)
+    c = row(t, H.chosen_name("cp"))
+    assert c["configuration"] == "m: cp · collapsed · raw+collapsed · retrieval" and c["moa_map"] == pytest.approx(0.42)
     assert "MoA mAP" in H.markdown(t, "J = 3") and "Zero-shot" in H.markdown(t, "J = 3")
 
 
@@ -333,8 +474,10 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     assert (t["protocol"] == H.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
     md = H.markdown(t, "J = 3")
     assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
-    assert "on held-out wells" in md and "on held-out compounds" not in md and "validation wells only" in md
-    assert "- Chosen on validation wells, one learned entry per input" in md and "test compounds" not in md
+    assert "on held-out wells" in md and "on held-out compounds" not in md
+    assert "no other split's wells take part" in md and "best on its validation wells" in md
+    assert "- " + H.best_of_input_intro(t) in md and "validation wells" in H.best_of_input_intro(t)
+    assert "test compounds" not in md and "validation compounds" not in md
     assert "protocol" in H.compact(t).columns
     t.to_parquet(tmp_path / "h.parquet")
     assert H.main([str(tmp_path / "h.parquet")]) == 0
@@ -384,33 +527,39 @@ def test_headline_adjusts_for_every_learned_entry_compared():
         cls += config(f"flat{i}", "both", "collapsed", "knn", [0.6] * 5,
                       list(0.5 + 0.03 * np.sin(np.arange(5) + i)), reps=reps)
     t = table(cls)
-    learned = t[t["kind"] != "baseline"]
+    learned = t[t["kind"].isin(["model", "cp_only"])]
     assert len(learned) == 10 and learned["delta_p"].notna().all()
     np.testing.assert_allclose(learned["delta_p_holm"], H.holm(learned["delta_p"]))
     assert t.loc[t["kind"] == "baseline", "delta_p_holm"].isna().all()
+    # the chosen entry is the primary comparison: not in the exploratory family, Holm over the inputs only
+    chosen = row(t, H.chosen_name("both"))
+    assert np.isnan(chosen["delta_p_holm"]) and chosen["delta_p"] == pytest.approx(chosen["delta_p_holm_best"])
+    assert learned["delta_p_holm_best"].isna().all()
     lucky, good = row(t, "lucky"), row(t, "good")
     assert lucky["delta_ci_low"] > 0 and lucky["delta_p"] < 0.05 <= lucky["delta_p_holm"]
     assert good["delta_p_holm"] < 0.05
     lines = H.verdict(t)
-    better = [x for x in lines if x.startswith("Better than")]
+    better = [x for x in lines if x.startswith("Exploratory (every model, 10 comparisons): better than")]
     assert better and "good" in better[0] and "lucky" in better[0]
     assert "After Holm's correction for the 10 learned entries compared (family-wise error 5 %): good remains." \
         in better[0]
-    assert any(x.startswith("**lucky** vs raw early fusion") and "Holm-adjusted" in x for x in lines)
+    assert any(x.startswith(f"**lucky** vs {H.RAW_CHOSEN}") and "(exploratory; Holm-adjusted" in x for x in lines)
     md = H.markdown(t, "J = 5")
-    assert "p (Holm)" in md and "Holm's method over every learned entry" in md
+    assert "p (Holm)" in md and "Every other learned entry is exploratory: its p (Holm) is adjusted over all" in md
+    shown = H.compact(t).set_index("entry")["p (Holm)"]
+    assert shown["lucky"] == f"{lucky['delta_p_holm']:.3f}" and shown["lucky"] != f"{lucky['delta_p']:.3f}"
     assert any("Holm p" in x for x in H.summary_lines(t) if x.startswith("lucky"))
 
 
 def test_front_page_keeps_every_summary_line_of_the_verdict():
-    # better, worse and flat entries: three summary sentences after the per-entry lines
+    # better, worse and flat entries: four summary sentences after the per-entry lines
     cls = verdict_fixture() + config("bad", "both", "collapsed", "knn", [0.6] * 3, [0.30, 0.31, 0.32])
     t = table(cls)
     summary = [v for v in H.verdict(t) if not v.startswith("**")]
-    starts = ["Chosen on validation compounds, one learned entry per input",
-              "Better than the raw baseline of the same input:",
-              "Worse than the raw baseline of the same input:",
-              "Not distinguishable from (or not comparable with) the raw baseline:"]
+    starts = [H.BEST_OF_INPUT_INTRO,
+              "Exploratory (every model, 3 comparisons): better than the raw baseline of the same input: good.",
+              "Worse than the raw baseline of the same input: bad.",
+              "Not distinguishable from (or not comparable with) the raw baseline: flat."]
     assert len(summary) == len(starts) and all(v.startswith(s) for v, s in zip(summary, starts)), summary
     page = H.front_page_rst(t, "intro")
     assert all(f"- {v}" in page for v in summary)
@@ -418,9 +567,9 @@ def test_front_page_keeps_every_summary_line_of_the_verdict():
 
 
 def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input(capsys, tmp_path):
-    """"The best learned model" is the learned entry best on validation, one per input, never the
-    test column's maximum; its Holm adjustment counts only those compared; the verdict and the
-    terminal summary name it."""
+    """"The best learned model" is the learned configuration best on validation, chosen per fold
+    and per input among every model, never the test column's maximum; its Holm adjustment counts
+    only those compared; the verdict and the terminal summary name it."""
     cls = raw_rows(cp=(0.3, 0.3), both=(0.5, 0.5))
     cls += config("val_best", "both", "collapsed", "knn", [0.7] * 3, [0.45, 0.50, 0.55])  # best on validation
     cls += config("test_best", "both", "collapsed", "knn", [0.6] * 3, [0.80, 0.82, 0.84])  # best on test
@@ -428,34 +577,85 @@ def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input(capsys, tm
     cls += config("val_best", "cp", "collapsed", "knn", [0.35] * 3, [0.50, 0.52, 0.54])  # tie on validation: by name
     t = table(cls)
     best = t[t["best_of_input"]]
-    assert sorted(zip(best["input"], best["entry"])) == [("both", "val_best"),
-                                                          ("cp", "test_best (Cell Painting only)")]
-    assert not t.loc[t["kind"] == "baseline", "best_of_input"].any()
+    assert sorted(zip(best["input"], best["entry"], best["configuration"])) == [
+        ("both", H.chosen_name("both"), "val_best: both · collapsed · collapsed · knn"),
+        ("cp", H.chosen_name("cp"), "test_best: cp · collapsed · collapsed · knn")]
+    assert (best["kind"] == "chosen").all() and not t.loc[t["kind"] != "chosen", "best_of_input"].any()
+    assert row(t, H.chosen_name("both"))["macro_f1"] == pytest.approx(0.5)  # val_best's, not test_best's 0.82
     np.testing.assert_allclose(best["delta_p_holm_best"], H.holm(best["delta_p"]))
     assert t.loc[~t["best_of_input"], "delta_p_holm_best"].isna().all()
-    # the test scores decide nothing: scrambling them moves no flag
+    # the test scores decide nothing: scrambling them moves no choice
     pert = pd.DataFrame(cls)
     te = pert["split"] == "test"
     pert.loc[te, "macro_f1"] = np.random.default_rng(1).random(te.sum())
     moved = H.headline_frame(pert, pd.DataFrame(columns=["source", "fold", "seed", "view", "level", "variant",
                                                           "metric", "value", "status", "reason"]))
-    assert sorted(moved.loc[moved["best_of_input"], "entry"]) == sorted(best["entry"])
+    assert sorted(moved.loc[moved["best_of_input"], "choices"]) == sorted(best["choices"])
     line = H.best_of_input_line(t)
     assert line in H.verdict(t) and line in H.front_page_rst(t, "intro")
-    assert "Cell Painting + L1000: **val_best** (both · collapsed · collapsed · knn; validation macro-F1 0.700, " \
-           "the highest of 2) scores 0.500 [" in line
-    assert "Cell Painting only: **test_best (Cell Painting only)**" in line and "test_best**" not in line
-    assert "Holm over the 2 compared" in line and "not distinguishable from its baseline" in line
+    assert line.startswith(H.BEST_OF_INPUT_INTRO + " — ")
+    assert "**Cell Painting + L1000**: chose val_best: both · collapsed · collapsed · knn (3/3); validation " \
+           "macro-F1 0.700, test 0.500 [" in line
+    assert "**Cell Painting only**: chose test_best: cp · collapsed · collapsed · knn (3/3)" in line
+    assert "Holm over the 2 inputs" in line and "not distinguishable from its baseline" in line
     shown = H.compact(t).set_index("entry")["validation macro-F1"]
-    assert shown["▶ val_best"] == "0.700" and shown["raw early fusion"] == "0.500" and "test_best" in shown
+    assert shown[f"▶ {H.chosen_name('both')}"] == "0.700" and shown["raw early fusion"] == "0.500"
+    assert "▶ val_best" not in shown.index and "test_best" in shown.index
     header = next(x for x in H.markdown(t, "J = 3").splitlines() if x.startswith("| entry"))
-    assert [c.strip() for c in header.split("|")][2:4] == ["configuration (view · level · variant · classifier)",
-                                                           "validation macro-F1"]
+    assert [c.strip() for c in header.split("|")][2:4] == [
+        "configuration (view · level · variant · classifier; most frequent choice of the splits)",
+        "validation macro-F1"]
     assert H.best_of_input_line(t.drop(columns="best_of_input")) is None
     t.to_parquet(tmp_path / "h.parquet")  # make run's printout: one line per input after the table
     assert H.main([str(tmp_path / "h.parquet")]) == 0
     out = capsys.readouterr().out.splitlines()
     i = out.index(H.BEST_OF_INPUT_INTRO + ":")
-    assert out[i + 1].startswith("  Cell Painting + L1000: val_best (")
+    assert out[i + 1].startswith("  Cell Painting + L1000: chose val_best: both · ")
     assert not any("**" in x or "−" in x for x in out[i:])  # plain text, ASCII minus signs
-    assert out[i + 2].startswith("  Cell Painting only: test_best (Cell Painting only) (") and len(out) == i + 3
+    assert out[i + 2].startswith("  Cell Painting only: chose test_best: cp · ") and len(out) == i + 3
+
+
+# ---------------------------------------------------------------------------------------------
+# compound bootstrap (predictions)
+# ---------------------------------------------------------------------------------------------
+def bootstrap_fixture():
+    """60 test compounds of 6 MoAs over 3 folds, 2 wells each; model ``m`` (Cell Painting only)
+    predicts every well right, raw Cell Painting at random; the classification rows' test
+    macro-F1 are those of the predictions."""
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    moas = [f"moa{k}" for k in range(6)]
+    compounds = pd.DataFrame({"compound": [f"c{i:02d}" for i in range(60)], "moa": [moas[i % 6] for i in range(60)],
+                              "fold": [(i // 6) % 3 for i in range(60)]})
+    wells = compounds.loc[compounds.index.repeat(2)].reset_index(drop=True)
+    preds, cls = [], []
+    for source, right in (("m", True), ("raw", False)):
+        p = wells.assign(source=source, seed=0, view="cp", level="collapsed", variant="collapsed", classifier="knn",
+                         split="test", predicted=wells["moa"] if right else rng.choice(moas, len(wells)))
+        preds.append(p)
+        per_fold = [f1_score(g["moa"], g["predicted"], labels=sorted(set(g["moa"])), average="macro", zero_division=0)
+                    for _, g in p.groupby("fold")]
+        cls += config(source, "cp", "collapsed", "knn", [0.5] * 3, per_fold)
+    return pd.DataFrame(cls), pd.concat(preds, ignore_index=True)
+
+
+def test_predictions_make_the_compound_bootstrap_the_primary_interval():
+    cls, preds = bootstrap_fixture()
+    t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3)
+    m = row(t, "m")
+    assert m["baseline"] == "raw Cell Painting" and m["delta_method"] == "compound_bootstrap"
+    for k in ("ci_low", "ci_high", "p", "mde"):
+        assert m[f"delta_{k}"] == m[f"delta_boot_{k}"]
+        assert np.isfinite(m[f"delta_fold_{k}"])  # the fold-level t is kept beside it
+    raw = row(t, "raw Cell Painting")
+    assert m["delta_vs_baseline"] == pytest.approx(m["macro_f1"] - raw["macro_f1"])  # same numbers both ways
+    assert 0 < m["delta_ci_low"] < m["delta_vs_baseline"] < m["delta_ci_high"] and m["delta_p"] < 0.05
+    assert 0 < m["delta_mde"] < m["delta_vs_baseline"]
+    assert row(t, H.chosen_name("cp"))["delta_method"] == "compound_bootstrap"
+    assert "paired bootstrap over the test compounds" in H.markdown(t, "J = 3")
+    again = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3)
+    assert row(again, "m")["delta_ci_low"] == m["delta_ci_low"]  # reproducible by seed
+    off = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=0), "m")
+    assert off["delta_method"] == "fold_t" and np.isnan(off["delta_boot_p"])
+    assert (off["delta_ci_low"], off["delta_p"]) == (off["delta_fold_ci_low"], off["delta_fold_p"])

@@ -438,6 +438,8 @@ def _status(rows: pd.DataFrame, choices: pd.DataFrame, metric: str) -> str:
         elif len(bad):
             reason = bad["reason"].iloc[0] if "reason" in bad.columns else ""
             problems.setdefault(str(bad["status"].iloc[0]), []).append(reason)
+        elif not (r["split"] == "test").any():
+            problems.setdefault("no test row", []).append("")
         elif r[metric].isna().any():
             problems.setdefault("no score", []).append("")
     parts = []
@@ -450,8 +452,9 @@ def _status(rows: pd.DataFrame, choices: pd.DataFrame, metric: str) -> str:
 @dataclass
 class EntryResult:
     """What :func:`headline_frame` keeps of one entry: its table row, its per-split test values
-    of the metric, and its chosen test predictions as :class:`morphotx.inference.Counts` (one per
-    split and training seed; empty without predictions).
+    of the metric, and its chosen test predictions as ``(fold, Counts)`` pairs
+    (:class:`morphotx.inference.Counts`, one per split and training seed; empty without
+    predictions).
     """
 
     row: dict
@@ -466,7 +469,7 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
     rows = _entry_rows(classification, entry)
     res = {"entry": entry.name, "kind": entry.kind, "source": entry.source, "input": entry.input}
     notes = []
-    choices = select(rows, metric, with_source=len(entry.sources) > 1)
+    choices = select(rows, metric, with_source=len(entry.sources) > 1 or entry.kind == "chosen")
     if choices.empty:
         bad = rows[rows["split"] == "validation"]
         reason = str(bad["reason"].dropna().iloc[0]) if "reason" in bad.columns and bad["reason"].notna().any() else ""
@@ -494,7 +497,7 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
     counts = []
     if predictions is not None and axes is not None and not predictions.empty:
         chosen = _chosen_rows(predictions[predictions["split"] == "test"], choices)
-        counts = [inference.counts(g, *axes) for _, g in chosen.groupby(["fold", "seed"], sort=True)]
+        counts = [(fold, inference.counts(g, *axes)) for (fold, _), g in chosen.groupby(["fold", "seed"], sort=True)]
     chosen_test = per_fold[metric].rename(f"test_{metric}").reset_index()
     return EntryResult(res, per_fold[metric], counts, choices.merge(chosen_test, on="fold", how="left"))
 
@@ -527,8 +530,10 @@ def _add_delta(res: dict, base: EntryResult | None, mine: EntryResult, metric: s
     res["delta_vs_baseline"] = mean
     res.update(delta_ci_low=res["delta_fold_ci_low"], delta_ci_high=res["delta_fold_ci_high"],
                delta_p=res["delta_fold_p"], delta_mde=res["delta_fold_mde"], delta_method="fold_t")
-    if weights is not None and mine.counts and base.counts:
-        b = inference.paired_bootstrap(mine.counts, base.counts, weights, metric, confidence, power)
+    common = set(d.index)  # the splits both sides have, as the fold-level difference pairs them
+    mine_c, base_c = ([c for f, c in r.counts if f in common] for r in (mine, base))
+    if weights is not None and mine_c and base_c:
+        b = inference.paired_bootstrap(mine_c, base_c, weights, metric, confidence, power)
         res.update(delta_boot_ci_low=b.low, delta_boot_ci_high=b.high, delta_boot_p=b.p, delta_boot_mde=b.mde)
         if np.isfinite(b.low):
             res.update(delta_vs_baseline=b.delta, delta_ci_low=b.low, delta_ci_high=b.high, delta_p=b.p,

@@ -87,6 +87,8 @@ def counts(predictions: pd.DataFrame, compound_index: pd.Index, classes: pd.Inde
     here, local = np.unique(comp, return_inverse=True)
     true = classes.get_indexer(predictions["moa"].astype(str))
     pred = classes.get_indexer(predictions["predicted"].astype(str))
+    if (true < 0).any():
+        raise ValueError("inference.counts: a true MoA of the predictions is not in the class index")
     k = len(classes)
     shape = (len(here), k)
     hit = true == pred
