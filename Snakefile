@@ -12,11 +12,13 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
 from morphotx.configcheck import check_config_keys
+from morphotx.smk import stop_on_bad_input
 
 # a misspelt key: one line with the nearest valid key, before jsonschema's long report
-check_config_keys(
-    config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
-)
+with stop_on_bad_input("configuration"):
+    check_config_keys(
+        config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+    )
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -51,6 +53,10 @@ rule all:
 onstart:
     # SLURM: refuse unknown resources, missing partitions and GPU jobs without a GPU partition
     # before anything is submitted (src/morphotx/cluster.py)
-    from morphotx.cluster import check_workflow
+    from morphotx.cluster import check_device, check_workflow
+    from morphotx.smk import stop_on_bad_input
 
     check_workflow(workflow)
+    # train.device: cuda on a machine without CUDA: refused before any job runs
+    with stop_on_bad_input("configuration"):
+        check_device(workflow, SETTINGS.train.device)

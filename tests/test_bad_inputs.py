@@ -345,3 +345,43 @@ def test_every_case_tested_elsewhere_exists():
     for case, ref in ELSEWHERE.items():
         module, name = ref.split("::")
         assert f"def {name}(" in (TESTS / module).read_text(), f"case {case}: {ref} is gone"
+
+
+@pytest.mark.workflow
+def test_bad_input_in_a_job_is_one_block_naming_the_user_file(tmp_path, tiny_raw):
+    """Bad input found inside a job (here: a dose that does not recode, found by harmonise after
+    the file was converted) is printed as one block naming the user's file, not the converted
+    Parquet, without a traceback; the traceback is in the job's log; nothing is left at the
+    output path."""
+    from conftest import snakemake
+
+    src = _table_edit(CP, _set(_treated, "Metadata_mmoles_per_liter", 500.0))(tiny_raw, tmp_path)
+    cfg = {"dataset": {"name": "mine", "source": "files"},
+           "inputs": {"cell_painting": str(src), **{k: str(tiny_raw[k]) for k in ("l1000", "probe_map")}}}
+    res = snakemake(tmp_path / "run", "results/mine/profiles/cp_harmonised.parquet", config=cfg)
+    assert res.returncode != 0
+    err = res.stderr
+    block = err[err.index("morphotx: rule harmonise stopped on bad input:"):]
+    assert f"{src}: " in block and "does not recode" in block and "harmonise.on_bad_dose: drop" in block, block
+    assert "cp.parquet:" not in block and "Traceback" not in err, err[-3000:]
+    log = (tmp_path / "run" / "results" / "mine" / "logs" / "harmonise_cp.log").read_text()
+    assert "Traceback" in log and "does not recode" in log
+    out = tmp_path / "run" / "results" / "mine" / "profiles"
+    assert not (out / "cp_harmonised.parquet").exists() and not list(out.glob(".*tmp*"))
+
+
+@pytest.mark.workflow
+def test_cuda_without_a_gpu_is_refused_before_any_job(tmp_path):
+    """``train.device: cuda`` on a machine where torch sees no CUDA device stops the run at
+    start-up with one block naming the key and the fix, before the data preparation runs."""
+    import torch
+
+    from conftest import snakemake
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    res = snakemake(tmp_path, config={"train": {"seeds": [0], "device": "cuda"}}, models=["vae_mmd_cp"])
+    assert res.returncode != 0
+    assert "morphotx: configuration: train.device is 'cuda' but torch sees no CUDA device" in res.stderr, res.stderr[-2000:]
+    assert "train.device: auto" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "results").exists()  # no job ran
