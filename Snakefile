@@ -51,6 +51,16 @@ rule all:
 
 
 onstart:
+    # what jobs killed by a kill -9 left (temporary files and folders): no job runs yet, and
+    # Snakemake's lock keeps other runs out of this directory
+    from morphotx.io import sweep_temporaries
+
+    swept = sweep_temporaries(OUT)
+    if swept:
+        print(
+            f"removed {len(swept)} temporary file(s) of interrupted jobs under {OUT}",
+            file=sys.stderr,
+        )
     # SLURM: refuse unknown resources, missing partitions and GPU jobs without a GPU partition
     # before anything is submitted (src/morphotx/cluster.py)
     from morphotx.cluster import check_device, check_workflow

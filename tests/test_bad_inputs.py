@@ -338,6 +338,22 @@ ELSEWHERE = {
     "30 moa_disjoint training": "test_models.py::test_zero_shot_validation_selects_on_unseen_moas",
     "31 dataset.name outside results/": "test_workflow.py::test_dataset_name_cannot_leave_results",
     "32 workbook named .csv": "test_io.py::test_workbook_or_parquet_named_csv_is_named",
+    "9 one compound per MoA, end to end":
+        "test_workflow.py::test_one_compound_per_moa_runs_to_the_end_and_says_why_nothing_is_classified",
+    "9 / 30 headline figure without macro-F1":
+        "test_figures.py::test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores",
+    "30 moa_disjoint, end to end": "test_workflow.py::test_moa_disjoint_runs_to_a_zero_shot_headline",
+    "well_holdout, end to end": "test_workflow.py::test_well_holdout_runs_to_the_end",
+    "24b train.device cuda without CUDA": "test_bad_inputs.py::test_cuda_without_a_gpu_is_refused_before_any_job",
+    "25 kill -9: temporaries swept at start-up":
+        "test_io.py::test_start_up_sweep_removes_what_killed_jobs_left_and_keeps_download_parts",
+    "25 cancelled job (SIGTERM) removes its temporaries": "test_io.py::test_a_terminated_job_removes_its_temporary_outputs",
+    "33 MoA spellings across modalities":
+        "test_split.py::test_compound_table_merges_moa_spellings_across_compounds_and_modalities",
+    "bad input in a job: one block naming the user's file":
+        "test_bad_inputs.py::test_bad_input_in_a_job_is_one_block_naming_the_user_file",
+    "cluster script's state directory":
+        "test_slurm.py::test_state_directory_must_be_ours_and_not_writable_by_others",
 }
 
 

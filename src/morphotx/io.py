@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -82,6 +83,35 @@ def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+# the temporary names of atomic_outputs (.<name>.tmp<pid><suffixes>) and atomic_directory (.<name>.tmp<pid>)
+TEMPORARY = re.compile(r"^\..+\.tmp\d+(\.[^/]*)?$")
+
+
+def sweep_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Remove what killed jobs left under ``root``: the temporary files and folders of
+    :func:`atomic_outputs` and :func:`atomic_directory` (a ``kill -9`` runs no clean-up). Call it only
+    when no job writes under ``root``: the workflow calls it when it starts, under Snakemake's lock,
+    before any job runs. Download parts (``.<name>.part``) are kept: the download resumes them.
+    Returns the removed paths.
+    """
+    import shutil
+
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.rglob(".*.tmp*") if TEMPORARY.match(p.name)]
+    removed = []
+    for p in sorted(found, key=lambda p: len(p.parts)):  # a folder before what it holds
+        if any(q in removed for q in p.parents):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
 
 
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:

@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import resource
+import signal
 import sys
 import traceback
 import typing
@@ -65,7 +66,15 @@ def setup(smk) -> logging.Logger:
         sys.__excepthook__(exc_type, exc, tb)
 
     sys.excepthook = hook
+    # Snakemake ends a job it cancels (Ctrl-C, a failed sibling job) with SIGTERM, whose default
+    # action skips every `finally`: raise SystemExit instead, so atomic_outputs / atomic_directory
+    # remove their temporaries (a kill -9 cannot be caught; the next run's start-up sweeps those)
+    signal.signal(signal.SIGTERM, _terminated)
     return log
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def fold_slots(slots, fold: int) -> dict:
