@@ -12,11 +12,13 @@ configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
 from morphotx.configcheck import check_config_keys
+from morphotx.smk import stop_on_bad_input
 
 # a misspelt key: one line with the nearest valid key, before jsonschema's long report
-check_config_keys(
-    config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
-)
+with stop_on_bad_input("configuration"):
+    check_config_keys(
+        config, os.path.join(workflow.basedir, "workflow/schemas/config.schema.yaml")
+    )
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
@@ -49,8 +51,22 @@ rule all:
 
 
 onstart:
+    # what jobs killed by a kill -9 left (temporary files and folders): no job runs yet, and
+    # Snakemake's lock keeps other runs out of this directory
+    from morphotx.io import sweep_temporaries
+
+    swept = sweep_temporaries(OUT)
+    if swept:
+        print(
+            f"removed {len(swept)} temporary file(s) of interrupted jobs under {OUT}",
+            file=sys.stderr,
+        )
     # SLURM: refuse unknown resources, missing partitions and GPU jobs without a GPU partition
     # before anything is submitted (src/morphotx/cluster.py)
-    from morphotx.cluster import check_workflow
+    from morphotx.cluster import check_device, check_workflow
+    from morphotx.smk import stop_on_bad_input
 
     check_workflow(workflow)
+    # train.device: cuda on a machine without CUDA: refused before any job runs
+    with stop_on_bad_input("configuration"):
+        check_device(workflow, SETTINGS.train.device)

@@ -107,6 +107,66 @@ def _xlsx(raw, tmp):
     return dst
 
 
+def _real_xlsx(raw, tmp):
+    dst = tmp / "cp.xlsx"
+    pd.read_csv(raw["cell_painting"], nrows=5).to_excel(dst, index=False, engine="openpyxl")
+    return dst
+
+
+def _gene_symbols(raw, tmp):
+    """The L1000 file with its probe columns renamed to gene symbols (two probes share one symbol)."""
+    df = pd.read_csv(raw["l1000"])
+    symbol = pd.read_csv(raw["probe_map"], sep="\t").dropna(subset=["symbol"]).set_index("probe_id")["symbol"]
+    df = df[[c for c in df.columns if not c.endswith("_at") or c in symbol.index]]
+    return _write(df.rename(columns=lambda c: symbol.get(c, c)), tmp / "in.csv")
+
+
+def _case_duplicate_feature(df):
+    f = _cp_features(df)[0]
+    return pd.concat([df, df[[f]].rename(columns={f: f[:7] + f[7:].swapcase()})], axis=1)  # still a feature
+
+
+def _gct(raw, tmp) -> Path:
+    """The tiny L1000 file as a gzipped GCT 1.3 (probes × samples, the sample annotations as column
+    metadata), as CMap distributes level 3–5 data."""
+    df = pd.read_csv(raw["l1000"])
+    probes = [c for c in df.columns if c.endswith("_at")]
+    meta = [c for c in df.columns if c not in probes and c != "cid"]
+    lines = ["#1.3", f"{len(probes)}\t{len(df)}\t1\t{len(meta)}",
+             "\t".join(["id", "pr_gene_symbol", *df["cid"].astype(str)])]
+    lines += ["\t".join([m, "-666", *df[m].astype(str)]) for m in meta]
+    lines += ["\t".join([p, "g", *(f"{v:.4f}" for v in df[p])]) for p in probes]
+    dst = tmp / "in.gct.gz"
+    dst.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    return dst
+
+
+def _truncated_gct(raw, tmp):
+    dst = _gct(raw, tmp)
+    data = dst.read_bytes()
+    dst.write_bytes(data[: len(data) // 2])
+    return dst
+
+
+def _moa_spellings(df):
+    """One MoA written three ways across its compounds (case, spacing) and a two-MoA annotation
+    written in the other order."""
+    trt = df[df["Metadata_broad_sample"] != "DMSO"]
+    moa = trt["Metadata_moa"].dropna()
+    single = moa[~moa.str.contains("|", regex=False)]
+    label = single.value_counts().index[0]
+    cpds = sorted(trt.loc[single.index[single == label], "Metadata_pert_id"].unique())
+    assert len(cpds) >= 3, cpds
+    spelt = {cpds[0]: label.lower(), cpds[1]: "  " + label.upper().replace(" ", "  ") + " "}
+    rows = df["Metadata_pert_id"].isin(spelt)
+    df.loc[rows, "Metadata_moa"] = df.loc[rows, "Metadata_pert_id"].map(spelt)
+    multi = moa[moa.str.contains("|", regex=False)]
+    if len(multi):
+        on = df["Metadata_moa"] == multi.iloc[0]
+        df.loc[on, "Metadata_moa"] = "|".join(reversed(multi.iloc[0].split("|")))
+    return df
+
+
 def _other_modality(modality):
     def make(raw, tmp):
         return Path(raw[modality])
@@ -174,6 +234,14 @@ CASES = [
     ("21 moa.source map without a map", CP, _table_edit(CP, lambda d: d), {"moa": MoaSettings(source="map")}, "error",
      r"moa.map is not set"),
     ("22 missing input file", CP, lambda raw, tmp: tmp / "nowhere.csv.gz", {}, "error", r"file not found"),
+    ("33 one MoA in two letter cases", CP, _table_edit(CP, _moa_spellings), {}, "warning",
+     r"1 MoA label\(s\) are written in more than one way .* merged into one class each"),
+    ("34 feature duplicated under another letter case", CP, _table_edit(CP, _case_duplicate_feature), {}, "error",
+     r"1 feature name\(s\) occur more than once when letter case is ignored"),
+    ("10 truncated .gct.gz (35)", L1K, _truncated_gct, {}, "error", r"gzip stream is cut short or corrupt"),
+    ("36 real .xlsx workbook", CP, _real_xlsx, {}, "error", r"is an Excel workbook; .*Export the sheet as CSV"),
+    ("37 L1000 file of gene symbols (one repeated)", L1K, _gene_symbols, {}, "error",
+     r"no feature columns match .*Affymetrix probe ids"),
     ("29 1e30 in DMSO wells", CP, _table_edit(CP, _set(_controls, lambda d: _cp_features(d)[0], 1e30)), {},
      "error", r"robust SDs from their feature's median"),
 ]
@@ -186,7 +254,7 @@ NAMES = {"21 moa.source map without a map": ("moa.map",)}
 def _ingest(src: Path, tmp: Path, modality: str, kw: dict):
     conv, out = tmp / "converted.parquet", tmp / "harmonised.parquet"
     convert.convert(src, conv, FORMAT, modality)
-    harmonise.harmonise(conv, out, FORMAT, modality, **kw)
+    harmonise.harmonise(conv, out, FORMAT, modality, source=src, **kw)  # as the harmonise rule: the user's file
     return out
 
 
@@ -197,7 +265,7 @@ def test_bad_input_matrix(tmp_path, tiny_raw, caplog, case, modality, make, kw, 
     if kind == "error":
         with pytest.raises(MorphotxInputError, match=match) as err:
             _ingest(src, tmp_path, modality, kw)
-        names = NAMES.get(case, (src.name, "converted.parquet"))  # the file (as given, or as converted)
+        names = NAMES.get(case, (src.name,))  # the user's file, also for errors found after conversion
         assert any(n in str(err.value) for n in names), (names, str(err.value))
         assert not (tmp_path / "harmonised.parquet").exists()
         assert not list(tmp_path.glob("*.tmp*")) and not list(tmp_path.glob(".*tmp*"))  # nothing half-written
@@ -213,6 +281,21 @@ def test_moa_map_without_its_key_column_is_named(tmp_path, tiny_raw):
     pd.read_csv(tiny_raw["moa_map"], sep="\t").drop(columns="broad_id").to_csv(tmp_path / "m.tsv", sep="\t", index=False)
     with pytest.raises(MorphotxInputError, match=r"m.tsv.*broad_id"):
         _ingest(Path(tiny_raw["cell_painting"]), tmp_path, CP, {"moa": MoaSettings(source="map"), "moa_map": tmp_path / "m.tsv"})
+
+
+def test_moa_spellings_become_one_class(tmp_path, tiny_raw, caplog):
+    """Case 33: a MoA written in other letter cases or spacing by some compounds, and a two-MoA
+    annotation in the other order, give the classes of the clean file, with one counted warning."""
+    from morphotx import schema as S
+
+    clean = _ingest(Path(tiny_raw["cell_painting"]), tmp_path / "clean", CP, {})
+    src = _table_edit(CP, _moa_spellings)(tiny_raw, tmp_path)
+    caplog.set_level(logging.WARNING)
+    out = _ingest(src, tmp_path, CP, {})
+    moas = [pd.read_parquet(p)[S.MOA].map(S.moa_string) for p in (clean, out)]
+    assert moas[0].nunique() == moas[1].nunique() and (moas[0] == moas[1]).all()
+    merged = [r.getMessage() for r in caplog.records if "written in more than one way" in r.getMessage()]
+    assert len(merged) == 1 and "in.csv: 1 MoA label(s)" in merged[0], merged
 
 
 @pytest.mark.parametrize("moa", ["one compound", "own"], ids=["9 MoA with one compound", "9 every compound its own MoA"])
@@ -255,6 +338,22 @@ ELSEWHERE = {
     "30 moa_disjoint training": "test_models.py::test_zero_shot_validation_selects_on_unseen_moas",
     "31 dataset.name outside results/": "test_workflow.py::test_dataset_name_cannot_leave_results",
     "32 workbook named .csv": "test_io.py::test_workbook_or_parquet_named_csv_is_named",
+    "9 one compound per MoA, end to end":
+        "test_workflow.py::test_one_compound_per_moa_runs_to_the_end_and_says_why_nothing_is_classified",
+    "9 / 30 headline figure without macro-F1":
+        "test_figures.py::test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores",
+    "30 moa_disjoint, end to end": "test_workflow.py::test_moa_disjoint_runs_to_a_zero_shot_headline",
+    "well_holdout, end to end": "test_workflow.py::test_well_holdout_runs_to_the_end",
+    "24b train.device cuda without CUDA": "test_bad_inputs.py::test_cuda_without_a_gpu_is_refused_before_any_job",
+    "25 kill -9: temporaries swept at start-up":
+        "test_io.py::test_start_up_sweep_removes_what_killed_jobs_left_and_keeps_download_parts",
+    "25 cancelled job (SIGTERM) removes its temporaries": "test_io.py::test_a_terminated_job_removes_its_temporary_outputs",
+    "33 MoA spellings across modalities":
+        "test_split.py::test_compound_table_merges_moa_spellings_across_compounds_and_modalities",
+    "bad input in a job: one block naming the user's file":
+        "test_bad_inputs.py::test_bad_input_in_a_job_is_one_block_naming_the_user_file",
+    "cluster script's state directory":
+        "test_slurm.py::test_state_directory_must_be_ours_and_not_writable_by_others",
 }
 
 
@@ -262,3 +361,43 @@ def test_every_case_tested_elsewhere_exists():
     for case, ref in ELSEWHERE.items():
         module, name = ref.split("::")
         assert f"def {name}(" in (TESTS / module).read_text(), f"case {case}: {ref} is gone"
+
+
+@pytest.mark.workflow
+def test_bad_input_in_a_job_is_one_block_naming_the_user_file(tmp_path, tiny_raw):
+    """Bad input found inside a job (here: a dose that does not recode, found by harmonise after
+    the file was converted) is printed as one block naming the user's file, not the converted
+    Parquet, without a traceback; the traceback is in the job's log; nothing is left at the
+    output path."""
+    from conftest import snakemake
+
+    src = _table_edit(CP, _set(_treated, "Metadata_mmoles_per_liter", 500.0))(tiny_raw, tmp_path)
+    cfg = {"dataset": {"name": "mine", "source": "files"},
+           "inputs": {"cell_painting": str(src), **{k: str(tiny_raw[k]) for k in ("l1000", "probe_map")}}}
+    res = snakemake(tmp_path / "run", "results/mine/profiles/cp_harmonised.parquet", config=cfg)
+    assert res.returncode != 0
+    err = res.stderr
+    block = err[err.index("morphotx: rule harmonise stopped on bad input:"):]
+    assert f"{src}: " in block and "does not recode" in block and "harmonise.on_bad_dose: drop" in block, block
+    assert "cp.parquet:" not in block and "Traceback" not in err, err[-3000:]
+    log = (tmp_path / "run" / "results" / "mine" / "logs" / "harmonise_cp.log").read_text()
+    assert "Traceback" in log and "does not recode" in log
+    out = tmp_path / "run" / "results" / "mine" / "profiles"
+    assert not (out / "cp_harmonised.parquet").exists() and not list(out.glob(".*tmp*"))
+
+
+@pytest.mark.workflow
+def test_cuda_without_a_gpu_is_refused_before_any_job(tmp_path):
+    """``train.device: cuda`` on a machine where torch sees no CUDA device stops the run at
+    start-up with one block naming the key and the fix, before the data preparation runs."""
+    import torch
+
+    from conftest import snakemake
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    res = snakemake(tmp_path, config={"train": {"seeds": [0], "device": "cuda"}}, models=["vae_mmd_cp"])
+    assert res.returncode != 0
+    assert "morphotx: configuration: train.device is 'cuda' but torch sees no CUDA device" in res.stderr, res.stderr[-2000:]
+    assert "train.device: auto" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "results").exists()  # no job ran

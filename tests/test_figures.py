@@ -1,5 +1,7 @@
 """Figures: a 300 dpi PNG plus a PDF for each, and multi-model panels with one legend off the data."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -76,6 +78,44 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
     assert seen["bold"] == chosen and "▶ bold: primary comparisons" in seen["title"]
     assert not any("Holm" in x for x in seen["labels"] if x.startswith("raw"))
     assert "over every learned entry (exploratory) (* below 0.05)" in seen["title"]
+
+
+def test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores(tmp_path, monkeypatch):
+    """``split.mode: moa_disjoint`` (the headline in MoA mAP) and one compound per MoA (no
+    classifier applicable, so no macro-F1 column at all): the figure draws the table's own metric,
+    or says that nothing was scored and why, instead of failing (bad-input cases 30 and 9)."""
+    from test_headline import config
+
+    from morphotx import headline as H
+
+    reps = [(f, 0) for f in range(3)]
+    cls = []
+    for view, t in {"cp": 0.3, "l1000": 0.2, "both": 0.5}.items():
+        cls += config("raw", view, "collapsed", "knn", [t] * 3, [t, t + 0.01, t - 0.01], reps=reps)
+    cls += config("good", "both", "collapsed", "knn", [0.65] * 3, [0.70, 0.72, 0.74], reps=reps)
+    t = H.headline_frame(pd.DataFrame(cls), None)
+    as_map = t.drop(columns=[c for c in t.columns if c.startswith("moa_map")]).rename(
+        columns=lambda c: c.replace("macro_f1", "moa_map"))  # the same numbers as a zero-shot headline
+    as_map.to_parquet(tmp_path / "map.parquet")
+    seen = {}
+    save = F._save
+
+    def inspect_then_save(fig, path):
+        seen[Path(path).stem] = [ax.get_xlabel() for ax in fig.axes] + [t.get_text() for t in fig.texts]
+        save(fig, path)
+
+    monkeypatch.setattr(F, "_save", inspect_then_save)
+    F.headline(str(tmp_path / "map.parquet"), str(tmp_path / "map.png"))
+    assert seen["map"][1] == "test MoA mAP (mean, 95 % CI over repetitions)", seen["map"]
+    # every classifier not applicable: no metric column; each entry's status carries the reason
+    reason = "no validation or test MoA has a training compound (a MoA-disjoint split)"
+    none = pd.DataFrame(cls).drop(columns=["macro_f1"]).assign(status="not_applicable", reason=reason)
+    table = H.headline_frame(none, None)
+    assert table["status"].str.contains(reason, regex=False).all() and table["macro_f1"].isna().all()
+    table.to_parquet(tmp_path / "none.parquet")
+    F.headline(str(tmp_path / "none.parquet"), str(tmp_path / "none.png"))
+    assert "no entry has a test macro-F1" in seen["none"][-1] and "training compound" in seen["none"][-1]
+    assert (tmp_path / "none.png").stat().st_size > 0 and (tmp_path / "none.pdf").exists()
 
 
 def _umap_cosine_in_a_new_process() -> list[str]:

@@ -137,6 +137,55 @@ def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tm
     assert (out / "a.png").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
 
 
+def test_start_up_sweep_removes_what_killed_jobs_left_and_keeps_download_parts(tmp_path):
+    """Bad-input case 25: a ``kill -9`` leaves temporaries (here a figures folder and a table),
+    which the workflow's start-up sweep removes before any job; a download's partial file, which
+    the download resumes, and ordinary (also hidden) files stay."""
+    from morphotx.io import sweep_temporaries
+
+    figs = tmp_path / "figures" / ".embedding_maps.tmp4242"
+    figs.mkdir(parents=True)
+    (figs / "raw_cp.png").write_bytes(b"half")
+    table = tmp_path / "leaderboard" / ".headline.parquet.tmp4243.parquet"
+    table.parent.mkdir()
+    table.write_bytes(b"half")
+    keep = [tmp_path / "download" / "cp" / ".cp.csv.gz.part", tmp_path / "leaderboard" / "headline.parquet",
+            tmp_path / ".snakemake_timestamp", tmp_path / "figures" / "a.tmp.png"]
+    for k in keep:
+        k.parent.mkdir(parents=True, exist_ok=True)
+        k.write_bytes(b"x")
+    assert sorted(sweep_temporaries(tmp_path)) == sorted([figs, table])
+    assert not figs.exists() and not table.exists() and all(k.exists() for k in keep)
+    assert sweep_temporaries(tmp_path / "absent") == []
+
+
+def test_a_terminated_job_removes_its_temporary_outputs(tmp_path):
+    """Snakemake cancels jobs with SIGTERM (Ctrl-C, a failed sibling): a job set up by
+    morphotx.smk turns it into SystemExit, so atomic_outputs removes its half-written temporary."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import signal, sys, time\n"
+        "from morphotx import smk\n"
+        "from morphotx.io import atomic_outputs\n"
+        "signal.signal(signal.SIGTERM, smk._terminated)\n"
+        f"with atomic_outputs({str(tmp_path / 'out.parquet')!r}) as (tmp,):\n"
+        "    tmp.write_bytes(b'half')\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    assert [p.name for p in tmp_path.iterdir()] != []  # the temporary exists while the job runs
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM and time.monotonic() - t0 < 30
+    assert list(tmp_path.iterdir()) == []  # neither the output nor its temporary
+
+
 def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
     import hashlib
     import shutil

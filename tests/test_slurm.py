@@ -157,3 +157,32 @@ def test_stop_leaves_no_daemon(cluster):
     assert [name for name, pid in started.items() if _alive(pid)] == []
     assert _started() == {}
     assert _script("start", timeout=300).returncode == 0  # back up for any test after this one
+
+
+def test_state_directory_must_be_ours_and_not_writable_by_others(tmp_path):
+    """The script keeps the database password in its state directory, so it refuses one that is
+    a symlink, writable by others or (as root) owned by another user, and makes a missing one
+    mode 711. ``pids`` reads the state without starting anything."""
+    def pids(state):
+        return subprocess.run([str(SCRIPT), "pids"], capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "MORPHOTX_SLURM_STATE": str(state)})
+
+    assert pids(tmp_path / "absent").returncode == 0 and not (tmp_path / "absent").exists()  # nothing to read
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    res = pids(shared)
+    assert res.returncode != 0 and "writable by group or others" in res.stderr, res.stderr
+    (tmp_path / "link").symlink_to(tmp_path / "absent")
+    res = pids(tmp_path / "link")
+    assert res.returncode != 0 and "is a symlink" in res.stderr, res.stderr
+    if os.geteuid() == 0:
+        other = tmp_path / "other"
+        other.mkdir(mode=0o755)
+        os.chown(other, 12345, -1)
+        res = pids(other)
+        assert res.returncode != 0 and "belongs to uid 12345" in res.stderr, res.stderr
+    ours = tmp_path / "ours"
+    ours.mkdir(mode=0o711)
+    (ours / "started").write_text("slurmd 1\n")
+    assert pids(ours).stdout == "slurmd 1\n"

@@ -81,6 +81,20 @@ def test_compound_table_prefers_cell_painting_moa():
     assert t.set_index(S.PERT)[S.MOA].to_dict() == {"A": "x", "B": "y", "C": "w"}
 
 
+def test_compound_table_merges_moa_spellings_across_compounds_and_modalities(caplog):
+    """Case 33: one MoA written in two letter cases by different compounds (here: one in each
+    modality) is one class in the split table, with a counted warning."""
+    cp = pd.DataFrame({S.PERT: ["A", "B", "D"], S.IS_CONTROL: [False] * 3,
+                       S.MOA: [["CDK inhibitor"], ["CDK inhibitor"], ["x"]]})
+    l1 = pd.DataFrame({S.PERT: ["A", "C"], S.IS_CONTROL: [False, False], S.MOA: [["CDK inhibitor"], ["cdk inhibitor"]]})
+    with caplog.at_level("WARNING"):
+        t = compound_table(cp, l1)
+    assert t.set_index(S.PERT)[S.MOA].to_dict() == {"A": "CDK inhibitor", "B": "CDK inhibitor", "C": "CDK inhibitor",
+                                                    "D": "x"}
+    assert any("1 MoA label(s) are written in more than one way" in r.getMessage() and "'cdk inhibitor'" in
+               r.getMessage() for r in caplog.records)
+
+
 def test_folds_partition_compounds_and_stratify():
     c = _compounds()
     tests, splits = [], []

@@ -152,19 +152,27 @@ def test_report_is_one_html_with_every_figure(run_a):
 
 @pytest.mark.workflow
 def test_same_config_same_tables(run_a, tmp_path):
-    res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet")  # every table; no figures
+    """Every Parquet table of a second run (every table up to the headline, and the training
+    summary; no figures) equals the first run's, except the wall-clock columns
+    (``leaderboard.WALL_CLOCK_COLUMNS``: the training summary's ``seconds``)."""
+    from morphotx.leaderboard import WALL_CLOCK_COLUMNS
+
+    res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet", "results/tiny/leaderboard/training.parquet")
     assert res.returncode == 0, res.stderr[-4000:]
+    root_a, root_b = run_a / "results" / "tiny", tmp_path / "results" / "tiny"
+    tables = sorted(p.relative_to(root_b) for p in root_b.rglob("*.parquet"))
     for rel in ["split/fold0/compound_split.parquet", "profiles/fold1/cp_harmonised_preprocessed.parquet",
-                "profiles/fold0/l1000_harmonised_genes_preprocessed.parquet", "pairs/fold1/pair_index.parquet",
-                "pairs/fold0/cp_collapsed.parquet", "leaderboard/headline.parquet",
-                "embeddings/supcon/fold0/seed0/both_collapsed.parquet",
-                "embeddings/set_cwcl/fold1/seed0/cp_uncollapsed.parquet",
-                "embeddings/vae_mmd_cp/fold0/seed0/cp_collapsed.parquet", "leaderboard/all_classification.parquet",
-                "leaderboard/all_embedding_metrics.parquet", "leaderboard/all_arithmetic_zscores.parquet",
+                "pairs/fold1/pair_index.parquet", "leaderboard/headline.parquet", "leaderboard/training.parquet",
+                "embeddings/set_cwcl/fold1/seed0/cp_uncollapsed.parquet", "leaderboard/all_classification.parquet",
                 "leaderboard/all_reconstruction_samples.parquet"]:
-        a = pd.read_parquet(run_a / "results" / "tiny" / rel)
-        b = pd.read_parquet(tmp_path / "results" / "tiny" / rel)
-        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=rel)
+        assert Path(rel) in tables, rel
+    varied = []
+    for rel in tables:
+        a, b = pd.read_parquet(root_a / rel), pd.read_parquet(root_b / rel)
+        clock = [c for c in WALL_CLOCK_COLUMNS if c in b.columns]
+        varied += [(str(rel), c) for c in clock]
+        pd.testing.assert_frame_equal(a.drop(columns=clock), b.drop(columns=clock), check_exact=True, obj=str(rel))
+    assert len(tables) > 100 and varied == [("leaderboard/training.parquet", "seconds")], (len(tables), varied)
 
 
 @pytest.mark.workflow
@@ -200,11 +208,12 @@ def test_moa_disjoint_runs_to_a_zero_shot_headline(tmp_path):
     """``split.mode: moa_disjoint`` (bad-input case 30): the split honours the fractions, SupCon
     (the family that needs MoA labels) trains, classifiers are recorded as not applicable with the
     reason, and the headline is chosen on validation MoA mAP and reports the test MoA mAP."""
-    res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet", models=["supcon"],
+    res = snakemake(tmp_path, models=["supcon"],  # make run's targets, figures included
                     config={"split": {"folds": 2, "mode": "moa_disjoint",
                                       "fractions": {"train": 0.5, "validation": 0.3, "test": 0.2}}})
     assert res.returncode == 0, res.stderr[-3000:]
     out = tmp_path / "results" / "tiny"
+    _ran_to_the_end(out)
     for fold in (0, 1):
         split = pd.read_parquet(out / "split" / f"fold{fold}" / "compound_split.parquet")
         counts = split["Metadata_split"].value_counts()
@@ -218,6 +227,55 @@ def test_moa_disjoint_runs_to_a_zero_shot_headline(tmp_path):
     assert "validation_moa_map" in head.columns and set(head["classifier"]) == {"retrieval"}
     assert head.loc[head["entry"] == "supcon", "moa_map"].notna().all()
     assert "late fusion" not in " ".join(head["entry"])
+
+
+def _ran_to_the_end(out: Path):
+    """Every figure and report table of ``make run`` is there, and no temporary file."""
+    for fig in ["headline", "leaderboard", "loss_curves", "enrichment", "knn_vs_k", "map_distributions"]:
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 10_000, fig
+        assert (out / "figures" / f"{fig}.pdf").read_bytes().startswith(b"%PDF"), fig
+    for rel in ["leaderboard/headline.md", "leaderboard/leaderboard.md", "leaderboard/training.parquet", "manifest.json"]:
+        assert (out / rel).stat().st_size > 0, rel
+    assert not list(out.rglob(".*.tmp*")), "temporary files left behind"
+
+
+# a small pilot: every compound its own MoA (no test MoA has a training compound), one fold, one model
+ONE_COMPOUND_PER_MOA = {"demo": {"scale": "tiny", "seed": 11, "overrides": {"n_moas": 36, "multi_moa_fraction": 0}},
+                        "split": {"folds": 1}, "evaluate": {"classifiers": ["knn"]}}
+
+
+@pytest.mark.workflow
+def test_one_compound_per_moa_runs_to_the_end_and_says_why_nothing_is_classified(tmp_path):
+    """Bad-input case 9 end to end: with one compound per MoA no classifier can predict a test
+    compound's MoA; every model trains, and the headline and its figures say why there is no
+    macro-F1 (each entry's status) instead of failing."""
+    res = snakemake(tmp_path, models=["vae_mmd_cp"], config=ONE_COMPOUND_PER_MOA)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "results" / "tiny"
+    split = pd.read_parquet(out / "split" / "fold0" / "compound_split.parquet")
+    assert split["Metadata_moa"].nunique() == len(split) == 36
+    _ran_to_the_end(out)
+    head = pd.read_parquet(out / "leaderboard" / "headline.parquet")
+    assert len(head) and head["macro_f1"].isna().all()
+    assert head["status"].str.contains("no validation or test MoA has a training compound").all(), head["status"]
+    assert "no validation or test MoA has a training compound" in (out / "leaderboard" / "headline.md").read_text()
+
+
+@pytest.mark.workflow
+def test_well_holdout_runs_to_the_end(tmp_path):
+    """``split.mode: well_holdout`` (seed 001's scheme) through make run's targets: the headline
+    scores held-out wells and says on every row that it is not an unseen-compound test."""
+    res = snakemake(tmp_path, models=["vae_mmd_cp"],
+                    config={"split": {"folds": 1, "mode": "well_holdout",
+                                      "fractions": {"train": 0.6, "validation": 0.1, "test": 0.3}},
+                            "evaluate": {"classifiers": ["knn"]}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = tmp_path / "results" / "tiny"
+    _ran_to_the_end(out)
+    split = pd.read_parquet(out / "split" / "fold0" / "compound_split.parquet")
+    assert {"train", "validation", "test"} <= set(split["Metadata_split"]) and "Metadata_profile_id" in split
+    head = pd.read_parquet(out / "leaderboard" / "headline.parquet")
+    assert head["macro_f1"].notna().all() and head["protocol"].str.contains("NOT an unseen-compound test").all()
 
 
 @pytest.mark.workflow

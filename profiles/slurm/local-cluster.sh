@@ -10,16 +10,36 @@
 # Needs root (it writes /etc/slurm/slurm.conf: srun inside a job reads only that path).
 # Controller, node daemon and accounting daemon all run on localhost; the node offers the
 # machine's CPUs and 80 % of its memory in one partition `main` (no GPUs: a GPU request must be
-# refused before submission, which tests/test_slurm.py checks). State and logs live in $STATE.
+# refused before submission, which tests/test_slurm.py checks). State and logs live in $STATE
+# (default /run/morphotx-slurm, where only root can create it; it must be a real directory of this
+# user that no one else can write, see check_state). The accounting database's password is made
+# once, kept in $STATE (mode 600) and never put on a command line (visible in ps): the SQL that
+# sets it goes to MariaDB on stdin, and slurmdbd reads it from slurmdbd.conf (mode 600 from the
+# moment it is created).
 # Used by tests/test_slurm.py, which skips with the reason when `install` or `start` fails.
 set -euo pipefail
 
-STATE=${MORPHOTX_SLURM_STATE:-/tmp/morphotx-slurm}
+STATE=${MORPHOTX_SLURM_STATE:-/run/morphotx-slurm}
 CLUSTER=morphotx
 DB_SOCK=$STATE/db/mysqld.sock
 
 log() { echo "[local-cluster] $*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+check_state() {  # $STATE: made mode 711 if absent, else it must be our own directory that only we can write
+  if [ ! -e "$STATE" ] && [ ! -L "$STATE" ]; then
+    mkdir -p "$(dirname "$STATE")"
+    mkdir -m 711 "$STATE"  # fails if someone else made it in between
+  fi
+  if [ -L "$STATE" ] || [ ! -d "$STATE" ]; then
+    die "$STATE is not a directory (or is a symlink); remove it or set MORPHOTX_SLURM_STATE"
+  fi
+  [ "$(stat -c %u "$STATE")" = "$(id -u)" ] \
+    || die "$STATE belongs to uid $(stat -c %u "$STATE"), not to us; remove it or set MORPHOTX_SLURM_STATE"
+  case "$(stat -c %A "$STATE")" in
+    ?????w????|????????w?) die "$STATE is writable by group or others; chmod go-w it or set MORPHOTX_SLURM_STATE" ;;
+  esac
+}
 
 need_root() { [ "$(id -u)" = 0 ] || die "run as root (writes /etc/slurm, starts daemons)"; }
 
@@ -47,7 +67,6 @@ install() {
 db_password() {  # a random accounting-database password, made once per state folder (mode 600)
   local f=$STATE/db.pass
   if [ ! -s "$f" ]; then
-    mkdir -p "$STATE"
     (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
   fi
   cat "$f"
@@ -58,6 +77,7 @@ write_configs() {
   cpus=$(nproc)
   mem=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.8}' /proc/meminfo)
   mkdir -p /etc/slurm "$STATE"/{state,spool,log,db}
+  chmod 700 "$STATE"/{state,spool,log}
   cat > /etc/slurm/slurm.conf <<EOF
 # written by profiles/slurm/local-cluster.sh (single-node test cluster)
 ClusterName=$CLUSTER
@@ -83,7 +103,9 @@ MinJobAge=300
 NodeName=localhost CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-  cat > /etc/slurm/slurmdbd.conf <<EOF
+  # it holds the password: created mode 600 (umask), never readable by others in between
+  rm -f /etc/slurm/slurmdbd.conf
+  (umask 077 && cat > /etc/slurm/slurmdbd.conf) <<EOF
 AuthType=auth/munge
 DbdHost=localhost
 SlurmUser=root
@@ -97,7 +119,6 @@ StorageUser=slurm
 StoragePass=$(db_password)
 StorageLoc=slurm_acct_db
 EOF
-  chmod 600 /etc/slurm/slurmdbd.conf
 }
 
 started() {  # record a daemon this script started: started <name> <pid file>
@@ -120,6 +141,7 @@ ours() {  # start <name> unless ours runs; refuse a foreign one (we would talk t
 start() {
   need_root
   command -v slurmctld >/dev/null || die "SLURM is not installed; run: $0 install"
+  check_state
   write_configs
   touch "$STATE/started"
   # munge: the key comes with the package; the daemon runs as the munge user. A munged that is
@@ -146,9 +168,14 @@ start() {
     wait_for 30 mariadbd mariadb --socket="$DB_SOCK" -e "select 1"
     started mariadbd "$STATE/db/mariadb.pid"
   fi
-  mariadb --socket="$DB_SOCK" -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$(db_password)';
-    ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$(db_password)';
-    GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
+  # the SQL that sets the password goes in on stdin (a -e argument is visible in ps)
+  local pass
+  pass=$(db_password)
+  mariadb --socket="$DB_SOCK" --batch <<SQL
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$pass';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$pass';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;
+SQL
   ours slurmdbd "$STATE/slurmdbd.pid" slurmdbd
   wait_for 30 slurmdbd bash -c 'timeout 5 sacctmgr -n show cluster'
   if ! timeout 10 sacctmgr -n -P show cluster format=cluster | grep -qx "$CLUSTER"; then
@@ -163,6 +190,8 @@ start() {
 
 stop() {  # stop the daemons this script started (newest first), nothing else
   need_root
+  if [ ! -e "$STATE" ] && [ ! -L "$STATE" ]; then log "nothing to stop"; return 0; fi
+  check_state
   [ -s "$STATE/started" ] || { log "nothing to stop"; return 0; }
   # cancel the jobs of this script's own cluster only (not every job of the user on the machine)
   scancel --full --clusters="$CLUSTER" --partition=main >/dev/null 2>&1 || true
@@ -188,6 +217,8 @@ stop() {  # stop the daemons this script started (newest first), nothing else
 }
 
 pids() {  # the daemons this script started and still owns: "<name> <pid>" per line
+  [ -e "$STATE" ] || [ -L "$STATE" ] || return 0
+  check_state
   [ -s "$STATE/started" ] && cat "$STATE/started" || true
 }
 

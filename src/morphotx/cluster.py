@@ -110,3 +110,31 @@ def check_workflow(workflow) -> int | None:
     n = check_jobs(jobs, partitions())
     print(f"SLURM pre-submission check: {n} job(s) OK (resources known, partitions exist, GPUs placed)", flush=True)
     return n
+
+
+def check_device(workflow, device: str) -> list[str]:
+    """``onstart`` hook: with ``train.device: cuda``, refuse a run whose jobs ask for a GPU and run
+    on this machine when torch sees no CUDA device here, before any job starts (the training job
+    would refuse only after the data preparation ran). Jobs submitted to a cluster run on its GPU
+    nodes and are not checked here (:func:`check_workflow` places them). Returns the rules checked.
+    """
+    from .io import MorphotxInputError
+
+    if device != "cuda":
+        return []
+    plugin = getattr(workflow, "executor_plugin", None)
+    if plugin is not None and plugin.name not in ("local", "dryrun"):
+        return []
+    rules = sorted({job.rule.name for job in workflow.dag.needrun_jobs() if _gpus(dict(job.resources.items()))})
+    if not rules:
+        return []
+    try:
+        import torch
+    except ImportError:  # a conda-per-stage run without torch in Snakemake's env: the job checks
+        return []
+    if not torch.cuda.is_available():
+        raise MorphotxInputError(
+            f"train.device is 'cuda' but torch sees no CUDA device on this machine, and the jobs of {rules} would "
+            "run here; set train.device: auto (CUDA when available, else CPU) or cpu, or run where a GPU is "
+            "visible (nvidia-smi; CUDA_VISIBLE_DEVICES).")
+    return rules

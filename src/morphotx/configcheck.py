@@ -54,7 +54,7 @@ def check_config_keys(config: dict, schema_path: str) -> None:
         schema = yaml.safe_load(fh)
     problems = unknown_config_keys(config, schema)
     if problems:
-        raise ValueError("config validation failed:\n  " + "\n  ".join(problems)
+        raise MorphotxInputError("config validation failed:\n  " + "\n  ".join(problems)
                          + f"\n(every key is described in {schema_path})")
 
 

@@ -12,7 +12,8 @@ file: about 0.4 GB for the 297 MB LINCS Cell Painting file (``make bench-convert
 
 Checked before a single row is converted (one error each, naming the file and the fix):
 
-* an empty file, a header that is not UTF-8, duplicated column names (:func:`io.read_header`);
+* an empty file, a header that is not UTF-8 (:func:`io.read_header`), duplicated column names
+  (:func:`io.check_unique`, after the format's columns: a file of the wrong kind is named as such);
 * schema drift: a required column missing or renamed, or no feature column at all (the
   dataset's format file, :func:`formats.check_columns`).
 
@@ -39,6 +40,7 @@ from .io import (
     MorphotxInputError,
     _is_gzip,
     atomic_outputs,
+    check_unique,
     parquet_options,
     read_gct,
     read_header,
@@ -88,8 +90,11 @@ def convert(profiles: str | Path, output: str | Path, format_path: str | Path, m
 
 def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: str, block_mib: int,
                      row_group_mib: int) -> tuple[int, int, int]:
-    header = read_header(path)
+    header = read_header(path, unique=False)
+    # the columns the format needs first: a file of the wrong kind is named as such, even when it
+    # also repeats a column (an L1000 table of gene symbols with one symbol twice)
     features = check_columns(header, fmt, path, format_path, modality)
+    check_unique(header, path)
     feat_set = set(features)
     sep = text_separator(path)
     schema = pa.schema([(c, pa.float32() if c in feat_set else pa.string()) for c in header])
@@ -164,10 +169,8 @@ def _parquet_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality:
         raise MorphotxInputError(f"{path}: not a readable Parquet file ({err}). Re-create it, or give it the "
                                  "extension of its real format (.csv, .tsv, .gct).") from err
     header = pf.schema_arrow.names
-    dups = sorted({c for c in header if header.count(c) > 1})
-    if dups:
-        raise MorphotxInputError(f"{path}: duplicated column name(s) {dups[:10]}; every column must be unique.")
     features = set(check_columns(header, fmt, path, format_path, modality))
+    check_unique(header, path)
     schema = pa.schema([(c, pa.float32() if c in features else pa.string()) for c in header])
     rows = 0
     with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
@@ -227,20 +230,33 @@ def read_gctx(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
         fh = h5py.File(path, "r")
     except OSError as err:
         raise MorphotxInputError(f"{path}: not a readable GCTX/HDF5 file ({err}); the file is corrupt or cut short.") from err
-    with fh:
-        for need in ("0/DATA/0/matrix", "0/META/COL/id", "0/META/ROW/id"):
-            if need not in fh:
-                raise MorphotxInputError(f"{path}: GCTX has no dataset /{need}; it is not a CMap GCTX file.")
-        cids, rids = text(fh["0/META/COL/id"]), text(fh["0/META/ROW/id"])
-        matrix = fh["0/DATA/0/matrix"]
-        if matrix.shape != (len(cids), len(rids)):
-            raise MorphotxInputError(f"{path}: matrix is {matrix.shape} but there are {len(cids)} column ids and "
-                                     f"{len(rids)} row ids; the file is malformed.")
-        data = pd.DataFrame(np.asarray(matrix[()], dtype="float32"), index=pd.Index(cids, name="cid"), columns=rids)
+    try:
+        with fh:
+            return _gctx_tables(fh, path, text)
+    except (OSError, ValueError, KeyError) as err:  # a cut-short or damaged dataset, read lazily
+        if isinstance(err, MorphotxInputError):
+            raise
+        raise MorphotxInputError(f"{path}: GCTX/HDF5 data cannot be read ({type(err).__name__}: {err}); the file is "
+                                 "corrupt or cut short: download or export it again.") from err
 
-        def meta(group: str, ids: list[str], name: str) -> pd.DataFrame:
-            fields = {k: text(v) if v.dtype.kind in "SOU" else np.asarray(v[()]).ravel()
-                      for k, v in fh[f"0/META/{group}"].items() if k != "id"}
-            return pd.DataFrame(fields, index=pd.Index(ids, name=name))
 
-        return data, meta("ROW", rids, "rid"), meta("COL", cids, "cid")
+def _gctx_tables(fh, path: Path, text) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The data and metadata tables of an open GCTX file (see :func:`read_gctx`)."""
+    import numpy as np
+
+    for need in ("0/DATA/0/matrix", "0/META/COL/id", "0/META/ROW/id"):
+        if need not in fh:
+            raise MorphotxInputError(f"{path}: GCTX has no dataset /{need}; it is not a CMap GCTX file.")
+    cids, rids = text(fh["0/META/COL/id"]), text(fh["0/META/ROW/id"])
+    matrix = fh["0/DATA/0/matrix"]
+    if matrix.shape != (len(cids), len(rids)):
+        raise MorphotxInputError(f"{path}: matrix is {matrix.shape} but there are {len(cids)} column ids and "
+                                 f"{len(rids)} row ids; the file is malformed.")
+    data = pd.DataFrame(np.asarray(matrix[()], dtype="float32"), index=pd.Index(cids, name="cid"), columns=rids)
+
+    def meta(group: str, ids: list[str], name: str) -> pd.DataFrame:
+        fields = {k: text(v) if v.dtype.kind in "SOU" else np.asarray(v[()]).ravel()
+                  for k, v in fh[f"0/META/{group}"].items() if k != "id"}
+        return pd.DataFrame(fields, index=pd.Index(ids, name=name))
+
+    return data, meta("ROW", rids, "rid"), meta("COL", cids, "cid")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import textwrap
 import zlib
 
 import matplotlib
@@ -641,11 +642,16 @@ def leaderboard(board: str, out: str, top: int = 30):
         Number of rows drawn.
     """
     b = read_table(board)
-    fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(b), 1)) + 1.5))
-    if b.empty:
-        _empty(ax, "empty leaderboard")
+    scored = b.dropna(subset=["macro_f1_mean"]) if "macro_f1_mean" in b.columns else b.iloc[:0]
+    fig, ax = plt.subplots(figsize=(9, 0.28 * min(top, max(len(scored), 4)) + 1.5))
+    if scored.empty:
+        # e.g. split.mode moa_disjoint or one compound per MoA: every classifier is not applicable
+        reason = b["status"].dropna().astype(str) if "status" in b.columns else pd.Series(dtype=str)
+        reason = reason[reason != "ok"]
+        _empty(ax, "empty leaderboard" if b.empty else "no classifier scored any test compound"
+               + (":\n" + "\n".join(textwrap.wrap(reason.mode().iloc[0], 90)) if len(reason) else ""))
     else:
-        b = b.dropna(subset=["macro_f1_mean"]).head(top).iloc[::-1]
+        b = scored.head(top).iloc[::-1]
         labels = [f"{_label(s, v)} · {var} · {c}" for s, v, var, c in zip(b["source"], b["view"], b["variant"],
                                                                            b["classifier"])]
         colors = ["tab:grey" if s == "raw" else "tab:blue" for s in b["source"]]
@@ -658,14 +664,26 @@ def leaderboard(board: str, out: str, top: int = 30):
 
 
 def headline(table: str, out: str):
-    """The headline as a forest plot: per entry, the paired difference in test macro-F1 to its raw
-    baseline with its 95 % CI (left), and the test macro-F1 with CI (right); configurations chosen
-    on validation compounds.
+    """The headline as a forest plot: per entry, the paired difference in the headline metric (test
+    macro-F1, or MoA mAP under ``split.mode: moa_disjoint``) to its raw baseline with its 95 % CI
+    (left), and the test metric with CI (right); configurations chosen on validation compounds.
+    Without any score (e.g. no test MoA has a training compound) the figure says so and why.
     """
+    from .headline import _label as metric_label
+    from .headline import _metric_of
+
     t = read_table(table)
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(len(t), 1) + 1.8), sharey=True, layout="constrained")
-    if t.empty:
-        _empty(axes[0], "empty headline")
+    metric = _metric_of(t)
+    if t.empty or metric not in t.columns or not np.isfinite(t[metric].to_numpy(float)).any():
+        why = "empty headline" if t.empty else f"no entry has a test {metric_label(metric)}"
+        status = t["status"].dropna().astype(str) if "status" in t.columns else pd.Series(dtype=str)
+        status = status[status != "ok"]
+        if len(status):
+            why += ":\n" + "\n".join(textwrap.wrap(status.mode().iloc[0], 90))
+        for ax in axes:
+            ax.set_axis_off()
+        fig.text(0.5, 0.5, why, ha="center", va="center")
         _save(fig, out)
         return
     t = t.iloc[::-1].reset_index(drop=True)
@@ -675,8 +693,9 @@ def headline(table: str, out: str):
     c = ["tab:grey" if k == "baseline" else "tab:green" if i == "cp" else "tab:blue"
          for k, i in zip(t["kind"], t["input"])]
     for ax, mid, lo, hi, label in [
-            (axes[0], "delta_vs_baseline", "delta_ci_low", "delta_ci_high", "Δ test macro-F1 vs raw baseline"),
-            (axes[1], "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "test macro-F1")]:
+            (axes[0], "delta_vs_baseline", "delta_ci_low", "delta_ci_high",
+             f"Δ test {metric_label(metric)} vs raw baseline"),
+            (axes[1], metric, f"{metric}_ci_low", f"{metric}_ci_high", f"test {metric_label(metric)}")]:
         m = t[mid].to_numpy(float)
         err = np.vstack([m - t[lo].to_numpy(float), t[hi].to_numpy(float) - m])
         ok = np.isfinite(m)

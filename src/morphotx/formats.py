@@ -83,10 +83,32 @@ def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_pat
             "name in the format file.")
     features = _select_features(list(header), fmt["features"])
     if not features:
+        spec = fmt.get("metadata", {})
+        known = set(fmt["columns"]) | set(spec.get("names", ()))
+        other = [c for c in header if c not in known and not c.startswith(tuple(spec.get("prefixes", ())))]
         raise MorphotxInputError(
-            f"{path}: no feature columns match {fmt['features']} (format {format_path}); "
-            "is this the right modality/file?")
+            f"{path}: no feature columns match {fmt['features']} (format {format_path}); the file's other "
+            f"columns are {other[:8]}{' …' if len(other) > 8 else ''} ({len(other)}). Is this the right "
+            f"modality/file? {modality} features must be named as the format says"
+            + (" (L1000: the Affymetrix probe ids, e.g. 200814_at; gene symbols are mapped from them by the probe "
+               "map)" if modality == "l1000" else "") + ".")
+    _check_case_duplicates(features, path)
     return features
+
+
+def _check_case_duplicates(features: Sequence[str], path) -> None:
+    """An error naming the feature columns whose names differ only in letter case: the same
+    measurement exported twice, which would otherwise count as two features.
+    """
+    groups: dict[str, list[str]] = {}
+    for c in dict.fromkeys(features):  # exact repeats are the duplicated-name check's (io.check_unique)
+        groups.setdefault(c.casefold(), []).append(c)
+    clash = [g for g in groups.values() if len(g) > 1]
+    if clash:
+        raise MorphotxInputError(
+            f"{path}: {len(clash)} feature name(s) occur more than once when letter case is ignored "
+            f"(e.g. {clash[:5]}); a feature exported twice would count as two features. Remove the duplicate "
+            "column(s), or rename them if they are different measurements.")
 
 
 def unknown_columns(header: Sequence[str], features: Sequence[str], fmt: dict) -> list[str]:

@@ -72,14 +72,52 @@ def treatment_key(pert_id: pd.Series, dose_recode: np.ndarray, is_control: np.nd
 
 
 def parse_moa(values: pd.Series) -> list[list[str]]:
-    """``'A|B'`` → ``['A', 'B']`` (sorted, unique, stripped); missing codes → ``[]``."""
+    """``'A|B'`` → ``['A', 'B']`` (sorted, unique, stripped, inner whitespace collapsed to one
+    space); missing codes → ``[]``.
+    """
     out = []
     for v in values:
         if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() in MISSING_CODES:
             out.append([])
         else:
-            out.append(sorted({m.strip() for m in str(v).split("|") if m.strip() and m.strip() not in MISSING_CODES}))
+            parts = (" ".join(m.split()) for m in str(v).split("|"))
+            out.append(sorted({m for m in parts if m and m not in MISSING_CODES}))
     return out
+
+
+def moa_key(moa: str) -> str:
+    """What two spellings of one MoA share: letter case folded, whitespace collapsed."""
+    return " ".join(moa.casefold().split())
+
+
+def unify_moa_spellings(moas: list[list[str]], pert_ids, path: Path | str) -> list[list[str]]:
+    """MoA lists with every MoA written one way: labels that differ only in letter case or
+    whitespace (``CDK inhibitor`` / ``cdk  inhibitor``) would otherwise become separate classes.
+    Each such group takes the spelling used by the most compounds (ties: the one that sorts first);
+    the lists are re-sorted and de-duplicated afterwards. A warning counts and names the merged
+    spellings.
+    """
+    compounds: dict[str, set] = {}
+    for m, p in zip(moas, pert_ids):
+        for x in m:
+            compounds.setdefault(x, set()).add(p)
+    groups: dict[str, list[str]] = {}
+    for x in compounds:
+        groups.setdefault(moa_key(x), []).append(x)
+    canon, merged = {}, []
+    for spellings in groups.values():
+        best = min(spellings, key=lambda x: (-len(compounds[x]), x))
+        canon.update({x: best for x in spellings})
+        if len(spellings) > 1:
+            merged.append((best, sorted(x for x in spellings if x != best)))
+    if not merged:
+        return moas
+    merged.sort()
+    shown = "; ".join(f"{others} -> {best!r}" for best, others in merged[:10])
+    log.warning("%s: %d MoA label(s) are written in more than one way (letter case or whitespace) and were "
+                "merged into one class each, the spelling used by most compounds kept: %s. Write each MoA one "
+                "way in the source to silence this.", Path(path).name, len(merged), shown)
+    return [sorted({canon[x] for x in m}) for m in moas]
 
 
 def moa_from_map(pert_ids: pd.Series, map_path: str | Path, key_column: str = "broad_id",
@@ -239,7 +277,8 @@ def _moas(out: pd.DataFrame, is_control: np.ndarray, path: Path, modality: str, 
     else:
         raise MorphotxInputError(
             f"{path}: no MoA column mapped to {S.MOA} for {modality}; set moa.source: map and moa.map.")
-    out[S.MOA] = [[] if c else m for m, c in zip(moas, is_control)]
+    moas = [[] if c else m for m, c in zip(moas, is_control)]
+    out[S.MOA] = unify_moa_spellings(moas, out[S.PERT], moa_map if moa_source == "map" else path)
     n_trt_cpd = out.loc[~is_control, S.PERT].nunique()
     no_moa = out.loc[~is_control & (out[S.MOA].str.len() == 0), S.PERT].unique()
     if len(no_moa):
@@ -303,18 +342,22 @@ def harmonise(
     settings: HarmoniseSettings = HarmoniseSettings(),
     moa: MoaSettings = MoaSettings(),
     moa_map: str | Path | None = None,
+    source: str | Path | None = None,
 ) -> pd.DataFrame:
     """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), ``profiles``,
     write the harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
     (dose recoding, bad doses, extreme values, unknown columns); ``moa``: the ``moa`` section, with
-    ``moa_map`` the MoA table when ``moa.source`` is ``map``.
+    ``moa_map`` the MoA table when ``moa.source`` is ``map``. ``source``: the user's file that
+    ``profiles`` was converted from (the ``convert`` rule's input), named in every message about
+    its content; ``profiles`` itself when not given.
     """
     s = settings
     path = Path(profiles)
+    named = Path(source) if source is not None else path  # the file a message about the data names
     fmt = load_format(format_path, modality)
     header = read_columns(path)
-    features = check_columns(header, fmt, path, format_path, modality)
-    _check_unknown(unknown_columns(header, features, fmt), len(features), path, format_path, s.max_unknown_columns)
+    features = check_columns(header, fmt, named, format_path, modality)
+    _check_unknown(unknown_columns(header, features, fmt), len(features), named, format_path, s.max_unknown_columns)
     colmap = source_columns(header, fmt["columns"])
     present = [c for c in colmap if c in header]
     extra_meta = [c for c in header if c not in features and c not in fmt["columns"]]
@@ -325,12 +368,12 @@ def harmonise(
         name = c if c.startswith(S.META_PREFIX) else S.META_PREFIX + c
         if name not in out:
             out[name] = df[c]
-    is_control = _controls_and_ids(df, out, fmt, header, colmap, path)
-    bad = _doses(df, out, colmap, is_control, path, s.doses_uM, s.max_dose_fold, s.on_bad_dose)
-    _moas(out, is_control, path, modality, moa.source, moa_map, moa.map_key, moa.map_column)
-    _profile_ids(df, out, fmt, path)
-    feats = _features(df, features, out[S.PROFILE_ID], path, s.on_extreme)
-    _warn_plates(out, path)
+    is_control = _controls_and_ids(df, out, fmt, header, colmap, named)
+    bad = _doses(df, out, colmap, is_control, named, s.doses_uM, s.max_dose_fold, s.on_bad_dose)
+    _moas(out, is_control, named, modality, moa.source, moa_map, moa.map_key, moa.map_column)
+    _profile_ids(df, out, fmt, named)
+    feats = _features(df, features, out[S.PROFILE_ID], named, s.on_extreme)
+    _warn_plates(out, named)
 
     order = [S.PROFILE_ID, S.PLATE, S.WELL, S.PERT, S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.TREATMENT, S.MOA]
     meta = [c for c in order if c in out] + sorted(c for c in out.columns if c not in order)
@@ -340,7 +383,7 @@ def harmonise(
         if c not in (S.IS_CONTROL, S.DOSE, S.DOSE_RECODE, S.MOA):
             result[c] = result[c].astype("string")
     save_parquet(result, output)
-    log.info("%s: %s %d profiles (%d controls), %d compounds, %d treatments, %d features -> %s", path.name, modality,
+    log.info("%s: %s %d profiles (%d controls), %d compounds, %d treatments, %d features -> %s", named.name, modality,
              len(result), int(result[S.IS_CONTROL].sum()), result.loc[~result[S.IS_CONTROL], S.PERT].nunique(),
              result.loc[~result[S.IS_CONTROL], S.TREATMENT].nunique(),
              len(features), output)

@@ -666,7 +666,11 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
     if classification is None or classification.empty:
         return pd.DataFrame(columns=cols).assign(protocol=pd.Series(dtype=object)), pd.DataFrame(columns=choice_cols)
     if metric not in classification.columns:
-        raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
+        if "status" in classification.columns and (classification["status"] == "ok").any():
+            raise ValueError(f"headline: metric {metric!r} is not a column of the classification table")
+        # no row was scored (e.g. one compound per MoA: no test MoA has a training compound); every
+        # entry then gets the evaluation's reason as its status
+        classification = classification.assign(**{metric: np.nan})
     axes, weights = _bootstrap_axes(predictions, metric, bootstrap, seed)
     results = {e.name: _entry_result(e, classification, embedding, metric, reported, ci, confidence,
                                      predictions if axes else None, axes) for e in entries(classification)}

@@ -12,6 +12,8 @@ import gzip
 import json
 import logging
 import os
+import re
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -83,6 +85,35 @@ def atomic_directory(outdir: str | os.PathLike) -> Iterator[str]:
             shutil.rmtree(tmp)
 
 
+# the temporary names of atomic_outputs (.<name>.tmp<pid><suffixes>) and atomic_directory (.<name>.tmp<pid>)
+TEMPORARY = re.compile(r"^\..+\.tmp\d+(\.[^/]*)?$")
+
+
+def sweep_temporaries(root: str | os.PathLike) -> list[Path]:
+    """Remove what killed jobs left under ``root``: the temporary files and folders of
+    :func:`atomic_outputs` and :func:`atomic_directory` (a ``kill -9`` runs no clean-up). Call it only
+    when no job writes under ``root``: the workflow calls it when it starts, under Snakemake's lock,
+    before any job runs. Download parts (``.<name>.part``) are kept: the download resumes them.
+    Returns the removed paths.
+    """
+    import shutil
+
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p for p in root.rglob(".*.tmp*") if TEMPORARY.match(p.name)]
+    removed = []
+    for p in sorted(found, key=lambda p: len(p.parts)):  # a folder before what it holds
+        if any(q in removed for q in p.parents):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:
     """Hex digest of a file (``algorithm``: any of :mod:`hashlib`'s, e.g. md5, sha256)."""
     import hashlib
@@ -142,11 +173,11 @@ def _is_gzip(path: Path) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
+def read_header(path: str | os.PathLike, sep: str | None = None, unique: bool = True) -> list[str]:
     """Column names of a delimited text file (gzip detected from the bytes).
 
-    Raises :class:`MorphotxInputError` on an empty file, a non-UTF-8 header or duplicated
-    column names (pandas would silently rename them ``x.1``).
+    Raises :class:`MorphotxInputError` on an empty file, a non-UTF-8 header or (``unique``)
+    duplicated column names (pandas would silently rename them ``x.1``; see :func:`check_unique`).
     """
     path = Path(path)
     if path.stat().st_size == 0:
@@ -158,8 +189,7 @@ def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
     except (EOFError, gzip.BadGzipFile, OSError) as err:
         raise MorphotxInputError(f"{path}: cannot read the header ({err}); the file is corrupt or cut short.") from err
     if line.startswith(b"PK\x03\x04"):  # a zip container: XLSX (or another Office file)
-        raise MorphotxInputError(f"{path}: this is a zip file (an Excel .xlsx workbook?), not delimited text; "
-                                 "give it the .xlsx extension, or export it as CSV.")
+        raise MorphotxInputError(workbook_message(path))
     if line.startswith(b"PAR1"):
         raise MorphotxInputError(f"{path}: this is a Parquet file, not delimited text; give it the .parquet extension.")
     try:
@@ -171,6 +201,13 @@ def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
     if sep is None:
         sep = "\t" if text.count("\t") > text.count(",") else ","
     cols = [c.strip().strip('"') for c in text.split(sep)]
+    if unique:
+        check_unique(cols, path)
+    return cols
+
+
+def check_unique(cols: Sequence[str], path) -> None:
+    """An error naming the column names that occur more than once in ``cols`` (the header of ``path``)."""
     seen, dups = set(), []
     for c in cols:
         if c in seen:
@@ -181,7 +218,15 @@ def read_header(path: str | os.PathLike, sep: str | None = None) -> list[str]:
             f"{path}: duplicated column name(s) {sorted(set(dups))[:10]}; each column must be unique "
             "(remove or rename the duplicates)."
         )
-    return cols
+
+
+def workbook_message(path) -> str:
+    """The error for an Excel workbook given where delimited text (or a profile file) is read."""
+    if str(path).lower().endswith((".xlsx", ".xls")):
+        return (f"{path}: this is an Excel workbook; profile files are read as CSV, TSV, Parquet, GCT or GCTX, "
+                "not Excel. Export the sheet as CSV (or Parquet) and name that file in the config.")
+    return (f"{path}: this is a zip file (an Excel .xlsx workbook?), not delimited text; export the sheet as CSV "
+            "and name that file in the config.")
 
 
 def read_table(
@@ -273,6 +318,19 @@ def read_gct(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
     2019 and pins old pandas; the format is three header lines and a block layout.
     """
     path = Path(path)
+    if not path.exists():
+        raise MorphotxInputError(f"{path}: file not found. Check the path in your config.")
+    try:
+        return _read_gct(path)
+    except (EOFError, OSError, UnicodeDecodeError, zlib.error, pd.errors.ParserError) as err:
+        what = ("the gzip stream is cut short or corrupt" if isinstance(err, (EOFError, gzip.BadGzipFile, zlib.error))
+                else "it is not valid UTF-8 text" if isinstance(err, UnicodeDecodeError)
+                else "it cannot be parsed as a GCT file")
+        raise MorphotxInputError(f"{path}: {what} ({type(err).__name__}: {err}). The file is incomplete or not a "
+                                 "GCT: download or export it again.") from err
+
+
+def _read_gct(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rt", encoding="utf-8") as fh:
         version = fh.readline().strip()

@@ -193,6 +193,10 @@ def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: in
     return board
 
 
+# the wall-clock columns: the only values of a run's Parquet tables that differ between two runs
+# of the same config (every other value is identical on CPU; tests/test_workflow.py compares them)
+WALL_CLOCK_COLUMNS = ("seconds",)
+
 TRAINING_COLUMNS = ["model", "fold", "seed", "select_on", "best_epoch", "epochs_run", "stopped_early",
                     "early_stop_epoch", "best_validation_score", "best_validation_loss", "n_train_units",
                     "n_validation_units", "device", "seconds"]

@@ -8,11 +8,13 @@ parameters from the rule's slot of the same name (``input``, ``output``, ``param
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
 import os
 import resource
+import signal
 import sys
 import traceback
 import typing
@@ -64,7 +66,15 @@ def setup(smk) -> logging.Logger:
         sys.__excepthook__(exc_type, exc, tb)
 
     sys.excepthook = hook
+    # Snakemake ends a job it cancels (Ctrl-C, a failed sibling job) with SIGTERM, whose default
+    # action skips every `finally`: raise SystemExit instead, so atomic_outputs / atomic_directory
+    # remove their temporaries (a kill -9 cannot be caught; the next run's start-up sweeps those)
+    signal.signal(signal.SIGTERM, _terminated)
     return log
+
+
+def _terminated(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def fold_slots(slots, fold: int) -> dict:
@@ -182,14 +192,58 @@ def run(smk, func):
     with each parameter taken by name from the rule's ``input``, ``output``, ``params`` and
     ``wildcards`` slots (see :func:`bind`); once per fold for a rule with ``params.per_fold``.
 
+    Bad input (:class:`morphotx.io.MorphotxInputError`, whose message names the file, column or
+    key and the fix) ends the job with that message as one block on stderr and exit status 1; the
+    traceback goes to the job's log file only (:func:`user_error`). Any other exception is a bug
+    and is shown with its traceback.
+
     Each script in ``scripts/`` is ``run(snakemake, <function of the script's name>)``.
     """
+    from .io import MorphotxInputError
+
     setup(smk)
     log = smk.log[0] if len(smk.log) else None
     folds = _named(smk.params).get("per_fold")
-    for fold in (folds if folds is not None else [None]):
-        func(**bind(func, slot_namespace(smk, fold), smk.rule, smk.threads, log, fold))
+    try:
+        for fold in (folds if folds is not None else [None]):
+            func(**bind(func, slot_namespace(smk, fold), smk.rule, smk.threads, log, fold))
+    except MorphotxInputError as err:
+        sys.exit(user_error(smk.rule, err, log))
     logging.getLogger(f"morphotx.rule.{smk.rule}").info(usage_line())
+
+
+def user_error(rule: str, err: BaseException, log: str | None = None) -> int:
+    """Report bad input: the message as one block on stderr (the rule, the message, where the
+    job's log is), and the message with its traceback in the job's log file only. Returns the exit
+    status (1).
+    """
+    logger = logging.getLogger(f"morphotx.rule.{rule}")
+    trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, "rule %s stopped on bad input: %s\n%s",
+                               (rule, err, trace), None)
+    for handler in logging.getLogger().handlers:  # the log file only: the terminal gets the block below
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+    where = f"\n(traceback in the job's log: {log})" if log else ""
+    sys.stderr.write(f"\nmorphotx: rule {rule} stopped on bad input:\n  {err}{where}\n\n")
+    sys.stderr.flush()
+    return 1
+
+
+@contextlib.contextmanager
+def stop_on_bad_input(where: str):
+    """In the Snakefile (its start-up checks): bad input or configuration
+    (:class:`morphotx.io.MorphotxInputError`) stops Snakemake with the message as one block on
+    stderr (``where``: e.g. ``configuration``) and exit status 1, without a traceback.
+    """
+    from .io import MorphotxInputError
+
+    try:
+        yield
+    except MorphotxInputError as err:
+        sys.stderr.write(f"\nmorphotx: {where}: {err}\n\n")
+        sys.stderr.flush()
+        raise SystemExit(1) from None
 
 
 USAGE_PREFIX = "job resources:"

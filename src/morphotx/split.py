@@ -70,6 +70,7 @@ from .configcheck import (
     check_mode,
     check_validation_share,
 )
+from .harmonise import unify_moa_spellings
 from .io import MorphotxInputError, read_table, save_parquet
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ def compound_table(*profiles: pd.DataFrame) -> pd.DataFrame:
         t["source"] = i
         parts.append(t)
     allc = pd.concat(parts, ignore_index=True)
+    # one spelling per MoA across the modalities too (each file was unified when harmonised)
+    lists = [m.split("|") if m else [] for m in allc[S.MOA]]
+    allc[S.MOA] = [S.moa_string(m) for m in unify_moa_spellings(lists, allc[S.PERT], "the two modalities")]
     per = allc.groupby(S.PERT)[S.MOA].nunique()
     conflict = per.index[per > 1]
     if len(conflict):

@@ -23,11 +23,13 @@ FORMAT = repo_path(config["dataset"]["format"])
 
 # config checks that need no data: stop before any job
 from morphotx.configcheck import check_split_config, resolve_headline_metric
+from morphotx.smk import stop_on_bad_input
 
-check_split_config(config["split"])
-config["headline"]["metric"] = resolve_headline_metric(
-    config["headline"]["metric"], config["split"]["mode"]
-)
+with stop_on_bad_input("configuration"):
+    check_split_config(config["split"])
+    config["headline"]["metric"] = resolve_headline_metric(
+        config["headline"]["metric"], config["split"]["mode"]
+    )
 
 # the typed settings of every section (src/morphotx/settings.py; the schema filled the defaults)
 from morphotx.settings import load as load_settings
