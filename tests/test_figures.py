@@ -106,7 +106,7 @@ def test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores(tmp_pa
 
     monkeypatch.setattr(F, "_save", inspect_then_save)
     F.headline(str(tmp_path / "map.parquet"), str(tmp_path / "map.png"))
-    assert seen["map"][1] == "test MoA mAP (mean, 95 % CI over repetitions)", seen["map"]
+    assert seen["map"][1] == "test MoA mAP (mean over splits, 95 % CI)", seen["map"]
     # every classifier not applicable: no metric column; each entry's status carries the reason
     reason = "no validation or test MoA has a training compound (a MoA-disjoint split)"
     none = pd.DataFrame(cls).drop(columns=["macro_f1"]).assign(status="not_applicable", reason=reason)
