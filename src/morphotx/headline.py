@@ -473,7 +473,7 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
     if choices.empty:
         bad = rows[rows["split"] == "validation"]
         reason = str(bad["reason"].dropna().iloc[0]) if "reason" in bad.columns and bad["reason"].notna().any() else ""
-        res.update(status="no validation score" + (f": {reason}" if reason else ""), note="")
+        res.update(status="no validation score" + (f": {reason}" if reason else ""), note=[])
         return EntryResult(res, pd.Series(dtype=float), [])
     top = choices.iloc[choices["configuration"].map(choices["configuration"].value_counts()).to_numpy().argmax()]
     res.update({k: top[k] for k in CONFIG}, configuration=str(top["configuration"]),
