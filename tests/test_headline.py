@@ -640,9 +640,14 @@ def bootstrap_fixture():
     return pd.DataFrame(cls), pd.concat(preds, ignore_index=True)
 
 
-def test_predictions_make_the_compound_bootstrap_the_primary_interval():
+def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
+    """With predictions the compound bootstrap is computed beside the fold-level t; the primary
+    columns are the t's by default (headline.delta: fold_t) and the bootstrap's when asked."""
     cls, preds = bootstrap_fixture()
-    t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3)
+    default = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3), "m")
+    assert default["delta_method"] == "fold_t" and np.isfinite(default["delta_boot_p"])
+    assert (default["delta_ci_low"], default["delta_p"]) == (default["delta_fold_ci_low"], default["delta_fold_p"])
+    t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_bootstrap")
     m = row(t, "m")
     assert m["baseline"] == "raw Cell Painting" and m["delta_method"] == "compound_bootstrap"
     for k in ("ci_low", "ci_high", "p", "mde"):
@@ -654,8 +659,8 @@ def test_predictions_make_the_compound_bootstrap_the_primary_interval():
     assert 0 < m["delta_mde"] < m["delta_vs_baseline"]
     assert row(t, H.chosen_name("cp"))["delta_method"] == "compound_bootstrap"
     assert "paired bootstrap over the test compounds" in H.markdown(t, "J = 3")
-    again = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3)
+    again = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_bootstrap")
     assert row(again, "m")["delta_ci_low"] == m["delta_ci_low"]  # reproducible by seed
-    off = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=0), "m")
+    off = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=0, delta="compound_bootstrap"), "m")
     assert off["delta_method"] == "fold_t" and np.isnan(off["delta_boot_p"])
     assert (off["delta_ci_low"], off["delta_p"]) == (off["delta_fold_ci_low"], off["delta_fold_p"])

@@ -200,6 +200,7 @@ class HeadlineSettings:
     confidence: float = 0.95
     bootstrap: int = 2000
     seed: int = 0
+    delta: Literal["fold_t", "compound_bootstrap"] = "fold_t"
 
 
 @dataclass(frozen=True)
