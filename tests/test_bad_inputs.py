@@ -353,6 +353,7 @@ ELSEWHERE = {
         "test_split.py::test_compound_table_merges_moa_spellings_across_compounds_and_modalities",
     "bad input in a job: one block naming the user's file":
         "test_bad_inputs.py::test_bad_input_in_a_job_is_one_block_naming_the_user_file",
+    "35 truncated or damaged GCTX": "test_convert.py::test_truncated_gctx_is_named",
     "cluster script's state directory":
         "test_slurm.py::test_state_directory_must_be_ours_and_not_writable_by_others",
 }
