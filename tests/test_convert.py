@@ -212,6 +212,28 @@ def test_gctx_bad_file(tmp_path):
         read_gctx(f)
 
 
+def test_truncated_gctx_is_named(tmp_path):
+    """Bad-input case 35: a GCTX cut short is one error naming the file, not an h5py traceback."""
+    data = pd.DataFrame(np.arange(40 * 978, dtype="float32").reshape(40, 978),
+                        index=[f"s{i}" for i in range(40)], columns=[f"{i}_at" for i in range(978)])
+    col = pd.DataFrame({"pert_id": ["BRD-K00000001"] * 40}, index=data.index)
+    row = pd.DataFrame({"pr_gene_symbol": ["g"] * 978}, index=data.columns)
+    full = tmp_path / "full.gctx"
+    _write_gctx(full, data, row, col)
+    cut = tmp_path / "cut.gctx"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(MorphotxInputError, match=r"cut.gctx: .*corrupt or cut short"):
+        convert(cut, tmp_path / "o.parquet", FORMAT, "l1000")
+    # bytes damaged near the start: the file opens, its objects do not
+    damaged = bytearray(full.read_bytes())
+    n = len(damaged)
+    damaged[n // 100: n * 4 // 100] = b"\xff" * (n * 4 // 100 - n // 100)
+    (tmp_path / "bad.gctx").write_bytes(bytes(damaged))
+    with pytest.raises(MorphotxInputError, match=r"bad.gctx: GCTX/HDF5 data cannot be read .*corrupt or cut short"):
+        convert(tmp_path / "bad.gctx", tmp_path / "o.parquet", FORMAT, "l1000")
+    assert not (tmp_path / "o.parquet").exists()
+
+
 def test_real_cell_painting_plate_converts(tmp_path):
     cp = real_fixture("lincs_cp_plate_SQ00015054_normalized_feature_select.csv.gz")
     s = convert(cp, tmp_path / "cp.parquet", FORMAT, "cell_painting")

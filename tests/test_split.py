@@ -95,6 +95,21 @@ def test_compound_table_merges_moa_spellings_across_compounds_and_modalities(cap
                r.getMessage() for r in caplog.records)
 
 
+def test_preprocessing_writes_each_moa_as_the_split_table_does():
+    """Case 33 across files: each modality's file was unified on its own, so L1000 may still write
+    a MoA as ``cdk inhibitor`` where Cell Painting writes ``CDK inhibitor``; the profiles take the
+    split table's spelling, so both modalities (and the late fusion of their classifiers) share one
+    class. Other labels are left as they are."""
+    from morphotx.preprocess import attach_split
+
+    split = pd.DataFrame({S.PERT: ["A", "C"], S.MOA: ["CDK inhibitor", "x|y"], S.SPLIT: ["train", "test"]})
+    l1 = pd.DataFrame({S.PERT: ["A", "C", "DMSO"], S.IS_CONTROL: [False, False, True],
+                       S.MOA: [["cdk  inhibitor"], ["x", "y"], []]})
+    got = attach_split(l1, split, "l1000")
+    assert got[S.MOA].tolist() == [["CDK inhibitor"], ["x", "y"], []]
+    assert got[S.SPLIT].tolist() == ["train", "test", "control"]
+
+
 def test_folds_partition_compounds_and_stratify():
     c = _compounds()
     tests, splits = [], []

@@ -51,6 +51,25 @@ log = logging.getLogger(__name__)
 
 
 
+SOURCE_KEY = b"morphotx.source"  # the converted file's schema metadata: the file it was converted from
+
+
+def with_source(schema: pa.Schema, path: Path) -> pa.Schema:
+    """``schema`` with the path of the user's file recorded in its metadata (:func:`converted_from`)."""
+    return schema.with_metadata({**(schema.metadata or {}), SOURCE_KEY: str(path).encode()})
+
+
+def converted_from(path: str | Path) -> Path | None:
+    """The user's file that the converted Parquet ``path`` was made from (None for another file):
+    harmonise names it in its messages, not the converted file.
+    """
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError):
+        return None
+    return Path(meta[SOURCE_KEY].decode()) if SOURCE_KEY in meta else None
+
+
 def input_kind(path: str | Path) -> str:
     """The reader ``path`` needs, from its name: ``parquet``, ``gctx``, ``gct`` (also ``.gct.gz``) or ``text``."""
     name = Path(path).name.lower()
@@ -108,7 +127,7 @@ def _text_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality: st
             convert_options=pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)),
                                                  strings_can_be_null=True, null_values=NULLS),
         )
-        with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
+        with pq.ParquetWriter(tmp, with_source(schema, path), **parquet_options(schema)) as writer:
             buf, buf_bytes = [], 0
             for batch in reader:
                 buf.append(batch)
@@ -157,6 +176,7 @@ def _table_to_parquet(path: Path, tmp: Path, kind: str, fmt: dict, format_path, 
     for c in data.columns:
         wide = wide.append_column(pa.field(str(c), pa.float32()), pa.array(data[c].to_numpy("float32")))
     wide = wide.cast(pa.schema([(f.name, pa.float32() if f.name in features else pa.string()) for f in wide.schema]))
+    wide = wide.replace_schema_metadata(with_source(wide.schema, path).metadata)
     pq.write_table(wide, tmp, **parquet_options(wide.schema))
     return wide.num_rows, wide.num_columns, len(features)
 
@@ -173,7 +193,7 @@ def _parquet_to_parquet(path: Path, tmp: Path, fmt: dict, format_path, modality:
     check_unique(header, path)
     schema = pa.schema([(c, pa.float32() if c in features else pa.string()) for c in header])
     rows = 0
-    with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
+    with pq.ParquetWriter(tmp, with_source(schema, path), **parquet_options(schema)) as writer:
         for batch in pf.iter_batches(batch_size=4096):
             try:
                 table = pa.Table.from_batches([batch]).cast(schema)

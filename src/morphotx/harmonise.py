@@ -348,12 +348,15 @@ def harmonise(
     write the harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
     (dose recoding, bad doses, extreme values, unknown columns); ``moa``: the ``moa`` section, with
     ``moa_map`` the MoA table when ``moa.source`` is ``map``. ``source``: the user's file that
-    ``profiles`` was converted from (the ``convert`` rule's input), named in every message about
-    its content; ``profiles`` itself when not given.
+    ``profiles`` was converted from, named in every message about its content; by default the one
+    the ``convert`` step recorded in the Parquet file (:func:`morphotx.convert.converted_from`), else
+    ``profiles`` itself.
     """
+    from .convert import converted_from
+
     s = settings
     path = Path(profiles)
-    named = Path(source) if source is not None else path  # the file a message about the data names
+    named = Path(source) if source is not None else (converted_from(path) or path)  # what messages name
     fmt = load_format(format_path, modality)
     header = read_columns(path)
     features = check_columns(header, fmt, named, format_path, modality)

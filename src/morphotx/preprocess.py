@@ -86,10 +86,31 @@ def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") 
             f"(e.g. {profiles.loc[missing, key].unique()[:5].tolist()}); re-run the split rule on these files.")
     out = profiles.copy()
     out[S.SPLIT] = pd.Series(np.where(is_ctl, "control", sp.astype(object)), index=out.index, dtype="string")
+    if S.MOA in split.columns and S.MOA in out.columns:
+        out[S.MOA] = _split_spellings(out[S.MOA], split[S.MOA])
     if by_profile:
         trt = out[S.TREATMENT].astype(str)
         out[S.TREATMENT] = np.where(is_ctl, trt, trt + "@" + out[S.SPLIT].astype(str))
     return out
+
+
+def _split_spellings(moas: pd.Series, split_moas: pd.Series) -> pd.Series:
+    """Each MoA of ``moas`` written as the split table writes it: the split table unified the
+    spellings (letter case, whitespace) across both modalities (:func:`morphotx.split.compound_table`),
+    while each harmonised file was unified on its own, so the modalities could still differ.
+    """
+    from .harmonise import moa_key
+
+    spelling = {moa_key(m): m for v in split_moas.dropna() for m in str(v).split("|") if m}
+    if not spelling:
+        return moas
+
+    def respell(m):
+        if m is None or not len(m):
+            return m
+        return sorted({spelling.get(moa_key(x), x) for x in m})
+
+    return moas.map(respell)
 
 
 def _scaler(method: str):

@@ -21,8 +21,6 @@ rule harmonise:
         modality=lambda w: MODALITY[w.assay],
         settings=config["harmonise"],
         moa=config["moa"],
-        # the user's file that `profiles` was converted from: errors name it
-        source=lambda w: raw_input(MODALITY[w.assay]),
     script:
         "../../scripts/harmonise.py"
 
