@@ -163,7 +163,14 @@ def embedding_files(name, fold, seed):
 
 
 # evaluation: which views are scored, and the tables each evaluation job writes
-EVAL_TABLES = ["classification", "per_moa", "embedding_metrics", "curves", "map", "predictions"]
+EVAL_TABLES = [
+    "classification",
+    "per_moa",
+    "embedding_metrics",
+    "curves",
+    "map",
+    "predictions",
+]
 ARITH_TABLES = ["distances", "zscores", "traversal"]
 # the evaluation jobs' settings (morphotx.evaluate); `views` picks the jobs' inputs and `collapse`
 # is the embedding rules' setting
