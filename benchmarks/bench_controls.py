@@ -124,8 +124,7 @@ def one(task: dict) -> list[dict]:
     """One data set (a control replicate): its primary comparisons under both interval methods."""
     with threadpool_limits(1):
         data = simulate(task["n"], task["data_seed"], task["gain"])
-        labels = data["moa"]
-        per_compound = pd.Series(labels).groupby(np.arange(len(labels)) // 1).first().to_numpy()
+        per_compound = data["moa"]
         if task["permute"]:
             per_compound = np.random.default_rng(task["perm_seed"]).permutation(per_compound)
         cls, preds = evaluate(data, per_compound, task["folds"], task["repeats"], task["split_seed"])
@@ -164,28 +163,26 @@ def summarise(df: pd.DataFrame) -> str:
     for m in ("boot", "fold"):
         df[f"{m}_above"] = df[f"{m}_low"] > 0
         df[f"{m}_reject"] = (df[f"{m}_low"] > 0) | (df[f"{m}_high"] < 0)
+    tables = {
+        "negative": ("**Negative control** (MoA labels permuted across compounds; nominal two-sided α = 0.05, "
+                     "so at most 0.025 \"above\"):", [], ["\"above its baseline\"", "any rejection"],
+                     lambda g: [], lambda g, m: [rate(g[f"{m}_above"]), rate(g[f"{m}_reject"])]),
+        "positive": ("**Positive control** (planted gain; the detection rate is the share of data sets whose verdict "
+                     "is \"above its baseline\"):", ["mean baseline macro-F1", "mean Δ"], ["detected"],
+                     lambda g: [f"{g['baseline_score'].mean():.3f}", f"{g['delta'].mean():+.3f}"],
+                     lambda g, m: [rate(g[f"{m}_above"])]),
+    }
     lines = []
-    neg = df[df["control"] == "negative"]
-    if len(neg):
-        lines += ["**Negative control** (MoA labels permuted across compounds; nominal two-sided α = 0.05, "
-                  "so at most 0.025 \"above\"):", "",
-                  "| comparison | compounds | data sets | method | \"above its baseline\" | any rejection | mean MDE |",
-                  "|---|---|---|---|---|---|---|"]
-        for (inp, n), g in neg.groupby(["input", "n"]):
+    for control, (title, before, after, data_cells, method_cells) in tables.items():
+        sub = df[df["control"] == control]
+        if sub.empty:
+            continue
+        head = ["comparison", "compounds", "data sets", *before, "method", *after, "mean MDE"]
+        lines += [title, "", f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
+        for (inp, n), g in sub.groupby(["input", "n"]):
             for m, name in (("boot", "compound bootstrap"), ("fold", "corrected t over splits")):
-                lines.append(f"| {inp} | {n} | {len(g)} | {name} | {rate(g[f'{m}_above'])} | {rate(g[f'{m}_reject'])} "
-                             f"| {g[f'{m}_mde'].mean():.3f} |")
-        lines.append("")
-    pos = df[df["control"] == "positive"]
-    if len(pos):
-        lines += ["**Positive control** (planted gain; the detection rate is the share of data sets whose verdict is "
-                  "\"above its baseline\"):", "",
-                  "| comparison | compounds | data sets | mean baseline macro-F1 | mean Δ | method | detected | mean MDE |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for (inp, n), g in pos.groupby(["input", "n"]):
-            for m, name in (("boot", "compound bootstrap"), ("fold", "corrected t over splits")):
-                lines.append(f"| {inp} | {n} | {len(g)} | {g['baseline_score'].mean():.3f} | {g['delta'].mean():+.3f} "
-                             f"| {name} | {rate(g[f'{m}_above'])} | {g[f'{m}_mde'].mean():.3f} |")
+                row = [inp, n, len(g), *data_cells(g), name, *method_cells(g, m), f"{g[f'{m}_mde'].mean():.3f}"]
+                lines.append(f"| {' | '.join(map(str, row))} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -1,44 +1,27 @@
 """The headline: whether a learned embedding beats the raw profiles on compounds it has never seen.
 
-Protocol (test compounds decide nothing):
+Protocol (no split's test compounds decide anything about that split; docs/evaluation.md):
 
-* **Entries.** One per model (``source != raw``), choosing among all of its configurations
-  ``(view, level, variant, classifier)`` (for two-encoder models the views include
-  ``late_fusion``, the fusion of their ``cp`` and ``l1000`` embeddings' classifiers, input both);
-  one "<model> (Cell Painting only)" per model that has ``view == cp`` rows *and* other views, choosing among its cp configurations only (a model whose
-  only view is cp is already Cell-Painting-only and is not duplicated); one per raw baseline view
-  (raw Cell Painting ``cp``, raw L1000 ``l1000``, early fusion ``both``, late fusion
-  ``late_fusion``), choosing among its ``(level, variant, classifier)``.
-* **Selection, on validation compounds only.** A configuration's score is the mean over
-  repetitions (fold × seed) of its ``split == validation`` metric. Configurations scored (finite
-  metric) in more repetitions come first, so a configuration complete in every repetition of its
-  entry beats any incomplete one whatever their scores; then the higher score; then the smaller
-  configuration string. Test rows are never read for the choice.
-* **Reporting, on test compounds, once per chosen configuration.** Per repetition: test macro-F1,
-  accuracy, MoAs with F1 > 0, and the test-compound MoA mAP of the collapsed form of the variant
-  (from ``embedding_metrics``; none for late fusion). Mean and CI over the repetitions: the
-  corrected resampled t of Nadeau & Bengio (2003), variance ``(1/J + n_test/n_train) · s²`` with
-  J − 1 degrees of freedom (``ci="corrected_t"``), or the plain t-interval ``s²/J`` (``ci="t"``).
-* **Retrieval (``metric="moa_map"``, the zero-shot protocol of ``split.mode: moa_disjoint``).**
-  No classifier: a configuration is ``(view, level, variant, "retrieval")``, chosen on the
-  validation compounds' copairs MoA mAP (``validation_moa_map``) and reported with the test
-  compounds' MoA mAP. Late fusion has no embedding and no entry.
-* **Paired difference** to the best raw baseline of the same input (cp → raw Cell Painting,
-  l1000 → raw L1000, both → the raw entry with the highest validation score): per repetition
-  shared by both, then mean and CI with the same method, and the two-sided p-value of the same
-  t statistic (``delta_p``: the CI excludes zero exactly when ``delta_p < 1 − confidence``).
-* **Multiplicity.** The table compares every learned entry (models and their Cell-Painting-only
-  views: 22 on the demo) with a baseline, so some CIs exclude zero by chance alone.
-  ``delta_p_holm`` is Holm's step-down adjustment of ``delta_p`` over all learned entries with a
-  difference (valid under any dependence between them, as here, where entries share baselines
-  and folds); the verdict says which differences survive it at the family-wise level
-  ``1 − confidence``. Baselines compared with the best baseline are not in the family.
-* **The learned entry chosen on validation, per input** (``best_of_input``). "The best learned
-  model" read off the table's test column would be chosen on the test compounds. Instead, per
-  input (both, Cell Painting, L1000) the learned entry with the highest validation score (ties by
-  name) is the one compared: its test score and Δ are a single comparison with its baseline,
-  chosen without the test compounds. ``delta_p_holm_best`` adjusts those (one per input) by Holm;
-  the verdict and ``make run`` report them first.
+* **Splits.** The ``fold`` of the classification rows is a split: a fold of one of
+  ``split.repeats`` re-drawn partitions (:func:`morphotx.split.fold_of`). Training seeds are
+  averaged within a split, never counted as repetitions.
+* **Entries** (:func:`entries`). One per raw view, ``raw, chosen on validation`` among every raw
+  view (the baseline of two-assay entries), one per model (all of its views; input ``both`` when
+  they use both assays), one "<model> (Cell Painting only)" per model with cp and other views,
+  and per input the primary comparison ``learned, chosen on validation (<input>)`` choosing among
+  every learned configuration of that input.
+* **Nested selection** (:func:`select`). In every split, the configuration ``(source, view,
+  level, variant, classifier)`` with the best validation metric of that split alone; ties by
+  configuration string. An entry's test value is the mean over splits of its own choices'.
+* **Intervals.** Mean and CI over the splits by the corrected repeated k-fold t (Nadeau & Bengio
+  2003; Bouckaert & Frank 2004), or the plain t (``ci="t"``). Δ to the raw baseline of the same
+  input, paired by split, with its p-value and minimum detectable effect (:func:`fold_mde`); the
+  paired compound bootstrap of :mod:`morphotx.inference` beside it (``delta_boot_*``; primary
+  only with ``delta="compound_bootstrap"``).
+* **Retrieval (``metric="moa_map"``, the zero-shot protocol).** No classifier: a configuration is
+  ``(view, level, variant, "retrieval")``, chosen on the validation compounds' copairs MoA mAP.
+* **Multiplicity.** ``delta_p_holm_best``: Holm over the primary comparisons (one per input);
+  ``delta_p_holm``: Holm over every other learned entry (exploratory).
 """
 
 from __future__ import annotations
@@ -57,11 +40,9 @@ from .io import atomic_outputs, read_tables, write_parquet
 log = logging.getLogger(__name__)
 
 CONFIG = ["view", "level", "variant", "classifier"]
-REPETITION = ["fold", "seed"]
 REPORTED = ["macro_f1", "accuracy", "n_moas_nonzero_f1", "moa_map"]
 RAW_VIEWS = {"cp": "raw Cell Painting", "l1000": "raw L1000", "both": "raw early fusion",
              "late_fusion": "raw late fusion"}
-INPUT_OF_VIEW = {"late_fusion": "both"}
 INPUT_LABELS = {"both": "Cell Painting + L1000", "cp": "Cell Painting only", "l1000": "L1000 only"}
 COLLAPSED = {"uncollapsed": "collapsed", "raw+uncollapsed": "raw+collapsed"}
 CI_METHODS = {
@@ -953,7 +934,7 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         f"configuration best on its validation {unit}); ratio = mean test {_label(metric)} / the baseline's. "
         + (f"Δ's CI and p come from a paired bootstrap over the test compounds, resampled within MoAs, the "
            f"same draws for both sides of every comparison (morphotx.inference); MDE is the smallest true gain "
-           f"it detects with 80 % power at α = {_num(1 - float(table['confidence'].dropna().iloc[0]) if table['confidence'].notna().any() else 0.05, 2)}. "
+           f"it detects with 80 % power at α = {_num(_family_alpha(table), 2)}. "
            if boot else
            "Δ's CI, p and MDE (80 % power) come from the same t statistic over the splits (the paired compound "
            "bootstrap is in headline.parquet, `delta_boot_*`, not yet trusted: see docs/evaluation.md). ")

@@ -421,7 +421,7 @@ def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int
     if not 0 <= int(fold) < int(repeats) * max(int(folds), 1):
         raise MorphotxInputError(f"split: fold {fold} was asked but split.repeats × split.folds is "
                                  f"{int(repeats) * max(int(folds), 1)}")
-    repeat, fold, seed = fold_of(fold, folds, seed)
+    _, fold, seed = fold_of(fold, folds, seed)
     if mode != "well_holdout":
         tables = [read_table(p, columns=[S.PERT, S.IS_CONTROL, S.MOA]) for p in profiles]
         out = split_compounds_frame(compound_table(*tables), fractions, seed, mode, stratify, folds, fold)
