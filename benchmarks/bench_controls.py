@@ -22,9 +22,9 @@ training would transfer it from L1000. ``gain = 0`` makes the block pure noise.
 **Entries.** Raw Cell Painting, raw L1000 and raw early fusion (source ``raw``); the planted view
 of Cell Painting (``cp``) and of early fusion (``both``) (source ``planted``). The headline's
 primary comparisons are then "learned, chosen on validation (Cell Painting only)" vs raw Cell
-Painting and "(Cell Painting + L1000)" vs the raw configuration chosen on validation. Classifiers:
-kNN and logistic regression at the replicate and the compound level (4 configurations per view,
-chosen per split on validation).
+Painting and "(Cell Painting + L1000)" vs the raw configuration chosen on validation. Classifiers
+(``--classifiers``): kNN by default, at the replicate and the compound level (2 configurations per
+view, chosen per split on validation; k chosen on validation).
 
 **Negative control.** The planted data set (gain > 0), its MoA labels permuted across compounds
 (the same permutation for every entry), ``--permutations`` times: no entry can predict permuted
@@ -64,8 +64,13 @@ from morphotx.evaluate import DEFAULTS, classify_table  # noqa: E402
 from morphotx.split import fold_of, split_compounds_frame  # noqa: E402
 
 EVAL = {**DEFAULTS, "knn_k_max": 30, "logreg_c": [1.0, 100.0]}
-CLASSIFIERS = ["knn", "logreg"]
 PRIMARY = {"cp": H.chosen_name("cp"), "both": H.chosen_name("both")}
+# method: (table, column prefix, label); the naive bootstrap is printed to show what the
+# rescaling changes
+METHODS = {"naive": ("naive", "delta_boot"), "boot": ("rescaled", "delta_boot"), "cs": ("rescaled", "delta_cs"),
+           "fold": ("rescaled", "delta_fold")}
+LABELS = {"naive": "compound bootstrap, naive strata", "boot": "compound bootstrap (Rao–Wu rescaled)",
+          "cs": "compound + split (τ²)", "fold": "corrected t over splits"}
 
 
 def simulate(n_compounds: int, seed: int, gain: float, n_moas: int | None = None) -> dict:
@@ -96,7 +101,8 @@ def simulate(n_compounds: int, seed: int, gain: float, n_moas: int | None = None
             "planted": {"cp": np.hstack([views["cp"], extra]), "both": np.hstack([views["both"], extra])}}
 
 
-def evaluate(data: dict, labels: np.ndarray, folds: int, repeats: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate(data: dict, labels: np.ndarray, folds: int, repeats: int, seed: int,
+             classifiers: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The classification and prediction tables of every view in every split (training seed 0)."""
     meta = data["meta"]
     compounds = pd.DataFrame({S.PERT: meta[S.PERT].unique(), S.MOA: labels})
@@ -114,7 +120,7 @@ def evaluate(data: dict, labels: np.ndarray, folds: int, repeats: int, seed: int
                                        "collapsed": (col, X.reshape(3, len(col), -1).mean(0))}.items():
                     keys = dict(source=source, fold=index, seed=0, view=view, level=level, variant=level)
                     p: list[pd.DataFrame] = []
-                    rows, _, _, _ = classify_table(m, Xl, CLASSIFIERS, 0, EVAL, predictions=p)
+                    rows, _, _, _ = classify_table(m, Xl, classifiers, 0, EVAL, predictions=p)
                     cls.append(pd.DataFrame(rows).assign(**keys))
                     preds += [x.assign(**keys) for x in p]
     return pd.concat(cls, ignore_index=True), pd.concat(preds, ignore_index=True)
@@ -127,18 +133,25 @@ def one(task: dict) -> list[dict]:
         per_compound = data["moa"]
         if task["permute"]:
             per_compound = np.random.default_rng(task["perm_seed"]).permutation(per_compound)
-        cls, preds = evaluate(data, per_compound, task["folds"], task["repeats"], task["split_seed"])
-        table = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=task["draws"],
-                                 seed=task["perm_seed"])
+        cls, preds = evaluate(data, per_compound, task["folds"], task["repeats"], task["split_seed"],
+                              task["classifiers"])
+        tables = {scheme: H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=task["draws"],
+                                           seed=task["perm_seed"], resample=scheme)
+                  for scheme in ("rescaled", "naive")}
     out = []
     for inp, name in PRIMARY.items():
+        table = tables["rescaled"]
         r = table[table["entry"] == name].iloc[0]
-        out.append({**{k: task[k] for k in ("control", "n", "gain", "data_seed", "perm_seed")}, "input": inp,
-                    "delta": r["delta_vs_baseline"], "baseline": r["baseline"], "baseline_score": table.loc[
-                        table["entry"] == r["baseline"], "macro_f1"].iloc[0],
-                    "boot_low": r["delta_boot_ci_low"], "boot_high": r["delta_boot_ci_high"],
-                    "boot_mde": r["delta_boot_mde"], "fold_low": r["delta_fold_ci_low"],
-                    "fold_high": r["delta_fold_ci_high"], "fold_mde": r["delta_fold_mde"]})
+        naive = tables["naive"].set_index("entry").loc[name]
+        row = {**{k: task[k] for k in ("control", "n", "gain", "data_seed", "perm_seed")}, "input": inp,
+               "delta": r["delta_vs_baseline"], "baseline": r["baseline"],
+               "baseline_score": table.loc[table["entry"] == r["baseline"], "macro_f1"].iloc[0],
+               "tau2": r["delta_tau2"]}
+        for m, (src, prefix) in METHODS.items():
+            x = naive if src == "naive" else r
+            row.update({f"{m}_low": x[f"{prefix}_ci_low"], f"{m}_high": x[f"{prefix}_ci_high"],
+                        f"{m}_mde": x[f"{prefix}_mde"]})
+        out.append(row)
     return out
 
 
@@ -160,7 +173,7 @@ def rate(flags: pd.Series) -> str:
 
 def summarise(df: pd.DataFrame) -> str:
     """The two tables (negative, positive) as Markdown."""
-    for m in ("boot", "fold"):
+    for m in METHODS:
         df[f"{m}_above"] = df[f"{m}_low"] > 0
         df[f"{m}_reject"] = (df[f"{m}_low"] > 0) | (df[f"{m}_high"] < 0)
     tables = {
@@ -180,7 +193,7 @@ def summarise(df: pd.DataFrame) -> str:
         head = ["comparison", "compounds", "data sets", *before, "method", *after, "mean MDE"]
         lines += [title, "", f"| {' | '.join(head)} |", "|" + "---|" * len(head)]
         for (inp, n), g in sub.groupby(["input", "n"]):
-            for m, name in (("boot", "compound bootstrap"), ("fold", "corrected t over splits")):
+            for m, name in LABELS.items():
                 row = [inp, n, len(g), *data_cells(g), name, *method_cells(g, m), f"{g[f'{m}_mde'].mean():.3f}"]
                 lines.append(f"| {' | '.join(map(str, row))} |")
         lines.append("")
@@ -190,8 +203,8 @@ def summarise(df: pd.DataFrame) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="results/controls")
-    ap.add_argument("--permutations", type=int, default=40)
-    ap.add_argument("--negative-size", type=int, default=240)
+    ap.add_argument("--permutations", type=int, default=200)
+    ap.add_argument("--negative-sizes", type=int, nargs="*", default=[240])
     ap.add_argument("--sizes", type=int, nargs="*", default=[120, 240, 480])
     ap.add_argument("--replicates", type=int, default=10)
     ap.add_argument("--gain", type=float, default=0.6)
@@ -200,10 +213,14 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--classifiers", nargs="+", default=["knn"], choices=["knn", "logreg"],
+                    help="classifiers of every view (kNN alone: 4 CPU-s per data set of 240 compounds; with "
+                         "logistic regression 10 CPU-s)")
     a = ap.parse_args(argv)
-    base = dict(gain=a.gain, folds=a.folds, repeats=a.repeats, draws=a.draws)
-    tasks = [dict(base, control="negative", n=a.negative_size, data_seed=a.seed, perm_seed=a.seed + 1 + i,
-                  split_seed=a.seed + 1000 * (i + 1), permute=True) for i in range(a.permutations)]
+    base = dict(gain=a.gain, folds=a.folds, repeats=a.repeats, draws=a.draws, classifiers=a.classifiers)
+    tasks = [dict(base, control="negative", n=n, data_seed=a.seed + k, perm_seed=a.seed + 1 + i,
+                  split_seed=a.seed + 1000 * (i + 1), permute=True)
+             for k, n in enumerate(a.negative_sizes) for i in range(a.permutations)]
     tasks += [dict(base, control="positive", n=n, data_seed=a.seed + 100 + i, perm_seed=a.seed + i,
                    split_seed=a.seed + 1000 * (i + 1), permute=False) for n in a.sizes for i in range(a.replicates)]
     t0 = time.perf_counter()
@@ -215,6 +232,7 @@ def main(argv=None) -> int:
     df.to_csv(out / "controls.tsv", sep="\t", index=False)
     text = summarise(df)
     settings = (f"{a.folds} folds × {a.repeats} partitions, {a.draws} bootstrap draws, gain {a.gain}, "
+                f"classifiers {', '.join(a.classifiers)}, "
                 f"{len(tasks)} data sets, {time.perf_counter() - t0:.0f} s on {a.cores} cores")
     (out / "controls.md").write_text(f"Controls ({settings}):\n\n{text}")
     print(f"Controls ({settings}):\n\n{text}")

@@ -642,11 +642,14 @@ def bootstrap_fixture():
 
 def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
     """With predictions the compound bootstrap is computed beside the fold-level t; the primary
-    columns are the t's by default (headline.delta: fold_t) and the bootstrap's when asked."""
+    columns are compound + split's by default (headline.delta), the t's or the bootstrap's when asked."""
     cls, preds = bootstrap_fixture()
     default = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3), "m")
-    assert default["delta_method"] == "fold_t" and np.isfinite(default["delta_boot_p"])
-    assert (default["delta_ci_low"], default["delta_p"]) == (default["delta_fold_ci_low"], default["delta_fold_p"])
+    assert default["delta_method"] == "compound_split" and np.isfinite(default["delta_boot_p"])
+    assert (default["delta_ci_low"], default["delta_p"]) == (default["delta_cs_ci_low"], default["delta_cs_p"])
+    fold = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="fold_t"), "m")
+    assert fold["delta_method"] == "fold_t"
+    assert (fold["delta_ci_low"], fold["delta_p"]) == (fold["delta_fold_ci_low"], fold["delta_fold_p"])
     t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_bootstrap")
     m = row(t, "m")
     assert m["baseline"] == "raw Cell Painting" and m["delta_method"] == "compound_bootstrap"
@@ -664,3 +667,25 @@ def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
     off = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=0, delta="compound_bootstrap"), "m")
     assert off["delta_method"] == "fold_t" and np.isnan(off["delta_boot_p"])
     assert (off["delta_ci_low"], off["delta_p"]) == (off["delta_fold_ci_low"], off["delta_fold_p"])
+
+
+def test_compound_split_is_the_bootstrap_plus_the_between_split_variance():
+    """``delta="compound_split"``: Δ's CI, p and MDE are the compound bootstrap's widened by the
+    between-split variance (morphotx.inference), with the fold t and the plain bootstrap beside."""
+    cls, preds = bootstrap_fixture()
+    t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_split")
+    m = row(t, "m")
+    assert m["delta_method"] == "compound_split"
+    for k in ("ci_low", "ci_high", "p", "mde"):
+        assert m[f"delta_{k}"] == m[f"delta_cs_{k}"]
+        assert np.isfinite(m[f"delta_boot_{k}"]) and np.isfinite(m[f"delta_fold_{k}"])
+    assert m["delta_tau2"] >= 0
+    assert m["delta_cs_ci_high"] - m["delta_cs_ci_low"] >= 0.9 * (m["delta_boot_ci_high"] - m["delta_boot_ci_low"])
+    assert 0 < m["delta_ci_low"] < m["delta_vs_baseline"] < m["delta_ci_high"]
+    assert "between splits" in H.markdown(t, "J = 3")
+    with pytest.raises(ValueError, match="delta must be one of"):
+        H.headline_frame(cls, pd.DataFrame(), predictions=preds, delta="other")
+    # the naive resampling is narrower than the rescaled one (small MoAs: 10 compounds each here)
+    naive = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=2000, seed=3, resample="naive"), "m")
+    wide = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=2000, seed=3), "m")
+    assert naive["delta_boot_mde"] < wide["delta_boot_mde"]

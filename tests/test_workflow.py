@@ -1,5 +1,6 @@
 """The Snakefile end to end on the tiny demo, in a temporary working directory."""
 
+import json
 import re
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import DEFAULT_MODELS, REPO, SNAKEMAKE, TEST_MODELS, snakemake  # noqa: F401
 
@@ -459,21 +461,39 @@ def test_test_compounds_decide_nothing(files_run, tmp_path, tiny_raw):
     cols = ["entry", "source", "configuration", "score"]
     ha, hb = (c[c["fold"] == f][cols].sort_values("entry").reset_index(drop=True) for c in
               (pd.read_parquet(o / "leaderboard" / "headline_choices.parquet") for o in (out_a, out_b)))
-    assert {"raw, chosen on validation", "learned, chosen on validation (Cell Painting only)"} <= set(ha["entry"])
+    assert {"raw, chosen on validation", "learned, chosen on validation (Cell Painting only)",
+            "Cell Painting recipe"} <= set(ha["entry"])
     pd.testing.assert_frame_equal(ha, hb, obj="fold f's choices")
     other = pd.read_parquet(out_a / "leaderboard" / "headline_choices.parquet")
     assert (other["fold"] != f).any()  # the other folds were chosen too (and may differ)
 
 
 @pytest.mark.workflow
-def test_tune_is_a_separate_target_on_the_first_fold(tmp_path):
+def test_tune_runs_per_split_and_each_split_trains_with_its_own_values(tmp_path):
+    """tune_all searches every split (split f's search reads its training and validation
+    compounds only: tests/test_tune.py); with tune.apply, split f's model trains with split f's
+    best.yaml, and the default run is unchanged without it."""
     res = snakemake(tmp_path, "tune_all", "-n", "--quiet", "rules", config={"tune": {"models": ["supcon", "set_cwcl"]}})
     assert res.returncode == 0, res.stderr[-3000:]
     text = res.stdout + res.stderr
-    assert re.search(r"\btune\s+2\b", text) and "train_model" not in text, text[-2000:]
-    assert "pair" in text and "fold1" not in text
+    assert re.search(r"\btune\s+4\b", text) and "train_model" not in text, text[-2000:]  # 2 models × 2 splits
     bad = snakemake(tmp_path, "-n", "tune_all", config={"tune": {"models": ["nosuch"]}})
     assert bad.returncode != 0 and "tune.models" in bad.stdout + bad.stderr
+    plain = snakemake(tmp_path, "results/tiny/models/supcon/fold0/seed0/params.json", "-n", "--quiet", "rules")
+    assert plain.returncode == 0 and not re.search(r"\btune\s+\d", plain.stdout + plain.stderr)
+    cfg = {"tune": {"apply": True, "models": ["supcon"], "n_trials": 2, "max_epochs": 2,
+                    "space": {"supcon": {"embedding_dim": {"choices": [8, 16, 24]},
+                                         "lr": {"low": 1.0e-4, "high": 3.0e-3, "log": True}}}}}
+    targets = [f"results/tiny/models/supcon/fold{f}/seed0/params.json" for f in (0, 1)]
+    run = snakemake(tmp_path, *targets, config=cfg)
+    assert run.returncode == 0, run.stderr[-4000:]
+    out = tmp_path / "results" / "tiny"
+    for f in (0, 1):
+        best = yaml.safe_load((out / "tune" / "supcon" / f"fold{f}" / "best.yaml").read_text())["models"]["supcon"]
+        assert f"split {f}" in (out / "tune" / "supcon" / f"fold{f}" / "best.yaml").read_text()
+        params = json.loads((out / "models" / "supcon" / f"fold{f}" / "seed0" / "params.json").read_text())
+        for k in ("embedding_dim", "lr"):
+            assert params["hyperparameters"][k] == pytest.approx(best[k]), (f, k)
 
 
 @pytest.mark.workflow

@@ -27,6 +27,7 @@ Protocol (no split's test compounds decide anything about that split; docs/evalu
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,8 @@ CI_METHODS = {
          "repetitions share, so too narrow)",
 }
 KIND_ORDER = {"baseline": 0, "chosen": 1, "model": 2, "cp_only": 2}
+RECIPE_ENTRY = "Cell Painting recipe"
+DELTA_METHODS = ("fold_t", "compound_bootstrap", "compound_split")
 PROTOCOLS = {
     "compound": "held-out compounds",
     "moa_disjoint": "held-out compounds of held-out MoAs (zero-shot)",
@@ -440,7 +443,7 @@ class EntryResult:
 
     row: dict
     per_fold: pd.Series
-    counts: list
+    counts: dict
     choices: pd.DataFrame | None = None
 
 
@@ -455,7 +458,7 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
         bad = rows[rows["split"] == "validation"]
         reason = str(bad["reason"].dropna().iloc[0]) if "reason" in bad.columns and bad["reason"].notna().any() else ""
         res.update(status="no validation score" + (f": {reason}" if reason else ""), note=[])
-        return EntryResult(res, pd.Series(dtype=float), [])
+        return EntryResult(res, pd.Series(dtype=float), {})
     top = choices.iloc[choices["configuration"].map(choices["configuration"].value_counts()).to_numpy().argmax()]
     res.update({k: top[k] for k in CONFIG}, configuration=str(top["configuration"]),
                choices=choice_counts(choices), n_validation_repetitions=len(choices),
@@ -475,10 +478,11 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
     elif "moa_map" in reported and per_fold["moa_map"].isna().all():
         notes.append("no MoA mAP for this configuration")
     res["status"], res["note"] = _status(rows, choices, metric), notes
-    counts = []
+    counts: dict = {}
     if predictions is not None and axes is not None and not predictions.empty:
         chosen = _chosen_rows(predictions[predictions["split"] == "test"], choices)
-        counts = [(fold, inference.counts(g, *axes)) for (fold, _), g in chosen.groupby(["fold", "seed"], sort=True)]
+        for (fold, _), g in chosen.groupby(["fold", "seed"], sort=True):
+            counts.setdefault(fold, []).append(inference.counts(g, *axes))
     chosen_test = per_fold[metric].rename(f"test_{metric}").reset_index()
     return EntryResult(res, per_fold[metric], counts, choices.merge(chosen_test, on="fold", how="left"))
 
@@ -487,7 +491,7 @@ def _entry_result(entry: Entry, classification: pd.DataFrame, embedding: pd.Data
 # paired differences
 # ---------------------------------------------------------------------------------------------
 def _add_delta(res: dict, base: EntryResult | None, mine: EntryResult, metric: str, ci: str, confidence: float,
-               weights: np.ndarray | None, power: float, delta: str = "fold_t") -> None:
+               weights: np.ndarray | None, power: float, delta: str = "compound_split") -> None:
     """Δ to the baseline by split (corrected t) and by compound (paired bootstrap); the primary
     columns ``delta_ci_*``, ``delta_p`` and ``delta_mde`` are ``delta``'s (the bootstrap's only
     when it ran).
@@ -496,7 +500,8 @@ def _add_delta(res: dict, base: EntryResult | None, mine: EntryResult, metric: s
     res.update(baseline=None, delta_vs_baseline=nan, delta_ci_low=nan, delta_ci_high=nan, delta_p=nan,
                delta_mde=nan, delta_method=None, n_delta_repetitions=0, ratio_vs_baseline=nan,
                delta_fold_ci_low=nan, delta_fold_ci_high=nan, delta_fold_p=nan, delta_fold_mde=nan,
-               delta_boot_ci_low=nan, delta_boot_ci_high=nan, delta_boot_p=nan, delta_boot_mde=nan)
+               delta_boot_ci_low=nan, delta_boot_ci_high=nan, delta_boot_p=nan, delta_boot_mde=nan,
+               delta_cs_ci_low=nan, delta_cs_ci_high=nan, delta_cs_p=nan, delta_cs_mde=nan, delta_tau2=nan)
     if base is None:
         return
     res["baseline"] = base.row["entry"]
@@ -513,13 +518,18 @@ def _add_delta(res: dict, base: EntryResult | None, mine: EntryResult, metric: s
     res.update(delta_ci_low=res["delta_fold_ci_low"], delta_ci_high=res["delta_fold_ci_high"],
                delta_p=res["delta_fold_p"], delta_mde=res["delta_fold_mde"], delta_method="fold_t")
     common = set(d.index)  # the splits both sides have, as the fold-level difference pairs them
-    mine_c, base_c = ([c for f, c in r.counts if f in common] for r in (mine, base))
+    mine_c, base_c = ({f: c for f, c in r.counts.items() if f in common} for r in (mine, base))
     if weights is not None and mine_c and base_c:
-        b = inference.paired_bootstrap(mine_c, base_c, weights, metric, confidence, power)
-        res.update(delta_boot_ci_low=b.low, delta_boot_ci_high=b.high, delta_boot_p=b.p, delta_boot_mde=b.mde)
+        b = inference.paired_bootstrap(mine_c, base_c, weights, metric, confidence, power, ratio)
+        res.update(delta_boot_ci_low=b.low, delta_boot_ci_high=b.high, delta_boot_p=b.p, delta_boot_mde=b.mde,
+                   delta_cs_ci_low=b.cs_low, delta_cs_ci_high=b.cs_high, delta_cs_p=b.cs_p, delta_cs_mde=b.cs_mde,
+                   delta_tau2=b.tau2)
         if np.isfinite(b.low) and delta == "compound_bootstrap":
             res.update(delta_vs_baseline=b.delta, delta_ci_low=b.low, delta_ci_high=b.high, delta_p=b.p,
                        delta_mde=b.mde, delta_method="compound_bootstrap")
+        if np.isfinite(b.cs_low) and delta == "compound_split":
+            res.update(delta_vs_baseline=b.delta, delta_ci_low=b.cs_low, delta_ci_high=b.cs_high, delta_p=b.cs_p,
+                       delta_mde=b.cs_mde, delta_method="compound_split")
     if len(d) < 2 and res["delta_method"] == "fold_t":
         res["note"].append(f"{len(d)} paired split(s) with {base.row['entry']}: no CI for the difference")
 
@@ -535,6 +545,7 @@ def _columns(metric: str, reported: list[str]) -> list[str]:
                "delta_p", "delta_mde", "delta_method", "delta_p_holm", "n_delta_repetitions", "ratio_vs_baseline",
                "delta_fold_ci_low", "delta_fold_ci_high", "delta_fold_p", "delta_fold_mde",
                "delta_boot_ci_low", "delta_boot_ci_high", "delta_boot_p", "delta_boot_mde",
+               "delta_cs_ci_low", "delta_cs_ci_high", "delta_cs_p", "delta_cs_mde", "delta_tau2",
                "best_of_input", "delta_p_holm_best", "ci_method", "confidence", "status", "note"])
 
 
@@ -555,7 +566,8 @@ def _order(table: pd.DataFrame, metric: str) -> pd.DataFrame:
     return table.drop(columns=["_k", "_m", "_pos"]).reset_index(drop=True)
 
 
-def _bootstrap_axes(predictions: pd.DataFrame | None, metric: str, draws: int, seed: int):
+def _bootstrap_axes(predictions: pd.DataFrame | None, metric: str, draws: int, seed: int,
+                    resample: str = "rescaled"):
     """The compound and class axes and the stratified weights of the compound bootstrap, or
     ``(None, None)`` when there are no test predictions or the metric is not one of
     :data:`morphotx.inference.METRICS`.
@@ -567,24 +579,25 @@ def _bootstrap_axes(predictions: pd.DataFrame | None, metric: str, draws: int, s
         return None, None
     moa = test.groupby("compound")["moa"].first().sort_index()
     classes = pd.Index(sorted(set(test["moa"].astype(str)) | set(test["predicted"].astype(str))))
-    return (pd.Index(moa.index.astype(str)), classes), inference.stratified_weights(moa, draws, seed)
+    return (pd.Index(moa.index.astype(str)), classes), inference.stratified_weights(moa, draws, seed, resample)
 
 
 def headline_frame(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
                    ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound",
                    predictions: pd.DataFrame | None = None, bootstrap: int = 2000, seed: int = 0,
-                   power: float = 0.8, delta: str = "fold_t") -> pd.DataFrame:
+                   power: float = 0.8, delta: str = "compound_split", resample: str = "rescaled") -> pd.DataFrame:
     """The headline table: one row per model, Cell-Painting-only model view, raw baseline, and
     per input the learned entry chosen on validation (:func:`headline_tables`' first table).
     """
     return headline_tables(classification, embedding_metrics, metric, ci, confidence, split_mode, predictions,
-                           bootstrap, seed, power, delta)[0]
+                           bootstrap, seed, power, delta, resample)[0]
 
 
 def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFrame, metric: str = "macro_f1",
                     ci: str = "corrected_t", confidence: float = 0.95, split_mode: str = "compound",
                     predictions: pd.DataFrame | None = None, bootstrap: int = 2000, seed: int = 0,
-                    power: float = 0.8, delta: str = "fold_t") -> tuple[pd.DataFrame, pd.DataFrame]:
+                    power: float = 0.8, delta: str = "compound_split",
+                    resample: str = "rescaled") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The headline table and every split's choices.
 
     Parameters
@@ -614,10 +627,14 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
         Seed of the bootstrap draws (``headline.seed``).
     power : float
         Power at which the minimum detectable effect ``delta_mde`` is stated.
-    delta : {"fold_t", "compound_bootstrap"}
-        The method of Δ's primary interval, p-value and MDE (``headline.delta``). ``fold_t`` by
-        default: in ``make bench-controls``' negative control the compound bootstrap called 5 of 40
-        permuted-label two-assay comparisons significant (nominal 2), the corrected t none.
+    delta : {"fold_t", "compound_bootstrap", "compound_split"}
+        The method of Δ's primary interval, p-value and MDE (``headline.delta``): the corrected t
+        over splits, the paired compound bootstrap (conditional on the models), or that bootstrap
+        plus the between-split variance (:func:`morphotx.inference.paired_bootstrap`). All three
+        are in the table (``delta_fold_*``, ``delta_boot_*``, ``delta_cs_*``); ``make
+        bench-controls`` measures their error rates and power (docs/evaluation.md).
+    resample : {"rescaled", "naive"}
+        How the bootstrap resamples compounds within MoAs (:func:`morphotx.inference.stratified_weights`).
 
     Returns
     -------
@@ -641,8 +658,8 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
         raise ValueError(f"ci must be one of {sorted(CI_METHODS)}, got {ci!r}")
     if split_mode not in PROTOCOLS:
         raise ValueError(f"split_mode must be one of {sorted(PROTOCOLS)}, got {split_mode!r}")
-    if delta not in ("fold_t", "compound_bootstrap"):
-        raise ValueError(f"delta must be fold_t or compound_bootstrap, got {delta!r}")
+    if delta not in DELTA_METHODS:
+        raise ValueError(f"delta must be one of {DELTA_METHODS}, got {delta!r}")
     embedding = embedding_metrics if embedding_metrics is not None else pd.DataFrame()
     reported = list(dict.fromkeys([metric, *REPORTED]))
     if metric == "moa_map":
@@ -659,7 +676,7 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
         # no row was scored (e.g. one compound per MoA: no test MoA has a training compound); every
         # entry then gets the evaluation's reason as its status
         classification = classification.assign(**{metric: np.nan})
-    axes, weights = _bootstrap_axes(predictions, metric, bootstrap, seed)
+    axes, weights = _bootstrap_axes(predictions, metric, bootstrap, seed, resample)
     results = {e.name: _entry_result(e, classification, embedding, metric, reported, ci, confidence,
                                      predictions if axes else None, axes) for e in entries(classification)}
     for r in results.values():
@@ -905,7 +922,7 @@ def compact(table: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
+def markdown(table: pd.DataFrame, repetitions_text: str, recipes_text: str | None = None) -> str:
     """The headline as a Markdown page: method paragraph, compact table, verdict.
 
     Parameters
@@ -915,6 +932,8 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         validation-chosen configuration).
     repetitions_text : str
         How many repetitions, e.g. ``"J = 15: 5 folds × 3 seeds"``.
+    recipes_text : str, optional
+        The Cell Painting recipes chosen per split (:func:`recipe_text`).
 
     Returns
     -------
@@ -927,17 +946,24 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
     t = compact(table)
     well = _well_holdout(table)
     unit = "wells" if well else "compounds"
-    boot = "delta_method" in table.columns and (table["delta_method"] == "compound_bootstrap").any()
+    methods = set(table["delta_method"].dropna()) if "delta_method" in table.columns else set()
+    alpha = _num(_family_alpha(table), 2)
+    if "compound_split" in methods:
+        how = (f"Δ's CI, p and MDE (the smallest true gain detected with 80 % power at α = {alpha}) combine a paired "
+               "bootstrap over the test compounds (resampled within MoAs, Rao–Wu rescaled; the same draws for both "
+               "sides) with the variance between splits that the test compounds cannot show (the models and choices "
+               "differ by split; Nadeau–Bengio-corrected): morphotx.inference.paired_bootstrap. ")
+    elif "compound_bootstrap" in methods:
+        how = (f"Δ's CI and p come from a paired bootstrap over the test compounds, resampled within MoAs, the "
+               f"same draws for both sides of every comparison (morphotx.inference), holding the trained models "
+               f"fixed; MDE is the smallest true gain it detects with 80 % power at α = {alpha}. ")
+    else:
+        how = ("Δ's CI, p and MDE (80 % power) come from the same t statistic over the splits (the compound-level "
+               "methods are in headline.parquet, `delta_boot_*` and `delta_cs_*`). ")
     delta_text = (
         f"Δ is the difference of test {_label(metric)} to the raw baseline of the same input (raw Cell Painting for "
         f"Cell Painting input, raw L1000 for L1000, and for both assays `{RAW_CHOSEN}`: every split's raw "
-        f"configuration best on its validation {unit}); ratio = mean test {_label(metric)} / the baseline's. "
-        + (f"Δ's CI and p come from a paired bootstrap over the test compounds, resampled within MoAs, the "
-           f"same draws for both sides of every comparison (morphotx.inference); MDE is the smallest true gain "
-           f"it detects with 80 % power at α = {_num(_family_alpha(table), 2)}. "
-           if boot else
-           "Δ's CI, p and MDE (80 % power) come from the same t statistic over the splits (the paired compound "
-           "bootstrap is in headline.parquet, `delta_boot_*`, not yet trusted: see docs/evaluation.md). ")
+        f"configuration best on its validation {unit}); ratio = mean test {_label(metric)} / the baseline's. " + how
     )
     lines = [
         "# morphotx headline",
@@ -954,6 +980,8 @@ def markdown(table: pd.DataFrame, repetitions_text: str) -> str:
         "▶ marks the primary comparisons, one per input: the learned configuration best on validation in "
         "every split; their p (Holm) is adjusted over the inputs. Every other learned entry is exploratory: "
         "its p (Holm) is adjusted over all of them. Rows are listed by test score for display only."
+        + (f" **Cell Painting preprocessing**, chosen per split on its validation compounds by the raw Cell Painting "
+           f"baseline (the models of the split train on it): {recipes_text}." if recipes_text else "")
         + (" Zero-shot protocol: the score is the copairs MoA mAP among the split's own compounds (no "
            "classifier, shown as 'retrieval'); late fusion has no embedding and no entry." if metric == "moa_map"
            else ""),
@@ -1025,7 +1053,8 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
              metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
              tsv: str | None = None, split_mode: str = "compound", predictions: list[str] | None = None,
              bootstrap: int = 2000, seed: int = 0, folds: int | None = None,
-             choices: str | None = None, delta: str = "fold_t") -> pd.DataFrame:
+             choices: str | None = None, delta: str = "compound_split", recipes: list[str] | None = None,
+             resample: str = "rescaled") -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
     atomically (``tsv``: also the display table as TSV, for the HTML report).
 
@@ -1043,7 +1072,12 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     folds : int, optional
         ``split.folds``, for the description of the splits (:func:`repetitions_text`).
     choices : str, optional
-        Output path of every split's choices (:func:`headline_tables`' second table).
+        Output path of every split's choices (:func:`headline_tables`' second table, with the
+        Cell Painting recipe of every split when ``recipes`` are given).
+    recipes : list of str, optional
+        Every split's ``cp_recipe_choice.tsv`` (:mod:`morphotx.recipe_choice`).
+    resample : str
+        As in :func:`headline_frame` (``headline.resample``).
 
     Returns
     -------
@@ -1055,8 +1089,11 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     preds = read_tables(predictions) if predictions else None
     table, chosen = headline_tables(cls, embedding, metric=metric, ci=ci, confidence=confidence,
                                     split_mode=split_mode, predictions=preds, bootstrap=bootstrap, seed=seed,
-                                    delta=delta)
-    text = markdown(table, repetitions_text(cls, folds))
+                                    delta=delta, resample=resample)
+    recipe_rows = recipe_choices(recipes) if recipes else pd.DataFrame()
+    if len(recipe_rows):
+        chosen = pd.concat([chosen, recipe_rows.reindex(columns=chosen.columns)], ignore_index=True)
+    text = markdown(table, repetitions_text(cls, folds), recipe_text(recipe_rows))
     outs = [parquet, md] + ([tsv] if tsv else []) + ([choices] if choices else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])
@@ -1071,6 +1108,30 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     for line in summary_lines(table):
         log.info("headline: %s", line)
     return table
+
+
+def recipe_choices(paths: list[str]) -> pd.DataFrame:
+    """Every split's Cell Painting recipe choice (:mod:`morphotx.recipe_choice`) as rows of the
+    choices table: ``entry`` "Cell Painting recipe", ``fold`` (from the ``fold<f>`` directory of
+    the path, else the position), ``configuration`` the recipe, ``score`` its validation macro-F1.
+    """
+    rows = []
+    for i, path in enumerate(paths):
+        t = pd.read_csv(path, sep="\t")
+        m = re.search(r"fold(\d+)", str(path))
+        chosen = t[t["chosen"].astype(bool)].iloc[0]
+        rows.append({"entry": RECIPE_ENTRY, "fold": int(m.group(1)) if m else i, "configuration": chosen["recipe"],
+                     "score": chosen["validation_macro_f1"]})
+    return pd.DataFrame(rows)
+
+
+def recipe_text(recipes: pd.DataFrame) -> str | None:
+    """``"configured (7/10), no_sphering (3/10)"``, or None with a single unscored recipe."""
+    if recipes is None or recipes.empty:
+        return None
+    if recipes["configuration"].nunique() == 1 and recipes["score"].isna().all():
+        return None
+    return choice_counts(recipes)
 
 
 def front_page_rst(table: pd.DataFrame, intro: str) -> str:

@@ -140,7 +140,10 @@ def metric_of(c: Counts, weights: np.ndarray, metric: str) -> np.ndarray:
     raise ValueError(f"inference: metric must be one of {METRICS}, got {metric!r}")
 
 
-def stratified_weights(compound_moa: pd.Series, draws: int, seed: int) -> np.ndarray:
+RESAMPLING = ("rescaled", "naive")
+
+
+def stratified_weights(compound_moa: pd.Series, draws: int, seed: int, scheme: str = "rescaled") -> np.ndarray:
     """Bootstrap weights: each MoA's compounds resampled with replacement within the MoA.
 
     Parameters
@@ -151,37 +154,89 @@ def stratified_weights(compound_moa: pd.Series, draws: int, seed: int) -> np.nda
         Number of bootstrap draws.
     seed : int
         Seed of the draws (``headline.seed``).
+    scheme : {"rescaled", "naive"}, default "rescaled"
+        ``rescaled``: Rao & Wu's (1988) rescaling bootstrap with ``m_h = n_h − 1``: an MoA of
+        ``n_h`` compounds gets ``n_h − 1`` draws, each drawn compound the weight
+        ``count · n_h / (n_h − 1)`` (the MoA keeps its total weight ``n_h``). The naive
+        bootstrap's variance of a stratum mean is ``(n_h − 1)/n_h`` of the unbiased one — half
+        for an MoA of 2 compounds — and macro-F1 weighs every MoA alike, so small MoAs, the
+        rule in screens, make it too narrow; the rescaled one is unbiased for stratum means.
+        An MoA of one compound keeps weight 1 (no variance can be estimated within it).
+        ``naive``: ``n_h`` draws, weight = count.
 
     Returns
     -------
     numpy.ndarray
-        ``(draws, n_compounds)`` draw counts.
+        ``(draws, n_compounds)`` weights.
     """
+    if scheme not in RESAMPLING:
+        raise ValueError(f"inference: scheme must be one of {RESAMPLING}, got {scheme!r}")
     rng = np.random.default_rng(seed)
     w = np.zeros((draws, len(compound_moa)))
     codes, _ = pd.factorize(compound_moa.astype(str), sort=True)
     rows = np.arange(draws)[:, None]
     for s in range(codes.max() + 1 if len(codes) else 0):
         members = np.flatnonzero(codes == s)
-        pick = members[rng.integers(0, len(members), size=(draws, len(members)))]
-        np.add.at(w, (np.broadcast_to(rows, pick.shape), pick), 1.0)
+        n = len(members)
+        if scheme == "rescaled" and n == 1:
+            w[:, members] = 1.0
+            continue
+        m, scale = (n - 1, n / (n - 1)) if scheme == "rescaled" else (n, 1.0)
+        pick = members[rng.integers(0, n, size=(draws, m))]
+        np.add.at(w, (np.broadcast_to(rows, pick.shape), pick), scale)
     return w
 
 
-def mean_over_splits(splits: list[Counts], weights: np.ndarray, metric: str) -> np.ndarray:
-    """The mean over splits of each split's metric, one value per weight row (a split whose
-    compounds all have weight 0 is left out of that row's mean).
+def _by_split(splits) -> dict:
+    """``{split: [Counts, …]}`` from such a mapping or from a list (one split per item)."""
+    return dict(splits) if isinstance(splits, dict) else {i: [c] for i, c in enumerate(splits)}
+
+
+def split_values(splits, weights: np.ndarray, metric: str) -> dict:
+    """Each split's metric under every weight row, training seeds averaged within the split.
+
+    Parameters
+    ----------
+    splits : dict or list
+        ``{split: [Counts per training seed]}``, or a list of :class:`Counts` (one split each).
+    weights : numpy.ndarray
+        ``(draws, n_compounds)`` weights.
+    metric : str
+        One of :data:`METRICS`.
+
+    Returns
+    -------
+    dict
+        ``{split: (draws,) values}`` (NaN for a draw in which the split has no weight).
     """
-    if not splits:
+    out = {}
+    for key, seeds in _by_split(splits).items():
+        vals = np.vstack([metric_of(c, weights, metric) for c in seeds])
+        with np.errstate(invalid="ignore"):
+            out[key] = np.nanmean(vals, axis=0) if np.isfinite(vals).any() else np.full(len(weights), np.nan)
+    return out
+
+
+def mean_over_splits(splits, weights: np.ndarray, metric: str) -> np.ndarray:
+    """The mean over splits of each split's (seed-averaged) metric, one value per weight row (a
+    split whose compounds all have weight 0 is left out of that row's mean).
+    """
+    vals = list(split_values(splits, weights, metric).values())
+    if not vals:
         return np.full(len(weights), np.nan)
-    vals = np.vstack([metric_of(c, weights, metric) for c in splits])
+    vals = np.vstack(vals)
     with np.errstate(invalid="ignore"):
         return np.nanmean(vals, axis=0) if np.isfinite(vals).any() else np.full(len(weights), np.nan)
 
 
 @dataclass
 class PairedBootstrap:
-    """The result of :func:`paired_bootstrap`."""
+    """The result of :func:`paired_bootstrap`.
+
+    ``low``, ``high``, ``p``, ``se``, ``mde``: the compound bootstrap (conditional on the
+    models and choices). ``cs_*``: the compound bootstrap plus the between-split variance
+    ``tau2`` (see :func:`paired_bootstrap`), with ``cs_df`` its Satterthwaite degrees of freedom.
+    """
 
     delta: float
     low: float
@@ -190,6 +245,14 @@ class PairedBootstrap:
     se: float
     mde: float
     draws: int
+    splits: int = 0
+    tau2: float = np.nan
+    cs_low: float = np.nan
+    cs_high: float = np.nan
+    cs_p: float = np.nan
+    cs_se: float = np.nan
+    cs_mde: float = np.nan
+    cs_df: float = np.nan
 
 
 def mde_z(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
@@ -197,45 +260,94 @@ def mde_z(se: float, alpha: float = 0.05, power: float = 0.8) -> float:
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
 
 
-def mde_t(se: float, df: int, alpha: float = 0.05, power: float = 0.8) -> float:
-    """Minimum detectable effect of a two-sided t-test with ``df`` degrees of freedom (NaN below 1)."""
-    if df < 1 or not np.isfinite(se):
+def mde_t(se: float, df: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Minimum detectable effect of a two-sided t-test with ``df`` degrees of freedom (NaN below 1;
+    ``df = inf`` is the z-test).
+    """
+    if not df >= 1 or not np.isfinite(se):
         return np.nan
+    if np.isinf(df):
+        return mde_z(se, alpha, power)
     return float((stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df)) * se)
 
 
-def paired_bootstrap(entry: list[Counts], baseline: list[Counts], weights: np.ndarray, metric: str,
-                     confidence: float = 0.95, power: float = 0.8) -> PairedBootstrap:
-    """The paired compound bootstrap of an entry against its baseline.
+def paired_bootstrap(entry, baseline, weights: np.ndarray, metric: str, confidence: float = 0.95,
+                     power: float = 0.8, ratio: float = np.nan) -> PairedBootstrap:
+    """The paired compound bootstrap of an entry against its baseline, alone and with the
+    between-split variance added.
+
+    **Compound bootstrap** (``low, high, p, se, mde``). Δ* is, per draw, the mean over the
+    splits both sides have of the entry's minus the baseline's metric under the draw's compound
+    weights; the CI is its percentile interval, p its dual. It holds the trained models and the
+    validation choices fixed.
+
+    **Compound + split** (``cs_*``). The models and choices differ between splits, and a
+    split's Δ varies with them beyond its test compounds: per split j the bootstrap gives the
+    within-split variance ``w_j`` of its Δ_j; the moment estimate of the between-split
+    variance is ``τ² = max(0, s² − mean(w_j))`` with ``s²`` the observed Δ_j's variance (the
+    DerSimonian & Laird 1986 idea, unweighted). The splits' training sets overlap, so τ² enters
+    the mean over J splits with Nadeau & Bengio's (2003) correlation correction:
+    ``Var(Δ) = SE*² + τ² · (1/J + n_test/n_train)``. The interval is Δ ± t·√Var with the
+    Satterthwaite degrees of freedom ``Var² / ((τ² (1/J + ratio))² / (J − 1))`` (infinite when
+    τ² = 0: the compound bootstrap's variance is taken as known). With τ² = 0 it is the compound
+    bootstrap's normal interval; with a large τ² it tends to the corrected t over splits.
 
     Parameters
     ----------
-    entry, baseline : list of Counts
-        One :class:`Counts` per split for each side (the splits need not coincide: each side's
-        score is the mean over its own splits, as the point estimate is).
+    entry, baseline : dict or list
+        ``{split: [Counts per training seed]}`` for each side, or lists of :class:`Counts` (one
+        split each, paired by position). Only the splits both sides have are compared.
     weights : numpy.ndarray
         :func:`stratified_weights` (the same draws for every comparison of a table).
     metric : str
         One of :data:`METRICS`.
     confidence : float
-        Two-sided confidence level of the percentile interval; α = 1 − confidence for the MDE.
+        Two-sided confidence level of the intervals; α = 1 − confidence for the MDE.
     power : float
         Power at which the minimum detectable effect is stated.
+    ratio : float
+        ``n_test / n_train`` of the splits (NaN: the ``cs_*`` fields stay NaN).
 
     Returns
     -------
     PairedBootstrap
-        Observed Δ, the percentile CI, the two-sided p-value, the bootstrap SE, the MDE and the
-        number of finite draws.
+        Observed Δ (mean over the common splits), both intervals, p-values, SEs and MDEs.
     """
+    e, b = _by_split(entry), _by_split(baseline)
+    common = [k for k in e if k in b]
     ones = np.ones((1, weights.shape[1]))
-    delta = float(mean_over_splits(entry, ones, metric)[0] - mean_over_splits(baseline, ones, metric)[0])
-    d = mean_over_splits(entry, weights, metric) - mean_over_splits(baseline, weights, metric)
+    obs_e, obs_b = (split_values({k: x[k] for k in common}, ones, metric) for x in (e, b))
+    drw_e, drw_b = (split_values({k: x[k] for k in common}, weights, metric) for x in (e, b))
+    d_obs = np.array([obs_e[k][0] - obs_b[k][0] for k in common], dtype=float)
+    keep = np.isfinite(d_obs)
+    if not keep.any():
+        return PairedBootstrap(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0)
+    d_obs = d_obs[keep]
+    d_draw = np.vstack([drw_e[k] - drw_b[k] for k, ok in zip(common, keep) if ok])  # (J, draws)
+    delta = float(d_obs.mean())
+    with np.errstate(invalid="ignore"):
+        d = np.nanmean(d_draw, axis=0)
     d = d[np.isfinite(d)]
-    if d.size < 2 or not np.isfinite(delta):
-        return PairedBootstrap(delta, np.nan, np.nan, np.nan, np.nan, np.nan, int(d.size))
+    j = int(d_obs.size)
+    if d.size < 2:
+        return PairedBootstrap(delta, np.nan, np.nan, np.nan, np.nan, np.nan, int(d.size), j)
     a = 1 - confidence
     low, high = np.quantile(d, [a / 2, 1 - a / 2])
     p = min(1.0, 2 * min((np.sum(d <= 0) + 1) / (d.size + 1), (np.sum(d >= 0) + 1) / (d.size + 1)))
     se = float(d.std(ddof=1))
-    return PairedBootstrap(delta, float(low), float(high), float(p), se, mde_z(se, a, power), int(d.size))
+    res = PairedBootstrap(delta, float(low), float(high), float(p), se, mde_z(se, a, power), int(d.size), j)
+    if j >= 2 and np.isfinite(ratio):
+        with np.errstate(invalid="ignore"):
+            within = float(np.nanmean(np.nanvar(d_draw, axis=1, ddof=1)))
+        tau2 = max(0.0, float(d_obs.var(ddof=1)) - within)
+        between = tau2 * (1 / j + ratio)
+        var = se**2 + between
+        df = var**2 / (between**2 / (j - 1)) if between > 0 else np.inf
+        cs_se = float(np.sqrt(var))
+        q = stats.t.ppf(1 - a / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - a / 2)
+        cs_p = (2 * (stats.t.sf(abs(delta) / cs_se, df) if np.isfinite(df) else stats.norm.sf(abs(delta) / cs_se))
+                if cs_se > 0 else (1.0 if delta == 0 else 0.0))
+        res.tau2, res.cs_se, res.cs_df = tau2, cs_se, float(df)
+        res.cs_low, res.cs_high, res.cs_p = delta - q * cs_se, delta + q * cs_se, float(cs_p)
+        res.cs_mde = mde_t(cs_se, df, a, power)
+    return res

@@ -167,6 +167,9 @@ class CellPaintingPreprocessSettings:
     feature_select: FeatureSelectSettings = _section(FeatureSelectSettings)
     normalize: NormalizeSettings = _section(NormalizeSettings)
     sphere: SphereSettings = _section(SphereSettings)
+    # recipes chosen per split on validation compounds (morphotx.recipe_choice): {name: overrides}
+    candidates: dict = _dict()
+    choose_with: list = _list("knn")
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ class HeadlineSettings:
     confidence: float = 0.95
     bootstrap: int = 2000
     seed: int = 0
-    delta: Literal["fold_t", "compound_bootstrap"] = "fold_t"
+    delta: Literal["fold_t", "compound_bootstrap", "compound_split"] = "compound_split"
+    resample: Literal["rescaled", "naive"] = "rescaled"
 
 
 @dataclass(frozen=True)
@@ -317,6 +321,7 @@ class TrainSettings:
 class TuneSettings:
     """``tune``: the Optuna search (:mod:`morphotx.tune`); ``space`` per model family."""
 
+    apply: bool = False
     seed: int = 0
     n_trials: int = 20
     max_epochs: int = 30

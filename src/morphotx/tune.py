@@ -115,22 +115,23 @@ def _trials_table(study, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_epochs: int | None) -> str:
+def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_epochs: int | None,
+               split_name: str = "split 0") -> str:
     cfg = {**model_cfg, **best.params}
     what = ("validation MoA mAP" if best.user_attrs.get("select_on") == "downstream"
             else "minus the validation loss")
     header = (f"# Hyperparameters of model {name} chosen by Optuna (TPE sampler, seed {seed}, {n_trials} trials"
               f"{f', at most {max_epochs} epochs each' if max_epochs else ''})\n"
-              f"# on the validation compounds of the first fold; the test compounds were never read.\n"
+              f"# on the validation compounds of {split_name}; its test compounds were never read.\n"
               f"# Best trial {best.number}: {what} {best.value:.4f} at epoch {best.user_attrs.get('best_epoch')}.\n"
-              "# The default run does not use these values; train the tuned model with\n"
-              "#   snakemake --cores 4 --configfile <this file>\n")
+              f"# With tune.apply the run trains {split_name}'s model with these values (and only that\n"
+              "# split's: the other splits' test compounds are among the compounds this search read).\n")
     return header + yaml.safe_dump({"models": {name: cfg}}, sort_keys=False)
 
 
 def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_trials: int, seed: int,
          cp: str, l1000: str, pairs: str, sets: str, trials_out: str, best_out: str, threads: int = 1,
-         max_epochs: int | None = None, trials_tsv: str | None = None) -> pd.DataFrame:
+         max_epochs: int | None = None, trials_tsv: str | None = None, split_name: str = "split 0") -> pd.DataFrame:
     """Search the hyperparameters of model ``name`` over ``search_space`` (the ``tune.space`` entry of
     its family) with ``n_trials`` Optuna trials seeded by ``seed``; each trial trains at most
     ``max_epochs`` epochs (None: the model's or the trainer's limit) and is scored on the validation
@@ -165,7 +166,7 @@ def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_tria
         raise MorphotxInputError(f"tune {name}: none of {n_trials} trials completed (see the log); narrow "
                                  f"tune.space.{hp0.family} (e.g. lower lr)")
     best = study.best_trial
-    text = _best_yaml(name, model_cfg, best, seed, int(n_trials), budget.get("max_epochs"))
+    text = _best_yaml(name, model_cfg, best, seed, int(n_trials), budget.get("max_epochs"), split_name)
     outs = [trials_out, best_out] + ([trials_tsv] if trials_tsv else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])

@@ -1,4 +1,5 @@
 import sys
+from types import SimpleNamespace
 
 # Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
 OUT = f"results/{config['dataset']['name']}"
@@ -233,10 +234,19 @@ def tune_targets(wildcards):
             f"enabled: {sorted(MODELS)}"
         )
     return [
-        f"{OUT}/tune/{m}/{f}"
+        f"{OUT}/tune/{m}/fold{fold}/{f}"
         for m in SETTINGS.tune.models
+        for fold in FOLDS
         for f in ("trials.parquet", "trials.tsv")
     ]
+
+
+def tuned_inputs(wildcards):
+    """``tuned_fold<f>``: split f's best.yaml of this model, with tune.apply and a tuned model."""
+    model = getattr(wildcards, "model", None)
+    if not SETTINGS.tune.apply or model not in SETTINGS.tune.models:
+        return {}
+    return {f"tuned_fold{f}": f"{OUT}/tune/{model}/fold{f}/best.yaml" for f in FOLDS}
 
 
 def report_front_page():

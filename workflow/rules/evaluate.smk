@@ -211,6 +211,7 @@ rule headline:
         classification=[rules.leaderboard.output.classification],
         embedding_metrics=[rules.leaderboard.output.embedding_metrics],
         predictions=[rules.leaderboard.output.predictions],
+        recipes=expand(rules.preprocess_cp.output.choice, fold=FOLDS),
     output:
         parquet=f"{LEADERBOARD}/headline.parquet",
         md=f"{LEADERBOARD}/headline.md",

@@ -13,6 +13,7 @@ MODEL_INPUTS = dict(
 rule train_model:
     """Train one model with one seed on every fold: best checkpoint, per-epoch history, resolved params."""
     input:
+        unpack(tuned_inputs),
         **per_fold(MODEL_INPUTS),
     output:
         **{
@@ -59,6 +60,7 @@ for _name in MODELS:
                 f"checkpoint_fold{f}": f"{OUT}/models/{_name}/fold{f}/seed{{seed}}/checkpoint.pt"
                 for f in FOLDS
             },
+            **tuned_inputs(SimpleNamespace(model=_name)),
         output:
             **{
                 f"{v}_{l}_fold{f}": f"{OUT}/embeddings/{_name}/fold{f}/seed{{seed}}/{v}_{l}.parquet"

@@ -1,5 +1,7 @@
 rule preprocess_cp:
-    """Cell Painting: feature selection, DMSO normalisation, sphering (pycytominer)."""
+    """Cell Painting: feature selection, DMSO normalisation, sphering (pycytominer), the recipe
+    chosen among preprocess.cell_painting.candidates on the split's validation compounds.
+    """
     input:
         profiles=f"{OUT}/profiles/cp_harmonised.parquet",
         split=f"{OUT}/split/fold{{fold}}/compound_split.parquet",
@@ -7,6 +9,7 @@ rule preprocess_cp:
         preprocessed=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.parquet",
         features_json=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.features.json",
         params_npz=f"{OUT}/profiles/fold{{fold}}/cp_harmonised_preprocessed.params.npz",
+        choice=f"{OUT}/profiles/fold{{fold}}/cp_recipe_choice.tsv",
     log:
         f"{LOGS}/preprocess_cp/fold{{fold}}.log",
     benchmark:
@@ -17,7 +20,15 @@ rule preprocess_cp:
     resources:
         **RES["heavy"],
     params:
-        **config["preprocess"]["cell_painting"],
+        settings={
+            k: v
+            for k, v in config["preprocess"]["cell_painting"].items()
+            if k not in ("candidates", "choose_with")
+        },
+        candidates=config["preprocess"]["cell_painting"]["candidates"],
+        choose_with=config["preprocess"]["cell_painting"]["choose_with"],
+        seed=config["split"]["seed"],
+        evaluate=EVAL_CFG,
     script:
         "../../scripts/preprocess_cp.py"
 

@@ -1,32 +1,29 @@
-# Hyperparameter search (Optuna) of the models named in tune.models, on the validation compounds.
-# Not part of the default target: `make tune` (= snakemake tune_all). The default run does not use
-# the tuned values; pass results/<name>/tune/<model>/best.yaml with --configfile to train them.
+# Hyperparameter search (Optuna) of the models named in tune.models, once per split, on that split's
+# training and validation compounds. `make tune` (= snakemake tune_all) runs it alone; with
+# tune.apply the default run trains split f's models with split f's best values.
 TUNE = config["tune"]
-# the search reads the first fold's training and validation compounds (never its test compounds)
-TUNE_INPUTS = {
-    k: expand(v, fold=0, allow_missing=True)[0] for k, v in MODEL_INPUTS.items()
-}
 
 
 rule tune:
-    """Optuna search of one model's hyperparameters on the validation compounds: trials and best config."""
+    """Optuna search of one model's hyperparameters on one split's validation compounds: trials and best config."""
     input:
-        **TUNE_INPUTS,
+        **MODEL_INPUTS,
     output:
-        trials_out=f"{OUT}/tune/{{model}}/trials.parquet",
+        trials_out=f"{OUT}/tune/{{model}}/fold{{fold}}/trials.parquet",
         trials_tsv=report(
-            f"{OUT}/tune/{{model}}/trials.tsv",
+            f"{OUT}/tune/{{model}}/fold{{fold}}/trials.tsv",
             caption="../report/tune.rst",
             category="8. Hyperparameter search",
             subcategory="{model}",
         ),
-        best_out=f"{OUT}/tune/{{model}}/best.yaml",
+        best_out=f"{OUT}/tune/{{model}}/fold{{fold}}/best.yaml",
     log:
-        f"{LOGS}/tune/{{model}}.log",
+        f"{LOGS}/tune/{{model}}_fold{{fold}}.log",
     benchmark:
-        f"{BENCH}/tune/{{model}}.tsv"
+        f"{BENCH}/tune/{{model}}_fold{{fold}}.tsv"
     wildcard_constraints:
         model="|".join(MODELS) or "(?!x)x",
+        fold=r"\d+",
     conda:
         ENVS["train"]
     threads: SETTINGS.threads.train
@@ -37,6 +34,7 @@ rule tune:
         name=lambda w: w.model,
         model_cfg=lambda w: MODELS[w.model],
         train_cfg=TRAIN,
+        split_name=lambda w: f"split {w.fold}",
         search_space=lambda w: TUNE["space"].get(HP[w.model].family, {}),
         n_trials=TUNE["n_trials"],
         seed=TUNE["seed"],

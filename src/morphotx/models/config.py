@@ -153,6 +153,35 @@ CHOICES = {
 }
 
 
+def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
+    """``model_cfg`` with the hyperparameters of a split's ``tune`` result applied.
+
+    Parameters
+    ----------
+    name : str
+        The model (its entry under ``models:`` in ``tuned``).
+    model_cfg : dict
+        The configured ``models.<name>`` entry.
+    tuned : str, optional
+        A ``best.yaml`` written by :func:`morphotx.tune.tune` for this split (``tune.apply``);
+        None: ``model_cfg`` unchanged.
+
+    Returns
+    -------
+    dict
+        The configuration the split's model trains (and is embedded) with.
+    """
+    if not tuned:
+        return dict(model_cfg)
+    import yaml
+
+    doc = yaml.safe_load(open(tuned)) or {}
+    best = (doc.get("models") or {}).get(name)
+    if not isinstance(best, dict):
+        raise MorphotxInputError(f"{tuned}: no models.{name} entry; rerun the search (snakemake tune_all)")
+    return {**model_cfg, **best}
+
+
 def resolve(name: str, cfg: dict) -> object:
     """The hyperparameter dataclass of model ``name`` from its config mapping (defaults filled).
     Errors name the key ``models.<name>.<key>``.

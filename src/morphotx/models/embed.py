@@ -28,7 +28,7 @@ import torch
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, write_parquet
-from .config import resolve_train, views
+from .config import resolve_train, views, with_tuned
 from .data import ModelData
 from .train import load_model, select_device
 
@@ -165,11 +165,14 @@ def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, 
 
 
 def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
-                sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features") -> dict[str, pd.DataFrame]:
+                sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features",
+                tuned: str | None = None) -> dict[str, pd.DataFrame]:
     """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
     (``uncollapsed`` / ``collapsed``; ``collapse``: how the collapsed level is formed, see the
-    module docstring).
+    module docstring). ``tuned``: the split's ``best.yaml`` the model was trained with
+    (``tune.apply``).
     """
+    model_cfg = with_tuned(name, model_cfg, tuned)
     if collapse not in COLLAPSE:
         raise ValueError(f"evaluate.collapse must be one of {COLLAPSE}, got {collapse!r}")
     torch.set_num_threads(max(1, int(threads)))

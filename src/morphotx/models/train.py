@@ -47,7 +47,7 @@ import torch
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, write_json
-from .config import FORMAT_VERSION, fingerprint, primary_view, resolve, resolve_train
+from .config import FORMAT_VERSION, fingerprint, primary_view, resolve, resolve_train, with_tuned
 from .data import Items, ModelData
 from .families import family_of
 
@@ -306,8 +306,30 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str, pairs: str, sets: str,
-                checkpoint: str, history: str, params: str, seed: int, threads: int = 1) -> pd.DataFrame:
-    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON."""
+                checkpoint: str, history: str, params: str, seed: int, threads: int = 1,
+                tuned: str | None = None) -> pd.DataFrame:
+    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON.
+
+    Parameters
+    ----------
+    name : str
+        The model's name (``models.<name>``).
+    model_cfg : dict
+        Its configuration (family and hyperparameters; defaults filled by ``resolve``).
+    train_cfg : dict
+        The ``train`` settings (optimiser, epochs, early stopping, device).
+    cp, l1000, pairs, sets : str
+        The split's preprocessed profiles, pairs and replicate sets.
+    checkpoint, history, params : str
+        Outputs: checkpoint (``.pt``), per-epoch history (CSV), resolved parameters (JSON).
+    seed : int
+        Training seed.
+    threads : int, default 1
+        Torch CPU threads.
+    tuned : str, optional
+        The split's ``best.yaml`` of ``tune`` (``tune.apply``), applied over ``model_cfg``.
+    """
+    model_cfg = with_tuned(name, model_cfg, tuned)
     hp = resolve(name, model_cfg)
     ts = resolve_train(train_cfg)
     torch.set_num_threads(max(1, int(threads)))

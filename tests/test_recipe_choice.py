@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from morphotx import schema as S
+from morphotx.io import MorphotxInputError
+from morphotx.preprocess import preprocess_cp
+from morphotx.recipe_choice import choose_cp_recipe, merged_settings
+
+# a recipe that keeps only the Zernike shape features: valid, and far less informative
+FEW = {"drop_patterns": ["^(?!Cells_AreaShape_Zernike).*$"]}
+CANDIDATES = {"configured": {}, "no_sphering": {"sphere": {"method": "none"}}, "few_features": FEW}
+
+
+def outputs(d, tag=""):
+    return dict(preprocessed=str(d / f"p{tag}.parquet"), features_json=str(d / f"p{tag}.json"),
+                params_npz=str(d / f"p{tag}.npz"), choice=str(d / f"choice{tag}.tsv"))
+
+
+def test_the_recipe_best_on_validation_is_kept_and_its_files_are_the_split_s(tiny_processed, tmp_path):
+    p = tiny_processed
+    table = choose_cp_recipe(p["cp_h"], p["split"], **outputs(tmp_path), settings={}, candidates=CANDIDATES)
+    assert list(table["recipe"]) == list(CANDIDATES)
+    scores = table.set_index("recipe")["validation_macro_f1"]
+    assert scores.notna().all()
+    assert scores["few_features"] < scores[["configured", "no_sphering"]].max()
+    chosen = table.loc[table["chosen"], "recipe"].tolist()
+    assert chosen == [scores.idxmax()]
+    assert json.loads(table.set_index("recipe").loc["no_sphering", "overrides"]) == {"sphere": {"method": "none"}}
+    # the split's profiles are the chosen recipe's, byte for byte as preprocess_cp writes them
+    ref = {k: str(tmp_path / f"ref.{k}") for k in ("parquet", "json", "npz")}
+    preprocess_cp(p["cp_h"], p["split"], ref["parquet"], ref["json"], ref["npz"],
+                  **merged_settings({}, CANDIDATES[chosen[0]]))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), pd.read_parquet(ref["parquet"]))
+    assert json.loads((tmp_path / "p.json").read_text()) == json.loads(open(ref["json"]).read())
+    assert pd.read_csv(tmp_path / "choice.tsv", sep="\t")["chosen"].sum() == 1
+    assert not list(tmp_path.glob(".recipes-*"))  # the candidates' files are gone
+
+
+def test_test_compounds_do_not_move_the_recipe_choice(tiny_processed, tmp_path):
+    p = tiny_processed
+    base = choose_cp_recipe(p["cp_h"], p["split"], **outputs(tmp_path, "a"), settings={}, candidates=CANDIDATES)
+    cp = pd.read_parquet(p["cp_h"])
+    test = set(pd.read_parquet(p["split"]).query(f"{S.SPLIT} == 'test'")[S.PERT])
+    rows = cp[S.PERT].isin(test).to_numpy()
+    assert rows.any()
+    feats = S.feature_columns(cp)
+    cp[feats] = cp[feats].astype("float64")
+    cp.loc[rows, feats] = np.random.default_rng(0).normal(50, 30, size=(rows.sum(), len(feats)))
+    moved = tmp_path / "cp_moved.parquet"
+    cp.to_parquet(moved)
+    again = choose_cp_recipe(str(moved), p["split"], **outputs(tmp_path, "b"), settings={}, candidates=CANDIDATES)
+    pd.testing.assert_frame_equal(base, again)
+
+
+def test_one_candidate_is_the_configured_recipe_unscored(tiny_processed, tmp_path):
+    p = tiny_processed
+    table = choose_cp_recipe(p["cp_h"], p["split"], **outputs(tmp_path), settings={"sphere": {"method": "none"}})
+    assert table["recipe"].tolist() == ["configured"] and table["validation_macro_f1"].isna().all()
+    ref = tmp_path / "ref.parquet"
+    preprocess_cp(p["cp_h"], p["split"], str(ref), str(tmp_path / "r.json"), str(tmp_path / "r.npz"),
+                  sphere={"method": "none"})
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "p.parquet"), pd.read_parquet(ref))
+
+
+def test_a_recipe_that_cannot_apply_is_left_out_and_none_applying_is_one_clear_error(tiny_processed, tmp_path):
+    p = tiny_processed
+    nothing = {"drop_patterns": [".*"]}  # no feature survives
+    table = choose_cp_recipe(p["cp_h"], p["split"], **outputs(tmp_path), settings={},
+                             candidates={"nothing": nothing, "configured": {}})
+    row = table.set_index("recipe")
+    assert row.loc["nothing", "best_configuration"].startswith("failed") and not row.loc["nothing", "chosen"]
+    assert row.loc["configured", "chosen"]
+    out = outputs(tmp_path, "x")
+    with pytest.raises(MorphotxInputError, match="no candidate of preprocess.cell_painting.candidates"):
+        choose_cp_recipe(p["cp_h"], p["split"], **out, settings={}, candidates={"a": nothing, "b": nothing})
+    assert not any((tmp_path / f).exists() for f in ("px.parquet", "choicex.tsv"))  # nothing half-written
+    with pytest.raises(MorphotxInputError, match="unknown setting.*spheres"):
+        merged_settings({}, {"spheres": {"method": "none"}})
+    assert merged_settings({"sphere": {"method": "ZCA", "epsilon": 0.1}}, {"sphere": {"method": "none"}}) == {
+        "sphere": {"method": "none", "epsilon": 0.1}}
