@@ -1027,7 +1027,7 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
              bootstrap: int = 2000, seed: int = 0, folds: int | None = None,
              choices: str | None = None, delta: str = "fold_t") -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
-    atomically (``tsv``: also the display table as TSV, for the HTML report).
+    atomically.
 
     Parameters
     ----------
@@ -1037,7 +1037,10 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     parquet, md : str
         Output paths of the table (Parquet) and the Markdown page.
     metric, ci, confidence, split_mode, bootstrap, seed, delta
-        As in :func:`headline_frame`.
+        As in :func:`headline_frame` (defaults: ``"macro_f1"``, ``"corrected_t"``, 0.95,
+        ``"compound"``, 2000, 0, ``"fold_t"``; the rule passes the resolved config).
+    tsv : str, optional
+        Output path of the display table (:func:`compact`) as TSV, for the HTML report.
     predictions : list of str, optional
         Parquet files of the ``predictions`` tables (the compound bootstrap's input).
     folds : int, optional

@@ -307,7 +307,34 @@ def _finite_or_none(x: float) -> float | None:
 
 def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str, pairs: str, sets: str,
                 checkpoint: str, history: str, params: str, seed: int, threads: int = 1) -> pd.DataFrame:
-    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON."""
+    """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
+        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet).
+    pairs, sets : str
+        The fold's pairing index and treatment sets (``pairs/fold<f>/pair_index.parquet``,
+        ``treatment_sets.parquet``).
+    checkpoint, history, params : str
+        The files written together: the best-validation weights with the model's fingerprint
+        (``checkpoint.pt``), the per-epoch history (CSV) and the resolved settings and training
+        summary (JSON).
+    seed : int
+        The training seed (the rule's wildcard): weight initialisation, batches, dropout.
+    threads : int, default 1
+        PyTorch CPU threads (the rule's ``threads``, config ``threads.train``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The per-epoch history.
+    """
     hp = resolve(name, model_cfg)
     ts = resolve_train(train_cfg)
     torch.set_num_threads(max(1, int(threads)))
