@@ -1079,6 +1079,13 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
 def front_page_rst(table: pd.DataFrame, intro: str) -> str:
     """The report's first page: ``intro`` (reStructuredText) then the headline as a grid table and
     its verdict, so the HTML report opens with the answer.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The headline table (:func:`headline`'s ``parquet``).
+    intro : str
+        The page's opening text (reStructuredText; the workflow's ``workflow/report/workflow.rst``).
     """
     from tabulate import tabulate
 

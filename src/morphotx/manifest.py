@@ -22,7 +22,13 @@ PACKAGES = ["morphotx", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "
 
 
 def git_state(repo: str | os.PathLike) -> dict:
-    """``{"commit", "dirty"}`` of the checkout at ``repo`` (``None`` where git or the checkout is missing)."""
+    """``{"commit", "dirty"}`` of the checkout at ``repo`` (``None`` where git or the checkout is missing).
+
+    Parameters
+    ----------
+    repo : str or os.PathLike
+        A directory inside the checkout.
+    """
     def run(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
 
