@@ -14,7 +14,10 @@ from conftest import REPO
 ENVS = sorted((REPO / "envs").glob("*.yaml"))
 IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "PyYAML", "umap": "umap-learn", "openpyxl": "openpyxl",
                   # installed by boto3, which pins them; importing them directly is for their exception types
-                  "botocore": "boto3", "urllib3": "boto3"}
+                  "botocore": "boto3", "urllib3": "boto3",
+                  # Pillow is a requirement of matplotlib, which pins its range; figures uses it for
+                  # the report's palette PNGs
+                  "PIL": "matplotlib"}
 
 
 def pyproject_pins() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Figures: a 300 dpi PNG plus a PDF for each, and multi-model panels with one legend off the data."""
+"""Figures: a 300 dpi PNG plus a PDF and a small screen PNG (the report's) for each, and multi-model panels
+with one legend off the data."""
 
 from pathlib import Path
 
@@ -42,7 +43,28 @@ def test_multi_model_figure_writes_png_and_pdf_with_one_legend_outside_the_panel
     with Image.open(out) as im:
         assert np.allclose(im.info["dpi"], (300, 300), atol=0.01)
     assert out.with_suffix(".pdf").read_bytes().startswith(b"%PDF")
-    assert sorted(p.name for p in out.parent.iterdir()) == ["enrichment.pdf", "enrichment.png"]  # no temporaries
+    # no temporaries
+    assert sorted(p.name for p in out.parent.iterdir()) == ["enrichment.pdf", "enrichment.png", "enrichment.screen.png"]
+
+
+def test_screen_rendition_is_a_third_of_the_pixels_in_a_palette(tmp_path):
+    """The report's copy of a figure (``<name>.screen.png``) is the same drawing at 100 dpi: a third
+    of the 300 dpi PNG's width and height, a 256-colour palette, and a small fraction of its bytes."""
+    table = tmp_path / "curves.parquet"
+    _curves(18).to_parquet(table)
+    out = tmp_path / "knn_vs_k.png"
+    F.knn_vs_k(str(table), str(out))
+    screen = Path(F.screen_path(str(out)))
+    assert screen == tmp_path / "knn_vs_k.screen.png"
+    with Image.open(out) as full, Image.open(screen) as small:
+        assert np.allclose(small.info["dpi"], (100, 100), atol=0.01)
+        assert small.mode == "P" and len(small.getpalette()) // 3 <= 256
+        assert all(abs(3 * s - f) <= 3 for s, f in zip(small.size, full.size)), (small.size, full.size)
+        # same picture: the small one, scaled up, is close to the full one (white background, dark ink)
+        up = np.asarray(small.convert("L").resize(full.size, Image.Resampling.BILINEAR), dtype=float)
+        ref = np.asarray(full.convert("L"), dtype=float)
+        assert np.abs(up - ref).mean() < 10
+    assert screen.stat().st_size < out.stat().st_size / 5
 
 
 def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkeypatch):

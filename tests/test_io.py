@@ -127,10 +127,11 @@ def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tm
     finally:
         os.umask(old)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["figures"]
-    assert sorted(p.name for p in out.iterdir()) == ["a.pdf", "a.png"]  # the PNG and its vector copy
+    # the PNG, its vector copy and the report's screen rendition
+    assert sorted(p.name for p in out.iterdir()) == ["a.pdf", "a.png", "a.screen.png"]
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
-    assert stat.S_IMODE((out / "a.png").stat().st_mode) == 0o644
-    assert stat.S_IMODE((out / "a.pdf").stat().st_mode) == 0o644
+    for name in ("a.png", "a.pdf", "a.screen.png"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o644, name
     with pytest.raises(RuntimeError):
         with atomic_directory(out) as d:
             raise RuntimeError("boom")

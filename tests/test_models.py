@@ -803,6 +803,7 @@ def test_permuted_features_keep_columns_and_break_rows(tiny_processed):
     assert abs(np.corrcoef(b[:, i], b[:, j])[0, 1]) < abs(c[i, j]) / 2
 
 
+@pytest.mark.slow  # trains twice, once for all 30 epochs (~25 s)
 def test_full_curve_trains_on_but_keeps_early_stoppings_checkpoint(tiny_processed, tmp_path):
     cfg = {"family": "contrastive", "lr": 1e-2}
     stop = {**FAST, "max_epochs": 30, "patience": 2}

@@ -179,6 +179,7 @@ def _function(rule: str, stem: str):
     return getattr(import_module(module), func.id)
 
 
+@pytest.mark.slow  # builds the whole test DAG with Snakemake's API (~10 s)
 def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
     """Each rule's real slots (test config's DAG with the tune target: every rule but download)
     bind by name to its function — no missing, ambiguous or unused slot — without running a job."""

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -136,7 +137,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert (out / "figures" / "per_moa_f1" / "supcon_both.pdf").exists()
     maps = sorted(p.name for p in (out / "figures" / "embedding_maps").iterdir() if not p.name.startswith("."))
     assert maps == sorted([f"{m}.{ext}" for m in ["supcon_both", "vae_mmd_cp_cp", "set_cwcl_both", "raw_cp",
-                                                   "raw_l1000"] for ext in ("png", "pdf")])
+                                                   "raw_l1000"] for ext in ("png", "pdf", "screen.png")])
 
 
 @pytest.mark.workflow
@@ -144,12 +145,35 @@ def test_report_is_one_html_with_every_figure(run_a):
     res = snakemake(run_a, "--report", "report.html")
     assert res.returncode == 0, res.stderr[-3000:]
     html = (run_a / "report.html").read_text(errors="replace")
-    for needle in ["loss_curves.png", "knn_vs_k.png", "leaderboard.tsv", "Latent arithmetic", "headline.tsv",
-                   "0. Headline", "arithmetic_modalities.png", "reconstruction_distributions.png",
-                   "shuffled_control_curves.png"]:
+    for needle in ["loss_curves.screen.png", "knn_vs_k.screen.png", "leaderboard.tsv", "Latent arithmetic",
+                   "headline.tsv", "0. Headline", "arithmetic_modalities.screen.png",
+                   "reconstruction_distributions.screen.png", "shuffled_control_curves.screen.png"]:
         assert needle in html, needle
     front = (run_a / "results" / "tiny" / "report" / "front_page.rst").read_text()  # the report opens with it
     assert "**Headline**" in front and "raw late fusion" in front and "supcon" in front
+    _embeds_only_screen_renditions(html, run_a / "results" / "tiny" / "figures")
+
+
+def _embeds_only_screen_renditions(html: str, figures: Path):
+    """Every image the report embeds is a figure's 100 dpi palette rendition (``<name>.screen.png``,
+    figures._save), byte for byte, and every figure of the run is embedded once: the 300 dpi PNGs
+    and the PDFs stay files beside the report."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    embedded = {}
+    for name, data in re.findall(r"data:image/png;charset=[^;\"]*;filename=([^;\"]+);base64,([A-Za-z0-9+/=]+)", html):
+        embedded.setdefault(name, []).append(base64.b64decode(data))
+    screens = sorted(figures.rglob("*.screen.png"))
+    assert sorted(embedded) == sorted({p.name for p in screens})  # per-model directories: one name per model
+    assert sum(len(v) for v in embedded.values()) == len(screens)  # each once (names repeat across directories)
+    for blobs in embedded.values():
+        for blob in blobs:
+            with Image.open(io.BytesIO(blob)) as im:
+                assert np.allclose(im.info["dpi"], (100, 100), atol=0.01) and im.mode == "P"
+    assert {b for v in embedded.values() for b in v} == {p.read_bytes() for p in screens}
 
 
 @pytest.mark.workflow

@@ -102,7 +102,13 @@ def _gpus(res: Mapping) -> int:
 
 
 def check_workflow(workflow) -> int | None:
-    """``onstart`` hook: when the executor is slurm, check every job that will run; return how many."""
+    """``onstart`` hook: when the executor is slurm, check every job that will run; return how many.
+
+    Parameters
+    ----------
+    workflow : snakemake.workflow.Workflow
+        The running workflow (Snakefile's ``workflow``), its DAG built.
+    """
     plugin = getattr(workflow, "executor_plugin", None)
     if plugin is None or plugin.name != "slurm":
         return None
@@ -117,6 +123,13 @@ def check_device(workflow, device: str) -> list[str]:
     on this machine when torch sees no CUDA device here, before any job starts (the training job
     would refuse only after the data preparation ran). Jobs submitted to a cluster run on its GPU
     nodes and are not checked here (:func:`check_workflow` places them). Returns the rules checked.
+
+    Parameters
+    ----------
+    workflow : snakemake.workflow.Workflow
+        The running workflow (Snakefile's ``workflow``), its DAG built.
+    device : str
+        ``train.device`` (``auto``, ``cpu`` or ``cuda``); only ``cuda`` is checked.
     """
     from .io import MorphotxInputError
 

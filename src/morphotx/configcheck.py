@@ -47,7 +47,15 @@ def unknown_config_keys(config: dict, schema: dict) -> list[str]:
 
 
 def check_config_keys(config: dict, schema_path: str) -> None:
-    """Raise one short error listing the unknown keys of ``config`` (see :func:`unknown_config_keys`)."""
+    """Raise one short error listing the unknown keys of ``config`` (see :func:`unknown_config_keys`).
+
+    Parameters
+    ----------
+    config : dict
+        The run's config (every config file and ``--config`` merged).
+    schema_path : str
+        The config schema (``workflow/schemas/config.schema.yaml``), named in the error.
+    """
     import yaml
 
     with open(schema_path) as fh:
@@ -62,6 +70,14 @@ def resolve_headline_metric(metric: str, split_mode: str) -> str:
     """``headline.metric`` for ``split.mode``: ``auto`` is ``moa_map`` in ``moa_disjoint`` mode
     (classifiers cannot predict unseen MoAs) and ``macro_f1`` otherwise; a classification metric
     with ``moa_disjoint`` is an error.
+
+    Parameters
+    ----------
+    metric : str
+        ``headline.metric``: ``auto`` or a metric name (``macro_f1``, ``accuracy``, ``weighted_f1``,
+        ``moa_map``).
+    split_mode : str
+        ``split.mode``.
     """
     from .io import MorphotxInputError
 
@@ -111,6 +127,11 @@ def check_split_config(split: dict) -> None:
     so a bad value stops it before any job): the mode, the fold count, and the fractions (all three
     with ``folds: 1``; the validation share with ``folds ≥ 2``). With ``mode: well_holdout`` it
     logs a warning that the scores are not an unseen-compound test.
+
+    Parameters
+    ----------
+    split : dict
+        The ``split`` config section (``mode``, ``folds``, ``fractions``, ...).
     """
     mode = split.get("mode", "compound")
     check_mode(mode)

@@ -84,7 +84,38 @@ def input_kind(path: str | Path) -> str:
 
 def convert(profiles: str | Path, output: str | Path, format_path: str | Path, modality: str,
             block_mib: float = 4, row_group_mib: float = 128) -> dict:
-    """Convert ``profiles`` (one modality's file) to typed Parquet at ``output``; return a summary."""
+    """Convert ``profiles`` (one modality's file) to typed Parquet at ``output``; return a summary.
+
+    Text files (CSV / TSV, gzipped or not) are streamed in blocks; Parquet, GCT and GCTX are read
+    as tables. Feature columns become float32, metadata columns strings.
+
+    Parameters
+    ----------
+    profiles : str or Path
+        The input file: CSV / TSV (``.gz`` or not), Parquet, GCT or GCTX (:func:`input_kind`).
+    output : str or Path
+        The Parquet file written (atomically); it records ``profiles`` as its source.
+    format_path : str or Path
+        The data set's format file (``resources/datasets/*.yaml``): the modality's metadata columns
+        and how its feature columns are recognised.
+    modality : str
+        ``cell_painting`` or ``l1000``: the section of ``format_path`` that applies.
+    block_mib : float, default 4
+        Size of the blocks in which a text file is read (MiB).
+    row_group_mib : float, default 128
+        Target size of the Parquet row groups written (MiB).
+
+    Returns
+    -------
+    dict
+        ``input``, ``kind``, ``rows``, ``columns``, ``features``, ``seconds``, ``input_MB``,
+        ``MB_per_s``.
+
+    Raises
+    ------
+    MorphotxInputError
+        The file is missing or empty, or its columns do not match the format.
+    """
     path = Path(profiles)
     if not path.exists():
         raise MorphotxInputError(f"{path}: file not found. Check the path in your config.")

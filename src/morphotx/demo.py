@@ -492,8 +492,19 @@ def _maps(probes: list[str], c: _Compounds) -> tuple[pd.DataFrame, pd.DataFrame]
 def demo_data(outputs: dict[str, str], scale: str = "demo", seed: int = 0, overrides: dict | None = None) -> None:
     """Simulate and write the demo files (atomically, byte-reproducible for a given seed).
 
-    ``outputs`` maps ``cell_painting``, ``l1000`` (CSV.gz), ``probe_map``, ``moa_map`` (TSV) and
-    ``ground_truth`` (Parquet) to paths.
+    Parameters
+    ----------
+    outputs : dict of str to str
+        Paths of ``cell_painting``, ``l1000`` (CSV.gz), ``probe_map``, ``moa_map`` (TSV) and
+        ``ground_truth`` (Parquet); other keys are ignored.
+    scale : str, default "demo"
+        The simulation's size, a key of :data:`PRESETS` (``tiny``, ``demo``, ``lincs``; config
+        ``demo.scale``).
+    seed : int, default 0
+        The simulation's random seed (config ``demo.seed``, whose default is 7).
+    overrides : dict, optional
+        :class:`DemoParams` fields that replace the preset's (config ``demo.overrides``); see
+        :func:`params_for`.
     """
     params = params_for(scale, overrides)
     log.info("demo: scale=%s seed=%d params=%s", scale, seed, asdict(params))

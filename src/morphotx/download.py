@@ -467,6 +467,25 @@ def link_local(src: Source, dest: str | Path, s: Settings) -> Path:
 def download(item: str, entry: dict, dest: str | Path, settings: dict) -> Path:
     """Put ``download.sources.<item>`` at ``dest``, verified (the rule's entry point): download it from
     S3 or HTTP, or verify and link the ``local`` copy.
+
+    Parameters
+    ----------
+    item : str
+        The source's key in ``download.sources`` (the rule's wildcard), named in messages.
+    entry : dict
+        That source's config entry (``bucket`` and ``key``, or ``url``; ``size``, ``etag``,
+        ``md5``, ``sha256``, ``local``; see :class:`Source`).
+    dest : str or Path
+        Where the verified file (or the link to the local copy) is put.
+    settings : dict
+        The ``download`` config section without ``sources`` (endpoint, region, retries, back-off,
+        timeout, candidate multipart sizes, progress, size limit); built into
+        :class:`morphotx.settings.DownloadSettings`, its defaults filled.
+
+    Returns
+    -------
+    Path
+        ``dest``.
     """
     src = Source.from_config(item, entry)
     s = build(Settings, settings, "download")

@@ -1030,13 +1030,50 @@ def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
 def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
                    l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
                    views: list[str] | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
-    """The embeddings are the ``inputs`` named ``emb_<view>_<level>`` (as written by the embedding
-    rule; other keys are ignored); ``views``: the views to score (all when None). Models with a Cell
-    Painting and an L1000 encoder also get cross-modal Recall@k from their collapsed ``cp`` and
-    ``l1000`` views, and the late fusion of those two views (:func:`embedding_late_fusion`, view
-    ``late_fusion``), the learned counterpart of the raw late-fusion baseline. ``threads``: worker
-    processes for the tables' classifiers and metrics (:func:`evaluate_tables`; the rule's
-    ``threads``, config ``threads.evaluate``).
+    """Score one model's embeddings of one fold and seed: classifiers, MOAProfiler metrics, mAP;
+    write the tables of :data:`OUTPUTS`.
+
+    Models with a Cell Painting and an L1000 encoder also get cross-modal Recall@k from their
+    collapsed ``cp`` and ``l1000`` views, and the late fusion of those two views
+    (:func:`embedding_late_fusion`, view ``late_fusion``), the learned counterpart of the raw
+    late-fusion baseline.
+
+    Parameters
+    ----------
+    source : str
+        The model's name (the ``source`` column of every table).
+    seed : int
+        The training seed of the embeddings; also seeds the classifiers.
+    inputs : dict of str to str
+        Every named input of the job; the embeddings are those named ``emb_<view>_<level>`` (as
+        written by the embedding rule), other keys are ignored.
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet): the raw-feature
+        variants' rows (``raw+uncollapsed``) and the raw baselines.
+    cp_collapsed, l1000_collapsed : str
+        The fold's treatment-level (collapsed) raw profiles (``pairs/fold<f>/*_collapsed.parquet``).
+    outputs : dict of str to str
+        The Parquet file of each table in :data:`OUTPUTS` (``classification``, ``per_moa``,
+        ``embedding_metrics``, ``curves``, ``map``, ``predictions``), written together.
+    cfg : dict, optional
+        The ``evaluate`` config section less ``views`` and ``collapse`` (classifiers, variants, k
+        selection, metrics ...), plus ``validation_map``; keys left out take
+        :class:`morphotx.settings.EvaluateSettings`'s defaults (:data:`DEFAULTS`), unknown keys are
+        an error.
+    views : list of str, optional
+        The views to score (the rule: all the model's views, or with ``evaluate.views: primary``
+        its primary view and its Cell Painting view); None: all.
+    fold : int, default 0
+        The workflow's fold index, recorded in every table's rows (the rule runs every fold, one
+        call each).
+    threads : int, default 1
+        Worker processes for the tables' classifiers and metrics (:func:`evaluate_tables`; the
+        rule's ``threads``, config ``threads.evaluate``).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables as written, by name.
     """
     with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
         embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
@@ -1067,8 +1104,38 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
 
 def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str, outputs: dict[str, str],
                  cfg: dict | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
-    """The raw-feature baselines, scored exactly like the embeddings (``source = raw``); ``threads``
-    as for :func:`evaluate_model`.
+    """The raw-feature baselines of one fold, scored exactly like the embeddings (``source = raw``):
+    Cell Painting, L1000 (each uncollapsed and collapsed), their early fusion (``both``,
+    collapsed) and late fusion.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the classifiers (the rule's seed wildcard: the same seeds as the models').
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet): the raw-feature
+        variants' rows (``raw+uncollapsed``) and the raw baselines.
+    cp_collapsed, l1000_collapsed : str
+        The fold's treatment-level (collapsed) raw profiles (``pairs/fold<f>/*_collapsed.parquet``).
+    outputs : dict of str to str
+        The Parquet file of each table in :data:`OUTPUTS` (``classification``, ``per_moa``,
+        ``embedding_metrics``, ``curves``, ``map``, ``predictions``), written together.
+    cfg : dict, optional
+        The ``evaluate`` config section less ``views`` and ``collapse`` (classifiers, variants, k
+        selection, metrics ...), plus ``validation_map``; keys left out take
+        :class:`morphotx.settings.EvaluateSettings`'s defaults (:data:`DEFAULTS`), unknown keys are
+        an error. The ``raw+`` variants are left out (these are raw features already).
+    fold : int, default 0
+        The workflow's fold index, recorded in every table's rows (the rule runs every fold, one
+        call each).
+    threads : int, default 1
+        Worker processes for the tables' classifiers and metrics (:func:`evaluate_tables`; the
+        rule's ``threads``, config ``threads.evaluate``).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables as written, by name.
     """
     with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
         cfg = _settings(cfg)

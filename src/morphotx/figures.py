@@ -1,11 +1,14 @@
 """The study's figures, drawn from the leaderboard's long tables (labelled axes, legends).
 
 One function per figure; each takes table paths and writes one figure (or a directory of figures,
-one per model) atomically, each as a 300 dpi PNG plus a PDF vector copy beside it (``_save``). An empty input draws a panel that says what is missing instead of failing.
+one per model) atomically, each as a 300 dpi PNG plus a PDF vector copy and a screen rendition
+(``<name>.screen.png``, 100 dpi: the one the HTML report embeds) beside it (``_save``). An empty
+input draws a panel that says what is missing instead of failing.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import textwrap
@@ -28,8 +31,16 @@ VARIANT_COLORS = {"uncollapsed": "tab:blue", "raw+uncollapsed": "tab:orange", "c
                   "raw+collapsed": "tab:pink"}  # the study's Fig 2/3 colours
 
 
-DPI = 300  # the PNG's resolution (publication grade; the report shows the PNG)
+DPI = 300  # the PNG's resolution (publication grade; a file beside the report, not in it)
 VECTOR = ".pdf"  # every figure also as a vector file beside its PNG (text kept as editable text)
+# The report's copy: Snakemake's --report embeds every file it shows, and 62 figures at 300 dpi
+# made the demo's report.html ~51 MB (slow to open). The screen rendition is drawn at 100 dpi
+# (1/9 of the pixels) and stored with a 256-colour palette (matplotlib's own PNG at 100 dpi is
+# still ~1/4 of the 300 dpi file; the palette cuts it ~4× more, without visible change to lines,
+# text or the 256-entry colour maps).
+SCREEN_DPI = 100
+SCREEN = ".screen.png"
+SCREEN_COLORS = 256
 plt.rcParams["pdf.fonttype"] = 42  # TrueType fonts in the PDF: text stays text in an editor
 
 
@@ -38,16 +49,39 @@ def vector_path(png: str) -> str:
     return os.path.splitext(png)[0] + VECTOR
 
 
+def screen_path(png: str) -> str:
+    """The screen rendition of the figure written at ``png`` (what the HTML report embeds): the
+    same name with ``.screen.png``, drawn at :data:`SCREEN_DPI`.
+    """
+    return os.path.splitext(png)[0] + SCREEN
+
+
 def _save(fig, path: str):
-    """Write ``fig`` as a 300 dpi PNG at ``path`` and as a PDF beside it (:func:`vector_path`),
-    both atomically (renamed into place together) with the same permissions as the other outputs.
+    """Write ``fig`` as a 300 dpi PNG at ``path``, a PDF (:func:`vector_path`) and a 100 dpi PNG for
+    the report (:func:`screen_path`) beside it, all atomically (renamed into place together) with
+    the same permissions as the other outputs.
     """
     try:
-        with atomic_outputs(path, vector_path(path)) as (png, vector):
+        with atomic_outputs(path, vector_path(path), screen_path(path)) as (png, vector, screen):
             fig.savefig(png, dpi=DPI, bbox_inches="tight")
             fig.savefig(vector, bbox_inches="tight")
+            _save_screen(fig, screen)
     finally:
         plt.close(fig)
+
+
+def _save_screen(fig, path):
+    """Write ``fig`` at ``path`` as the report's PNG: :data:`SCREEN_DPI`, :data:`SCREEN_COLORS`-colour
+    palette (Pillow's fast octree quantizer), recorded as 100 dpi in the file.
+    """
+    from PIL import Image  # matplotlib's own dependency
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=SCREEN_DPI, bbox_inches="tight")
+    buf.seek(0)
+    with Image.open(buf) as im:
+        pal = im.convert("RGB").quantize(SCREEN_COLORS, method=Image.Quantize.FASTOCTREE)
+    pal.save(path, format="PNG", optimize=True, dpi=(SCREEN_DPI, SCREEN_DPI))
 
 
 def _legend_outside(fig, axes, title: str | None = None, fontsize=7):
@@ -98,6 +132,16 @@ def loss_curves(histories: list[str], models: list[str], out: str):
     validation MoA mAP (the checkpoint-selection metric, right axis, dotted) where recorded, with
     the kept epoch marked. ``histories``: the ``history.csv`` files, each under
     ``.../models/<model>/``; one panel per name in ``models``.
+
+    Parameters
+    ----------
+    histories : list of str
+        The ``history.csv`` files to draw (the rule: every seed's, first fold), each under
+        ``.../models/<model>/``; a file is drawn in the panel of the model named in its path.
+    models : list of str
+        The models, one panel each (in sorted order); a model without a history gets a panel without lines.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     by_model = {m: [p for p in histories if f"/models/{m}/" in p] for m in models}
     fig, axes = _grid(len(by_model))
@@ -133,6 +177,17 @@ def per_moa_f1(per_moa: str, outdir: str, classifiers: tuple[str, ...] = ("knn",
     """Per model and view: F1 of each MoA with non-zero F1 on test compounds (mean over
     repetitions), bars grouped by variant, one panel per classifier — kNN and GMM, the study's
     two per-MoA figures (Fig 2 and 3).
+
+    Parameters
+    ----------
+    per_moa : str
+        The leaderboard's combined per-MoA table (``all_per_moa.parquet``; columns ``classifier``,
+        ``source``, ``view``, ``variant``, ``moa``, ``f1``).
+    outdir : str
+        The directory written (atomically, replacing an earlier one): ``<source>_<view>.png`` per
+        model and view, each with its PDF and screen rendition; empty when the table is.
+    classifiers : tuple of str, default ("knn", "gmm")
+        The classifiers drawn, one panel each, in this order; those absent from the table are left out.
     """
     df = read_table(per_moa)
     with atomic_directory(outdir) as tmp:
@@ -209,6 +264,19 @@ def embedding_maps(inputs: dict[str, str], outdir: str, settings: FigureSettings
     are training compounds, crosses test compounds, grey multi-MoA or unannotated. ``inputs``:
     one map per ``{name: table}``; ``settings``: the ``figures`` config section (seed, UMAP
     neighbours, t-SNE perplexity).
+
+    Parameters
+    ----------
+    inputs : dict of str to str
+        ``{name: path}`` of collapsed embedding (or raw profile) tables, one figure ``<name>.png`` each
+        (the rule: every model's primary view, first fold and seed, and the raw Cell Painting and
+        L1000 profiles).
+    outdir : str
+        The directory written (atomically, replacing an earlier one), with each figure's PDF and
+        screen rendition.
+    settings : FigureSettings, default FigureSettings()
+        The ``figures`` config section: the random seed of UMAP and t-SNE (0), UMAP's number of
+        neighbours (15) and t-SNE's perplexity (30).
     """
     import umap
     from sklearn.manifold import TSNE
@@ -300,7 +368,7 @@ def enrichment(curves: str, out: str):
     curves : str
         The combined ``curves`` table of every evaluation job (rows ``curve == "enrichment"``).
     out : str
-        The figure file.
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     c = read_table(curves)
     _curve_plot(c, ["enrichment"], ["uncollapsed", "collapsed"], "enrichment (odds ratio, one-sided Fisher)",
@@ -313,6 +381,13 @@ def knn_vs_k(curves: str, out: str):
     picked the kNN classifier's k (row 4; embeddings alone): macro-F1 vs k of the validation
     compounds (``evaluate.knn_k_selection: validation``) or the grouped cross-validation on
     training compounds (``cv``: the study's "kNN cross-validation score vs k").
+
+    Parameters
+    ----------
+    curves : str
+        The leaderboard's combined ``all_curves`` table (Parquet) of every evaluation job (rows of the kNN curves).
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     c = read_table(curves)
     picks = [n for n in ("knn_validation_macro_f1", "knn_cv_macro_f1") if len(c) and (c["curve"] == n).any()]
@@ -336,7 +411,7 @@ def map_distributions(maps: str, out: str):
     maps : str
         The combined ``map`` table of every evaluation job.
     out : str
-        The figure file.
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     m = read_table(maps)
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5), layout="constrained")
@@ -375,7 +450,7 @@ def arithmetic_distances(distances: str, out: str):
     distances : str
         The combined latent-arithmetic ``distances`` table.
     out : str
-        The figure file.
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     fig, panels = _model_panels(read_table(distances), "no latent arithmetic: no compound with two MoAs that both "
                                 "occur alone", (4.8, 3.6))
@@ -407,6 +482,13 @@ def traversal_heatmaps(traversal: str, out: str):
     """Seed 002's traversal heatmaps: per latent unit, the decoded difference per feature group,
     each unit's row scaled to its largest absolute value, latent units and groups ordered by
     hierarchical clustering.
+
+    Parameters
+    ----------
+    traversal : str
+        The leaderboard's combined ``all_arithmetic_traversal`` table (Parquet) of every arithmetic job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     fig, panels = _model_panels(read_table(traversal), "no VAE with Cell Painting input", (5.5, 4.2))
     for ax, model, tm in panels:
@@ -435,6 +517,13 @@ def reconstruction_r2(table: str, out: str):
     L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed; beside it
     seed 002's distribution comparison per feature: the earth mover's distance between the real
     held-out values and the reconstructed ones, and (VAEs) profiles simulated from the prior.
+
+    Parameters
+    ----------
+    table : str
+        The leaderboard's combined ``all_reconstruction`` table (Parquet) of every reconstruction job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     t = read_table(table)
     n_models = t["model"].nunique() if "model" in t.columns else 0  # no decoder model: a table without columns
@@ -487,6 +576,13 @@ def reconstruction_distributions(samples: str, out: str):
     """Seed 002 Table 1: per held-out treatment, the earth mover's distance between its real and
     reconstructed feature values, for each model and (VAEs) its shuffled control; whiskers at the
     5th and 95th percentiles (the table's range), mean EMD and MSE under each box.
+
+    Parameters
+    ----------
+    samples : str
+        The leaderboard's combined ``all_reconstruction_samples`` table (Parquet) of every reconstruction job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     t = read_table(samples)
     fig, panels = _model_panels(t, "no translator or VAE", (4.2, 3.6))
@@ -509,6 +605,13 @@ def reconstruction_distributions(samples: str, out: str):
 def shuffled_control_curves(curves: str, out: str):
     """Seed 002 S1–S3 Figs: training and validation loss per epoch of each VAE on real profiles
     and of its shuffled control (every feature permuted across rows), first fold, first seed.
+
+    Parameters
+    ----------
+    curves : str
+        The leaderboard's combined ``all_reconstruction_curves`` table (Parquet) of every reconstruction job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     t = read_table(curves)
     t = t[t["family"] == "vae"] if len(t) else t
@@ -561,6 +664,13 @@ def arithmetic_modalities(zscores: str, out: str):
     distance to the real A∩B against the label-shuffled predictions) of the L1000 VAE against the
     Cell Painting VAE of the same variant (mean over seeds), points beyond 3 SD excluded, the five
     best-predicted combinations (lowest sum of the two z-scores) labelled.
+
+    Parameters
+    ----------
+    zscores : str
+        The leaderboard's combined ``all_arithmetic_zscores`` table (Parquet) of every arithmetic job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     t = cross_modality(read_table(zscores))
     pairs = list(t[["model_cp", "model_l1000"]].drop_duplicates().itertuples(index=False, name=None))
@@ -601,6 +711,13 @@ def moaprofiler_summary(metrics: str, out: str):
     """Seed 001's embedding analyses side by side for every source and view: the three-group PCC
     comparison, the PCC delta, class-latent assignment and the held-out votes (test compounds,
     uncollapsed rows as the paper's well-level profiles; mean ± sd over repetitions).
+
+    Parameters
+    ----------
+    metrics : str
+        The leaderboard's combined ``all_embedding_metrics`` table (Parquet) of every evaluation job.
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     e = read_table(metrics)
     fig, axes = plt.subplots(len(MOAPROFILER_PANELS), 1, figsize=(11, 3.2 * len(MOAPROFILER_PANELS)),
@@ -637,7 +754,7 @@ def leaderboard(board: str, out: str, top: int = 30):
     board : str
         The leaderboard Parquet file.
     out : str
-        The figure file.
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     top : int
         Number of rows drawn.
     """
@@ -668,6 +785,13 @@ def headline(table: str, out: str):
     macro-F1, or MoA mAP under ``split.mode: moa_disjoint``) to its raw baseline with its 95 % CI
     (left), and the test metric with CI (right); configurations chosen on validation compounds.
     Without any score (e.g. no test MoA has a training compound) the figure says so and why.
+
+    Parameters
+    ----------
+    table : str
+        The headline table (``leaderboard/headline.parquet``, :func:`morphotx.headline.headline`).
+    out : str
+        The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
     from .headline import _label as metric_label
     from .headline import _metric_of

@@ -344,13 +344,39 @@ def harmonise(
     moa_map: str | Path | None = None,
     source: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Read one replicate-level file of ``modality`` (``cell_painting`` or ``l1000``), ``profiles``,
-    write the harmonised Parquet to ``output`` and return it. ``settings``: the ``harmonise`` config section
-    (dose recoding, bad doses, extreme values, unknown columns); ``moa``: the ``moa`` section, with
-    ``moa_map`` the MoA table when ``moa.source`` is ``map``. ``source``: the user's file that
-    ``profiles`` was converted from, named in every message about its content; by default the one
-    the ``convert`` step recorded in the Parquet file (:func:`morphotx.convert.converted_from`), else
-    ``profiles`` itself.
+    """Read one replicate-level file of ``modality``, ``profiles``, write the harmonised Parquet to
+    ``output`` and return it.
+
+    Parameters
+    ----------
+    profiles : str or Path
+        The converted file (Parquet, from the ``convert`` step).
+    output : str or Path
+        The harmonised Parquet written: the common metadata schema (:mod:`morphotx.schema`), then
+        the features.
+    format_path : str or Path
+        The data set's format file (``resources/datasets/*.yaml``): which source column is which
+        metadata column.
+    modality : {"cell_painting", "l1000"}
+        The section of ``format_path`` that applies.
+    settings : HarmoniseSettings, default HarmoniseSettings()
+        The ``harmonise`` config section: dose recoding to the nearest of ``doses_uM`` (within
+        ``max_dose_fold``), bad doses (``error`` or ``drop``), extreme values (``error`` or ``nan``)
+        and the largest fraction of unknown columns (0.02).
+    moa : MoaSettings, default MoaSettings()
+        The ``moa`` config section: MoAs from the profiles' own column (``file``) or from
+        ``moa_map`` (``map``, joined on ``map_key``, read from ``map_column``).
+    moa_map : str or Path, optional
+        The MoA table, needed when ``moa.source`` is ``map``.
+    source : str or Path, optional
+        The user's file that ``profiles`` was converted from, named in every message about its
+        content; by default the one the ``convert`` step recorded in the Parquet file
+        (:func:`morphotx.convert.converted_from`), else ``profiles`` itself.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The harmonised table as written.
     """
     from .convert import converted_from
 

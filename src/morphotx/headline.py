@@ -1056,7 +1056,7 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
              choices: str | None = None, delta: str = "compound_split", recipes: list[str] | None = None,
              resample: str = "rescaled") -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
-    atomically (``tsv``: also the display table as TSV, for the HTML report).
+    atomically.
 
     Parameters
     ----------
@@ -1066,7 +1066,10 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     parquet, md : str
         Output paths of the table (Parquet) and the Markdown page.
     metric, ci, confidence, split_mode, bootstrap, seed, delta
-        As in :func:`headline_frame`.
+        As in :func:`headline_frame` (defaults: ``"macro_f1"``, ``"corrected_t"``, 0.95,
+        ``"compound"``, 2000, 0, ``"fold_t"``; the rule passes the resolved config).
+    tsv : str, optional
+        Output path of the display table (:func:`compact`) as TSV, for the HTML report.
     predictions : list of str, optional
         Parquet files of the ``predictions`` tables (the compound bootstrap's input).
     folds : int, optional
@@ -1137,6 +1140,13 @@ def recipe_text(recipes: pd.DataFrame) -> str | None:
 def front_page_rst(table: pd.DataFrame, intro: str) -> str:
     """The report's first page: ``intro`` (reStructuredText) then the headline as a grid table and
     its verdict, so the HTML report opens with the answer.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The headline table (:func:`headline`'s ``parquet``).
+    intro : str
+        The page's opening text (reStructuredText; the workflow's ``workflow/report/workflow.rst``).
     """
     from tabulate import tabulate
 

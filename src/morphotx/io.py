@@ -95,6 +95,11 @@ def sweep_temporaries(root: str | os.PathLike) -> list[Path]:
     when no job writes under ``root``: the workflow calls it when it starts, under Snakemake's lock,
     before any job runs. Download parts (``.<name>.part``) are kept: the download resumes them.
     Returns the removed paths.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The run's results directory (``results/<name>``); nothing outside it is touched.
     """
     import shutil
 

@@ -164,9 +164,27 @@ def markdown(board: pd.DataFrame, seeds: int) -> str:
 def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: int) -> pd.DataFrame:
     """Combine every evaluation and arithmetic job's tables and rank the scores (:func:`build`).
 
-    ``inputs``: ``eval_<table>`` → every evaluation job's file of that table, ``arith_<table>``
-    → every arithmetic job's; ``outputs``: ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and
-    one combined Parquet per table name (``<table>``, ``arithmetic_<table>``).
+    Parameters
+    ----------
+    inputs : dict of str to list of str
+        ``eval_<table>`` → every evaluation job's file of that table, ``arith_<table>`` → every
+        arithmetic job's; other keys are ignored.
+    outputs : dict of str to str
+        ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and one combined Parquet per table name
+        (``<table>``, ``arithmetic_<table>``), all written together.
+    seeds : int
+        The number of repetitions, folds × training seeds (the rule's value), quoted in the
+        markdown's legend.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The leaderboard, best first.
+
+    Raises
+    ------
+    ValueError
+        ``outputs`` lacks a path for a table.
     """
     evaluation = {k.removeprefix("eval_"): list(v) for k, v in inputs.items() if k.startswith("eval_")}
     arithmetic = {k.removeprefix("arith_"): list(v) for k, v in inputs.items() if k.startswith("arith_")}
@@ -213,7 +231,19 @@ def training_summary_frame(params: list[dict]) -> pd.DataFrame:
 
 def training_summary(params_json: list[str], parquet: str, tsv: str) -> pd.DataFrame:
     """Read every ``params.json`` (the fold is taken from the path ``.../fold<f>/seed<s>/``) and
-    write the summary as Parquet and TSV.
+    write the summary (:func:`training_summary_frame`) as Parquet and TSV.
+
+    Parameters
+    ----------
+    params_json : list of str
+        The ``params.json`` of every training job.
+    parquet, tsv : str
+        The summary files written (together).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model, fold and seed (:data:`TRAINING_COLUMNS`).
     """
     import json
     import re

@@ -22,7 +22,13 @@ PACKAGES = ["morphotx", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "
 
 
 def git_state(repo: str | os.PathLike) -> dict:
-    """``{"commit", "dirty"}`` of the checkout at ``repo`` (``None`` where git or the checkout is missing)."""
+    """``{"commit", "dirty"}`` of the checkout at ``repo`` (``None`` where git or the checkout is missing).
+
+    Parameters
+    ----------
+    repo : str or os.PathLike
+        A directory inside the checkout.
+    """
     def run(*args):
         return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
 
@@ -79,7 +85,25 @@ def build_manifest(config: dict, inputs: dict[str, str], git: dict) -> dict:
 
 
 def manifest(config: dict, inputs: dict[str, str], git: dict, output: str) -> dict:
-    """Build the manifest and write it atomically as JSON to ``output``."""
+    """Build the manifest (:func:`build_manifest`) and write it atomically as JSON to ``output``.
+
+    Parameters
+    ----------
+    config : dict
+        The run's resolved config, stored whole.
+    inputs : dict of str to str
+        ``{key: path}`` of the raw inputs (Cell Painting, L1000, probe map, MoA map), each recorded
+        with its size and SHA-256.
+    git : dict
+        ``{"commit", "dirty"}`` of the checkout (:func:`git_state`).
+    output : str
+        The JSON file written.
+
+    Returns
+    -------
+    dict
+        The manifest.
+    """
     manifest = build_manifest(config, inputs, git)
     with atomic_outputs(output) as (tmp,):
         write_json(manifest, tmp)

@@ -417,6 +417,37 @@ def preprocess_cp(
     """Harmonised Cell Painting profiles → selected, DMSO-normalised, sphered profiles of one
     fold (selection fitted on training compounds and DMSO, normalisation and sphering on DMSO);
     see the module docstring for the recipes.
+
+    Parameters
+    ----------
+    profiles : str
+        The harmonised profiles (Parquet) of every fold.
+    split : str
+        The fold's compound split (``split/fold<f>/compound_split.parquet``): each compound's
+        ``train`` / ``validation`` / ``test``, attached as ``Metadata_split``.
+    preprocessed : str
+        The fold's preprocessed profiles (Parquet) written.
+    features_json : str
+        The JSON report written beside it: kept features, dropped features by reason, resolved
+        settings.
+    params_npz : str
+        The fitted parameters (NPZ) written beside it: features and, where fitted, per-group centre
+        and scale, sphering matrix and mean.
+    recipe : {"standard", "study"}, default "standard"
+        The preprocessing recipe (module docstring); ``study`` overrides most of the three settings
+        below (:func:`recipe_settings`).
+    drop_patterns : list of str, optional
+        Regular expressions of feature names dropped first; None: :data:`DEFAULT_DROP_PATTERNS`
+        (locations, centres, object numbers, parent / child links).
+    feature_select, normalize, sphere : dict, optional
+        The ``preprocess.cell_painting`` config's subsections; keys left out (or None) take the
+        defaults of :class:`morphotx.settings.FeatureSelectSettings`, ``NormalizeSettings`` and
+        ``SphereSettings``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The preprocessed profiles as written: metadata columns, then float32 features.
     """
     fs, norm, sph = recipe_settings(recipe, feature_select, normalize, sphere)
     patterns = DEFAULT_DROP_PATTERNS if drop_patterns is None else drop_patterns
@@ -451,6 +482,29 @@ def preprocess_l1000(profiles: str, split: str, preprocessed: str, features_json
     """L1000 is kept as provided (level 4 is already plate-normalised); optionally z-score each
     plate against its DMSO wells (``dmso``) or all its wells (``all``; transductive, as CMap's
     own level-4 step).
+
+    Parameters
+    ----------
+    profiles : str
+        The harmonised profiles (Parquet) of every fold.
+    split : str
+        The fold's compound split (``split/fold<f>/compound_split.parquet``): each compound's
+        ``train`` / ``validation`` / ``test``, attached as ``Metadata_split``.
+    preprocessed : str
+        The fold's preprocessed profiles (Parquet) written.
+    features_json : str
+        The JSON report written beside it: kept features, dropped features by reason, resolved
+        settings.
+    params_npz : str
+        The fitted parameters (NPZ) written beside it: features and, where fitted, per-group centre
+        and scale (per plate).
+    plate_standardise : {"none", "dmso", "all"}, default "none"
+        Per-plate z-scoring: none, against the plate's DMSO wells, or against all its wells.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The preprocessed profiles as written: metadata columns, then float32 features.
     """
     df = attach_split(read_table(profiles), read_table(split), profiles)
     feats = S.feature_columns(df)

@@ -102,9 +102,32 @@ def map_probes_frame(profiles: pd.DataFrame, mapping: pd.Series, duplicates: str
 
 def map_probes(profiles, output, probe_map, settings: ProbeMapSettings = ProbeMapSettings()) -> dict:
     """Map the probe columns of ``profiles`` to genes with the map at ``probe_map``; write Parquet
-    to ``output``. ``settings``: the ``probe_map`` config section (map columns, duplicated genes,
-    unmapped probes, conflicting symbols). Unmapped probes are a warning; more than
-    ``settings.max_unmapped`` of them (a fraction) is an error.
+    to ``output``. Unmapped probes are a warning; more than ``settings.max_unmapped`` of them (a
+    fraction) is an error.
+
+    Parameters
+    ----------
+    profiles : str or Path
+        The harmonised L1000 table (Parquet), one column per probe.
+    output : str or Path
+        The Parquet file written: the metadata columns, then one float32 column per gene.
+    probe_map : str or Path
+        The probe map (TSV, CSV, XLSX or a GCT's row metadata; :func:`load_probe_map`).
+    settings : ProbeMapSettings, default ProbeMapSettings()
+        The ``probe_map`` config section: the map's probe and symbol columns (``probe_id``,
+        ``symbol``), genes with several probes (``mean``), unmapped probes (``drop``), probes with
+        conflicting symbols (``error``) and the largest fraction of unmapped probes (0.1).
+
+    Returns
+    -------
+    dict
+        The mapping report: ``n_probes``, ``n_genes``, ``unmapped`` (probes) and
+        ``duplicated_genes`` (gene to its probes).
+
+    Raises
+    ------
+    MorphotxInputError
+        No probe column is in the map, or more than ``max_unmapped`` of them are unmapped.
     """
     probe_column, symbol_column = settings.probe_column, settings.symbol_column
     duplicates, unmapped, max_unmapped = settings.duplicates, settings.unmapped, settings.max_unmapped

@@ -139,9 +139,45 @@ def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
                    threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
     write ``output`` (one row per feature) and ``samples_out`` (one row per test treatment). For a
-    VAE with ``control`` (``reconstruction.shuffled_control``), also train its shuffled control
-    (:func:`shuffled_control`) and write its history beside the model's own (``history``, the
-    model's history.csv) to ``curves_out``.
+    VAE with ``control``, also train its shuffled control (:func:`shuffled_control`) and write its
+    history beside the model's own to ``curves_out``.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
+        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    checkpoint : str
+        The trained weights.
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet).
+    pairs, sets : str
+        The fold's pairing index and treatment sets (``pairs/fold<f>/pair_index.parquet``,
+        ``treatment_sets.parquet``).
+    output : str
+        Per-feature R² and distribution distances on the test treatments (Parquet).
+    samples_out : str, optional
+        Per test treatment: MSE and earth mover's distance, real and (VAEs) shuffled control.
+    history : str, optional
+        The model's ``history.csv``, copied into ``curves_out`` as the ``real`` curve.
+    curves_out : str, optional
+        Loss curves of the model and its shuffled control (Parquet, without wall-clock times).
+    control : bool, default True
+        Train the VAE's shuffled control (config ``reconstruction.shuffled_control``); ignored for
+        other families.
+    seed : int, default 0
+        The training seed (the rule's wildcard): seeds the reconstruction sampling and the control.
+    fold : int, default 0
+        The fold (the rule's wildcard), recorded in every row.
+    threads : int, default 1
+        PyTorch CPU threads.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The per-feature table as written.
     """
     from .models.data import ModelData
     from .models.train import load_model

@@ -428,7 +428,13 @@ def build(cls: type, cfg: dict | None, where: str, base: Any = None):
 
 
 def load(config: dict) -> Config:
-    """The typed settings of a (validated) config mapping; errors name the section and key."""
+    """The typed settings of a (validated) config mapping; errors name the section and key.
+
+    Parameters
+    ----------
+    config : dict
+        The config mapping, already validated against the schema.
+    """
     return build(Config, config, "config")
 
 

@@ -235,6 +235,11 @@ def stop_on_bad_input(where: str):
     """In the Snakefile (its start-up checks): bad input or configuration
     (:class:`morphotx.io.MorphotxInputError`) stops Snakemake with the message as one block on
     stderr (``where``: e.g. ``configuration``) and exit status 1, without a traceback.
+
+    Parameters
+    ----------
+    where : str
+        What was being checked, named in the message.
     """
     from .io import MorphotxInputError
 

@@ -414,8 +414,44 @@ def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int
     """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`;
     or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``.
 
-    ``fold`` is the workflow's fold index over ``repeats × folds`` splits (:func:`fold_of`): the
-    partition's seed and fold are derived from it.
+    The rule passes the ``split`` config section as its keywords (defaults there:
+    :class:`morphotx.settings.SplitSettings`) and its ``fold`` wildcard.
+
+    Parameters
+    ----------
+    profiles : list of str
+        The harmonised Cell Painting and L1000 tables (Parquet); their compounds (or, for
+        ``well_holdout``, their profiles) are split.
+    output : str
+        The split table written (Parquet): per compound (or profile) its split, ``train`` /
+        ``validation`` / ``test``.
+    fractions : dict
+        ``train``, ``validation``, ``test`` fractions (config default 0.65 / 0.15 / 0.2); with
+        ``folds`` > 1 the test set is the fold and ``validation`` the fraction drawn from the rest.
+    seed : int
+        ``split.seed``, the seed of the first partition (partition ``r`` uses ``seed + r``).
+    mode : {"compound", "moa_disjoint", "well_holdout"}, default "compound"
+        Held-out compounds (MoAs shared), held-out MoAs (zero-shot), or held-out replicate wells
+        (compounds shared; not an unseen-compound test).
+    stratify : bool, default True
+        Stratify by MoA where class sizes allow.
+    folds : int, default 1
+        Folds K of one partition (1: a single split by ``fractions``; the config's default is 5).
+    fold : int, default 0
+        The workflow's fold index over ``repeats × folds`` splits (:func:`fold_of`): the
+        partition's seed and fold are derived from it.
+    repeats : int, default 1
+        Re-drawn partitions.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The split table as written.
+
+    Raises
+    ------
+    MorphotxInputError
+        ``fold`` is outside ``repeats × folds``, or (``well_holdout``) a profile id occurs twice.
     """
     check_mode(mode)
     if not 0 <= int(fold) < int(repeats) * max(int(folds), 1):

@@ -132,11 +132,47 @@ def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_e
 def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_trials: int, seed: int,
          cp: str, l1000: str, pairs: str, sets: str, trials_out: str, best_out: str, threads: int = 1,
          max_epochs: int | None = None, trials_tsv: str | None = None, split_name: str = "split 0") -> pd.DataFrame:
-    """Search the hyperparameters of model ``name`` over ``search_space`` (the ``tune.space`` entry of
-    its family) with ``n_trials`` Optuna trials seeded by ``seed``; each trial trains at most
-    ``max_epochs`` epochs (None: the model's or the trainer's limit) and is scored on the validation
-    compounds. Writes the trials table (``trials_out`` Parquet, optional ``trials_tsv``) and the best
-    configuration (``best_out`` YAML); returns the trials table.
+    """Search the hyperparameters of model ``name`` with Optuna (TPE) and write the trials and the
+    best configuration; each trial trains the model and is scored on the validation compounds.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's config entry and the ``train`` section; a trial overrides the model's
+        hyperparameters with its suggestions.
+    search_space : dict
+        The ``tune.space`` entry of the model's family: ``{hyperparameter: {low, high[, log]}}`` or
+        ``{hyperparameter: {choices}}`` (:func:`check_space`).
+    n_trials : int
+        Number of Optuna trials.
+    seed : int
+        Seeds the sampler and every trial's training.
+    cp, l1000, pairs, sets : str
+        The split's preprocessed profiles, pairing index and treatment sets (Parquet).
+    trials_out : str
+        The trials table written (Parquet).
+    best_out : str
+        The best configuration written (YAML; with ``tune.apply`` the split's models train with it).
+    threads : int, default 1
+        PyTorch CPU threads.
+    max_epochs : int, optional
+        Each trial's epoch limit (config ``tune.max_epochs``); None: the model's or the trainer's.
+    trials_tsv : str, optional
+        The trials table also as TSV (for the HTML report).
+    split_name : str, default "split 0"
+        The split searched, named in the best configuration's header.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The trials table.
+
+    Raises
+    ------
+    MorphotxInputError
+        No trial completed.
     """
     import optuna
 

@@ -1,7 +1,9 @@
 # Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
 # (`make report`) with its caption from workflow/report/. Every figure is a 300 dpi PNG (the
-# report's) plus a PDF vector copy beside it (an unnamed output: the figure functions write it with the PNG;
-# in the per-model directories, one of each).
+# output `out`, the function's parameter) plus, beside it, a PDF vector copy and a 100 dpi
+# palette PNG `<name>.screen.png` (unnamed outputs: figures._save writes all three; in the
+# per-model directories, three per model). The report embeds the screen rendition only, so that
+# report.html stays small; the 300 dpi PNG and the PDF are files in results/<name>/figures/.
 FIG = f"{OUT}/figures"
 REPORT = "../report"
 
@@ -15,11 +17,12 @@ rule figure_loss_curves:
         ],
     output:
         f"{FIG}/loss_curves.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        out=report(
-            f"{FIG}/loss_curves.png",
+        report(  # the screen rendition (figures._save), the one the report embeds
+            f"{FIG}/loss_curves.screen.png",
             caption=f"{REPORT}/loss_curves.rst",
             category="2. Training",
         ),
+        out=f"{FIG}/loss_curves.png",
     log:
         f"{LOGS}/figures/loss_curves.log",
     benchmark:
@@ -40,7 +43,7 @@ rule figure_per_moa_f1:
     output:
         outdir=report(
             directory(f"{FIG}/per_moa_f1"),
-            patterns=["{name}.png"],
+            patterns=["{name}.screen.png"],  # the screen renditions only
             caption=f"{REPORT}/per_moa_f1.rst",
             category="3. Classification",
             subcategory="Per-MoA F1",
@@ -62,11 +65,12 @@ rule figure_leaderboard:
         board=rules.leaderboard.output.leaderboard,
     output:
         f"{FIG}/leaderboard.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        out=report(
-            f"{FIG}/leaderboard.png",
+        report(  # the screen rendition (figures._save), the one the report embeds
+            f"{FIG}/leaderboard.screen.png",
             caption=f"{REPORT}/leaderboard_chart.rst",
             category="1. Leaderboard",
         ),
+        out=f"{FIG}/leaderboard.png",
     log:
         f"{LOGS}/figures/leaderboard.log",
     benchmark:
@@ -94,7 +98,7 @@ rule figure_embedding_maps:
     output:
         outdir=report(
             directory(f"{FIG}/embedding_maps"),
-            patterns=["{name}.png"],
+            patterns=["{name}.screen.png"],  # the screen renditions only
             caption=f"{REPORT}/embedding_maps.rst",
             category="4. Embeddings",
             subcategory="UMAP and t-SNE",
@@ -120,11 +124,12 @@ rule figure_headline:
         table=rules.headline.output.parquet,
     output:
         f"{FIG}/headline.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        out=report(
-            f"{FIG}/headline.png",
+        report(  # the screen rendition (figures._save), the one the report embeds
+            f"{FIG}/headline.screen.png",
             caption=f"{REPORT}/headline_chart.rst",
             category="0. Headline",
         ),
+        out=f"{FIG}/headline.png",
     log:
         f"{LOGS}/figures/headline.log",
     benchmark:
@@ -168,11 +173,12 @@ for _fig, _arg, _table, _cat in [
             **{_arg: getattr(rules.leaderboard.output, _table)},
         output:
             f"{FIG}/{_fig}.pdf",  # the PDF copy (written beside the PNG by figures._save)
-            out=report(
-                f"{FIG}/{_fig}.png",
+            report(  # the screen rendition (figures._save), the one the report embeds
+                f"{FIG}/{_fig}.screen.png",
                 caption=f"{REPORT}/{_fig}.rst",
                 category=_cat,
             ),
+            out=f"{FIG}/{_fig}.png",
         log:
             f"{LOGS}/figures/{_fig}.log",
         benchmark:
@@ -187,7 +193,7 @@ for _fig, _arg, _table, _cat in [
 
 FIGURES = [
     f"{FIG}/{f}.{ext}"
-    for ext in ("png", "pdf")
+    for ext in ("png", "pdf", "screen.png")
     for f in [
         "headline",
         "loss_curves",

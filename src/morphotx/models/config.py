@@ -185,6 +185,13 @@ def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
 def resolve(name: str, cfg: dict) -> object:
     """The hyperparameter dataclass of model ``name`` from its config mapping (defaults filled).
     Errors name the key ``models.<name>.<key>``.
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models`` (named in errors).
+    cfg : dict
+        Its config entry: ``family`` and any hyperparameters of that family.
     """
     family = (cfg or {}).get("family")
     if family not in FAMILIES:
@@ -236,6 +243,11 @@ def resolve_train(cfg: dict | None) -> TrainSettings:
 def views(hp) -> list[str]:
     """Embedding views a trained model writes, named by the input they need:
     ``both`` (Cell Painting + L1000), ``cp`` (Cell Painting only), ``l1000`` (L1000 only).
+
+    Parameters
+    ----------
+    hp : object
+        The model's hyperparameters (:func:`resolve`).
     """
     family = hp.family
     if family == "supcon":
@@ -267,6 +279,11 @@ def primary_view(hp) -> str:
     """The view a model is scored on when ``evaluate.views`` is ``primary``: the joint embedding
     for two-modality models (supcon, contrastive, bimodal_ae), the translator's L1000-side output,
     a VAE's own input.
+
+    Parameters
+    ----------
+    hp : object
+        The model's hyperparameters (:func:`resolve`).
     """
     return ({"supcon": "both", "translator": "l1000", "contrastive": "both", "bimodal_ae": "both"}.get(hp.family)
             or views(hp)[0])

@@ -168,9 +168,43 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
                 sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features",
                 tuned: str | None = None) -> dict[str, pd.DataFrame]:
     """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
-    (``uncollapsed`` / ``collapsed``; ``collapse``: how the collapsed level is formed, see the
-    module docstring). ``tuned``: the split's ``best.yaml`` the model was trained with
-    (``tune.apply``).
+    (``uncollapsed`` / ``collapsed``).
+
+    Parameters
+    ----------
+    name : str
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
+        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    checkpoint : str
+        The trained weights (``checkpoint.pt``; checked against the model and its inputs).
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet).
+    pairs, sets : str
+        The fold's pairing index and treatment sets (``pairs/fold<f>/pair_index.parquet``,
+        ``treatment_sets.parquet``).
+    outputs : dict of str to str
+        ``{view}_{level}`` → Parquet path, for exactly the model's views
+        (:func:`morphotx.models.views`) and both levels; written together.
+    threads : int, default 1
+        PyTorch CPU threads.
+    collapse : {"features", "embeddings"}, default "features"
+        How the collapsed level is formed (config ``evaluate.collapse``; see the module docstring):
+        the embedding of each treatment's median profile, or the median of its uncollapsed
+        embeddings. Set-pooling contrastive models always pool their sets.
+    tuned : str, optional
+        The split's ``best.yaml`` of ``tune`` the model was trained with (``tune.apply``).
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The tables as written, by ``{view}_{level}``.
+
+    Raises
+    ------
+    ValueError
+        ``collapse`` is unknown, or ``outputs`` does not match the model's views.
     """
     model_cfg = with_tuned(name, model_cfg, tuned)
     if collapse not in COLLAPSE:

@@ -313,21 +313,30 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     Parameters
     ----------
     name : str
-        The model's name (``models.<name>``).
-    model_cfg : dict
-        Its configuration (family and hyperparameters; defaults filled by ``resolve``).
-    train_cfg : dict
-        The ``train`` settings (optimiser, epochs, early stopping, device).
-    cp, l1000, pairs, sets : str
-        The split's preprocessed profiles, pairs and replicate sets.
+        The model's name in ``models``.
+    model_cfg, train_cfg : dict
+        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
+        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    cp, l1000 : str
+        The fold's preprocessed Cell Painting and L1000 profiles (Parquet).
+    pairs, sets : str
+        The fold's pairing index and treatment sets (``pairs/fold<f>/pair_index.parquet``,
+        ``treatment_sets.parquet``).
     checkpoint, history, params : str
-        Outputs: checkpoint (``.pt``), per-epoch history (CSV), resolved parameters (JSON).
+        The files written together: the best-validation weights with the model's fingerprint
+        (``checkpoint.pt``), the per-epoch history (CSV) and the resolved settings and training
+        summary (JSON).
     seed : int
-        Training seed.
+        The training seed (the rule's wildcard): weight initialisation, batches, dropout.
     threads : int, default 1
-        Torch CPU threads.
+        PyTorch CPU threads (the rule's ``threads``, config ``threads.train``).
     tuned : str, optional
         The split's ``best.yaml`` of ``tune`` (``tune.apply``), applied over ``model_cfg``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The per-epoch history.
     """
     model_cfg = with_tuned(name, model_cfg, tuned)
     hp = resolve(name, model_cfg)
