@@ -293,7 +293,7 @@ def cdrp_data(outputs: dict[str, str | Path], preset: str = "test", scale: float
         hub.to_csv(tmp["moa_map"], sep="\t", index=False)
     summary = {
         "compounds": p.n_compounds, "annotated": int(cmp["annotated"].sum()), "cp_wells": n_cp, "l1000_profiles": n_l1k,
-        "cp_treatments": len(cp_t), "l1000_treatments": len(l1k_t),
+        "cp_treatments": len(cp_t), "l1000_treatments": len(l1k_t), "treatments": len(set(cp_t.key) | set(l1k_t.key)),
         "cp_only": sorted(cmp.loc[cmp.in_cp & ~cmp.in_l1000, "pert_id"]),
         "l1000_only": sorted(cmp.loc[~cmp.in_cp & cmp.in_l1000, "pert_id"]),
         "multi_dose": sorted(cmp.loc[cmp["doses"].str.len() > 1, "pert_id"]),
