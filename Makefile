@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select clean
+.PHONY: run quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select bench-cdrp-scale clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -126,6 +126,11 @@ bench-eval: $(STAMP)
 ## (bench-lincs prints it too; WORK=DIR reuses a directory kept by bench_lincs_scale.py --keep DIR)
 bench-feature-select: $(STAMP)
 	$(BIN)/python benchmarks/bench_feature_select.py $(if $(WORK),--work $(WORK))
+
+## CDRP-shaped files (morphotx.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
+## each stage's wall time and peak RSS (ARGS="--scales 0.02 0.05 0.1 --keep DIR")
+bench-cdrp-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_cdrp_scale.py $(ARGS)
 
 clean:
 	rm -rf results .snakemake

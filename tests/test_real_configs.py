@@ -1,19 +1,24 @@
 """The shipped real-data configs against the published facts: every S3 key, size and ETag of
-config/lincs_pilot1.yaml and config/cdrp_bray.yaml equals the listing in
-../shared/design/rosetta_format.md, the maps' checksums equal the real fixture files, and both configs
-pass the schema and build the DAG (download → convert → harmonise → ...)."""
+config/lincs_pilot1.yaml, config/cdrp_bray.yaml and config/cdrp_bio.yaml equals the listing in
+../shared/design/rosetta_format.md, the maps' checksums equal the real fixture files, and every config
+passes the schema and builds the DAG (download → convert → harmonise → ...). Both CDRP configs run
+CDRP-shaped files (morphotx.cdrp_demo) from a local S3 at their real keys to the headline."""
 
 import hashlib
 import re
 
+import pandas as pd
 import pytest
 import yaml
 
 from conftest import REAL, REPO, snakemake
+from servers import http_files, moto_s3, s3_put
 
 DESIGN = REPO.parent / "shared" / "design" / "rosetta_format.md"
 PREFIX = "cpg0003-rosetta/broad/workspace/preprocessed_data/"
-CONFIGS = ["lincs_pilot1", "cdrp_bray"]
+CONFIGS = ["lincs_pilot1", "cdrp_bray", "cdrp_bio"]
+CDRP = ["cdrp_bray", "cdrp_bio"]
+MIB = 1 << 20
 
 
 def _listing() -> dict[str, tuple[int, str]]:
@@ -59,4 +64,45 @@ def test_config_validates_and_builds_the_dag(tmp_path, name):
     for rule in ["download", "convert", "harmonise", "map_probes", "preprocess_cp", "train_model", "leaderboard"]:
         assert re.search(rf"^{rule}\s+\d+", text, re.M), rule
     # cell painting, l1000, probe map; the MoA map only where moa.source is map (CDRP)
-    assert re.search(rf"^download\s+{4 if name == 'cdrp_bray' else 3}$", text, re.M)
+    assert re.search(rf"^download\s+{4 if name in CDRP else 3}$", text, re.M)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", CDRP)
+def test_cdrp_shaped_files_from_s3_at_the_real_keys_run_to_the_headline(tmp_path, name):
+    """config/<name>.yaml as shipped (column map, MoA from the map, the real bucket and keys), with only
+    the endpoint, the two objects' sizes and ETags (small CDRP-shaped files from morphotx.cdrp_demo,
+    uploaded in 8 MiB parts like the real ones) and the maps' URLs overridden: download → convert →
+    harmonise → split → preprocess → pair → train (the tiny test models) → headline."""
+    from morphotx.cdrp_demo import cdrp_data
+
+    cfg = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    web = tmp_path / "web"
+    files = {"cell_painting": web / "cp.csv.gz", "l1000": web / "l1k.csv.gz", "probe_map": web / "probes.tsv",
+             "moa_map": web / "moa.tsv"}
+    summary = cdrp_data(files, preset="test", seed=1 if name == "cdrp_bray" else 2)
+    sources = cfg["download"]["sources"]
+    with moto_s3() as endpoint, http_files(web) as base:
+        for item in ("cell_painting", "l1000"):
+            data = files[item].read_bytes()
+            etag = s3_put(endpoint, sources[item]["bucket"], sources[item]["key"], data, part_size=8 * MIB)
+            assert etag.endswith("-1")  # a multipart ETag, as the real objects have
+            sources[item].update(size=len(data), etag=etag)
+        for item in ("probe_map", "moa_map"):
+            data = files[item].read_bytes()
+            sources[item] = {"url": f"{base}/{files[item].name}", "size": len(data),
+                             "sha256": hashlib.sha256(data).hexdigest()}
+        cfg["download"].update(endpoint_url=endpoint, progress=False, backoff_s=0.05)
+        res = snakemake(tmp_path / "wf", f"results/{name}/leaderboard/headline.parquet", config=cfg)
+    assert res.returncode == 0, res.stderr[-4000:]
+    out = tmp_path / "wf" / "results" / name
+    for item in ("cell_painting", "l1000"):
+        key = sources[item]["key"]
+        assert (out / "download" / item / key.rsplit("/", 1)[1]).read_bytes() == files[item].read_bytes()
+    sets = pd.read_parquet(out / "pairs" / "fold0" / "treatment_sets.parquet")
+    assert set(summary["cp_only"]) <= set(sets.loc[sets.n_l1000 == 0, "Metadata_pert_id"])
+    assert set(summary["l1000_only"]) <= set(sets.loc[sets.n_cp == 0, "Metadata_pert_id"])
+    assert len(sets) == summary["treatments"]  # every treatment of either side, none lost to a key mismatch
+    head = pd.read_parquet(out / "leaderboard" / "headline.parquet")
+    assert len(head) > 0
+    assert (out / "leaderboard" / "headline.md").exists()

@@ -64,17 +64,37 @@ def source_columns(header: Sequence[str], columns: dict[str, str]) -> dict[str, 
     return out
 
 
+def control_rules(fmt: dict) -> list[dict]:
+    """The format's control rules: ``control`` is one rule ``{column, values}`` or a list of them
+    (a row is a control when any rule whose column the file has matches; e.g. CDRP:
+    ``Metadata_ASSAY_WELL_ROLE == mock`` or ``Metadata_broad_sample == DMSO``). A rule's ``column``
+    may itself be a list of alternative spellings (the first present is read).
+    """
+    rules = fmt["control"]
+    return [rules] if isinstance(rules, dict) else list(rules)
+
+
+def _alternatives(name: str | list[str]) -> list[str]:
+    return [name] if isinstance(name, str) else list(name)
+
+
 def check_columns(header: Sequence[str], fmt: dict, path: str | Path, format_path: str | Path,
                   modality: str) -> list[str]:
-    """Check ``header`` against a format section (required columns, at least one feature) and return the
-    feature columns. A required entry may be a list of alternative names. Raises one error naming the
-    file, the missing columns and the fix: this is where schema drift (a renamed column) is caught.
+    """Check ``header`` against a format section (required columns, a control column, the treatment
+    column where the format names one, at least one feature) and return the feature columns. A
+    required entry may be a list of alternative names. Raises one error naming the file, the missing
+    columns and the fix: this is where schema drift (a renamed column) is caught.
     """
     missing = []
     for req in fmt.get("required", []):
-        names = [req] if isinstance(req, str) else list(req)
+        names = _alternatives(req)
         if not any(n in header for n in names):
             missing.append(req if isinstance(req, str) else " or ".join(names))
+    ctl_cols = [c for rule in control_rules(fmt) for c in _alternatives(rule["column"])]
+    if not any(c in header for c in ctl_cols):
+        missing.append(" or ".join(ctl_cols) + " (control wells)")
+    if fmt.get("treatment") and fmt["treatment"] not in header and fmt["treatment"] not in fmt.get("required", []):
+        missing.append(f"{fmt['treatment']} (treatment key)")
     if missing:
         near = sorted(c for c in header if not _select_features([c], fmt["features"]))[:15]
         raise MorphotxInputError(

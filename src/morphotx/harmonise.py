@@ -14,9 +14,16 @@ Documented handling of imperfect input (each reported in the log):
   other compound, and left out of MoA-supervised steps.
 * A plate holding only controls is kept (its DMSO wells help normalisation).
 
-Errors (one message naming file, column and fix; nothing written): missing required or feature
-columns, duplicated column names, a treated row without a compound id, a dose that does not
-recode (unless ``on_bad_dose: drop``), duplicated profile ids, feature values 10⁶ robust SDs from
+Format options beyond the column map (CDRP-Bray, ``resources/datasets/cdrp_bray.yaml``):
+``treatment`` (the file's own treatment-key column; the dose is then kept as written, not recoded
+to ``harmonise.doses_uM``), ``control`` as a list of rules (a control when any matches),
+``pert_id_chars`` (Broad ids cut to the compound id) and ``_row`` in ``profile_id`` (files without a
+well or sample id).
+
+Errors (one message naming file, column and fix; nothing written): missing required, control,
+treatment-key or feature columns, duplicated column names, a treated row without a compound id or
+treatment key, a treatment key naming two compounds, a dose that does not recode (unless
+``on_bad_dose: drop``), duplicated profile ids, feature values 10⁶ robust SDs from
 their feature's median (unless ``on_extreme: nan``; see :func:`extreme_values`).
 """
 
@@ -34,6 +41,7 @@ from . import schema as S
 from .formats import (
     _check_unknown,
     check_columns,
+    control_rules,
     first_present,
     load_format,
     read_columns,
@@ -216,15 +224,25 @@ def _check_extreme(feats: pd.DataFrame, ids: pd.Series, path: Path, on_extreme: 
 def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, colmap: dict,
                       path: Path) -> np.ndarray:
     """Set ``Metadata_pert_id`` (controls: ``DMSO``; an empty id: the first 13 characters of
-    broad_sample) and ``Metadata_is_control`` on ``out``; a treated row without id is an error.
+    broad_sample; with the format's ``pert_id_chars``, Broad ids cut to that many characters) and
+    ``Metadata_is_control`` on ``out``; a treated row without id is an error. A row is a control
+    when any of the format's control rules (:func:`morphotx.formats.control_rules`) matches.
     """
-    ctl_spec = dict(fmt["control"], column=first_present(fmt["control"]["column"], header))
-    is_control = df[ctl_spec["column"]].astype(str).isin([str(v) for v in ctl_spec["values"]]).to_numpy()
+    is_control = np.zeros(len(df), bool)
+    ctl_cols = []
+    for rule in control_rules(fmt):
+        col = first_present(rule["column"], header)
+        if col in df.columns:
+            ctl_cols.append(col)
+            is_control |= df[col].astype(str).isin([str(v) for v in rule["values"]]).to_numpy()
     pert = out[S.PERT] if S.PERT in out else pd.Series([None] * len(out), dtype=object)
     pert = pert.astype(object).where(~pert.astype(str).isin(MISSING_CODES) & pert.notna(), None)
     if "broad_sample" in fmt:
         bs = df[fmt["broad_sample"]].astype(str).str.slice(0, 13)
         pert = pert.fillna(pd.Series(np.where(bs.str.startswith("BRD-"), bs, None), index=pert.index))
+    if fmt.get("pert_id_chars"):  # e.g. a full sample id BRD-K12345678-001-01-1 -> its compound BRD-K12345678
+        n = int(fmt["pert_id_chars"])
+        pert = pert.map(lambda p: p[:n] if isinstance(p, str) and p.startswith("BRD-") else p)
     pert = pd.Series(np.where(is_control, S.CONTROL, pert), dtype=object)
     no_id = pert.isna().to_numpy()
     if no_id.any():
@@ -232,35 +250,71 @@ def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, co
         raise MorphotxInputError(
             f"{path}: {int(no_id.sum())} treated row(s) have no compound id in column '{col}' "
             f"(first rows: {list(np.where(no_id)[0][:5])}). Fill the id, mark them as controls in "
-            f"'{ctl_spec['column']}', or remove them.")
+            f"{' or '.join(repr(c) for c in ctl_cols)}, or remove them.")
     out[S.PERT] = pert.to_numpy()
     out[S.IS_CONTROL] = is_control
     return is_control
 
 
 def _doses(df: pd.DataFrame, out: pd.DataFrame, colmap: dict, is_control: np.ndarray, path: Path, doses,
-           max_dose_fold: float, on_bad_dose: str) -> np.ndarray:
+           max_dose_fold: float, on_bad_dose: str, treatment_col: str | None = None) -> np.ndarray:
     """Set the dose, recoded dose and treatment key on ``out``; return the rows to drop (doses
     that do not recode, under ``on_bad_dose: drop``; otherwise they are an error).
+
+    Without ``treatment_col`` (LINCS) the key is ``<pert_id>_<dose recoded to doses>``. With it
+    (the format's ``treatment``; CDRP: ``Metadata_Sample_Dose`` / ``pert_sample_dose``, the columns
+    the data set's authors pair on) the key is that column as written, and the recoded dose is the
+    dose as written (no grid: CDRP's doses are per-compound concentrations, mostly one per compound);
+    a treated row needs a key and a positive dose, and one key must name one compound.
     """
     dose_src = next(c for c, h in colmap.items() if h == S.DOSE)
     dose = pd.to_numeric(df[dose_src], errors="coerce").to_numpy(dtype=float, copy=True)
     dose[dose == -666] = np.nan
-    rec, ok = recode_dose(dose, doses, max_dose_fold)
+    if treatment_col is None:
+        rec, ok = recode_dose(dose, doses, max_dose_fold)
+        rule = f"does not recode to the standard doses {list(doses)} within {max_dose_fold}-fold"
+        fix = "Fix the doses, extend harmonise.doses_uM, or set harmonise.on_bad_dose: drop to drop these rows."
+    else:
+        ok = np.isfinite(dose) & (dose > 0)
+        rec = np.where(ok, dose, np.nan)
+        rule = "is missing, not a number or not positive"
+        fix = "Fix the doses, or set harmonise.on_bad_dose: drop to drop these rows."
     bad = ~ok & ~is_control
     if bad.any():
         ex = pd.DataFrame({"pert_id": out.loc[bad, S.PERT], "dose": df.loc[bad, dose_src].to_numpy()})  # as written
         ex = ex.drop_duplicates().head(5)
-        msg = (f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that does not recode to "
-               f"the standard doses {list(doses)} within {max_dose_fold}-fold (e.g. {ex.to_dict('records')}).")
+        msg = f"{path}: {int(bad.sum())} treated row(s) have a dose in '{dose_src}' that {rule} (e.g. {ex.to_dict('records')})."
         if on_bad_dose != "drop":
-            raise MorphotxInputError(msg + " Fix the doses, extend harmonise.doses_uM, or set "
-                                     "harmonise.on_bad_dose: drop to drop these rows.")
+            raise MorphotxInputError(f"{msg} {fix}")
         log.warning("%s Dropping them (harmonise.on_bad_dose: drop).", msg)
     out[S.DOSE] = np.where(is_control, np.nan, dose)
     out[S.DOSE_RECODE] = np.where(is_control, np.nan, rec)
-    out[S.TREATMENT] = treatment_key(out[S.PERT], rec, is_control)
+    if treatment_col is None:
+        out[S.TREATMENT] = treatment_key(out[S.PERT], rec, is_control)
+    else:
+        out[S.TREATMENT] = _file_treatment(df[treatment_col], out[S.PERT], is_control, treatment_col, path)
     return bad
+
+
+def _file_treatment(key: pd.Series, pert: pd.Series, is_control: np.ndarray, column: str, path: Path) -> np.ndarray:
+    """The treatment key as the file writes it (controls: ``DMSO``); errors for a treated row without
+    a key and for a key shared by two compounds (pairing and the compound split would disagree).
+    """
+    key = key.astype("string").str.strip()
+    missing = (key.isna() | key.isin(list(MISSING_CODES))).to_numpy() & ~is_control
+    if missing.any():
+        raise MorphotxInputError(
+            f"{path}: {int(missing.sum())} treated row(s) have no treatment key in column '{column}' (first rows: "
+            f"{list(np.where(missing)[0][:5])}). Fill the key, mark them as controls, or remove them.")
+    trt = ~is_control
+    per_key = pd.DataFrame({"key": key[trt].to_numpy(), "pert": pert[trt].to_numpy()}).groupby("key")["pert"].nunique()
+    shared = per_key[per_key > 1]
+    if len(shared):
+        ex = {k: sorted(set(pert[trt][key[trt] == k]))[:3] for k in shared.index[:3]}
+        raise MorphotxInputError(
+            f"{path}: {len(shared)} treatment key(s) in column '{column}' name more than one compound (e.g. {ex}); "
+            "a key must be one compound at one dose. Fix the keys or the compound ids (the format's pert_id column).")
+    return np.where(is_control, S.CONTROL, key.to_numpy(dtype=object, na_value=None)).astype(object)
 
 
 def _moas(out: pd.DataFrame, is_control: np.ndarray, path: Path, modality: str, moa_source: str, moa_map,
@@ -286,15 +340,21 @@ def _moas(out: pd.DataFrame, is_control: np.ndarray, path: Path, modality: str, 
                     "steps (e.g. %s)", path.name, len(no_moa), n_trt_cpd, list(no_moa[:5]))
 
 
+ROW_TOKEN = "_row"  # in a format's profile_id: the row's position in the file
+
+
 def _profile_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, path: Path) -> None:
     if S.PROFILE_ID not in out:
         id_cols = fmt.get("profile_id", [])
         if id_cols:  # column-wise string concatenation (a row-wise join took 6.5 s at LINCS size)
-            ids = df[id_cols[0]].astype(str)
-            for c in id_cols[1:]:
-                ids = ids + ":" + df[c].astype(str)
+            # ROW_TOKEN: the row's position in the file (files without a well or sample id: CDRP L1000)
+            parts = [pd.Series(np.arange(len(df)), index=df.index).astype(str) if c == ROW_TOKEN else df[c].astype(str)
+                     for c in id_cols]
+            ids = parts[0]
+            for p in parts[1:]:
+                ids = ids + ":" + p
             if ids.isna().any():
-                empty = [c for c in id_cols if df[c].isna().any()]
+                empty = [c for c in id_cols if c != ROW_TOKEN and df[c].isna().any()]
                 raise MorphotxInputError(f"{path}: {int(ids.isna().sum())} row(s) have no value in profile-id "
                                          f"column(s) {empty}; every profile needs {' + '.join(id_cols)}")
             out[S.PROFILE_ID] = ids
@@ -398,7 +458,7 @@ def harmonise(
         if name not in out:
             out[name] = df[c]
     is_control = _controls_and_ids(df, out, fmt, header, colmap, named)
-    bad = _doses(df, out, colmap, is_control, named, s.doses_uM, s.max_dose_fold, s.on_bad_dose)
+    bad = _doses(df, out, colmap, is_control, named, s.doses_uM, s.max_dose_fold, s.on_bad_dose, fmt.get("treatment"))
     _moas(out, is_control, named, modality, moa.source, moa_map, moa.map_key, moa.map_column)
     _profile_ids(df, out, fmt, named)
     feats = _features(df, features, out[S.PROFILE_ID], named, s.on_extreme)

@@ -1,4 +1,6 @@
-"""Pair the two modalities by treatment (compound + recoded dose).
+"""Pair the two modalities by treatment (compound + recoded dose; or, where the dataset format
+names a ``treatment`` column, the key the files write: CDRP's ``Metadata_Sample_Dose`` /
+``pert_sample_dose``, one dose for most compounds).
 
 The assays ran on different plates: there is no shared well, so pairing is by treatment key only.
 Three tables, none of which materialises a feature matrix of pairs:
@@ -135,8 +137,10 @@ def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_co
         ex_l1 = table.loc[table.n_l1000 > 0, S.TREATMENT].head(3).tolist()
         raise MorphotxInputError(
             f"{cp} and {l1000} share no treatment ({only_cp} Cell Painting-only, {only_l1k} L1000-only; "
-            f"e.g. {ex_cp} vs {ex_l1}). A treatment is compound id + recoded dose: check that both assays use "
-            "the same compound ids (moa / dataset.format columns) and doses (harmonise.doses_uM).")
+            f"e.g. {ex_cp} vs {ex_l1}). A treatment is compound id + recoded dose, or the key column the "
+            "dataset format names under `treatment` (CDRP: Metadata_Sample_Dose / pert_sample_dose): check that "
+            "both assays use the same compound ids and doses (dataset.format columns, harmonise.doses_uM) or write "
+            "the same keys.")
     if both < 0.5 * min(both + only_cp, both + only_l1k):
         log.warning("pairing: only %d treatments are in both modalities (%d Cell Painting only, %d L1000 only); "
                     "check compound ids and doses", both, only_cp, only_l1k)
