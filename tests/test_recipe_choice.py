@@ -7,7 +7,10 @@ import pytest
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError
 from morphotx.preprocess import preprocess_cp
-from morphotx.recipe_choice import choose_cp_recipe, merged_settings
+from morphotx.recipe_choice import merged_settings
+from morphotx.recipe_choice import preprocess_cp as choose_cp_recipe
+
+pytestmark = pytest.mark.slow  # ~10–15 s each (every candidate preprocessed and scored)
 
 # a recipe that keeps only the Zernike shape features: valid, and far less informative
 FEW = {"drop_patterns": ["^(?!Cells_AreaShape_Zernike).*$"]}

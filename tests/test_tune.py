@@ -40,7 +40,7 @@ def test_search_writes_trials_and_a_usable_best_config(tiny_processed, tmp_path,
     assert len(pd.read_csv(paths["trials_tsv"], sep="\t")) == 3
 
     text = open(paths["best_out"]).read()
-    assert text.startswith("#") and "validation compounds of the first fold" in text and "seed 0, 3 trials" in text
+    assert text.startswith("#") and "validation compounds of split 0" in text and "seed 0, 3 trials" in text
     best_cfg = yaml.safe_load(text)["models"]["vae_beta"]
     hp = resolve("vae_beta", best_cfg)
     best = trials.loc[trials["value"].idxmax()]

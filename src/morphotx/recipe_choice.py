@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from morphotx import preprocess
 from morphotx import schema as S
 from morphotx.evaluate import _settings, classify_table
 from morphotx.io import MorphotxInputError, atomic_outputs
 from morphotx.pairing import collapse
-from morphotx.preprocess import preprocess_cp
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +104,13 @@ def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, 
     return best, where
 
 
-def choose_cp_recipe(profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
+def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
                      choice: str, settings: dict, candidates: dict | None = None,
                      choose_with: list[str] | None = None, seed: int = 0, evaluate: dict | None = None) -> pd.DataFrame:
     """Preprocess one split's Cell Painting profiles with every candidate recipe and keep the one
-    the raw baseline scores best on the split's validation compounds (see the module docstring).
+    the raw baseline scores best on the split's validation compounds (see the module docstring):
+    the entry point of rule ``preprocess_cp``. With one candidate it is
+    :func:`morphotx.preprocess.preprocess_cp` with the configured settings (and a choice table).
 
     Parameters
     ----------
@@ -129,7 +131,9 @@ def choose_cp_recipe(profiles: str, split: str, preprocessed: str, features_json
     seed : int, default 0
         Seed of the classifiers.
     evaluate : dict, optional
-        ``evaluate`` settings (defaults of :class:`morphotx.settings.EvaluateSettings`).
+        Settings of the classifiers (k range, C grid; keys of the ``evaluate`` section); default:
+        those of :class:`morphotx.settings.EvaluateSettings`. The workflow passes none, so that a
+        changed evaluation setting reruns the evaluation only, not preprocessing and training.
 
     Returns
     -------
@@ -141,7 +145,7 @@ def choose_cp_recipe(profiles: str, split: str, preprocessed: str, features_json
     outputs = [preprocessed, features_json, params_npz]
     if len(candidates) == 1:
         (name, over), = candidates.items()
-        preprocess_cp(profiles, split, *outputs, **merged_settings(settings, over))
+        preprocess.preprocess_cp(profiles, split, *outputs, **merged_settings(settings, over))
         table = pd.DataFrame([[name, json.dumps(over, sort_keys=True), np.nan, "", True]], columns=CHOICE_COLUMNS)
         with atomic_outputs(choice) as (tmp,):
             table.to_csv(tmp, sep="\t", index=False)
@@ -152,7 +156,7 @@ def choose_cp_recipe(profiles: str, split: str, preprocessed: str, features_json
         for i, (name, over) in enumerate(candidates.items()):
             paths = [str(Path(tmpdir) / f"{i}_{Path(p).name}") for p in outputs]
             try:
-                out = preprocess_cp(profiles, split, *paths, **merged_settings(settings, over))
+                out = preprocess.preprocess_cp(profiles, split, *paths, **merged_settings(settings, over))
             except (ValueError, np.linalg.LinAlgError) as e:  # e.g. sphering with fewer DMSO wells than features
                 log.warning("recipe %s could not be applied to this split, left out of the choice: %s", name, e)
                 rows.append([name, json.dumps(over, sort_keys=True), np.nan, f"failed: {e}", False])

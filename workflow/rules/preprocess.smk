@@ -28,7 +28,6 @@ rule preprocess_cp:
         candidates=config["preprocess"]["cell_painting"]["candidates"],
         choose_with=config["preprocess"]["cell_painting"]["choose_with"],
         seed=config["split"]["seed"],
-        evaluate=EVAL_CFG,
     script:
         "../../scripts/preprocess_cp.py"
 
