@@ -217,18 +217,6 @@ def split_values(splits, weights: np.ndarray, metric: str) -> dict:
     return out
 
 
-def mean_over_splits(splits, weights: np.ndarray, metric: str) -> np.ndarray:
-    """The mean over splits of each split's (seed-averaged) metric, one value per weight row (a
-    split whose compounds all have weight 0 is left out of that row's mean).
-    """
-    vals = list(split_values(splits, weights, metric).values())
-    if not vals:
-        return np.full(len(weights), np.nan)
-    vals = np.vstack(vals)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(vals, axis=0) if np.isfinite(vals).any() else np.full(len(weights), np.nan)
-
-
 @dataclass
 class PairedBootstrap:
     """The result of :func:`paired_bootstrap`.
@@ -315,15 +303,15 @@ def paired_bootstrap(entry, baseline, weights: np.ndarray, metric: str, confiden
     """
     e, b = _by_split(entry), _by_split(baseline)
     common = [k for k in e if k in b]
-    ones = np.ones((1, weights.shape[1]))
-    obs_e, obs_b = (split_values({k: x[k] for k in common}, ones, metric) for x in (e, b))
-    drw_e, drw_b = (split_values({k: x[k] for k in common}, weights, metric) for x in (e, b))
-    d_obs = np.array([obs_e[k][0] - obs_b[k][0] for k in common], dtype=float)
+    # row 0: the observed score (every compound weight 1); rows 1…: the draws
+    rows = np.vstack([np.ones((1, weights.shape[1])), weights])
+    val_e, val_b = (split_values({k: x[k] for k in common}, rows, metric) for x in (e, b))
+    d_obs = np.array([val_e[k][0] - val_b[k][0] for k in common], dtype=float)
     keep = np.isfinite(d_obs)
     if not keep.any():
         return PairedBootstrap(np.nan, np.nan, np.nan, np.nan, np.nan, np.nan, 0)
     d_obs = d_obs[keep]
-    d_draw = np.vstack([drw_e[k] - drw_b[k] for k, ok in zip(common, keep) if ok])  # (J, draws)
+    d_draw = np.vstack([val_e[k][1:] - val_b[k][1:] for k, ok in zip(common, keep) if ok])  # (J, draws)
     delta = float(d_obs.mean())
     with np.errstate(invalid="ignore"):
         d = np.nanmean(d_draw, axis=0)

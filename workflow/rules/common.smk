@@ -1,5 +1,4 @@
 import sys
-from types import SimpleNamespace
 
 # Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
 OUT = f"results/{config['dataset']['name']}"
@@ -241,12 +240,16 @@ def tune_targets(wildcards):
     ]
 
 
-def tuned_inputs(wildcards):
-    """``tuned_fold<f>``: split f's best.yaml of this model, with tune.apply and a tuned model."""
-    model = getattr(wildcards, "model", None)
+def tuned_files(model):
+    """``tuned_fold<f>``: split f's best.yaml of ``model``, with tune.apply and a tuned model."""
     if not SETTINGS.tune.apply or model not in SETTINGS.tune.models:
         return {}
     return {f"tuned_fold{f}": f"{OUT}/tune/{model}/fold{f}/best.yaml" for f in FOLDS}
+
+
+def tuned_inputs(wildcards):
+    """:func:`tuned_files` of the rule's ``model`` wildcard."""
+    return tuned_files(wildcards.model)
 
 
 def report_front_page():

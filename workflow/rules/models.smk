@@ -60,7 +60,7 @@ for _name in MODELS:
                 f"checkpoint_fold{f}": f"{OUT}/models/{_name}/fold{f}/seed{{seed}}/checkpoint.pt"
                 for f in FOLDS
             },
-            **tuned_inputs(SimpleNamespace(model=_name)),
+            **tuned_files(_name),
         output:
             **{
                 f"{v}_{l}_fold{f}": f"{OUT}/embeddings/{_name}/fold{f}/seed{{seed}}/{v}_{l}.parquet"

@@ -173,9 +173,11 @@ def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
     """
     if not tuned:
         return dict(model_cfg)
+    from pathlib import Path
+
     import yaml
 
-    doc = yaml.safe_load(open(tuned)) or {}
+    doc = yaml.safe_load(Path(tuned).read_text()) or {}
     best = (doc.get("models") or {}).get(name)
     if not isinstance(best, dict):
         raise MorphotxInputError(f"{tuned}: no models.{name} entry; rerun the search (snakemake tune_all)")
