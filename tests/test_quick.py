@@ -14,16 +14,18 @@ QUICK = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
 KEPT = {n for n, m in DEFAULT_MODELS.items() if {**m, **QUICK.get("models", {}).get(n, {})}.get("enabled", True)}
 
 
-def test_quick_only_switches_models_off_and_narrows_the_variants():
-    # anything else (data, split, folds, trainer, classifiers, headline) would make its rows differ
-    # from `make run`'s, which config/quick.yaml promises they do not
-    assert set(QUICK) == {"dataset", "evaluate", "models"}
+def test_quick_only_switches_models_off_and_drops_partitions():
+    # anything else (data, split seed, folds, trainer, variants, classifiers, headline) would make
+    # its per-split rows differ from `make run`'s, which config/quick.yaml promises they do not;
+    # fewer partitions keep the first ones (the partition of repeat r is drawn with split.seed + r)
+    assert set(QUICK) == {"dataset", "split", "models"}
     assert QUICK["dataset"] == {"name": "quick"}
-    assert set(QUICK["evaluate"]) == {"variants"}
-    assert set(QUICK["evaluate"]["variants"]) < {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
+    assert set(QUICK["split"]) == {"repeats"}
+    assert 1 <= QUICK["split"]["repeats"] < yaml.safe_load((REPO / "config" / "config.yaml").read_text())["split"]["repeats"]
     for name, override in QUICK["models"].items():
         assert name in DEFAULT_MODELS, f"config/quick.yaml names {name!r}, which config/config.yaml does not have"
         assert override == {"enabled": False}, name
+        assert DEFAULT_MODELS[name].get("enabled", True), f"{name} is not one of `make run`'s models"
 
 
 def test_quick_keeps_one_model_of_every_family():
@@ -47,3 +49,16 @@ def test_quick_dag_trains_and_scores_only_the_kept_models(tmp_path):
     assert re.search(rf"evaluate_model\s+{n}\b", text), text[-3000:]
     for name in DEFAULT_MODELS:
         assert bool(re.search(rf"embed_model_{name}\s+1\b", text)) == (name in KEPT), name
+
+
+def test_all_models_adds_to_make_run_and_changes_nothing_else():
+    # config/all_models.yaml (`make run-all`) may only switch models on and widen the variants: every
+    # model of config/config.yaml except the papers' own settings and SupCon at 6 dimensions
+    every = yaml.safe_load((REPO / "config" / "all_models.yaml").read_text())
+    assert set(every) == {"dataset", "evaluate", "models"}
+    assert every["dataset"] == {"name": "demo_all"}
+    assert set(every["evaluate"]["variants"]) == {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
+    assert all(v == {"enabled": True} for v in every["models"].values())
+    enabled = {n for n, m in DEFAULT_MODELS.items() if {**m, **every["models"].get(n, {})}.get("enabled", True)}
+    assert enabled == {n for n in DEFAULT_MODELS if not n.endswith("_paper") and n != "supcon_study6"}
+    assert len(enabled) == 16
