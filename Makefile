@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run run-all quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select bench-cdrp-scale clean
+.PHONY: run run-all quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-machines bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select bench-cdrp-scale clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,7 +95,12 @@ bench-controls: $(STAMP)
 
 ## the README's result block from a finished run (make run) and the controls (make bench-controls)
 readme-numbers: $(STAMP)
-	$(BIN)/python -m morphotx.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick demo_all,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls)
+	$(BIN)/python -m morphotx.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick demo_all,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls) $(if $(wildcard results/machines/summary.md),--machines results/machines)
+
+## how far the headline moves on another machine: OTHER=<that machine's results/demo, copied here>
+## against results/demo; results/machines/{compare.tsv,summary.md} (NOTE="how OTHER was made")
+bench-machines: $(STAMP)
+	$(BIN)/python benchmarks/compare_runs.py results/demo $(OTHER) --out results/machines --note "$(NOTE)"
 
 ## the quick look (`make quick`'s target) from nothing: per-rule wall, CPU and RSS, total wall and CPU
 bench-quick: $(STAMP)

@@ -10,7 +10,7 @@ names the commit, the machine (platform, CPU count, GPU) and the date the tables
 Usage::
 
     python -m morphotx.readme_numbers README.md docs/evaluation.md --run results/demo [--run results/quick] \
-        [--controls results/controls]
+        [--controls results/controls] [--machines results/machines]
 """
 
 from __future__ import annotations
@@ -120,12 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, action="append", default=[],
                     help="a finished run, results/<name> (block key: the run's name); repeatable")
     ap.add_argument("--controls", type=Path, help="make bench-controls' output folder (block key: controls)")
+    ap.add_argument("--machines", type=Path,
+                    help="benchmarks/compare_runs.py's output folder: a run against the same config run on "
+                         "another machine (block key: machines, from its summary.md)")
     a = ap.parse_args(argv)
     blocks = {}
     for run in a.run:
         blocks[run.name] = demo_block(run)
     if a.controls is not None and (a.controls / "controls.md").exists():
         blocks["controls"] = controls_block(a.controls)
+    if a.machines is not None and (a.machines / "summary.md").exists():
+        blocks["machines"] = (a.machines / "summary.md").read_text()
     for f in a.files:
         text = f.read_text()
         for key, body in blocks.items():
