@@ -27,7 +27,7 @@ run: $(STAMP)
 	@echo "Figures: results/demo/figures/   Exploratory leaderboard (test scores of every configuration): results/demo/leaderboard/leaderboard.md"
 	@echo "HTML report (opens with the headline):  make report"
 	@echo ""
-	@$(BIN)/python -m morphotx.headline results/demo/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.headline results/demo/leaderboard/headline.parquet
 
 ## a quick look (about a third of `make run`'s time): 5 of the 16 models, treatment-level
 ## classification variants only (config/quick.yaml says what is left out); results/quick/, its report
@@ -37,7 +37,7 @@ quick: $(STAMP)
 	@echo ""
 	@echo "Quick look (5 of 16 models; make run for all): results/quick/   HTML report: results/quick/report.html"
 	@echo ""
-	@$(BIN)/python -m morphotx.headline results/quick/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.headline results/quick/leaderboard/headline.parquet
 
 ## the whole test suite: test-fast's unit tests first, then test-rest (workflow, SLURM and slow
 ## tests); each test runs once (CI: make lint, then make test)
@@ -57,8 +57,8 @@ test-rest: $(STAMP)
 ## keeps its hand layout (docs/development.md, "Lint": ruff format would rewrite 79 of 103 files);
 ## ruff check's W rules (trailing whitespace, blank lines at the end, tabs) stand in for it.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/snakefmt --check Snakefile workflow/rules/
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules/
 	$(BIN)/snakemake --lint
 
 ## one self-contained HTML report (every figure with its caption, the leaderboard)
@@ -88,13 +88,13 @@ bench-controls: $(STAMP)
 
 ## the README's result block from a finished run (make run) and the controls (make bench-controls)
 readme-numbers: $(STAMP)
-	$(BIN)/python -m morphotx.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls)
+	$(BIN)/python -m morphotx.report.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls)
 
 ## the quick look (`make quick`'s target) from nothing: per-rule wall, CPU and RSS, total wall and CPU
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py --config config/quick.yaml
 
-## the headline on an independent data set (another generator, not morphotx.demo; see docs/benchmarks.md)
+## the headline on an independent data set (another generator, not morphotx.data.demo; see docs/benchmarks.md)
 bench-independent: $(STAMP)
 	$(BIN)/python benchmarks/independent_data.py --out results/independent --run --cores $(CORES) $(ARGS)
 
@@ -127,7 +127,7 @@ bench-eval: $(STAMP)
 bench-feature-select: $(STAMP)
 	$(BIN)/python benchmarks/bench_feature_select.py $(if $(WORK),--work $(WORK))
 
-## CDRP-shaped files (morphotx.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
+## CDRP-shaped files (morphotx.data.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
 ## each stage's wall time and peak RSS (ARGS="--scales 0.02 0.05 0.1 --keep DIR")
 bench-cdrp-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_cdrp_scale.py $(ARGS)

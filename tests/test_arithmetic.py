@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from morphotx import schema as S
-from morphotx.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, latent_traversal
-from morphotx.figures import cross_modality
+from morphotx.evaluate.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, latent_traversal
+from morphotx.report.figures import cross_modality
 
 
 def toy_meta_and_profiles(noise=0.0, seed=0, d=6):

@@ -4,7 +4,7 @@ import pytest
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score
 
-from morphotx import inference as I
+from morphotx.report import compound_bootstrap as I
 
 MOAS = [f"moa{k}" for k in range(6)]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from morphotx import figures as F
+from morphotx.report import figures as F
 
 
 def _curves(n_sources: int) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def test_screen_rendition_is_a_third_of_the_pixels_in_a_palette(tmp_path):
 def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkeypatch):
     from test_headline import config  # the headline tests' classification rows
 
-    from morphotx import headline as H
+    from morphotx.report import headline as H
 
     reps = [(f, 0) for f in range(5)]
     cls = []
@@ -108,7 +108,7 @@ def test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores(tmp_pa
     or says that nothing was scored and why, instead of failing (bad-input cases 30 and 9)."""
     from test_headline import config
 
-    from morphotx import headline as H
+    from morphotx.report import headline as H
 
     reps = [(f, 0) for f in range(3)]
     cls = []
@@ -146,7 +146,7 @@ def _umap_cosine_in_a_new_process() -> list[str]:
     import subprocess
     import sys
 
-    code = ("import numpy as np, umap.distances as d; from morphotx.figures import cache_umap_jit; "
+    code = ("import numpy as np, umap.distances as d; from morphotx.report.figures import cache_umap_jit; "
             "n = cache_umap_jit(); x = np.arange(1.0, 6.0); v = d.cosine(x, x[::-1].copy()); "
             "print(n, repr(float(v)), sum(d.cosine.stats.cache_hits.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

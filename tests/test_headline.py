@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from morphotx import headline as H
+from morphotx.report import headline as H
 
 REPS = [(0, 0), (1, 0), (2, 0)]
 
@@ -671,7 +671,7 @@ def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
 
 def test_compound_split_is_the_bootstrap_plus_the_between_split_variance():
     """``delta="compound_split"``: Δ's CI, p and MDE are the compound bootstrap's widened by the
-    between-split variance (morphotx.inference), with the fold t and the plain bootstrap beside."""
+    between-split variance (morphotx.report.compound_bootstrap), with the fold t and the plain bootstrap beside."""
     cls, preds = bootstrap_fixture()
     t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_split")
     m = row(t, "m")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from morphotx.baseline import knn_cv, knn_validation, score_predictions
+from morphotx.evaluate.knn import knn_cv, knn_validation, score_predictions
 
 
 def test_scores_match_sklearn():

@@ -7,8 +7,8 @@ from scipy.stats import fisher_exact
 from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from morphotx import moaprofiler as mp
-from morphotx.scores import macro_f1, weighted_prf
+from morphotx.evaluate import moaprofiler as mp
+from morphotx.evaluate.scores import macro_f1, weighted_prf
 
 
 def toy(n_moa=4, cpds=3, reps=4, d=20, noise=0.6, seed=0):

@@ -3,7 +3,7 @@ against a real one)."""
 
 import pytest
 
-from morphotx.cluster import ClusterConfigError, _gpus, check_jobs
+from morphotx.slurm_checks import ClusterConfigError, _gpus, check_jobs
 
 PARTS = {"main": {"default": True, "gpus": False, "gres": ""},
          "gpu": {"default": False, "gpus": True, "gres": "gpu:a100:4"}}

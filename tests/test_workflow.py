@@ -181,7 +181,7 @@ def test_same_config_same_tables(run_a, tmp_path):
     """Every Parquet table of a second run (every table up to the headline, and the training
     summary; no figures) equals the first run's, except the wall-clock columns
     (``leaderboard.WALL_CLOCK_COLUMNS``: the training summary's ``seconds``)."""
-    from morphotx.leaderboard import WALL_CLOCK_COLUMNS
+    from morphotx.report.leaderboard import WALL_CLOCK_COLUMNS
 
     res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet", "results/tiny/leaderboard/training.parquet")
     assert res.returncode == 0, res.stderr[-4000:]
@@ -333,10 +333,10 @@ def test_dry_run_and_lint(tmp_path):
     lint = snakemake(tmp_path, "--lint")
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     assert "Congratulations" in lint.stdout + lint.stderr or "lints" not in (lint.stdout + lint.stderr).lower()
-    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "Snakefile"),
+    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "workflow" / "Snakefile"),
                           str(REPO / "workflow" / "rules")], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    ruff = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "src", "tests", "scripts", "benchmarks"],
+    ruff = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "src", "tests", "workflow/scripts", "benchmarks"],
                           capture_output=True, text=True, cwd=str(REPO))
     assert ruff.returncode == 0, ruff.stdout[-3000:] + ruff.stderr
 

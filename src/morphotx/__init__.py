@@ -27,10 +27,11 @@ name                   what it does (module)
 from importlib import import_module
 
 _EXPORTS = {
-    "harmonise": "harmonise", "map_probes_frame": "probes", "split_compounds_frame": "split",
-    "select_features": "preprocess", "normalize_to_controls": "preprocess", "pair_index": "pairing", "set_table": "pairing",
+    "harmonise": "data.harmonise", "map_probes_frame": "data.probes", "split_compounds_frame": "prepare.split",
+    "select_features": "prepare.preprocess", "normalize_to_controls": "prepare.preprocess", "pair_index": "prepare.pairing",
+    "set_table": "prepare.pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
-    "classify_table": "evaluate", "headline_frame": "headline",
+    "classify_table": "evaluate.jobs", "headline_frame": "report.headline",
 }
 
 __all__ = sorted(_EXPORTS)

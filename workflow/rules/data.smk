@@ -16,7 +16,7 @@ rule demo_data:
         seed=config["demo"]["seed"],
         overrides=config["demo"]["overrides"],
     script:
-        "../../scripts/demo_data.py"
+        "../scripts/demo_data.py"
 
 
 rule download:
@@ -39,7 +39,7 @@ rule download:
         entry=lambda w: SOURCES[w.item],
         settings={k: v for k, v in config["download"].items() if k != "sources"},
     script:
-        "../../scripts/download.py"
+        "../scripts/download.py"
 
 
 rule convert:
@@ -63,7 +63,7 @@ rule convert:
     params:
         modality=lambda w: MODALITY[w.assay],
     script:
-        "../../scripts/convert.py"
+        "../scripts/convert.py"
 
 
 rule manifest:
@@ -90,4 +90,4 @@ rule manifest:
         config=config,
         git=GIT,
     script:
-        "../../scripts/manifest.py"
+        "../scripts/manifest.py"

@@ -46,7 +46,7 @@ rule evaluate_model:
         views=lambda w: eval_views(w.model),
         cfg=EVAL_CFG,
     script:
-        "../../scripts/evaluate_model.py"
+        "../scripts/evaluate_model.py"
 
 
 rule evaluate_raw:
@@ -71,7 +71,7 @@ rule evaluate_raw:
         per_fold=FOLDS,
         cfg=EVAL_CFG,
     script:
-        "../../scripts/evaluate_raw.py"
+        "../scripts/evaluate_raw.py"
 
 
 rule arithmetic:
@@ -105,7 +105,7 @@ rule arithmetic:
         model_cfg=lambda w: MODELS[w.model],
         train_cfg=TRAIN,
     script:
-        "../../scripts/arithmetic.py"
+        "../scripts/arithmetic.py"
 
 
 rule reconstruction:
@@ -139,7 +139,7 @@ rule reconstruction:
         train_cfg=TRAIN,
         control=config["reconstruction"]["shuffled_control"],
     script:
-        "../../scripts/reconstruction.py"
+        "../scripts/reconstruction.py"
 
 
 LEADERBOARD = f"{OUT}/leaderboard"
@@ -200,7 +200,7 @@ rule leaderboard:
     params:
         seeds=len(SEEDS) * len(FOLDS),
     script:
-        "../../scripts/leaderboard.py"
+        "../scripts/leaderboard.py"
 
 
 rule headline:
@@ -235,7 +235,7 @@ rule headline:
         split_mode=config["split"]["mode"],
         folds=config["split"]["folds"],
     script:
-        "../../scripts/headline.py"
+        "../scripts/headline.py"
 
 
 rule training_summary:
@@ -262,4 +262,4 @@ rule training_summary:
     resources:
         **RES["default"],
     script:
-        "../../scripts/training_summary.py"
+        "../scripts/training_summary.py"

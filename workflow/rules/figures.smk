@@ -34,7 +34,7 @@ rule figure_loss_curves:
     params:
         models=list(MODELS),
     script:
-        "../../scripts/figure.py"
+        "../scripts/figure.py"
 
 
 rule figure_per_moa_f1:
@@ -57,7 +57,7 @@ rule figure_per_moa_f1:
     resources:
         **RES["default"],
     script:
-        "../../scripts/figure.py"
+        "../scripts/figure.py"
 
 
 rule figure_leaderboard:
@@ -80,7 +80,7 @@ rule figure_leaderboard:
     resources:
         **RES["default"],
     script:
-        "../../scripts/figure.py"
+        "../scripts/figure.py"
 
 
 rule figure_embedding_maps:
@@ -116,7 +116,7 @@ rule figure_embedding_maps:
     params:
         settings=config["figures"],
     script:
-        "../../scripts/figure.py"
+        "../scripts/figure.py"
 
 
 rule figure_headline:
@@ -139,7 +139,7 @@ rule figure_headline:
     resources:
         **RES["default"],
     script:
-        "../../scripts/figure.py"
+        "../scripts/figure.py"
 
 
 # figure, its function's table parameter, the leaderboard table it draws, report category
@@ -188,7 +188,7 @@ for _fig, _arg, _table, _cat in [
         resources:
             **RES["default"],
         script:
-            "../../scripts/figure.py"
+            "../scripts/figure.py"
 
 
 FIGURES = [

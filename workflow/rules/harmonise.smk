@@ -22,7 +22,7 @@ rule harmonise:
         settings=config["harmonise"],
         moa=config["moa"],
     script:
-        "../../scripts/harmonise.py"
+        "../scripts/harmonise.py"
 
 
 rule map_probes:
@@ -44,4 +44,4 @@ rule map_probes:
     params:
         settings=config["probe_map"],
     script:
-        "../../scripts/map_probes.py"
+        "../scripts/map_probes.py"

@@ -45,7 +45,7 @@ rule train_model:
         train_cfg=TRAIN,
         per_fold=FOLDS,
     script:
-        "../../scripts/train_model.py"
+        "../scripts/train_model.py"
 
 
 # One embedding job per model and seed writes every fold's embeddings (one process, not one per fold).
@@ -88,7 +88,7 @@ for _name in MODELS:
             per_fold=FOLDS,
             collapse=SETTINGS.evaluate.collapse,
         script:
-            "../../scripts/embed_model.py"
+            "../scripts/embed_model.py"
 
 
 rule models:

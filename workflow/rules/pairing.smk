@@ -20,4 +20,4 @@ rule pair:
     params:
         **config["pairing"],
     script:
-        "../../scripts/pair.py"
+        "../scripts/pair.py"

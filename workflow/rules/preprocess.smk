@@ -29,7 +29,7 @@ rule preprocess_cp:
         choose_with=config["preprocess"]["cell_painting"]["choose_with"],
         seed=config["split"]["seed"],
     script:
-        "../../scripts/preprocess_cp.py"
+        "../scripts/preprocess_cp.py"
 
 
 rule preprocess_l1000:
@@ -53,4 +53,4 @@ rule preprocess_l1000:
     params:
         **config["preprocess"]["l1000"],
     script:
-        "../../scripts/preprocess_l1000.py"
+        "../scripts/preprocess_l1000.py"

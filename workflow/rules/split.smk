@@ -23,4 +23,4 @@ rule split_compounds:
     params:
         **config["split"],
     script:
-        "../../scripts/split_compounds.py"
+        "../scripts/split_compounds.py"

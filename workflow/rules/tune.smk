@@ -40,7 +40,7 @@ rule tune:
         seed=TUNE["seed"],
         max_epochs=TUNE["max_epochs"],
     script:
-        "../../scripts/tune.py"
+        "../scripts/tune.py"
 
 
 rule tune_all:

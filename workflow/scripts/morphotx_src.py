@@ -9,6 +9,6 @@ always imports this checkout's library, never another installed copy.
 import sys
 from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)

@@ -1,7 +1,7 @@
 """A simulated CDRP-Bray-shaped data set: the column names the data set's authors read (shared
 design notes, "Columns of the CDRP-Bray files"), for tests and the CDRP scale benchmark.
 
-It is deliberately unlike :mod:`morphotx.demo` (the LINCS-shaped demo) where CDRP differs:
+It is deliberately unlike :mod:`morphotx.data.demo` (the LINCS-shaped demo) where CDRP differs:
 
 * **one dose** for most compounds (``multi_dose_fraction`` get two or three), at per-compound
   concentrations near 10 µM in ``Metadata_mmoles_per_liter2`` (not a six-dose grid);
@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import atomic_outputs
+from ..io import atomic_outputs
 
 log = logging.getLogger(__name__)
 

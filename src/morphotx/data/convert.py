@@ -34,8 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .formats import check_columns, load_format
-from .io import (
+from ..io import (
     NULLS,
     MorphotxInputError,
     _is_gzip,
@@ -46,6 +45,7 @@ from .io import (
     read_header,
     text_separator,
 )
+from .formats import check_columns, load_format
 
 log = logging.getLogger(__name__)
 

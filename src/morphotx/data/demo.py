@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .io import atomic_outputs, write_parquet
+from ..io import atomic_outputs, write_parquet
 
 log = logging.getLogger(__name__)
 

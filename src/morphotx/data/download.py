@@ -44,9 +44,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .io import MorphotxInputError, file_digest
-from .settings import DownloadSettings as Settings
-from .settings import build
+from ..io import MorphotxInputError, file_digest
+from ..settings import DownloadSettings as Settings
+from ..settings import build
 
 log = logging.getLogger(__name__)
 

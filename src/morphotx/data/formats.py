@@ -2,8 +2,8 @@
 
 A format file maps a dataset's source columns to the harmonised schema, lists the required
 columns, how features are recognised (name prefixes or suffixes) and which other columns are
-known metadata. Both the conversion (:mod:`morphotx.convert`, which checks a file's header before
-streaming it) and the harmonisation (:mod:`morphotx.harmonise`) read them through this module.
+known metadata. Both the conversion (:mod:`morphotx.data.convert`, which checks a file's header before
+streaming it) and the harmonisation (:mod:`morphotx.data.harmonise`) read them through this module.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .io import MorphotxInputError, read_header
+from ..io import MorphotxInputError, read_header
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ writing one such file.
 Documented handling of imperfect input (each reported in the log):
 
 * ``inf``/``-inf`` feature values become NaN (feature selection drops NaN-heavy columns; the
-  rest are imputed after normalisation, see :mod:`morphotx.preprocess`).
+  rest are imputed after normalisation, see :mod:`morphotx.prepare.preprocess`).
 * L1000's missing-value code ``-666`` is read as missing.
 * A compound without a MoA keeps an empty MoA list: it is split, preprocessed and paired like any
   other compound, and left out of MoA-supervised steps.
@@ -37,7 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import schema as S
+from .. import schema as S
+from ..io import NULLS, MorphotxInputError, read_table, save_parquet
+from ..settings import HarmoniseSettings, MoaSettings
 from .formats import (
     _check_unknown,
     check_columns,
@@ -48,8 +50,6 @@ from .formats import (
     source_columns,
     unknown_columns,
 )
-from .io import NULLS, MorphotxInputError, read_table, save_parquet
-from .settings import HarmoniseSettings, MoaSettings
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def _controls_and_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, header, co
     """Set ``Metadata_pert_id`` (controls: ``DMSO``; an empty id: the first 13 characters of
     broad_sample; with the format's ``pert_id_chars``, Broad ids cut to that many characters) and
     ``Metadata_is_control`` on ``out``; a treated row without id is an error. A row is a control
-    when any of the format's control rules (:func:`morphotx.formats.control_rules`) matches.
+    when any of the format's control rules (:func:`morphotx.data.formats.control_rules`) matches.
     """
     is_control = np.zeros(len(df), bool)
     ctl_cols = []
@@ -431,7 +431,7 @@ def harmonise(
     source : str or Path, optional
         The user's file that ``profiles`` was converted from, named in every message about its
         content; by default the one the ``convert`` step recorded in the Parquet file
-        (:func:`morphotx.convert.converted_from`), else ``profiles`` itself.
+        (:func:`morphotx.data.convert.converted_from`), else ``profiles`` itself.
 
     Returns
     -------

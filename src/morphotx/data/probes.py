@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import schema as S
-from .io import MorphotxInputError, read_gct, read_table, save_parquet
-from .settings import ProbeMapSettings
+from .. import schema as S
+from ..io import MorphotxInputError, read_gct, read_table, save_parquet
+from ..settings import ProbeMapSettings
 
 log = logging.getLogger(__name__)
 

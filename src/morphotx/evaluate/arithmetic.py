@@ -42,9 +42,9 @@ import torch
 from scipy import stats
 from sklearn.decomposition import PCA
 
-from . import schema as S
-from .io import atomic_outputs, read_table, write_parquet
-from .settings import ArithmeticSettings
+from .. import schema as S
+from ..io import atomic_outputs, read_table, write_parquet
+from ..settings import ArithmeticSettings
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +230,8 @@ def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp:
     ValueError
         If the model is not a VAE.
     """
-    from .models.data import ModelData
-    from .models.train import load_model
+    from ..models.data import ModelData
+    from ..models.train import load_model
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)

@@ -4,9 +4,9 @@ Four classifiers, each fitted on training compounds and applied to test compound
 L2-normalised inputs:
 
 ``knn``       scikit-learn kNN, cosine metric; k over ``k_grid`` (default 1..100) chosen by the
-              validation compounds' macro F1 (:func:`morphotx.baseline.knn_validation`, the
+              validation compounds' macro F1 (:func:`morphotx.evaluate.knn.knn_validation`, the
               default) or, the study's setting, by cross-validation on the training rows with
-              folds grouped by compound (:func:`morphotx.baseline.knn_cv`).
+              folds grouped by compound (:func:`morphotx.evaluate.knn.knn_cv`).
 ``mlp``       a multilayer perceptron (:class:`Float32MLPClassifier`), hidden (32, 32) for
               low-dimensional embeddings (≤ ``low_dim_max`` dimensions) and (256, 128) otherwise;
               α = 1e-4, Adam with learning rate 1e-3, batch 64, ReLU (the study's settings); the
@@ -47,7 +47,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
-from .baseline import crossfit_choice, encode_validation, knn_cv, knn_validation
+from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation
 
 CLASSIFIERS = ("knn", "mlp", "gmm", "logreg")
 
@@ -307,9 +307,9 @@ def logreg_validation(X: np.ndarray, y, X_val: np.ndarray, y_val, c_grid, groups
     objective by the number of rows, so from the previous C's solution the gradient is already
     below ``tol`` and lbfgs stops after 0 iterations for C ≥ 100 (measured at LINCS size: C = 10,
     100 and 1000 then gave the same model). Ties go to the smallest C (the strongest penalty). As
-    for kNN's k (:func:`morphotx.baseline.knn_validation`), ``groups_val`` gives every validation
+    for kNN's k (:func:`morphotx.evaluate.knn.knn_validation`), ``groups_val`` gives every validation
     row the prediction of the C chosen on the other half of the validation compounds
-    (:func:`morphotx.baseline.crossfit_choice`), so the validation score that chooses among
+    (:func:`morphotx.evaluate.knn.crossfit_choice`), so the validation score that chooses among
     classifiers is not a maximum over its own rows. The test compounds decide nothing.
     """
     grid = sorted({float(c) for c in c_grid})
@@ -347,8 +347,8 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
     """Fit classifier ``name`` on L2-normalised training rows and predict the test rows.
 
     kNN's k is chosen on the validation rows ``X_val, y_val`` when they are given and
-    ``knn_k_selection`` is ``validation`` (:func:`morphotx.baseline.knn_validation`), else by
-    grouped cross-validation on the training rows (:func:`morphotx.baseline.knn_cv`). Logistic
+    ``knn_k_selection`` is ``validation`` (:func:`morphotx.evaluate.knn.knn_validation`), else by
+    grouped cross-validation on the training rows (:func:`morphotx.evaluate.knn.knn_cv`). Logistic
     regression's C is chosen over ``c_grid`` on the validation rows when they are given and the
     grid has more than one value (:func:`logreg_validation`), else it is ``c_grid``'s only value
     (or 1). With ``groups_val`` (the validation rows' compounds) the result of a choice on the

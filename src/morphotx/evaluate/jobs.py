@@ -16,31 +16,31 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
                        MoA retrieval per MoA), for distributions.
 ``predictions``        one row per scored validation or test row and classifier: the row's
                        compound, its MoA and the predicted MoA. The headline's compound-level
-                       statistics (:mod:`morphotx.inference`) resample compounds from it.
+                       statistics (:mod:`morphotx.report.compound_bootstrap`) resample compounds from it.
 
 Protocol (the same for every model and baseline):
 
 * **Rows.** Classifiers are fitted on training-compound rows and scored, separately, on the
   validation-compound rows and on the test-compound rows (column ``split``). The validation scores
-  choose the configuration of each model in the headline (:mod:`morphotx.headline`); the test
+  choose the configuration of each model in the headline (:mod:`morphotx.report.headline`); the test
   scores of every configuration stay in the exploratory leaderboard. One evaluation job is one
   repetition (``fold`` of the compound split × training ``seed``). Classification and the MOAProfiler metrics use
   **single-MoA** compounds (a multi-MoA compound has no single right class); multi-MoA compounds
-  are used by latent-space arithmetic (:mod:`morphotx.arithmetic`). DMSO is excluded except as the
+  are used by latent-space arithmetic (:mod:`morphotx.evaluate.arithmetic`). DMSO is excluded except as the
   negative set of replicate mAP.
 * **Variants** (study 000): ``uncollapsed`` (every replicate; for the ``both`` view, pairs of a
   Cell Painting and an L1000 replicate of the treatment: by default a cyclic matching in which
   every replicate appears, not all m × n Cartesian pairs, see :func:`cyclic_pairs`), ``collapsed`` (one row per compound-dose), ``raw+uncollapsed`` and
   ``raw+collapsed``: the embedding and the matching preprocessed raw features, each block
   standardised on training rows and L2-normalised, then concatenated.
-* **Classifiers** (:mod:`morphotx.classify`) see L2-normalised rows.
-* **MOAProfiler metrics** (:mod:`morphotx.moaprofiler`) run on the test rows of MoAs with at
+* **Classifiers** (:mod:`morphotx.evaluate.classify`) see L2-normalised rows.
+* **MOAProfiler metrics** (:mod:`morphotx.evaluate.moaprofiler`) run on the test rows of MoAs with at
   least ``min_compounds_per_moa`` test compounds (the paper drops single-compound MoAs); held-out
   votes use training MLEs and the single-MoA test compounds whose MoA has a training compound
   (seed 001; the others are counted as ``n_compounds_unseen_moa``).
 * **Batch correction before retrieval** (``batch_correction: tvn``, seed 004): replicate mAP,
   percent replicating and MoA mAP are computed on embeddings corrected with the DMSO rows of each
-  plate (:func:`morphotx.retrieval.typical_variation_normalisation`); collapsed rows are then the
+  plate (:func:`morphotx.evaluate.retrieval.typical_variation_normalisation`); collapsed rows are then the
   mean of the corrected replicate rows of the treatment (seed 004 corrects per batch, then
   aggregates with the mean). Tables without DMSO replicate rows (pair views, and the collapsed
   tables of views whose uncollapsed table has none) are scored as they are, and a
@@ -66,13 +66,13 @@ from copairs.matching import UnpairedException
 from sklearn.preprocessing import StandardScaler, normalize
 from threadpoolctl import threadpool_limits
 
+from .. import schema as S
+from ..io import atomic_outputs, read_table, write_parquet
+from ..settings import EvaluateSettings
 from . import moaprofiler as mp
 from . import retrieval
-from . import schema as S
-from .baseline import score_predictions
 from .classify import fit_predict
-from .io import atomic_outputs, read_table, write_parquet
-from .settings import EvaluateSettings
+from .knn import score_predictions
 
 log = logging.getLogger(__name__)
 
@@ -509,7 +509,7 @@ def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple
     dict
         ``{(view, level): (table, row)}``. ``none``: the tables as they are, ``row`` empty.
         ``tvn``: each uncollapsed table with two or more DMSO rows and a plate column corrected by
-        :func:`morphotx.retrieval.typical_variation_normalisation` (batch = plate); the collapsed
+        :func:`morphotx.evaluate.retrieval.typical_variation_normalisation` (batch = plate); the collapsed
         table of such a view replaced by the mean of the corrected treated rows of each treatment
         (seed 004 corrects, then aggregates with the mean; its DMSO row by the mean of the
         corrected DMSO rows); the other tables as they are. ``row`` is the ``batch_correction``
@@ -614,7 +614,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
 
 
 def cluster_metrics(t: Table, cfg: dict) -> list[dict]:
-    """Seed 003's cluster quality (:func:`morphotx.retrieval.cluster_quality`) on test rows.
+    """Seed 003's cluster quality (:func:`morphotx.evaluate.retrieval.cluster_quality`) on test rows.
 
     * uncollapsed level — **replicates**: the treated test rows of treatments with two or more
       replicates, labelled by treatment: ``replicate_silhouette``, ``replicate_ami``,
@@ -802,7 +802,7 @@ _TASKS = {"classify": _classify_task, "variant_map": _variant_map_task, "metrics
 
 
 def _worker_init() -> None:
-    from .smk import cap_threads
+    from ..smk import cap_threads
 
     cap_threads(1)
 

@@ -1,7 +1,7 @@
 """kNN with k chosen by compound-grouped cross-validation, and the scoring of MoA predictions.
 
-Used by every classifier evaluation (:mod:`morphotx.classify`, :mod:`morphotx.evaluate`); the raw
-baselines are scored by :func:`morphotx.evaluate.evaluate_raw` like the embeddings, so there is
+Used by every classifier evaluation (:mod:`morphotx.evaluate.classify`, :mod:`morphotx.evaluate.jobs`); the raw
+baselines are scored by :func:`morphotx.evaluate.jobs.evaluate_raw` like the embeddings, so there is
 one scoring path.
 
 * :func:`knn_cv` — scikit-learn kNN with cosine distance; k chosen by cross-validation on the
@@ -11,7 +11,7 @@ one scoring path.
   default, ``evaluate.knn_k_selection: validation``; why: see the function);
 * :func:`crossfit_choice` — a setting of any classifier chosen on the validation compounds,
   with each validation row scored by the setting chosen on the other half of them (used for
-  logistic regression's C, :func:`morphotx.classify.logreg_validation`);
+  logistic regression's C, :func:`morphotx.evaluate.classify.logreg_validation`);
 * :func:`score_predictions` — per-MoA F1 with support, macro and weighted F1, accuracy, number
   of MoAs with non-zero F1; scored MoAs absent from training cannot be predicted and are counted.
 """

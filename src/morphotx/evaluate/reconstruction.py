@@ -40,9 +40,9 @@ import pandas as pd
 import torch
 from scipy import stats
 
-from . import schema as S
+from .. import schema as S
+from ..io import atomic_outputs, write_parquet
 from .arithmetic import feature_group
-from .io import atomic_outputs, write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def shuffled_control(name: str, hp, ts, data, seed: int, split: str = "test") ->
     """
     from dataclasses import replace
 
-    from .models.train import fit_model
+    from ..models.train import fit_model
 
     fit = fit_model(f"{name} (shuffled control)", replace(hp, shuffle_features=True), ts, data, seed)
     held_out = data.permuted(("cp", "l1000"), np.random.default_rng([int(seed), 4]), splits=(split,))
@@ -179,8 +179,8 @@ def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
     pandas.DataFrame
         The per-feature table as written.
     """
-    from .models.data import ModelData
-    from .models.train import load_model
+    from ..models.data import ModelData
+    from ..models.train import load_model
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)

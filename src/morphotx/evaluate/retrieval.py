@@ -1,4 +1,4 @@
-"""Retrieval metrics on embeddings (called by :mod:`morphotx.evaluate`).
+"""Retrieval metrics on embeddings (called by :mod:`morphotx.evaluate.jobs`).
 
 * :func:`replicate_map` — copairs mAP of **replicate retrieval against DMSO**: for each treated
   profile, its replicates (same treatment) are the positives and the DMSO profiles of its plate
@@ -42,7 +42,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
 from sklearn.preprocessing import StandardScaler, normalize
 
-from . import schema as S
+from .. import schema as S
 from .moaprofiler import unit_rows
 
 REF = "Metadata_reference_index"

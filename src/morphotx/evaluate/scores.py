@@ -6,7 +6,7 @@ made scoring slower than the neighbour search. These functions compute the same 
 confusion count (tested equal to ``sklearn.metrics`` with ``zero_division=0``):
 
 * :func:`macro_f1` — labels = the union of true and predicted labels (scikit-learn's default);
-* :func:`macro_f1_of_true` — labels = the true labels (what :func:`morphotx.baseline.score_predictions`
+* :func:`macro_f1_of_true` — labels = the true labels (what :func:`morphotx.evaluate.knn.score_predictions`
   reports as ``macro_f1``);
 * :func:`weighted_prf` — labels = the true labels, averages weighted by support.
 """

@@ -163,7 +163,7 @@ def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
     model_cfg : dict
         The configured ``models.<name>`` entry.
     tuned : str, optional
-        A ``best.yaml`` written by :func:`morphotx.tune.tune` for this split (``tune.apply``);
+        A ``best.yaml`` written by :func:`morphotx.models.tune.tune` for this split (``tune.apply``);
         None: ``model_cfg`` unchanged.
 
     Returns

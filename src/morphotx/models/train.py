@@ -27,7 +27,7 @@
   and refused when their family, model name or fingerprint (hyperparameters + trainer settings +
   input feature names) does not match the config.
 
-:func:`fit_model` trains in memory (the hyperparameter search, :mod:`morphotx.tune`, calls it);
+:func:`fit_model` trains in memory (the hyperparameter search, :mod:`morphotx.models.tune`, calls it);
 :func:`train_model` is it plus the files.
 """
 

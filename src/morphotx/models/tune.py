@@ -32,10 +32,10 @@ import pandas as pd
 import torch
 import yaml
 
-from .io import MorphotxInputError, atomic_outputs, write_parquet
-from .models.config import FAMILIES, resolve, resolve_train
-from .models.data import ModelData
-from .models.train import fit_model
+from ..io import MorphotxInputError, atomic_outputs, write_parquet
+from .config import FAMILIES, resolve, resolve_train
+from .data import ModelData
+from .train import fit_model
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from . import schema as S
-from .io import MorphotxInputError, atomic_outputs, read_table, write_parquet
+from .. import schema as S
+from ..io import MorphotxInputError, atomic_outputs, read_table, write_parquet
 
 log = logging.getLogger(__name__)
 

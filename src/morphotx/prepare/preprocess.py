@@ -50,9 +50,9 @@ from pycytominer.operations.transform import RobustMAD, Spherize
 from sklearn.preprocessing import RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from . import schema as S
-from .io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
-from .settings import FeatureSelectSettings, NormalizeSettings, SphereSettings
+from .. import schema as S
+from ..io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
+from ..settings import FeatureSelectSettings, NormalizeSettings, SphereSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") 
     an error: the split was made from other files.
 
     A well-holdout split table (one row per profile, with ``Metadata_profile_id``; see
-    :mod:`morphotx.split`) is mapped by profile id, and every treated profile's treatment key gets
+    :mod:`morphotx.prepare.split`) is mapped by profile id, and every treated profile's treatment key gets
     ``@<split>`` appended, so that pairing, treatment sets and collapsed profiles keep the
     replicates of one compound-dose in different splits apart.
     """
@@ -96,10 +96,10 @@ def attach_split(profiles: pd.DataFrame, split: pd.DataFrame, source: str = "") 
 
 def _split_spellings(moas: pd.Series, split_moas: pd.Series) -> pd.Series:
     """Each MoA of ``moas`` written as the split table writes it: the split table unified the
-    spellings (letter case, whitespace) across both modalities (:func:`morphotx.split.compound_table`),
+    spellings (letter case, whitespace) across both modalities (:func:`morphotx.prepare.split.compound_table`),
     while each harmonised file was unified on its own, so the modalities could still differ.
     """
-    from .harmonise import moa_key
+    from ..data.harmonise import moa_key
 
     spelling = {moa_key(m): m for v in split_moas.dropna() for m in str(v).split("|") if m}
     if not spelling:

@@ -5,10 +5,10 @@ than any model does, so it is a choice like the classifier's k: made per split, 
 training and validation compounds only, by the raw baseline. ``preprocess.cell_painting.candidates``
 names the recipes to try, each as overrides of the configured ``preprocess.cell_painting``
 settings (an empty mapping: the configured recipe itself). For every candidate the split's
-profiles are preprocessed (:func:`morphotx.preprocess.preprocess_cp`: selection fitted on
+profiles are preprocessed (:func:`morphotx.prepare.preprocess.preprocess_cp`: selection fitted on
 training compounds and DMSO, normalisation and sphering on DMSO wells), the raw Cell Painting
 baseline is fitted on the training compounds and scored on the validation compounds
-(:func:`morphotx.evaluate.classify_table`, each classifier of ``choose_with`` at the replicate
+(:func:`morphotx.evaluate.jobs.classify_table`, each classifier of ``choose_with`` at the replicate
 and the treatment level, kNN's k and the C of logistic regression chosen as the evaluation
 chooses them), and the candidate whose best configuration scores highest on validation
 macro-F1 is kept (the first named on a tie). Its files become the split's preprocessed profiles,
@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from morphotx import preprocess
 from morphotx import schema as S
-from morphotx.evaluate import _settings, classify_table
+from morphotx.evaluate.jobs import _settings, classify_table
 from morphotx.io import MorphotxInputError, atomic_outputs
-from morphotx.pairing import collapse
+from morphotx.prepare import preprocess
+from morphotx.prepare.pairing import collapse
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def merged_settings(base: dict, overrides: dict) -> dict:
     ----------
     base : dict
         The configured ``preprocess.cell_painting`` settings (keyword arguments of
-        :func:`morphotx.preprocess.preprocess_cp`).
+        :func:`morphotx.prepare.preprocess.preprocess_cp`).
     overrides : dict
         One candidate's overrides; keys must be settings of ``preprocess_cp``.
 
@@ -110,14 +110,14 @@ def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: s
     """Preprocess one split's Cell Painting profiles with every candidate recipe and keep the one
     the raw baseline scores best on the split's validation compounds (see the module docstring):
     the entry point of rule ``preprocess_cp``. With one candidate it is
-    :func:`morphotx.preprocess.preprocess_cp` with the configured settings (and a choice table).
+    :func:`morphotx.prepare.preprocess.preprocess_cp` with the configured settings (and a choice table).
 
     Parameters
     ----------
     profiles, split : str
         Harmonised Cell Painting profiles and the split's compound table.
     preprocessed, features_json, params_npz : str
-        Outputs of :func:`morphotx.preprocess.preprocess_cp` for the chosen recipe.
+        Outputs of :func:`morphotx.prepare.preprocess.preprocess_cp` for the chosen recipe.
     choice : str
         Output TSV: one row per candidate (``recipe``, ``overrides`` as JSON,
         ``validation_macro_f1``, ``best_configuration``, ``chosen``).

@@ -63,15 +63,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from . import schema as S
-from .configcheck import (
+from .. import schema as S
+from ..configcheck import (
     WELL_HOLDOUT_WARNING,
     check_fractions,
     check_mode,
     check_validation_share,
 )
-from .harmonise import unify_moa_spellings
-from .io import MorphotxInputError, read_table, save_parquet
+from ..data.harmonise import unify_moa_spellings
+from ..io import MorphotxInputError, read_table, save_parquet
 
 log = logging.getLogger(__name__)
 

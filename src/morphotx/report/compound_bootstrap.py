@@ -1,6 +1,6 @@
 """Compound-level inference for the headline: a paired bootstrap over test compounds.
 
-The fold-level interval of :mod:`morphotx.headline` (Nadeau & Bengio's corrected resampled t
+The fold-level interval of :mod:`morphotx.report.headline` (Nadeau & Bengio's corrected resampled t
 over J = repeats × folds splits) uses one number per split, so with J − 1 degrees of freedom it
 can only see large differences. Every test compound, though, is scored once per partition: the
 information is in the compounds. This module resamples them.

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from . import schema as S  # noqa: E402
-from .io import atomic_directory, atomic_outputs, read_table  # noqa: E402
-from .settings import FigureSettings  # noqa: E402
+from .. import schema as S  # noqa: E402
+from ..io import atomic_directory, atomic_outputs, read_table  # noqa: E402
+from ..settings import FigureSettings  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -636,7 +636,7 @@ def shuffled_control_curves(curves: str, out: str):
 
 def cross_modality(zscores: pd.DataFrame, metric: str = "l2_z", max_sd: float = 3.0) -> pd.DataFrame:
     """Seed 002's Fig 5 comparison (the data of :func:`arithmetic_modalities`; here, not in
-    :mod:`morphotx.arithmetic`, so that the figures need no PyTorch): every Cell Painting VAE paired with every L1000 VAE of the
+    :mod:`morphotx.evaluate.arithmetic`, so that the figures need no PyTorch): every Cell Painting VAE paired with every L1000 VAE of the
     same variant (``zscores`` rows of method ``vae`` with ``model``, ``variant``, ``input``,
     ``combination`` and ``metric``), one row per pair and combination both predicted: the mean
     ``metric`` over seeds of each (``cp``, ``l1000``) and ``outlier`` — beyond ``max_sd`` population
@@ -789,7 +789,7 @@ def headline(table: str, out: str):
     Parameters
     ----------
     table : str
-        The headline table (``leaderboard/headline.parquet``, :func:`morphotx.headline.headline`).
+        The headline table (``leaderboard/headline.parquet``, :func:`morphotx.report.headline.headline`).
     out : str
         The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """

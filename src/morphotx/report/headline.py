@@ -3,7 +3,7 @@
 Protocol (no split's test compounds decide anything about that split; docs/evaluation.md):
 
 * **Splits.** The ``fold`` of the classification rows is a split: a fold of one of
-  ``split.repeats`` re-drawn partitions (:func:`morphotx.split.fold_of`). Training seeds are
+  ``split.repeats`` re-drawn partitions (:func:`morphotx.prepare.split.fold_of`). Training seeds are
   averaged within a split, never counted as repetitions.
 * **Entries** (:func:`entries`). One per raw view, ``raw, chosen on validation`` among every raw
   view (the baseline of two-assay entries), one per model (all of its views; input ``both`` when
@@ -16,7 +16,7 @@ Protocol (no split's test compounds decide anything about that split; docs/evalu
 * **Intervals.** Mean and CI over the splits by the corrected repeated k-fold t (Nadeau & Bengio
   2003; Bouckaert & Frank 2004), or the plain t (``ci="t"``). Δ to the raw baseline of the same
   input, paired by split, with its p-value and minimum detectable effect (:func:`fold_mde`); the
-  paired compound bootstrap of :mod:`morphotx.inference` beside it (``delta_boot_*``; primary
+  paired compound bootstrap of :mod:`morphotx.report.compound_bootstrap` beside it (``delta_boot_*``; primary
   only with ``delta="compound_bootstrap"``).
 * **Retrieval (``metric="moa_map"``, the zero-shot protocol).** No classifier: a configuration is
   ``(view, level, variant, "retrieval")``, chosen on the validation compounds' copairs MoA mAP.
@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import inference
-from .inference import mde_t
-from .io import atomic_outputs, read_tables, write_parquet
+from ..io import atomic_outputs, read_tables, write_parquet
+from . import compound_bootstrap as inference
+from .compound_bootstrap import mde_t
 
 log = logging.getLogger(__name__)
 
@@ -437,7 +437,7 @@ def _status(rows: pd.DataFrame, choices: pd.DataFrame, metric: str) -> str:
 class EntryResult:
     """What :func:`headline_frame` keeps of one entry: its table row, its per-split test values
     of the metric, and its chosen test predictions as ``(fold, Counts)`` pairs
-    (:class:`morphotx.inference.Counts`, one per split and training seed; empty without
+    (:class:`morphotx.report.compound_bootstrap.Counts`, one per split and training seed; empty without
     predictions).
     """
 
@@ -570,7 +570,7 @@ def _bootstrap_axes(predictions: pd.DataFrame | None, metric: str, draws: int, s
                     resample: str = "rescaled"):
     """The compound and class axes and the stratified weights of the compound bootstrap, or
     ``(None, None)`` when there are no test predictions or the metric is not one of
-    :data:`morphotx.inference.METRICS`.
+    :data:`morphotx.report.compound_bootstrap.METRICS`.
     """
     if predictions is None or predictions.empty or metric not in inference.METRICS or draws < 2:
         return None, None
@@ -619,7 +619,7 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
         rows are wells of training compounds, not unseen compounds).
     predictions : pandas.DataFrame, optional
         Every evaluation job's ``predictions`` table; with it (and a classification metric) the
-        paired compound bootstrap (:mod:`morphotx.inference`) is computed beside the corrected t
+        paired compound bootstrap (:mod:`morphotx.report.compound_bootstrap`) is computed beside the corrected t
         over splits (columns ``delta_boot_*``).
     bootstrap : int
         Bootstrap draws (``headline.bootstrap``; 0 turns the compound bootstrap off).
@@ -630,11 +630,11 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
     delta : {"fold_t", "compound_bootstrap", "compound_split"}
         The method of Δ's primary interval, p-value and MDE (``headline.delta``): the corrected t
         over splits, the paired compound bootstrap (conditional on the models), or that bootstrap
-        plus the between-split variance (:func:`morphotx.inference.paired_bootstrap`). All three
+        plus the between-split variance (:func:`morphotx.report.compound_bootstrap.paired_bootstrap`). All three
         are in the table (``delta_fold_*``, ``delta_boot_*``, ``delta_cs_*``); ``make
         bench-controls`` measures their error rates and power (docs/evaluation.md).
     resample : {"rescaled", "naive"}
-        How the bootstrap resamples compounds within MoAs (:func:`morphotx.inference.stratified_weights`).
+        How the bootstrap resamples compounds within MoAs (:func:`morphotx.report.compound_bootstrap.stratified_weights`).
 
     Returns
     -------
@@ -952,10 +952,10 @@ def markdown(table: pd.DataFrame, repetitions_text: str, recipes_text: str | Non
         how = (f"Δ's CI, p and MDE (the smallest true gain detected with 80 % power at α = {alpha}) combine a paired "
                "bootstrap over the test compounds (resampled within MoAs, Rao–Wu rescaled; the same draws for both "
                "sides) with the variance between splits that the test compounds cannot show (the models and choices "
-               "differ by split; Nadeau–Bengio-corrected): morphotx.inference.paired_bootstrap. ")
+               "differ by split; Nadeau–Bengio-corrected): morphotx.report.compound_bootstrap.paired_bootstrap. ")
     elif "compound_bootstrap" in methods:
         how = (f"Δ's CI and p come from a paired bootstrap over the test compounds, resampled within MoAs, the "
-               f"same draws for both sides of every comparison (morphotx.inference), holding the trained models "
+               f"same draws for both sides of every comparison (morphotx.report.compound_bootstrap), holding the trained models "
                f"fixed; MDE is the smallest true gain it detects with 80 % power at α = {alpha}. ")
     else:
         how = ("Δ's CI, p and MDE (80 % power) come from the same t statistic over the splits (the compound-level "
@@ -1028,7 +1028,7 @@ def repetitions_text(classification: pd.DataFrame, folds: int | None = None) -> 
         The concatenated classification tables (``fold`` and ``seed`` columns).
     folds : int, optional
         ``split.folds`` (K): the fold indices are then read as partitions × K
-        (:func:`morphotx.split.fold_of`).
+        (:func:`morphotx.prepare.split.fold_of`).
 
     Returns
     -------
@@ -1078,7 +1078,7 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
         Output path of every split's choices (:func:`headline_tables`' second table, with the
         Cell Painting recipe of every split when ``recipes`` are given).
     recipes : list of str, optional
-        Every split's ``cp_recipe_choice.tsv`` (:mod:`morphotx.recipe_choice`).
+        Every split's ``cp_recipe_choice.tsv`` (:mod:`morphotx.prepare.recipe_choice`).
     resample : str
         As in :func:`headline_frame` (``headline.resample``).
 
@@ -1114,7 +1114,7 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
 
 
 def recipe_choices(paths: list[str]) -> pd.DataFrame:
-    """Every split's Cell Painting recipe choice (:mod:`morphotx.recipe_choice`) as rows of the
+    """Every split's Cell Painting recipe choice (:mod:`morphotx.prepare.recipe_choice`) as rows of the
     choices table: ``entry`` "Cell Painting recipe", ``fold`` (from the ``fold<f>`` directory of
     the path, else the position), ``configuration`` the recipe, ``score`` its validation macro-F1.
     """
@@ -1162,14 +1162,14 @@ def front_page_rst(table: pd.DataFrame, intro: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m morphotx.headline results/<name>/leaderboard/headline.parquet``: print the
+    """``python -m morphotx.report.headline results/<name>/leaderboard/headline.parquet``: print the
     headline for a terminal (what ``make run`` ends with).
     """
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m morphotx.headline <headline.parquet>", file=sys.stderr)
+        print("usage: python -m morphotx.report.headline <headline.parquet>", file=sys.stderr)
         return 2
     table = pd.read_parquet(args[0])
     print(f"Headline ({args[0].removesuffix('.parquet')}.md): configurations chosen per split on its validation "

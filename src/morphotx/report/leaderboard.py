@@ -3,7 +3,7 @@ repetitions (folds × seeds) of the **test** scores.
 
 This table is exploratory: its best row is a maximum over hundreds of noisy test scores, i.e.
 selection on the test compounds. The result to quote is the headline
-(:mod:`morphotx.headline`), whose configurations are chosen on validation compounds.
+(:mod:`morphotx.report.headline`), whose configurations are chosen on validation compounds.
 
 Rows: ``(source, view, level, variant, classifier)`` where ``source`` is a model name or ``raw``
 (the baselines: raw Cell Painting ``cp``, raw L1000 ``l1000``, early fusion ``both``, late
@@ -27,7 +27,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .io import atomic_outputs, read_tables, write_parquet
+from ..io import atomic_outputs, read_tables, write_parquet
 
 log = logging.getLogger(__name__)
 

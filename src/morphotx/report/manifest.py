@@ -15,7 +15,7 @@ import platform
 import subprocess
 import sys
 
-from .io import atomic_outputs, file_digest, write_json
+from ..io import atomic_outputs, file_digest, write_json
 
 PACKAGES = ["morphotx", "numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "pycytominer", "copairs",
             "snakemake", "umap-learn", "optuna", "matplotlib", "boto3"]

@@ -9,7 +9,7 @@ names the commit, the machine (platform, CPU count, GPU) and the date the tables
 
 Usage::
 
-    python -m morphotx.readme_numbers README.md docs/evaluation.md --run results/demo [--run results/quick] \
+    python -m morphotx.report.readme_numbers README.md docs/evaluation.md --run results/demo [--run results/quick] \
         [--controls results/controls]
 """
 
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..prepare.split import fold_of
 from .headline import INPUT_LABELS, RECIPE_ENTRY, _num, _p, _with_ci, choice_counts, fold_mde
-from .split import fold_of
 
 
 def _machine(manifest: dict) -> str:
