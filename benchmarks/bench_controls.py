@@ -5,7 +5,7 @@ read as evidence, the statistic must (a) rarely call a gain where there is none 
 gain where one was planted, at a screen size a user can plan for. This benchmark runs the
 headline's own machinery — the compound split with re-drawn partitions
 (:func:`morphotx.prepare.split.split_compounds_frame`), the evaluation's classifiers with validation-chosen
-k and C (:func:`morphotx.evaluate.jobs.classify_table`), the nested per-split selection and both
+k and C (:func:`morphotx.evaluate.classify.classify_table`), the nested per-split selection and both
 interval methods of :func:`morphotx.report.headline.headline_frame` — on data drawn here, where the
 truth is known. Model training is not part of it: the "learned" views are built with a known
 amount of MoA information, so the controls test the statistic, not the models.
@@ -59,7 +59,8 @@ from independent_data import _moa_sizes  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from morphotx import schema as S  # noqa: E402
-from morphotx.evaluate.jobs import DEFAULTS, classify_table  # noqa: E402
+from morphotx.evaluate.classify import classify_table  # noqa: E402
+from morphotx.evaluate.tables import DEFAULTS
 from morphotx.prepare.split import fold_of, split_compounds_frame  # noqa: E402
 from morphotx.report import headline as H  # noqa: E402
 

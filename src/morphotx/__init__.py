@@ -31,7 +31,7 @@ _EXPORTS = {
     "select_features": "prepare.preprocess", "normalize_to_controls": "prepare.preprocess", "pair_index": "prepare.pairing",
     "set_table": "prepare.pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
-    "classify_table": "evaluate.jobs", "headline_frame": "report.headline",
+    "classify_table": "evaluate.classify", "headline_frame": "report.headline",
 }
 
 __all__ = sorted(_EXPORTS)

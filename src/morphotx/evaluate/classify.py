@@ -30,6 +30,10 @@ L2-normalised inputs:
 Bad input does not crash a report: :func:`fit_predict` returns a status (``ok``,
 ``not_converged``, ``nan_embedding``, ``too_few_classes``, ``failed``) and a reason with the
 predictions (``None`` when there are none), so the caller can record it in the leaderboard.
+
+:func:`classify_table` runs the classifiers on one table of an evaluation job: fitted on its
+training-compound rows, scored on its validation and test rows (:func:`prediction_frame`: the
+scored rows the headline's compound-level statistics resample).
 """
 
 from __future__ import annotations
@@ -47,7 +51,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
-from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation
+from .. import schema as S
+from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation, score_predictions
+from .tables import EVAL_SPLITS, ZERO_SHOT_REASON, is_zero_shot, moa_compound_counts, moa_labels, single_moa_rows
 
 CLASSIFIERS = ("knn", "mlp", "gmm", "logreg")
 
@@ -416,3 +422,103 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
         out.update(status="not_converged", reason=str(conv[0].message).splitlines()[0][:200])
     out.update(pred=np.asarray(pred), proba=np.asarray(proba), classes=np.asarray(model.classes_))
     return out
+
+
+def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
+                   moa_compounds: pd.Series | None = None,
+                   predictions: list | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
+    """Fit every classifier on training rows and score validation and test rows (one fit, two
+    scored splits); returns (summary rows with a ``split`` column, per-MoA tables of the test
+    split, ``{classifier: {split: (classes, proba)}}`` for late fusion, the curve that chose kNN's
+    k — macro-F1 vs k of the validation compounds (``knn_validation_macro_f1``) or, with
+    ``knn_k_selection: cv``, of the grouped CV on the training compounds (``knn_cv_macro_f1``) —
+    as ``curve, x, value`` rows). ``predictions``, when given, receives one frame per classifier
+    and scored split (:func:`prediction_frame`).
+    """
+    use = single_moa_rows(meta)
+    split = meta[S.SPLIT].to_numpy()
+    tr = use & (split == "train")
+    masks = {s: use & (split == s) for s in EVAL_SPLITS}
+    scored = masks["validation"] | masks["test"]
+    y = moa_labels(meta)
+    groups = meta[S.PERT].astype(str).to_numpy()
+    moa_compounds = moa_compound_counts(meta) if moa_compounds is None else moa_compounds
+    zero_shot = is_zero_shot(meta)
+    rows, per, probas, cv = [], [], {}, []
+    for name in classifiers:
+        base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X.shape[1])}
+        if masks["test"].sum() == 0:
+            rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "failed",
+                      "reason": "no single-MoA test rows"} for s in EVAL_SPLITS]
+            continue
+        if zero_shot:
+            rows += [{**base, "split": s, "n_scored": int(masks[s].sum()), "status": "not_applicable",
+                      "reason": ZERO_SHOT_REASON} for s in EVAL_SPLITS]
+            continue
+        val = masks["validation"] if masks["validation"].any() else None
+        res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
+                          k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
+                          low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
+                          y_val=None if val is None else y[val], groups_val=None if val is None else groups[val],
+                          copy=False,  # X[tr] and X[scored] are this call's own copies
+                          knn_k_selection=cfg["knn_k_selection"], c_grid=cfg["logreg_c"])
+        params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
+        for key in ("cv_curve", "validation_curve"):
+            if isinstance(res["params"].get(key), pd.DataFrame):
+                c = res["params"][key]
+                cv.append(pd.DataFrame({"curve": f"{name}_{key.removesuffix('_curve')}_macro_f1", "x": c.iloc[:, 0],
+                                        "value": c["mean_macro_f1"]}))
+        probas[name] = {}
+        for s in EVAL_SPLITS:
+            row = {**base, "split": s, "n_scored": int(masks[s].sum()), "status": res["status"],
+                   "reason": res["reason"], **params}
+            at = masks[s][scored]
+            if masks[s].sum() == 0:
+                row.update(status="failed", reason=f"no single-MoA {s} rows")
+            elif res["pred"] is not None:
+                # kNN's validation rows: predicted with the k chosen on the other half of the
+                # validation compounds (an unbiased validation score; see knn_validation)
+                crossfit = s == "validation" and res.get("val_pred") is not None
+                pred = res["val_pred"] if crossfit else res["pred"][at]
+                proba = res["val_proba"] if crossfit else res["proba"][at]
+                summary, pm = score_predictions(y[masks[s]], pred, y[tr])
+                row.update(summary)
+                probas[name][s] = (res["classes"], proba)
+                if predictions is not None:
+                    predictions.append(prediction_frame(meta[masks[s]], y[masks[s]], pred, name, s))
+                if s == "test":
+                    per.append(per_moa_notes(pm, moa_compounds).assign(classifier=name))
+            rows.append(row)
+    return rows, per, probas, cv
+
+
+def prediction_frame(meta: pd.DataFrame, y_true, y_pred, classifier: str, split: str) -> pd.DataFrame:
+    """The scored rows of one classifier and split: ``classifier, split, compound, moa, predicted``.
+
+    Parameters
+    ----------
+    meta : pandas.DataFrame
+        Metadata of the scored rows (``Metadata_pert_id``), in the order of ``y_true``.
+    y_true, y_pred : array-like
+        The rows' MoA and the predicted MoA.
+    classifier, split : str
+        The classifier's name and the scored split (``validation`` or ``test``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scored row.
+    """
+    return pd.DataFrame({"classifier": classifier, "split": split,
+                         "compound": meta[S.PERT].astype(str).to_numpy(),
+                         "moa": np.asarray(y_true).astype(str), "predicted": np.asarray(y_pred).astype(str)})
+
+
+def per_moa_notes(pm: pd.DataFrame, moa_compounds: pd.Series) -> pd.DataFrame:
+    """The per-MoA table with each MoA's compound count and why a MoA cannot be predicted."""
+    pm["n_compounds_total"] = pm["moa"].map(moa_compounds).fillna(0).astype(int)
+    pm["note"] = np.where(pm["in_training"], "",
+                          "no training compound: MoA has " + pm["n_compounds_total"].astype(str)
+                          + " compound(s), none in the training split; it cannot be predicted")
+    return pm
+

@@ -1,4 +1,4 @@
-"""Retrieval metrics on embeddings (called by :mod:`morphotx.evaluate.jobs`).
+"""Retrieval metrics on embeddings (called by :mod:`morphotx.evaluate.embedding_metrics`).
 
 * :func:`replicate_map` — copairs mAP of **replicate retrieval against DMSO**: for each treated
   profile, its replicates (same treatment) are the positives and the DMSO profiles of its plate

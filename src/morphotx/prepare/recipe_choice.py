@@ -8,7 +8,7 @@ settings (an empty mapping: the configured recipe itself). For every candidate t
 profiles are preprocessed (:func:`morphotx.prepare.preprocess.preprocess_cp`: selection fitted on
 training compounds and DMSO, normalisation and sphering on DMSO wells), the raw Cell Painting
 baseline is fitted on the training compounds and scored on the validation compounds
-(:func:`morphotx.evaluate.jobs.classify_table`, each classifier of ``choose_with`` at the replicate
+(:func:`morphotx.evaluate.classify.classify_table`, each classifier of ``choose_with`` at the replicate
 and the treatment level, kNN's k and the C of logistic regression chosen as the evaluation
 chooses them), and the candidate whose best configuration scores highest on validation
 macro-F1 is kept (the first named on a tie). Its files become the split's preprocessed profiles,
@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from morphotx import schema as S
-from morphotx.evaluate.jobs import _settings, classify_table
+from morphotx.evaluate.classify import classify_table
+from morphotx.evaluate.tables import evaluation_settings
 from morphotx.io import MorphotxInputError, atomic_outputs
 from morphotx.prepare import preprocess
 from morphotx.prepare.pairing import collapse
@@ -91,7 +92,7 @@ def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, 
         The best validation macro-F1 over classifiers × levels (NaN when none could be scored,
         e.g. a MoA-disjoint split) and that configuration's name.
     """
-    cfg = _settings(evaluate)
+    cfg = evaluation_settings(evaluate)
     treated = profiles[~profiles[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
     levels = {"replicate": treated, "treatment": collapse(treated, include_controls=False)}
     best, where = np.nan, ""
