@@ -27,7 +27,7 @@ run: $(STAMP)
 	@echo "Figures: results/demo/figures/   Exploratory leaderboard (test scores of every configuration): results/demo/leaderboard/leaderboard.md"
 	@echo "HTML report (opens with the headline):  make report"
 	@echo ""
-	@$(BIN)/python -m morphotx.report.headline results/demo/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.print_headline results/demo/leaderboard/headline.parquet
 
 ## a quick look (about a third of `make run`'s time): 5 of the 16 models, treatment-level
 ## classification variants only (config/quick.yaml says what is left out); results/quick/, its report
@@ -37,7 +37,7 @@ quick: $(STAMP)
 	@echo ""
 	@echo "Quick look (5 of 16 models; make run for all): results/quick/   HTML report: results/quick/report.html"
 	@echo ""
-	@$(BIN)/python -m morphotx.report.headline results/quick/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.print_headline results/quick/leaderboard/headline.parquet
 
 ## the whole test suite: test-fast's unit tests first, then test-rest (workflow, SLURM and slow
 ## tests); each test runs once (CI: make lint, then make test)

@@ -261,7 +261,7 @@ def report_front_page():
     if "--report" not in sys.argv or not os.path.exists(headline):
         return static
     import pandas as pd
-    from morphotx.report.headline import front_page_rst
+    from morphotx.report.headline_text import front_page_rst
 
     path = os.path.abspath(
         f"{OUT}/report/front_page.rst"

@@ -793,12 +793,11 @@ def headline(table: str, out: str):
     out : str
         The 300 dpi PNG; the PDF and the report's screen rendition are written beside it (``_save``).
     """
-    from .headline import _label as metric_label
-    from .headline import _metric_of
+    from .headline_text import metric_label, metric_of
 
     t = read_table(table)
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.32 * max(len(t), 1) + 1.8), sharey=True, layout="constrained")
-    metric = _metric_of(t)
+    metric = metric_of(t)
     if t.empty or metric not in t.columns or not np.isfinite(t[metric].to_numpy(float)).any():
         why = "empty headline" if t.empty else f"no entry has a test {metric_label(metric)}"
         status = t["status"].dropna().astype(str) if "status" in t.columns else pd.Series(dtype=str)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..prepare.split import fold_of
-from .headline import INPUT_LABELS, RECIPE_ENTRY, _num, _p, _with_ci, choice_counts, fold_mde
+from .headline import INPUT_LABELS, RECIPE_ENTRY, choice_counts, fold_mde, number_text, p_text, with_ci_text
 
 
 def _machine(manifest: dict) -> str:
@@ -74,12 +74,12 @@ def demo_block(run: Path) -> str:
         first = str(r.get("choices") or "").split("; ")[0]
         lines.append(
             f"| ▶ {INPUT_LABELS.get(r['input'], r['input'])} | {first} | "
-            f"{_with_ci(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'])} | {r['baseline']} "
-            f"{_num(table.loc[table['entry'] == r['baseline'], metric].iloc[0])} | "
-            f"{_with_ci(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True)} | "
-            f"{_num(r['delta_mde'])} | {_num(r.get('delta_fold_mde'))} | "
-            f"{_num(_first_partition_mde(choices, table, r['entry'], folds, metric))} | "
-            f"{_p(r['delta_p_holm_best'])} | {verdict} |")
+            f"{with_ci_text(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'])} | {r['baseline']} "
+            f"{number_text(table.loc[table['entry'] == r['baseline'], metric].iloc[0])} | "
+            f"{with_ci_text(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True)} | "
+            f"{number_text(r['delta_mde'])} | {number_text(r.get('delta_fold_mde'))} | "
+            f"{number_text(_first_partition_mde(choices, table, r['entry'], folds, metric))} | "
+            f"{p_text(r['delta_p_holm_best'])} | {verdict} |")
     learned = table[table["kind"].isin(["model", "cp_only"]) & table["baseline"].notna()]
     above = learned[(learned["delta_ci_low"] > 0)]
     below = learned[(learned["delta_ci_high"] < 0)]
@@ -89,7 +89,7 @@ def demo_block(run: Path) -> str:
               f"Exploratory, every learned entry ({len(learned)} comparisons): {len(above)} above and {len(below)} below "
               f"their baseline by their own CI, {len(holm_kept)} significant after Holm's correction "
               f"({', '.join(holm_kept['entry']) or 'none'}); their minimum detectable effects "
-              f"{_num(mde.min()) if len(mde) else '—'}–{_num(mde.max()) if len(mde) else '—'} "
+              f"{number_text(mde.min()) if len(mde) else '—'}–{number_text(mde.max()) if len(mde) else '—'} "
               f"(Δ's method: {', '.join(sorted(set(learned['delta_method'].dropna())))})."]
     recipes = choices[choices["entry"] == RECIPE_ENTRY]
     if len(recipes):
