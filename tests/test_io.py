@@ -111,7 +111,7 @@ def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tm
     import stat
 
     from morphotx.io import atomic_directory
-    from morphotx.report.figures import _save
+    from morphotx.report.plotting import save_figure as _save
 
     stale = tmp_path / ".figures.tmp999999"
     stale.mkdir()

@@ -156,7 +156,7 @@ def test_report_is_one_html_with_every_figure(run_a):
 
 def _embeds_only_screen_renditions(html: str, figures: Path):
     """Every image the report embeds is a figure's 100 dpi palette rendition (``<name>.screen.png``,
-    figures._save), byte for byte, and every figure of the run is embedded once: the 300 dpi PNGs
+    plotting.save_figure), byte for byte, and every figure of the run is embedded once: the 300 dpi PNGs
     and the PDFs stay files beside the report."""
     import base64
     import io

@@ -1,7 +1,7 @@
 # Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
 # (`make report`) with its caption from workflow/report/. Every figure is a 300 dpi PNG (the
 # output `out`, the function's parameter) plus, beside it, a PDF vector copy and a 100 dpi
-# palette PNG `<name>.screen.png` (unnamed outputs: figures._save writes all three; in the
+# palette PNG `<name>.screen.png` (unnamed outputs: plotting.save_figure writes all three; in the
 # per-model directories, three per model). The report embeds the screen rendition only, so that
 # report.html stays small; the 300 dpi PNG and the PDF are files in results/<name>/figures/.
 FIG = f"{OUT}/figures"
@@ -16,8 +16,8 @@ rule figure_loss_curves:
             for s in SEEDS
         ],
     output:
-        f"{FIG}/loss_curves.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        report(  # the screen rendition (figures._save), the one the report embeds
+        f"{FIG}/loss_curves.pdf",  # the PDF copy (written beside the PNG by plotting.save_figure)
+        report(  # the screen rendition (plotting.save_figure), the one the report embeds
             f"{FIG}/loss_curves.screen.png",
             caption=f"{REPORT}/loss_curves.rst",
             category="2. Training",
@@ -64,8 +64,8 @@ rule figure_leaderboard:
     input:
         board=rules.leaderboard.output.leaderboard,
     output:
-        f"{FIG}/leaderboard.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        report(  # the screen rendition (figures._save), the one the report embeds
+        f"{FIG}/leaderboard.pdf",  # the PDF copy (written beside the PNG by plotting.save_figure)
+        report(  # the screen rendition (plotting.save_figure), the one the report embeds
             f"{FIG}/leaderboard.screen.png",
             caption=f"{REPORT}/leaderboard_chart.rst",
             category="1. Leaderboard",
@@ -123,8 +123,8 @@ rule figure_headline:
     input:
         table=rules.headline.output.parquet,
     output:
-        f"{FIG}/headline.pdf",  # the PDF copy (written beside the PNG by figures._save)
-        report(  # the screen rendition (figures._save), the one the report embeds
+        f"{FIG}/headline.pdf",  # the PDF copy (written beside the PNG by plotting.save_figure)
+        report(  # the screen rendition (plotting.save_figure), the one the report embeds
             f"{FIG}/headline.screen.png",
             caption=f"{REPORT}/headline_chart.rst",
             category="0. Headline",
@@ -172,8 +172,8 @@ for _fig, _arg, _table, _cat in [
         input:
             **{_arg: getattr(rules.leaderboard.output, _table)},
         output:
-            f"{FIG}/{_fig}.pdf",  # the PDF copy (written beside the PNG by figures._save)
-            report(  # the screen rendition (figures._save), the one the report embeds
+            f"{FIG}/{_fig}.pdf",  # the PDF copy (written beside the PNG by plotting.save_figure)
+            report(  # the screen rendition (plotting.save_figure), the one the report embeds
                 f"{FIG}/{_fig}.screen.png",
                 caption=f"{REPORT}/{_fig}.rst",
                 category=_cat,
