@@ -52,7 +52,7 @@ def callee(stem: str) -> tuple[str, ast.expr]:
 
 def figure_names() -> set[str]:
     """The figure rules' names without ``figure_``: plain ``rule figure_<x>`` and the loop's list."""
-    text = (RULES / "figures.smk").read_text()
+    text = (RULES / "report.smk").read_text()
     names = set(re.findall(r"^rule figure_(\w+):", text, re.M))
     loop = re.search(r"^for _fig\b.* in (\[.*?\n\]):", text, re.M | re.S)
     return names | {row[0] for row in ast.literal_eval(loop.group(1))}

@@ -1,3 +1,155 @@
+# Reporting: the exploratory leaderboard (mean ± sd over the repetitions: folds × seeds), the
+# headline, the training summary, the run manifest and the figures.
+LEADERBOARD = f"{OUT}/leaderboard"
+
+
+rule leaderboard:
+    """Every score of every model, baseline and seed in one table (Parquet, Markdown, TSV)."""
+    input:
+        **{
+            f"eval_{k}": [
+                evaluation_files(s, fold, seed)[k]
+                for s in [*MODELS, "raw"]
+                for fold in FOLDS
+                for seed in SEEDS
+            ]
+            for k in EVAL_TABLES
+        },
+        **{
+            # latent arithmetic: the first fold only (it is not part of the headline)
+            f"arith_{k}": [
+                arithmetic_files(n, FOLDS[0], seed)[k] for n in VAES for seed in SEEDS
+            ]
+            for k in ARITH_TABLES
+        },
+        **{
+            f"eval_{'' if k == 'reconstruction' else 'reconstruction_'}{k}": [
+                reconstruction_files(n, FOLDS[0], seed)[k]
+                for n in DECODERS
+                for seed in SEEDS
+            ]
+            for k in RECON_TABLES
+        },
+    output:
+        **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
+        **{
+            f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet"
+            for k in ARITH_TABLES
+        },
+        reconstruction=f"{LEADERBOARD}/all_reconstruction.parquet",
+        reconstruction_samples=f"{LEADERBOARD}/all_reconstruction_samples.parquet",
+        reconstruction_curves=f"{LEADERBOARD}/all_reconstruction_curves.parquet",
+        leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
+        markdown=f"{LEADERBOARD}/leaderboard.md",
+        tsv=report(
+            f"{LEADERBOARD}/leaderboard.tsv",
+            caption="../report/leaderboard.rst",
+            category="1. Leaderboard",
+        ),
+    log:
+        f"{LOGS}/leaderboard.log",
+    benchmark:
+        f"{BENCH}/leaderboard.tsv"
+    conda:
+        ENVS["evaluate"]
+    threads: THREADS
+    resources:
+        **RES["default"],
+    params:
+        seeds=len(SEEDS) * len(FOLDS),
+    script:
+        "../scripts/leaderboard.py"
+
+
+rule headline:
+    """The result to quote: each model's configuration chosen on validation compounds, its test
+    scores with 95 % CIs over the repetitions, and the paired difference to the raw baselines.
+    """
+    input:
+        classification=[rules.leaderboard.output.classification],
+        embedding_metrics=[rules.leaderboard.output.embedding_metrics],
+        predictions=[rules.leaderboard.output.predictions],
+        recipes=expand(rules.preprocess_cp.output.choice, fold=FOLDS),
+    output:
+        parquet=f"{LEADERBOARD}/headline.parquet",
+        md=f"{LEADERBOARD}/headline.md",
+        choices=f"{LEADERBOARD}/headline_choices.parquet",
+        tsv=report(
+            f"{LEADERBOARD}/headline.tsv",
+            caption="../report/headline.rst",
+            category="0. Headline",
+        ),
+    log:
+        f"{LOGS}/headline.log",
+    benchmark:
+        f"{BENCH}/headline.tsv"
+    conda:
+        ENVS["evaluate"]
+    threads: THREADS
+    resources:
+        **RES["default"],
+    params:
+        **config["headline"],
+        split_mode=config["split"]["mode"],
+        folds=config["split"]["folds"],
+    script:
+        "../scripts/headline.py"
+
+
+rule training_summary:
+    """Best (validation-chosen) epoch, epochs run and selection score of every training run."""
+    input:
+        params_json=[
+            f"{OUT}/models/{m}/fold{f}/seed{s}/params.json"
+            for m in MODELS
+            for f in FOLDS
+            for s in SEEDS
+        ],
+    output:
+        parquet=f"{LEADERBOARD}/training.parquet",
+        tsv=report(
+            f"{LEADERBOARD}/training.tsv",
+            caption="../report/training.rst",
+            category="2. Training",
+        ),
+    log:
+        f"{LOGS}/training_summary.log",
+    conda:
+        ENVS["evaluate"]
+    threads: THREADS
+    resources:
+        **RES["default"],
+    script:
+        "../scripts/training_summary.py"
+
+
+rule manifest:
+    """What produced these results: config, git commit, platform, packages, raw input checksums."""
+    input:
+        **moa_map_input(),
+        cell_painting=raw_input("cell_painting"),
+        l1000=raw_input("l1000"),
+        probe_map=raw_input("probe_map"),
+    output:
+        output=report(
+            f"{OUT}/manifest.json",
+            caption="../report/manifest.rst",
+            category="0. Headline",
+        ),
+    log:
+        f"{LOGS}/manifest.log",
+    conda:
+        ENVS["train"]  # torch: the manifest names the GPU
+    threads: THREADS
+    resources:
+        **RES["default"],
+    params:
+        config=config,
+        git=GIT,
+    script:
+        "../scripts/manifest.py"
+
+
 # Figures of the study, drawn from the leaderboard's long tables; each is in the HTML report
 # (`make report`) with its caption from workflow/report/. Every figure is a 300 dpi PNG (the
 # output `out`, the function's parameter) plus, beside it, a PDF vector copy and a 100 dpi
