@@ -227,7 +227,7 @@ def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
     # ...and reach the leaderboard instead of disappearing
     board = build(c, em, pd.DataFrame())
     row = board[(board["variant"] == "uncollapsed") & (board["classifier"] == "knn")].iloc[0]
-    assert row["status"].startswith("nan_embedding (1/1 seeds)")
+    assert row["status"].startswith("nan_embedding (1/1 repetitions)")
     assert "nan_embedding" in markdown(board, 1)
 
 
@@ -268,7 +268,7 @@ def test_leaderboard_mean_sd_and_status():
     board = build(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
     r = board.iloc[0]
     assert r["macro_f1_mean"] == pytest.approx(0.6) and r["macro_f1_sd"] == pytest.approx(np.std([.5, .7, .6], ddof=1))
-    assert r["status"] == "not_converged (1/3 seeds): hit max_iter" and r["n_seeds"] == 3
+    assert r["status"] == "not_converged (1/3 repetitions): hit max_iter" and r["n_repetitions"] == 3
 
 
 def test_library_defaults_are_the_settings_defaults():

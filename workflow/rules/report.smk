@@ -56,7 +56,7 @@ rule leaderboard:
     resources:
         **RES["default"],
     params:
-        seeds=len(SEEDS) * len(FOLDS),
+        repetitions=len(SEEDS) * len(FOLDS),
     script:
         "../scripts/leaderboard.py"
 

@@ -10,14 +10,14 @@ Rows: ``(source, view, level, variant, classifier)`` where ``source`` is a model
 fusion ``late_fusion``). Columns:
 
 * classification metrics (``macro_f1``, ``weighted_f1``, ``accuracy``, ``n_moas_nonzero_f1``) as
-  ``<metric>_mean`` / ``<metric>_sd`` over the seeds;
+  ``<metric>_mean`` / ``<metric>_sd`` over the repetitions (folds × seeds);
 * ``status`` — ``ok``, or every non-ok status with its count and first reason, so a failed or
   unconverged classifier or a NaN embedding is visible rather than dropped;
 * embedding metrics (MOAProfiler, copairs mAP, held-out votes, seed 003's cluster quality) of
   the row's ``(source, view, level)``, on rows whose variant is the plain embedding (``raw+`` variants are classification
   only); cross-modal Recall@k and latent-arithmetic z-scores are per model, on all its rows.
 
-Also writes the concatenated long tables (every seed) that the figures read.
+Also writes the concatenated long tables (every repetition) that the figures read.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def _status(g: pd.DataFrame) -> str:
     parts = []
     for st, b in bad.groupby("status"):
         reason = str(b["reason"].iloc[0])
-        parts.append(f"{st} ({len(b)}/{len(g)} seeds): {reason}" if reason else f"{st} ({len(b)}/{len(g)} seeds)")
+        parts.append(f"{st} ({len(b)}/{len(g)} repetitions): {reason}" if reason else f"{st} ({len(b)}/{len(g)} repetitions)")
     return "; ".join(parts)
 
 
@@ -79,8 +79,8 @@ def build(classification: pd.DataFrame, embedding: pd.DataFrame, zscores: pd.Dat
     # non-finite metrics of a failed row do not enter the mean; the status column says why
     board = _mean_sd(cls, KEYS, CLASSIFICATION)
     stat = cls.groupby(KEYS, dropna=False).apply(
-        lambda g: pd.Series({"status": _status(g), "n_seeds": len(g[["fold", "seed"]].drop_duplicates()),
-                             "n_seeds_scored": int(g["macro_f1"].notna().sum())}), include_groups=False).reset_index()
+        lambda g: pd.Series({"status": _status(g), "n_repetitions": len(g[["fold", "seed"]].drop_duplicates()),
+                             "n_repetitions_scored": int(g["macro_f1"].notna().sum())}), include_groups=False).reset_index()
     board = board.merge(stat, on=KEYS, how="outer")
     if len(embedding):
         embedding = embedding.copy()
@@ -118,14 +118,14 @@ def _fmt(mean, sd, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}" if pd.notna(sd) else f"{mean:.{digits}f}"
 
 
-def markdown(board: pd.DataFrame, seeds: int) -> str:
+def markdown(board: pd.DataFrame, repetitions: int) -> str:
     """The leaderboard as a Markdown page: a note that it is exploratory, a legend and the table.
 
     Parameters
     ----------
     board : pandas.DataFrame
         The table from :func:`build`.
-    seeds : int
+    repetitions : int
         Number of repetitions (folds × seeds), quoted in the legend.
 
     Returns
@@ -147,7 +147,7 @@ def markdown(board: pd.DataFrame, seeds: int) -> str:
         "test scores (selection on the test compounds). Quote `headline.md` instead, whose configurations are "
         "chosen on validation compounds.",
         "",
-        f"Compound-held-out test compounds; mean ± sd over {seeds} repetition(s) (folds × seeds). Sorted by macro F1. `source = raw` rows are "
+        f"Compound-held-out test compounds; mean ± sd over {repetitions} repetition(s) (folds × seeds). Sorted by macro F1. `source = raw` rows are "
         "the raw-feature baselines (cp, l1000, early fusion `both`, late fusion). Embedding metrics (kNN curve, "
         "mAP, enrichment) are on rows whose variant is the plain embedding. Columns: macro/weighted F1 and accuracy "
         "of the classifier on test compounds; number of MoAs with F1 > 0; best weighted F1 of leave-one-out kNN "
@@ -161,7 +161,7 @@ def markdown(board: pd.DataFrame, seeds: int) -> str:
     return "\n".join(lines)
 
 
-def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: int) -> pd.DataFrame:
+def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], repetitions: int) -> pd.DataFrame:
     """Combine every evaluation and arithmetic job's tables and rank the scores (:func:`build`).
 
     Parameters
@@ -172,7 +172,7 @@ def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: in
     outputs : dict of str to str
         ``leaderboard`` (Parquet), ``markdown``, ``tsv`` and one combined Parquet per table name
         (``<table>``, ``arithmetic_<table>``), all written together.
-    seeds : int
+    repetitions : int
         The number of repetitions, folds × training seeds (the rule's value), quoted in the
         markdown's legend.
 
@@ -200,7 +200,7 @@ def leaderboard(inputs: dict[str, list[str]], outputs: dict[str, str], seeds: in
         paths = dict(zip(keys, tmps))
         write_parquet(board, paths["leaderboard"])
         with open(paths["markdown"], "w") as fh:
-            fh.write(markdown(board, seeds))
+            fh.write(markdown(board, repetitions))
         board.to_csv(paths["tsv"], sep="\t", index=False, float_format="%.4g")
         for k, t in combined.items():
             write_parquet(t, paths[k])
