@@ -65,7 +65,7 @@ def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
     assert 0 <= val["macro_f1"] <= 1
     assert chosen["param_validation_macro_f1"].to_numpy() == pytest.approx(mine["value"].max())
     assert (em["metric"] == "percent_replicating").any()
-    # seed 003's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds
+    # Ha 2025's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds
     got = em[(em["view"] == "cp") & (em["level"] == "uncollapsed")].set_index("metric")
     assert (got.loc[["replicate_silhouette", "replicate_ami", "replicate_ari"], "status"] == "ok").all(), got
     assert -1 <= got.loc["replicate_silhouette", "value"] <= 1 and got.loc["replicate_ami", "value"] <= 1
@@ -359,7 +359,7 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
 
 
 def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_one_dose():
-    """Seed 001: every feature minus the mean of the same plate's DMSO wells, divided by their SD;
+    """Wong 2023: every feature minus the mean of the same plate's DMSO wells, divided by their SD;
     LINCS metrics on 10 µM only. Checked by hand on a two-plate toy; tables without DMSO rows are
     recorded not applicable rather than scored unstandardised."""
     from morphotx.evaluate.embedding_metrics import moaprofiler_table
@@ -383,7 +383,7 @@ def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_on
 
 
 def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso():
-    """``batch_correction: tvn`` (seed 004): the cp uncollapsed table is corrected with each plate's
+    """``batch_correction: tvn`` (Lu 2025): the cp uncollapsed table is corrected with each plate's
     DMSO rows (plate B = plate A + 10: after correction the replicates coincide), its collapsed
     table becomes the mean of the corrected replicate rows, and the pair view (no DMSO rows) is
     scored as it is with a ``not_applicable`` reason. ``none`` leaves every table as it is."""
@@ -422,7 +422,7 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
 
 
 def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
-    """Seed 003's cluster quality: replicates by treatment (uncollapsed) and MoAs by compound
+    """Ha 2025's cluster quality: replicates by treatment (uncollapsed) and MoAs by compound
     (collapsed; the doses of a compound become one row, so a compound alone cannot make a cluster).
     Toy: two MoAs, two test compounds each, two doses per compound pointing the same way."""
     from morphotx.evaluate.embedding_metrics import cluster_metrics

@@ -152,7 +152,7 @@ def test_heldout_votes_hand_toy():
     Xtr = np.array([[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.1]], float)
     ytr = np.array(["a", "a", "b", "b"])
     # compound x: two rows look like a, one like b → individual vote a; compound y: b-like
-    # compound z's MoA c has no training compound: kept in the table, not scored (seed 001)
+    # compound z's MoA c has no training compound: kept in the table, not scored (Wong 2023)
     Xte = np.array([[1, 0, 0.05], [0.9, 0, 0], [0, 1, 0], [0.1, 1, 0], [0, 1.2, 0], [0, 0, 1]], float)
     yte = np.array(["a", "a", "a", "b", "b", "c"])
     cte = np.array(["x", "x", "x", "y", "y", "z"])

@@ -129,7 +129,7 @@ def test_percent_replicating_on_toys_with_known_answers():
 
 
 def test_typical_variation_normalisation_removes_a_plate_offset_exactly():
-    """Seed 004's control-based correction on a 1-D toy solved by hand. Plate A: DMSO 0 and 2,
+    """Lu 2025's control-based correction on a 1-D toy solved by hand. Plate A: DMSO 0 and 2,
     treatment t at 3; plate B is plate A shifted by 10. PCA on the four DMSO rows only centres
     (and may flip the sign); each plate's DMSO rows then have mean 1 (A) / 11 (B) and SD 1, so t
     becomes ±(3 - 1) / 1 = ±2 on both plates: the offset is gone and replicates coincide."""

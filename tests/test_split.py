@@ -187,7 +187,7 @@ W = {"train": 0.6, "validation": 0.1, "test": 0.3}
 
 
 def test_well_holdout_splits_each_compound_60_10_30_and_keeps_test_moas_multi_compound():
-    """Seed 001's well holdout on a toy whose answer is known by hand: every compound has 20
+    """Wong 2023's well holdout on a toy whose answer is known by hand: every compound has 20
     replicate slots (2 doses × 10), so a split stratified by compound gives each compound 12 / 2 / 6
     slots; the single-compound MoAs D and E lose their 6 test slots to ``excluded``; every
     compound is in train and test at once (that is the scheme: not an unseen-compound test); a

@@ -122,7 +122,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert (recon["emd_simulated"] > 0).all()
     samples = pd.read_parquet(out / "leaderboard" / "all_reconstruction_samples.parquet")
     curves = pd.read_parquet(out / "leaderboard" / "all_reconstruction_curves.parquet")
-    assert set(samples["data"]) == set(curves["data"]) == {"real", "shuffled"}  # seed 002's shuffled control
+    assert set(samples["data"]) == set(curves["data"]) == {"real", "shuffled"}  # Chow 2022's shuffled control
     assert (samples.groupby("data").size() == recon["n_treatments"].iloc[0]).all()
     zs = pd.read_parquet(out / "leaderboard" / "all_arithmetic_zscores.parquet")
     assert set(zip(zs["variant"], zs["input"])) == {("mmd", "cp")}
@@ -289,7 +289,7 @@ def test_one_compound_per_moa_runs_to_the_end_and_says_why_nothing_is_classified
 
 @pytest.mark.workflow
 def test_well_holdout_runs_to_the_end(tmp_path):
-    """``split.mode: well_holdout`` (seed 001's scheme) through make run's targets: the headline
+    """``split.mode: well_holdout`` (Wong 2023's scheme) through make run's targets: the headline
     scores held-out wells and says on every row that it is not an unseen-compound test."""
     res = snakemake(tmp_path, models=["vae_mmd_cp"],
                     config={"split": {"folds": 1, "mode": "well_holdout",
@@ -326,7 +326,7 @@ def test_dry_run_and_lint(tmp_path):
     for rule in ["demo_data", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "pair", "headline"]:
         assert rule in res.stdout
     assert "NOT an unseen-compound test" not in res.stderr
-    # seed 001's well holdout is accepted, and the workflow says at start-up what it is not
+    # Wong 2023's well holdout is accepted, and the workflow says at start-up what it is not
     well = snakemake(tmp_path / "well", "-n", config={"split": {"mode": "well_holdout", "folds": 1, "fractions": {
         "train": 0.6, "validation": 0.1, "test": 0.3}}})
     assert well.returncode == 0 and "NOT an unseen-compound test" in well.stderr, well.stderr[-3000:]

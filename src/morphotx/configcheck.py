@@ -104,7 +104,7 @@ def check_fractions(fractions: dict) -> tuple[float, float, float]:
 
 
 MODES = ("compound", "moa_disjoint", "well_holdout")
-WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (seed 001's well-holdout scheme): test wells belong to "
+WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (Wong 2023's well-holdout scheme): test wells belong to "
                         "compounds that are also in training, so the scores are NOT an unseen-compound test; "
                         "use split.mode: compound for held-out compounds")
 

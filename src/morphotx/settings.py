@@ -238,7 +238,7 @@ class EvaluateSettings:
 
 @dataclass(frozen=True)
 class ArithmeticSettings:
-    """``arithmetic``: seed 002's latent arithmetic of the VAEs (A − DMSO + B against the real
+    """``arithmetic``: Chow 2022's latent arithmetic of the VAEs (A − DMSO + B against the real
     A∩B, with ``shuffles`` label-shuffled controls and a ``pca_components`` PCA baseline) and their
     latent traversals (:mod:`morphotx.evaluate.arithmetic`).
     """
@@ -253,7 +253,7 @@ class ArithmeticSettings:
 @dataclass(frozen=True)
 class ReconstructionSettings:
     """``reconstruction``: held-out reconstruction of the translator and the VAEs
-    (:mod:`morphotx.evaluate.reconstruction`); ``shuffled_control``: seed 002's feature-permuted VAE beside
+    (:mod:`morphotx.evaluate.reconstruction`); ``shuffled_control``: Chow 2022's feature-permuted VAE beside
     each VAE.
     """
 

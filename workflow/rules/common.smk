@@ -183,7 +183,7 @@ EVAL_CFG["validation_map"] = SETTINGS.headline.metric == "moa_map"
 
 def eval_views(name):
     """Views scored: every view (``all``), or the primary view plus the Cell-Painting-only view
-    where the model has one (``primary``; seed 003's new-compound case)."""
+    where the model has one (``primary``; Ha 2025's new-compound case)."""
     if SETTINGS.evaluate.views == "all":
         return VIEWS[name]
     return sorted({primary_view(HP[name])} | ({"cp"} & set(VIEWS[name])))

@@ -1,4 +1,4 @@
-"""Latent-space arithmetic for polypharmacology and latent traversals (seed 002, §2.3 and Fig 3).
+"""Latent-space arithmetic for polypharmacology and latent traversals (Chow 2022, §2.3 and Fig 3).
 
 **Arithmetic.** For every compound annotated with exactly two MoAs ``A|B`` whose single MoAs ``A``
 and ``B`` both exist among single-MoA compounds, predict the ``A ∩ B`` profile as
@@ -21,7 +21,7 @@ Per combination and method, ``z = (d_real − mean(d_shuffled)) / sd(d_shuffled)
 two-sided p-value (one-sample z), for L2 (negative z = better than random) and Pearson
 (positive z = better).
 
-**Traversal** (seed 002, Methods and S-figure of latent traversals). For each latent unit ``j``:
+**Traversal** (Chow 2022, Methods and S-figure of latent traversals). For each latent unit ``j``:
 decode ``z = +k·s_j e_j`` and ``z = −k·s_j e_j`` (all other units 0, ``k = traversal_sd``), take
 the difference of the two reconstructions and average it within each Cell Painting feature group
 (compartment × channel, AreaShape, other). The paper's setting is the default:

@@ -30,7 +30,7 @@ def _metric_rows(metrics: dict, status="ok", reason="") -> list[dict]:
 
 
 def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
-    """The rows seed 001's metrics are computed on, with its preprocessing where asked:
+    """The rows Wong 2023's metrics are computed on, with its preprocessing where asked:
     ``moaprofiler_dose_uM`` keeps one recoded dose (the paper: 10 µM) and the controls;
     ``moaprofiler_dmso: plate`` standardises every feature to the DMSO rows of the same plate
     (mean 0, SD 1; the paper's "DMSO-standardization"; a plate with fewer than two DMSO rows uses
@@ -58,7 +58,7 @@ def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
 
 
 def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFrame]]:
-    """Seed 001's (MOAProfiler) metrics of one table.
+    """Wong 2023's (MOAProfiler) metrics of one table.
 
     Held-out votes compare the single-MoA test compounds with the training rows' MoA MLEs; the
     test-set analyses (enrichment at the PCC percentiles, PCC deltas and the three pair groups, the
@@ -151,7 +151,7 @@ def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple
         ``tvn``: each uncollapsed table with two or more DMSO rows and a plate column corrected by
         :func:`morphotx.evaluate.retrieval.typical_variation_normalisation` (batch = plate); the collapsed
         table of such a view replaced by the mean of the corrected treated rows of each treatment
-        (seed 004 corrects, then aggregates with the mean; its DMSO row by the mean of the
+        (Lu 2025 corrects, then aggregates with the mean; its DMSO row by the mean of the
         corrected DMSO rows); the other tables as they are. ``row`` is the ``batch_correction``
         metric row: ``status`` ``ok`` (value 1) or ``not_applicable`` (value 0) with the reason.
     """
@@ -254,7 +254,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
 
 
 def cluster_metrics(t: Table, cfg: dict) -> list[dict]:
-    """Seed 003's cluster quality (:func:`morphotx.evaluate.retrieval.cluster_quality`) on test rows.
+    """Ha 2025's cluster quality (:func:`morphotx.evaluate.retrieval.cluster_quality`) on test rows.
 
     * uncollapsed level — **replicates**: the treated test rows of treatments with two or more
       replicates, labelled by treatment: ``replicate_silhouette``, ``replicate_ami``,

@@ -9,7 +9,7 @@ One call per (model, seed) writes five tidy Parquet tables that the leaderboard 
                        predicted (no training compound).
 ``embedding_metrics``  long table (view, level, metric, value, status, reason): MOAProfiler
                        metrics, held-out votes, copairs mAP, cluster quality of replicates and
-                       MoAs (seed 003), cross-modal Recall@k.
+                       MoAs (Ha 2025), cross-modal Recall@k.
 ``curves``             enrichment vs PCC percentile, kNN weighted F1/precision/recall vs k, the
                        curve that chose the classifier's k (validation compounds, or grouped CV).
 ``map``                copairs per-group mAP with p-values (replicate retrieval per treatment,
@@ -28,7 +28,7 @@ Protocol (the same for every model and baseline):
   **single-MoA** compounds (a multi-MoA compound has no single right class); multi-MoA compounds
   are used by latent-space arithmetic (:mod:`morphotx.evaluate.arithmetic`). DMSO is excluded except as the
   negative set of replicate mAP.
-* **Variants** (study 000): ``uncollapsed`` (every replicate; for the ``both`` view, pairs of a
+* **Variants** (Saha 2025): ``uncollapsed`` (every replicate; for the ``both`` view, pairs of a
   Cell Painting and an L1000 replicate of the treatment: by default a cyclic matching in which
   every replicate appears, not all m × n Cartesian pairs, see :func:`~.tables.cyclic_pairs`), ``collapsed`` (one row per compound-dose), ``raw+uncollapsed`` and
   ``raw+collapsed``: the embedding and the matching preprocessed raw features, each block
@@ -37,15 +37,15 @@ Protocol (the same for every model and baseline):
 * **MOAProfiler metrics** (:mod:`morphotx.evaluate.moaprofiler`) run on the test rows of MoAs with at
   least ``min_compounds_per_moa`` test compounds (the paper drops single-compound MoAs); held-out
   votes use training MLEs and the single-MoA test compounds whose MoA has a training compound
-  (seed 001; the others are counted as ``n_compounds_unseen_moa``).
-* **Batch correction before retrieval** (``batch_correction: tvn``, seed 004): replicate mAP,
+  (Wong 2023; the others are counted as ``n_compounds_unseen_moa``).
+* **Batch correction before retrieval** (``batch_correction: tvn``, Lu 2025): replicate mAP,
   percent replicating and MoA mAP are computed on embeddings corrected with the DMSO rows of each
   plate (:func:`morphotx.evaluate.retrieval.typical_variation_normalisation`); collapsed rows are then the
-  mean of the corrected replicate rows of the treatment (seed 004 corrects per batch, then
+  mean of the corrected replicate rows of the treatment (Lu 2025 corrects per batch, then
   aggregates with the mean). Tables without DMSO replicate rows (pair views, and the collapsed
   tables of views whose uncollapsed table has none) are scored as they are, and a
   ``batch_correction`` row records ``not_applicable`` with the reason. Classification and the
-  MOAProfiler metrics do not use it (seed 001's own DMSO step is ``moaprofiler_dmso``).
+  MOAProfiler metrics do not use it (Wong 2023's own DMSO step is ``moaprofiler_dmso``).
 * **Baselines** (``source = raw``): raw Cell Painting and raw L1000 at both levels, early fusion
   (blocks standardised, L2-normalised, concatenated) and late fusion (the average of the Cell
   Painting and L1000 classifiers' probabilities, Haghighi et al. 2022) at the collapsed level,

@@ -1,4 +1,4 @@
-"""MOAProfiler's embedding metrics (seed 001, Methods "embedding analysis" and "held-out compounds").
+"""MOAProfiler's embedding metrics (Wong 2023, Methods "embedding analysis" and "held-out compounds").
 
 Every function takes an embedding matrix ``X`` (rows = profiles), the MoA label of each row
 (single-MoA rows only: a multi-MoA compound has no single class) and the compound of each row.
@@ -278,7 +278,7 @@ def heldout_votes(X_train, moa_train, X_test, moa_test, compound_test) -> tuple[
     """Training MLEs (median per MoA); per-compound predictions by individual and aggregated vote.
 
     Individual vote ties go to the tied MoA with the higher mean PCC over the compound's rows.
-    As in seed 001, only held-out compounds whose MoA has a training compound are scored (a MoA
+    As in Wong 2023, only held-out compounds whose MoA has a training compound are scored (a MoA
     without an MLE can never be predicted); the others stay in the per-compound table with
     ``moa_in_training`` False and are counted in ``n_compounds_unseen_moa``.
     Returns (summary: accuracy and weighted F1 of each vote over the scored compounds, per-compound table).

@@ -1,9 +1,9 @@
 """How well the generative models reproduce profiles of compounds they never saw.
 
-* **Translator** (study 000, L1000 → Cell Painting): a predictor, so it is scored as one — the
+* **Translator** (Saha 2025, L1000 → Cell Painting): a predictor, so it is scored as one — the
   Cell Painting profile predicted from each held-out treatment's median L1000 profile against its
   measured median Cell Painting profile.
-* **VAEs** (seed 002, the per-feature reconstruction analysis of its supplementary figures): each
+* **VAEs** (Chow 2022, the per-feature reconstruction analysis of its supplementary figures): each
   held-out treatment's median input profile encoded (posterior mean), decoded, compared with itself.
 
 Per feature, over the treatments of the ``split`` (test by default): the coefficient of
@@ -12,7 +12,7 @@ and the mean squared error, both in the model's scaled units (z-scores, or 0–1
 ``input_scale: minmax``; R² does not depend on them). Cell Painting features carry their
 compartment × channel group (:func:`arithmetic.feature_group`).
 
-**Distribution comparison** (seed 002, Table 1 and Fig 2), in the same units:
+**Distribution comparison** (Chow 2022, Table 1 and Fig 2), in the same units:
 
 * per sample (held-out treatment): the squared error averaged over features (MSE) and the
   earth mover's (1-D Wasserstein) distance between the real profile's feature values and the
@@ -22,10 +22,10 @@ compartment × channel group (:func:`arithmetic.feature_group`).
   profiles *simulated* by decoding draws from the prior N(0, I) (``emd_simulated``, VAEs only;
   Fig 2 shows the same three sets in a UMAP of the test set).
 
-**Shuffled control** (seed 002, Table 1 and S1–S3 Figs; VAEs, ``reconstruction.shuffled_control``):
+**Shuffled control** (Chow 2022, Table 1 and S1–S3 Figs; VAEs, ``reconstruction.shuffled_control``):
 the same VAE (same hyperparameters, trainer and seed) trained on profiles whose every feature is
 permuted independently across the training rows and across the validation rows
-(:meth:`.models.data.ModelData.permuted`, seed 002's "independently shuffling the rows of each
+(:meth:`.models.data.ModelData.permuted`, Chow 2022's "independently shuffling the rows of each
 column"), scored on the held-out treatments permuted the same way. Its per-sample scores go in the
 per-sample table (``data: shuffled``) and its training history beside the model's own
 (``data: real``) for the loss-curve comparison.
@@ -60,7 +60,7 @@ def r2_per_feature(target: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np
 
 def sample_scores(target: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
     """Per row: mean squared error over the features and the earth mover's (1-D Wasserstein)
-    distance between the row's feature values in ``target`` and in ``pred`` (seed 002, Table 1).
+    distance between the row's feature values in ``target`` and in ``pred`` (Chow 2022, Table 1).
     """
     emd = [float(stats.wasserstein_distance(t, p)) for t, p in zip(target, pred)]
     return pd.DataFrame({"mse": ((target - pred) ** 2).mean(1), "emd": emd})
@@ -117,7 +117,7 @@ def reconstruct(model, hp, data, split: str = "test", seed: int = 0) -> tuple[pd
 
 
 def shuffled_control(name: str, hp, ts, data, seed: int, split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seed 002's shuffled control of VAE ``name``: trained like it (``hp`` with
+    """Chow 2022's shuffled control of VAE ``name``: trained like it (``hp`` with
     ``shuffle_features``, trainer ``ts``, ``seed``) on feature-permuted training and validation
     rows, scored on the ``split``'s treatments permuted the same way. Returns ``(per-sample
     table with data: shuffled, training history)``.

@@ -12,20 +12,20 @@
   random groups of non-replicate profiles of the same sizes. Needs no DMSO rows, so it scores
   every embedding view. Hand-written (30 lines of NumPy): copairs has no such null, and the
   evaluation packages that do (cytominer-eval) are unmaintained.
-* :func:`typical_variation_normalisation` — seed 004's control-based batch correction of
+* :func:`typical_variation_normalisation` — Lu 2025's control-based batch correction of
   embeddings before retrieval (its Appendix C.3, after Celik et al.): a PCA fitted on the control
   (DMSO) rows of every batch together transforms all rows, then per batch a ``StandardScaler``
   fitted on that batch's transformed control rows scales all of its rows. scikit-learn's ``PCA``
-  and ``StandardScaler`` do the fitting; seed 004 also tried RBF and polynomial kernel PCAs and
+  and ``StandardScaler`` do the fitting; Lu 2025 also tried RBF and polynomial kernel PCAs and
   kept the best per method, morphotx uses the linear one.
-* :func:`cluster_quality` — seed 003's cluster quality of replicates and of MoAs: how well rows
+* :func:`cluster_quality` — Ha 2025's cluster quality of replicates and of MoAs: how well rows
   sharing a label (a treatment's replicates; a MoA's compounds) form clusters. The silhouette
   score of the labels (cosine distance) and the agreement (adjusted mutual information, adjusted
   Rand index) between the labels and an agglomerative clustering (average linkage, cosine) cut
   into as many clusters as there are labels. scikit-learn's silhouette and scores, scipy's
   average linkage on the condensed cosine distances (what scikit-learn's clustering runs, without
   its n × n matrix; tested equal); deterministic (no seed).
-* :func:`recall_at_k` — cross-modal Recall@k (seed 004) in both directions for models with two
+* :func:`recall_at_k` — cross-modal Recall@k (Lu 2025) in both directions for models with two
   encoders: for treatment ``i`` the query is its Cell Painting embedding and the hit is its own
   L1000 embedding among all candidates (and back). Hand-written: a dozen lines of NumPy, no
   maintained library computes this cross-modal variant on precomputed embeddings.
@@ -183,7 +183,7 @@ def percent_replicating(df: pd.DataFrame, null_size: int = 1000, percentile: flo
 
 
 def typical_variation_normalisation(X: np.ndarray, is_control, batch) -> np.ndarray:
-    """Correct embeddings for batch effects with their control rows (seed 004, Appendix C.3).
+    """Correct embeddings for batch effects with their control rows (Lu 2025, Appendix C.3).
 
     Parameters
     ----------

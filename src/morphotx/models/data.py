@@ -131,7 +131,7 @@ class ModelData:
     def permuted(self, modalities: tuple[str, ...], rng: np.random.Generator,
                  splits: tuple[str, ...] = ("train", "validation")) -> ModelData:
         """A copy whose profiles of ``modalities`` have every feature permuted independently across
-        the rows of each split in ``splits`` (seed 002's shuffled control: "independently shuffling
+        the rows of each split in ``splits`` (Chow 2022's shuffled control: "independently shuffling
         the rows of each column, thus removing all correlation between features"); each feature
         keeps its values and its distribution within the split, rows of other splits are unchanged.
         Collapsed profiles are recomputed from the permuted rows.

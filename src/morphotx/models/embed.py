@@ -260,7 +260,7 @@ def embed_profiles(checkpoint: str, cp: pd.DataFrame | None = None, l1000: pd.Da
                    view: str = "cp") -> pd.DataFrame:
     """Embed new profiles with a trained model, outside the workflow.
 
-    Seed 003's use case: a new compound measured in Cell Painting only, embedded by a model trained
+    Ha 2025's use case: a new compound measured in Cell Painting only, embedded by a model trained
     on both assays (``view="cp"``: the Cell Painting encoder of the contrastive models, SupCon with
     the L1000 branch zeroed, a Cell Painting VAE). ``view="l1000"`` takes ``l1000``; ``view="both"``
     takes both, row ``i`` of ``cp`` paired with row ``i`` of ``l1000``.

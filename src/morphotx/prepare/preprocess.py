@@ -22,7 +22,7 @@ Cell Painting recipes (``recipe``):
     5. residual NaN (rare missing measurements) set to 0, i.e. the plate's DMSO median;
     6. sphering (ZCA by default) fitted on DMSO wells.
 
-``study`` (the study's recipe, seed 000)
+``study`` (the study's recipe, Saha 2025)
     variance < 0.01 and r > 0.9 on raw features (fitted on train ∪ DMSO), then one
     RobustScaler fitted on all DMSO wells (no per-plate step), then ZCA fitted on DMSO wells.
     Steps 1, 2 and 5 above apply too; other ``feature_select`` and ``normalize`` keys are ignored.

@@ -31,14 +31,14 @@ counted in a warning). With folds, the MoAs are dealt to the folds the same way:
 fold ``f`` holds the compounds whose MoAs all lie in fold ``f``; the compounds with no MoA there
 are the training and validation candidates; the others are excluded in that fold.
 
-``mode: well_holdout`` — seed 001's well-holdout scheme (MOAProfiler's main analysis): wells,
+``mode: well_holdout`` — Wong 2023's well-holdout scheme (MOAProfiler's main analysis): wells,
 not compounds, are held out, so **the test compounds are also training compounds and this is not
 an unseen-compound test** (a warning says so when the workflow starts, and the headline carries
 it). The unit is a replicate slot: the i-th replicate (by profile id) of a treatment in each
 modality, so a treatment's Cell Painting and L1000 replicate i land in the same split and the
 pair views keep same-split pairs. Slots are split stratified by compound (scikit-learn's
 stratified ``train_test_split`` / ``StratifiedKFold``; compounds with too few slots pooled as
-above), so every compound's slots are spread ~``fractions`` over the splits (seed 001: 60/10/30,
+above), so every compound's slots are spread ~``fractions`` over the splits (Wong 2023: 60/10/30,
 ``folds: 1``; with ``folds ≥ 2`` each fold of the slots is the test set once). The paper removed
 the test wells of MoAs represented by one compound (a single-compound MoA cannot be told apart
 from its compound); here a test slot of a compound whose MoAs do not all have two or more
@@ -355,7 +355,7 @@ def well_table(*profiles: pd.DataFrame) -> pd.DataFrame:
 
 def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool = True, folds: int = 1,
                 fold: int = 0) -> pd.DataFrame:
-    """Seed 001's well-holdout split of the profiles of :func:`well_table`.
+    """Wong 2023's well-holdout split of the profiles of :func:`well_table`.
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ import pandas as pd
 from .selection import INPUT_LABELS, PROTOCOLS, RAW_CHOSEN, choice_counts
 from .statistics import CI_METHODS
 
-WELL_HOLDOUT_TEXT = ("**Well holdout (seed 001, `split.mode: well_holdout`): the test rows are held-out wells of "
+WELL_HOLDOUT_TEXT = ("**Well holdout (Wong 2023, `split.mode: well_holdout`): the test rows are held-out wells of "
                      "compounds that are also in training. This is not an unseen-compound test: its scores "
                      "measure something else than the compound-held-out headline and must not be compared "
                      "with it.**")

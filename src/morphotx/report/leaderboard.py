@@ -13,7 +13,7 @@ fusion ``late_fusion``). Columns:
   ``<metric>_mean`` / ``<metric>_sd`` over the repetitions (folds × seeds);
 * ``status`` — ``ok``, or every non-ok status with its count and first reason, so a failed or
   unconverged classifier or a NaN embedding is visible rather than dropped;
-* embedding metrics (MOAProfiler, copairs mAP, held-out votes, seed 003's cluster quality) of
+* embedding metrics (MOAProfiler, copairs mAP, held-out votes, Ha 2025's cluster quality) of
   the row's ``(source, view, level)``, on rows whose variant is the plain embedding (``raw+`` variants are classification
   only); cross-modal Recall@k and latent-arithmetic z-scores are per model, on all its rows.
 

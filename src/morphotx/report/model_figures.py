@@ -170,7 +170,7 @@ def embedding_maps(inputs: dict[str, str], outdir: str, settings: FigureSettings
 
 
 def arithmetic_distances(distances: str, out: str):
-    """Seed 002's latent arithmetic, one panel per VAE: box plots of the L2 distance between the
+    """Chow 2022's latent arithmetic, one panel per VAE: box plots of the L2 distance between the
     predicted (A − DMSO + B) and the real A∩B mean profile, in VAE, PCA and raw space, each with its
     label-shuffled control.
 
@@ -208,7 +208,7 @@ def _cluster_order(M: np.ndarray) -> np.ndarray:
 
 
 def traversal_heatmaps(traversal: str, out: str):
-    """Seed 002's traversal heatmaps: per latent unit, the decoded difference per feature group,
+    """Chow 2022's traversal heatmaps: per latent unit, the decoded difference per feature group,
     each unit's row scaled to its largest absolute value, latent units and groups ordered by
     hierarchical clustering.
 
@@ -236,15 +236,15 @@ def traversal_heatmaps(traversal: str, out: str):
         ax.set_title(f"{model} (seed {tm['seed'].min()})", fontsize=9)
         fig.colorbar(im, ax=ax, label=("|decoded(+k) − decoded(−k)|" if absolute else "decoded(+k) − decoded(−k)")
                      + ", per unit / its maximum")
-    fig.suptitle("Latent traversal (seed 002): Cell Painting feature groups (compartment × channel) moved by each "
+    fig.suptitle("Latent traversal (Chow 2022): Cell Painting feature groups (compartment × channel) moved by each "
                  "latent unit")
     save_figure(fig, out)
 
 
 def reconstruction_r2(table: str, out: str):
     """Per-feature R² on held-out treatments: the translator's Cell Painting predictions from
-    L1000 (study 000) and each VAE's reconstruction of its input (seed 002), first seed; beside it
-    seed 002's distribution comparison per feature: the earth mover's distance between the real
+    L1000 (Saha 2025) and each VAE's reconstruction of its input (Chow 2022), first seed; beside it
+    Chow 2022's distribution comparison per feature: the earth mover's distance between the real
     held-out values and the reconstructed ones, and (VAEs) profiles simulated from the prior.
 
     Parameters
@@ -294,15 +294,15 @@ def reconstruction_r2(table: str, out: str):
         ax2.tick_params(axis="x", rotation=60, labelsize=6)
         ax2.set_ylabel("per-feature EMD to the real values")
         ax2.set_title("Each feature's values over the held-out treatments, earth mover's distance:\nreal vs "
-                      "reconstructed (blue), real vs decoded N(0, I) draws (orange; seed 002 Fig 2)", fontsize=8)
+                      "reconstructed (blue), real vs decoded N(0, I) draws (orange; Chow 2022 Fig 2)", fontsize=8)
     else:
         ax2.set_axis_off()
-    fig.suptitle("Reconstruction: translator L1000 → Cell Painting (study 000) and VAE reconstructions (seed 002)")
+    fig.suptitle("Reconstruction: translator L1000 → Cell Painting (Saha 2025) and VAE reconstructions (Chow 2022)")
     save_figure(fig, out)
 
 
 def reconstruction_distributions(samples: str, out: str):
-    """Seed 002 Table 1: per held-out treatment, the earth mover's distance between its real and
+    """Chow 2022 Table 1: per held-out treatment, the earth mover's distance between its real and
     reconstructed feature values, for each model and (VAEs) its shuffled control; whiskers at the
     5th and 95th percentiles (the table's range), mean EMD and MSE under each box.
 
@@ -326,13 +326,13 @@ def reconstruction_distributions(samples: str, out: str):
         ax.tick_params(axis="x", labelsize=7)
         ax.set_ylabel("per-sample earth mover's distance")
         ax.set_title(f"{model} (seed {g['seed'].min()}, {int((g['data'] == 'real').sum())} treatments)", fontsize=9)
-    fig.suptitle("Reconstruction of held-out treatments vs the shuffled control (seed 002, Table 1): real vs "
+    fig.suptitle("Reconstruction of held-out treatments vs the shuffled control (Chow 2022, Table 1): real vs "
                  "reconstructed feature values per sample; whiskers 5–95 %; model's scaled units")
     save_figure(fig, out)
 
 
 def shuffled_control_curves(curves: str, out: str):
-    """Seed 002 S1–S3 Figs: training and validation loss per epoch of each VAE on real profiles
+    """Chow 2022 S1–S3 Figs: training and validation loss per epoch of each VAE on real profiles
     and of its shuffled control (every feature permuted across rows), first fold, first seed.
 
     Parameters
@@ -359,12 +359,12 @@ def shuffled_control_curves(curves: str, out: str):
         ax.set_ylabel("loss (reconstruction + regulariser)")
         ax.set_title(model, fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle("VAE loss on real vs feature-shuffled profiles (seed 002, S1–S3 Figs; first fold)")
+    fig.suptitle("VAE loss on real vs feature-shuffled profiles (Chow 2022, S1–S3 Figs; first fold)")
     save_figure(fig, out)
 
 
 def cross_modality(zscores: pd.DataFrame, metric: str = "l2_z", max_sd: float = 3.0) -> pd.DataFrame:
-    """Seed 002's Fig 5 comparison (the data of :func:`arithmetic_modalities`; here, not in
+    """Chow 2022's Fig 5 comparison (the data of :func:`arithmetic_modalities`; here, not in
     :mod:`morphotx.evaluate.arithmetic`, so that the figures need no PyTorch): every Cell Painting VAE paired with every L1000 VAE of the
     same variant (``zscores`` rows of method ``vae`` with ``model``, ``variant``, ``input``,
     ``combination`` and ``metric``), one row per pair and combination both predicted: the mean
@@ -389,7 +389,7 @@ def cross_modality(zscores: pd.DataFrame, metric: str = "l2_z", max_sd: float = 
 
 
 def arithmetic_modalities(zscores: str, out: str):
-    """Seed 002 Fig 5: per polypharmacology combination A∩B, the latent-arithmetic z-score (L2
+    """Chow 2022 Fig 5: per polypharmacology combination A∩B, the latent-arithmetic z-score (L2
     distance to the real A∩B against the label-shuffled predictions) of the L1000 VAE against the
     Cell Painting VAE of the same variant (mean over seeds), points beyond 3 SD excluded, the five
     best-predicted combinations (lowest sum of the two z-scores) labelled.
@@ -420,6 +420,6 @@ def arithmetic_modalities(zscores: str, out: str):
         ax.set_ylabel(f"{a}: L2 z-score (Cell Painting)")
         ax.set_title(f"{len(d)} combinations ({n_out} beyond 3 SD left out); Pearson r {r:.2f}",
                      fontsize=8)
-    fig.suptitle("Latent arithmetic per A∩B combination, L1000 vs Cell Painting VAEs (seed 002, Fig 5); z < 0: "
+    fig.suptitle("Latent arithmetic per A∩B combination, L1000 vs Cell Painting VAEs (Chow 2022, Fig 5); z < 0: "
                  "better than the label-shuffled controls; five best labelled")
     save_figure(fig, out)

@@ -150,18 +150,18 @@ def map_distributions(maps: str, out: str):
 
 
 MOAPROFILER_PANELS = [
-    ("PCC of profile pairs by group (seed 001, Fig 3f)",
+    ("PCC of profile pairs by group (Wong 2023, Fig 3f)",
      [("pcc_same_compound", "same compound"), ("pcc_other_compound_same_moa", "other compound, same MoA"),
       ("pcc_other_compound_other_moa", "other compound, other MoA")]),
-    ("PCC delta: same-MoA minus other-MoA pairs (seed 001)", [("pcc_delta", "PCC delta")]),
-    ("Class-latent assignment, weighted F1 (seed 001)", [("class_latent_f1", "weighted F1")]),
-    ("Held-out-compound votes, accuracy (seed 001, Fig 4)",
+    ("PCC delta: same-MoA minus other-MoA pairs (Wong 2023)", [("pcc_delta", "PCC delta")]),
+    ("Class-latent assignment, weighted F1 (Wong 2023)", [("class_latent_f1", "weighted F1")]),
+    ("Held-out-compound votes, accuracy (Wong 2023, Fig 4)",
      [("individual_vote_accuracy", "individual vote"), ("aggregated_vote_accuracy", "aggregated vote")]),
 ]
 
 
 def moaprofiler_summary(metrics: str, out: str):
-    """Seed 001's embedding analyses side by side for every source and view: the three-group PCC
+    """Wong 2023's embedding analyses side by side for every source and view: the three-group PCC
     comparison, the PCC delta, class-latent assignment and the held-out votes (test compounds,
     uncollapsed rows as the paper's well-level profiles; mean ± sd over repetitions).
 

@@ -25,7 +25,7 @@ RECIPE_ENTRY = "Cell Painting recipe"
 PROTOCOLS = {
     "compound": "held-out compounds",
     "moa_disjoint": "held-out compounds of held-out MoAs (zero-shot)",
-    "well_holdout": "held-out wells of training compounds (seed 001's well holdout): NOT an unseen-compound test",
+    "well_holdout": "held-out wells of training compounds (Wong 2023's well holdout): NOT an unseen-compound test",
 }
 
 
