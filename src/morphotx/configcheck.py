@@ -91,7 +91,7 @@ def resolve_headline_metric(metric: str, split_mode: str) -> str:
 
 
 # the split section (morphotx.prepare.split uses these; here so that the Snakefile's start-up check does
-# not import scikit-learn and SciPy, ~1.2 s of every Snakemake start)
+# not import scikit-learn and SciPy, which would slow every Snakemake start)
 def check_fractions(fractions: dict) -> tuple[float, float, float]:
     """``split.fractions`` as (train, validation, test); an error unless non-negative, summing to
     1, with train and test positive.

@@ -8,7 +8,7 @@ downstream rule is the same whatever the input format was.
 Delimited text is never held whole in memory. pyarrow's streaming CSV reader decodes blocks
 of ``block_mib`` MiB into record batches. Batches are buffered up to about ``row_group_mib``
 MiB and written as one Parquet row group. Peak memory is therefore a few row groups, not the
-file: about 0.4 GB for the 297 MB LINCS Cell Painting file (``make bench-convert``).
+file (``make bench-convert`` measures it on the LINCS Cell Painting file; docs/benchmarks.md).
 
 Checked before a single row is converted (one error each, naming the file and the fix):
 

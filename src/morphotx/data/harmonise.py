@@ -156,7 +156,7 @@ EXTREME_ROWS = 10_000  # rows (evenly spaced) that estimate each feature's media
 def _columnwise(plain, nan_aware, X: np.ndarray) -> np.ndarray:
     """``nan_aware(X, axis=0)`` with the columns without NaN computed by ``plain`` in one call:
     the same values, but NumPy's NaN-aware median and quantile loop over columns one at a time
-    whenever any value is NaN (8 s instead of ~1 s at LINCS Cell Painting size).
+    whenever any value is NaN (several times slower at LINCS Cell Painting size).
     """
     has_nan = np.isnan(X).any(axis=0)
     if not has_nan.any():
@@ -181,7 +181,7 @@ def extreme_values(feats: pd.DataFrame) -> np.ndarray:
         return np.zeros(X.shape, bool)
     # the centre and spread from at most EXTREME_ROWS evenly spaced rows (deterministic): a value
     # 10⁶ robust SDs out is flagged whether the SD is estimated from 10,000 rows or from 50,000,
-    # and the medians cost ~3 s per pass over a LINCS-size table
+    # and the medians over every row of a LINCS-size table are slow
     S_ = X if len(X) <= EXTREME_ROWS else X[np.linspace(0, len(X) - 1, EXTREME_ROWS).astype(np.int64)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features
@@ -346,7 +346,7 @@ ROW_TOKEN = "_row"  # in a format's profile_id: the row's position in the file
 def _profile_ids(df: pd.DataFrame, out: pd.DataFrame, fmt: dict, path: Path) -> None:
     if S.PROFILE_ID not in out:
         id_cols = fmt.get("profile_id", [])
-        if id_cols:  # column-wise string concatenation (a row-wise join took 6.5 s at LINCS size)
+        if id_cols:  # column-wise string concatenation (a row-wise join is far slower at LINCS size)
             # ROW_TOKEN: the row's position in the file (files without a well or sample id: CDRP L1000)
             parts = [pd.Series(np.arange(len(df)), index=df.index).astype(str) if c == ROW_TOKEN else df[c].astype(str)
                      for c in id_cols]

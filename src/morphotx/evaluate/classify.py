@@ -1,4 +1,4 @@
-"""MoA classifiers on embeddings (the study's "MoA Class Prediction Setup", issue 4).
+"""MoA classifiers on embeddings (the study's "MoA Class Prediction Setup").
 
 Four classifiers, each fitted on training compounds and applied to test compounds, on
 L2-normalised inputs:
@@ -19,8 +19,8 @@ L2-normalised inputs:
               high-dimensional ones (the study's settings).
 ``logreg``    multinomial (softmax) logistic regression, lbfgs, max_iter 10000: the study's
               future-work suggestion is "multi-class logistic regression"; one fit instead of one
-              per MoA (one-vs-rest, morphotx's earlier choice) and 3–4× less CPU; fitted in float32
-              (half the time of float64; validation macro-F1 equal to 3 decimals). Its inverse
+              per MoA (one-vs-rest) and less CPU; fitted in float32 (faster than float64, the
+              same validation macro-F1 to 3 decimals; docs/benchmarks.md). Its inverse
               penalty C is chosen over ``c_grid`` (default 1, 10, 100, 1000) by the validation
               compounds' macro F1 (:func:`logreg_validation`, one fit per C); the study names no C, and
               scikit-learn's C = 1 assumes standardised features: on L2-normalised rows (each
@@ -168,11 +168,10 @@ class Float32MLPClassifier(ClassifierMixin, BaseEstimator):
     """scikit-learn's ``MLPClassifier`` (solver ``adam``, ReLU, softmax output) in float32 NumPy.
 
     Hand-written, and why: the evaluation fits dozens of MLPs per job on up to ~1,500-dimensional
-    inputs (the raw+ variants); scikit-learn's float64 implementation made them ~75 % of the demo's
+    inputs (the raw+ variants); scikit-learn's float64 implementation made them most of the demo's
     evaluation time. The same network, optimiser and stopping rules in float32 with lean
-    bookkeeping take a third of its CPU time on large inputs and a fifth on small ones
-    (benchmarks/bench_classifiers.py); an earlier PyTorch version spent ~3 ms per step in
-    autograd and optimiser bookkeeping, 5× this one on small networks. What matches
+    bookkeeping take a fraction of its CPU time (``make bench-classifiers``; docs/benchmarks.md,
+    "Measurements behind choices in the code"). What matches
     scikit-learn: Glorot-uniform initialisation, Adam (β = 0.9, 0.999, ε = 1e-8, its bias
     correction), the L2 penalty ``alpha / 2 · Σ W² / batch rows`` on the weights (not the biases;
     its gradient is added to each step's, so a last partial batch is penalised as a full one),
@@ -311,8 +310,8 @@ def logreg_validation(X: np.ndarray, y, X_val: np.ndarray, y_val, c_grid, groups
     One lbfgs fit per C of ``c_grid``, each from scratch: each is scikit-learn's
     ``LogisticRegression(C=c)``. Not warm-started along the path: scikit-learn scales the
     objective by the number of rows, so from the previous C's solution the gradient is already
-    below ``tol`` and lbfgs stops after 0 iterations for C ≥ 100 (measured at LINCS size: C = 10,
-    100 and 1000 then gave the same model). Ties go to the smallest C (the strongest penalty). As
+    below ``tol`` and lbfgs stops after 0 iterations for C ≥ 100 (at LINCS size C = 10, 100 and
+    1000 then give the same model). Ties go to the smallest C (the strongest penalty). As
     for kNN's k (:func:`morphotx.evaluate.knn.knn_validation`), ``groups_val`` gives every validation
     row the prediction of the C chosen on the other half of the validation compounds
     (:func:`morphotx.evaluate.knn.crossfit_choice`), so the validation score that chooses among

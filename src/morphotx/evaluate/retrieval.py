@@ -46,15 +46,15 @@ from .. import schema as S
 from .moaprofiler import unit_rows
 
 REF = "Metadata_reference_index"
-# pairs per copairs similarity batch: copairs gathers both rows of every pair of a batch, so its
-# default (20,000) costs 1.9 GB at 1,168 features (LINCS replicate mAP); 2,000 costs 0.17 GB and
-# was no slower there
+# pairs per copairs similarity batch: copairs gathers both rows of every pair of a batch, so a
+# batch's memory is pairs × features; 2,000 pairs (copairs' default: 20,000) keep it a tenth as
+# large at the same speed (docs/benchmarks.md)
 PAIR_BATCH = 2000
 
 
 # copairs computes each pair's cosine from its two rows, gathered PAIR_BATCH pairs at a time: for
 # MoA retrieval among LINCS-size test compounds (1,596 rows × 2,398 raw+ columns, 1.3 million
-# pairs) that took 100 CPU-s, a quarter of the LINCS-size evaluation. Up to COSINE_MATRIX_MAX rows,
+# pairs) that was a large share of the LINCS-size evaluation (docs/benchmarks.md). Up to COSINE_MATRIX_MAX rows,
 # the rows' cosine matrix is computed once instead (BLAS products a block of rows at a time, kept
 # in float32 as copairs keeps similarities: 256 MB at the limit) and copairs gets each row's
 # number as its feature and a lookup in that matrix as its `distance` callable; above the limit,
@@ -270,7 +270,7 @@ def cluster_quality(X: np.ndarray, labels) -> dict[str, float]:
 def _condensed_cosine(X: np.ndarray, block: int = 1024) -> np.ndarray:
     """Cosine distances of all row pairs in scipy's condensed order, as scikit-learn computes them
     (1 − the dot product of L2-normalised rows, clipped to [0, 2]), one block of rows at a time
-    (scipy's ``pdist(X, "cosine")`` loops over pairs and took 60 s for 9,000 × 1,168 rows).
+    (scipy's ``pdist(X, "cosine")`` loops over pairs: far slower at LINCS size).
     """
     Xn = normalize(X)
     n = len(Xn)

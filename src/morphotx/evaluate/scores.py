@@ -1,7 +1,7 @@
 """F1 / precision / recall from label indices in one pass of NumPy.
 
 The kNN curves score up to 100 values of k for every cross-validation fold and every embedding;
-scikit-learn's ``f1_score`` re-validates and re-encodes its inputs on each call (≈4 ms), which
+scikit-learn's ``f1_score`` re-validates and re-encodes its inputs on each call, which
 made scoring slower than the neighbour search. These functions compute the same numbers from a
 confusion count (tested equal to ``sklearn.metrics`` with ``zero_division=0``):
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def _variant_matrix(i: int, variant: str) -> np.ndarray:
     """Table ``i``'s matrix in ``variant``, kept for the next task of this process: the tasks of
     one (table, variant) follow one another when they run in order, so it is built once, not once
-    per classifier (3.7 s for a LINCS-size ``raw+uncollapsed`` table). Read-only for its users.
+    per classifier (a LINCS-size ``raw+uncollapsed`` matrix takes seconds). Read-only for its users.
     """
     cache = _WORK["cache"]
     if (i, variant) not in cache:
@@ -95,9 +95,8 @@ def _metrics_task(i: int) -> dict[str, list]:
 # processes inherit them instead of receiving a pickled copy of gigabytes per task
 _WORK: dict = {}
 
-# rough cost of each task per matrix cell, relative to the MLP (one profiled CLIP fold: MLP
-# 20.7 CPU-s, logistic regression over four C 11.0, GMM 1.5, kNN 0.8, metrics ~2); they only
-# order the tasks (a classifier not named here counts as the MLP)
+# rough cost of each task per matrix cell, relative to the MLP, from one profiled evaluation fold
+# (docs/benchmarks.md); they only order the tasks (a classifier not named here counts as the MLP)
 _TASK_COST = {"mlp": 1.0, "logreg": 0.5, "gmm": 0.1, "knn": 0.1, "variant_map": 0.05, "metrics": 0.5}
 
 

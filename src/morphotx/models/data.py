@@ -78,7 +78,7 @@ class ModelData:
         for m, path in (("cp", cp_path), ("l1000", l1000_path)):
             df = read_table(path)
             feats = S.feature_columns(df)
-            # row-major: every batch gathers rows, ~20× slower from pandas' column-major copy
+            # row-major: every batch gathers rows, much slower from pandas' column-major copy
             X = np.ascontiguousarray(df[feats].to_numpy(dtype=np.float32, na_value=np.nan))
             if not np.isfinite(X).all():
                 raise MorphotxInputError(f"{path}: {int((~np.isfinite(X)).sum())} non-finite feature value(s); "

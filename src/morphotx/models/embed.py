@@ -9,8 +9,7 @@ For each view of the model (``both`` / ``cp`` / ``l1000``, see :mod:`.families`)
                  000's definition): the embedding of the treatment's median profile (``both``: of
                  its median Cell Painting and median L1000 profiles) — the input the
                  concatenation VAEs were trained on, and what checkpoint selection scores.
-                 ``collapse="embeddings"``: the median of its uncollapsed embeddings (morphotx's
-                 earlier choice). Set-level models (``unit: sets``) always use the model's own
+                 ``collapse="embeddings"``: the median of its uncollapsed embeddings. Set-level models (``unit: sets``) always use the model's own
                  attention-pooled embedding of all the treatment's replicates — the quantity the
                  model was trained to align.
 

@@ -177,8 +177,8 @@ def pairwise_complete_corr(X: pd.DataFrame) -> np.ndarray:
     present — the matrix ``pycytominer.cyto_utils.get_pairwise_correlation`` computes.
 
     Why not pycytominer's own call: with any NaN in the table it falls back to
-    ``DataFrame.corr``, a scalar O(rows·columns²) loop (175 s on LINCS-size fit rows with one
-    feature missing in 100 wells). Here the matrix is ``np.corrcoef`` of the table — the very call
+    ``DataFrame.corr``, a scalar O(rows·columns²) loop (minutes on LINCS-size fit rows with one
+    feature missing in some wells). Here the matrix is ``np.corrcoef`` of the table — the very call
     pycytominer makes on NaN-free tables, so there the matrices are bit-identical — and only the rows and
     columns of features with missing values are redone with BLAS sums over the pairwise-complete
     rows (on columns centred by their mean, so no catastrophic cancellation). As in pandas, a
@@ -226,7 +226,7 @@ def low_frequency_features(fit_df: pd.DataFrame, features: list[str], freq_cut: 
     when (count of its 2nd most common value) / (count of its most common) < ``freq_cut`` (0 with
     fewer than two distinct values) or (distinct values) / (rows) < ``unique_cut``; NaN is not a
     value, as in ``value_counts``/``nunique``. pycytominer runs ``value_counts`` per column through
-    ``DataFrame.apply`` (8 s of the 11 s of selection at LINCS size); the counts here are the run
+    ``DataFrame.apply`` (most of the selection's time at LINCS size); the counts here are the run
     lengths of each sorted column — the same numbers. Checked against pycytominer in
     ``tests/test_preprocess.py``.
     """
@@ -305,7 +305,7 @@ def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[
 def _fit_one_blas_thread(estimator, X):
     """Fit with one BLAS thread. pycytominer's ``Spherize`` takes the SVD of the features'
     covariance; OpenBLAS's multi-threaded LAPACK is several times slower on it than one thread
-    (1,168 x 1,168 on 2 cores: 3.8 s vs 0.9 s; 31 s once in a LINCS-size run).
+    (docs/benchmarks.md).
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return estimator.fit(X)

@@ -81,8 +81,8 @@ def cache_umap_jit() -> int:
     uncached; returns how many it turned on (0 where numba cannot cache, e.g. a read-only install
     with no user cache directory: then they compile as before).
 
-    Why: every process that fits its first UMAP compiles them, ~12 CPU-s on the development
-    machine (the maps job's largest single cost on the demo). With the cache, the first maps job
+    Why: every process that fits its first UMAP compiles them, the maps job's largest single
+    cost on the demo. With the cache, the first maps job
     after installing compiles them once and numba writes the machine code beside umap-learn's
     source (its ``__pycache__``, or numba's user cache directory when that is read-only), as it
     does for pynndescent's functions, which the library marks ``cache=True`` itself; later jobs

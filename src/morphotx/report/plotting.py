@@ -31,11 +31,10 @@ VARIANT_COLORS = {"uncollapsed": "tab:blue", "raw+uncollapsed": "tab:orange", "c
 
 DPI = 300  # the PNG's resolution (publication grade; a file beside the report, not in it)
 VECTOR = ".pdf"  # every figure also as a vector file beside its PNG (text kept as editable text)
-# The report's copy: Snakemake's --report embeds every file it shows, and 62 figures at 300 dpi
-# made the demo's report.html ~51 MB (slow to open). The screen rendition is drawn at 100 dpi
-# (1/9 of the pixels) and stored with a 256-colour palette (matplotlib's own PNG at 100 dpi is
-# still ~1/4 of the 300 dpi file; the palette cuts it ~4× more, without visible change to lines,
-# text or the 256-entry colour maps).
+# The report's copy: Snakemake's --report embeds every file it shows, and the 300 dpi figures
+# made report.html slow to open (docs/benchmarks.md). The screen rendition is drawn at 100 dpi
+# (1/9 of the pixels) and stored with a 256-colour palette, which shrinks the file several times
+# more without visible change to lines, text or the 256-entry colour maps.
 SCREEN_DPI = 100
 SCREEN = ".screen.png"
 SCREEN_COLORS = 256
