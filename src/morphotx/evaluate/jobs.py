@@ -220,25 +220,11 @@ def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collap
     ----------
     seed : int
         Seeds the classifiers (the rule's seed wildcard: the same seeds as the models').
-    cp, l1000 : str
-        The fold's preprocessed Cell Painting and L1000 profiles (Parquet): the raw-feature
-        variants' rows (``raw+uncollapsed``) and the raw baselines.
-    cp_collapsed, l1000_collapsed : str
-        The fold's treatment-level (collapsed) raw profiles (``pairs/fold<f>/*_collapsed.parquet``).
-    outputs : dict of str to str
-        The Parquet file of each table in :data:`OUTPUTS` (``classification``, ``per_moa``,
-        ``embedding_metrics``, ``curves``, ``map``, ``predictions``), written together.
+    cp, l1000, cp_collapsed, l1000_collapsed, outputs, fold, threads
+        As in :func:`evaluate_model`.
     cfg : dict, optional
-        The ``evaluate`` config section less ``views`` and ``collapse`` (classifiers, variants, k
-        selection, metrics ...), plus ``validation_map``; keys left out take
-        :class:`morphotx.settings.EvaluateSettings`'s defaults (:data:`DEFAULTS`), unknown keys are
-        an error. The ``raw+`` variants are left out (these are raw features already).
-    fold : int, default 0
-        The workflow's fold index, recorded in every table's rows (the rule runs every fold, one
-        call each).
-    threads : int, default 1
-        Worker processes for the tables' classifiers and metrics (:func:`evaluate_tables`; the
-        rule's ``threads``, config ``threads.evaluate``).
+        As in :func:`evaluate_model`; its ``raw+`` variants are left out (these are raw features
+        already).
 
     Returns
     -------

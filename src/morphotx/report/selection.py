@@ -193,11 +193,7 @@ def select(rows: pd.DataFrame, metric: str = "macro_f1", with_source: bool = Fal
 
     Parameters
     ----------
-    rows : pandas.DataFrame
-        Classification rows of one entry (test rows may be present; they are not read).
-    metric : str
-        The selection metric.
-    with_source : bool
+    rows, metric, with_source
         As in :func:`validation_scores`.
 
     Returns
