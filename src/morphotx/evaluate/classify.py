@@ -377,7 +377,7 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
                 "reason": f"{int(bad.sum())} training and {int(bad_test.sum())} test row(s) have NaN/inf embeddings"}
     if len(np.unique(y_train)) < 2:
         return {**out, "status": "too_few_classes", "reason": f"{len(np.unique(y_train))} MoA class(es) in training"}
-    # kNN normalises its rows itself (baseline.cosine_knn); a second normalised copy of a
+    # kNN normalises its rows itself (knn.cosine_knn); a second normalised copy of a
     # LINCS-size training table would cost another 0.5 GB
     Xtr, Xte = (X_train, X_test) if name == "knn" else (normalize(X_train, copy=copy), normalize(X_test, copy=copy))
     if name == "logreg":  # scikit-learn's lbfgs keeps float32: half the time per fit, the same choices

@@ -83,12 +83,12 @@ def counts(predictions: pd.DataFrame, compound_index: pd.Index, classes: pd.Inde
     """
     comp = compound_index.get_indexer(predictions["compound"].astype(str))
     if (comp < 0).any():
-        raise ValueError("inference.counts: a compound of the predictions is not in the compound index")
+        raise ValueError("compound_bootstrap.counts: a compound of the predictions is not in the compound index")
     here, local = np.unique(comp, return_inverse=True)
     true = classes.get_indexer(predictions["moa"].astype(str))
     pred = classes.get_indexer(predictions["predicted"].astype(str))
     if (true < 0).any():
-        raise ValueError("inference.counts: a true MoA of the predictions is not in the class index")
+        raise ValueError("compound_bootstrap.counts: a true MoA of the predictions is not in the class index")
     k = len(classes)
     shape = (len(here), k)
     hit = true == pred
