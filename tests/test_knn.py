@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import classification_report
 
-from morphotx.evaluate.knn import knn_cv, knn_validation, score_predictions
+from morphotx.evaluate.knn import knn_cv, knn_validation
+from morphotx.evaluate.scores import score_predictions
 
 
 def test_scores_match_sklearn():

@@ -52,7 +52,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
 from .. import schema as S
-from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation, score_predictions
+from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation
+from .scores import score_predictions
 from .tables import EVAL_SPLITS, ZERO_SHOT_REASON, is_zero_shot, moa_compound_counts, moa_labels, single_moa_rows
 
 CLASSIFIERS = ("knn", "mlp", "gmm", "logreg")

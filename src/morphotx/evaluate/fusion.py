@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import schema as S
 from .classify import classify_table, per_moa_notes, prediction_frame
-from .knn import score_predictions
+from .scores import score_predictions
 from .tables import (
     EVAL_SPLITS,
     ZERO_SHOT_REASON,

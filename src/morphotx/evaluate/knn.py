@@ -1,8 +1,7 @@
-"""kNN with k chosen by compound-grouped cross-validation, and the scoring of MoA predictions.
+"""kNN with k chosen on training compounds (grouped cross-validation) or on validation compounds.
 
-Used by every classifier evaluation (:mod:`morphotx.evaluate.classify`, :mod:`morphotx.evaluate.jobs`); the raw
-baselines are scored by :func:`morphotx.evaluate.jobs.evaluate_raw` like the embeddings, so there is
-one scoring path.
+Used by the evaluation's kNN classifier (:mod:`morphotx.evaluate.classify`) for embeddings and raw
+baselines alike.
 
 * :func:`knn_cv` — scikit-learn kNN with cosine distance; k chosen by cross-validation on the
   training rows with folds grouped by compound (a compound's doses never straddle a fold), scored
@@ -11,9 +10,7 @@ one scoring path.
   default, ``evaluate.knn_k_selection: validation``; why: see the function);
 * :func:`crossfit_choice` — a setting of any classifier chosen on the validation compounds,
   with each validation row scored by the setting chosen on the other half of them (used for
-  logistic regression's C, :func:`morphotx.evaluate.classify.logreg_validation`);
-* :func:`score_predictions` — per-MoA F1 with support, macro and weighted F1, accuracy, number
-  of MoAs with non-zero F1; scored MoAs absent from training cannot be predicted and are counted.
+  logistic regression's C, :func:`morphotx.evaluate.classify.logreg_validation`).
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -210,24 +206,3 @@ def _f1_curve(ind: np.ndarray, y_fit, y_query, grid: list[int], n_classes: int, 
             out[gi] = score(y_query, counts.argmax(1), n_classes)
             gi += 1
     return out
-
-
-def score_predictions(y_true, y_pred, train_labels) -> tuple[dict, pd.DataFrame]:
-    """Macro- and support-weighted F1 over the MoAs present in ``y_true``, accuracy, and the per-MoA
-    table; the averages are taken from one ``precision_recall_fscore_support`` call (equal to
-    ``f1_score(average=...)`` with the same labels, tested).
-    """
-    labels = sorted(set(y_true))
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    seen = set(train_labels)
-    per = pd.DataFrame({"moa": labels, "precision": p, "recall": r, "f1": f, "support": s,
-                        "in_training": [m in seen for m in labels]})
-    summary = {
-        "macro_f1": float(f.mean()) if len(f) else 0.0,
-        "weighted_f1": float((f * s).sum() / s.sum()) if s.sum() else 0.0,
-        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0,
-        "n_moas_nonzero_f1": int((f > 0).sum()),
-        "n_test_moas": len(labels),
-        "n_test_moas_unseen_in_training": int((~per["in_training"]).sum()),
-    }
-    return summary, per

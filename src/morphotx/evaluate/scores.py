@@ -1,4 +1,9 @@
-"""F1 / precision / recall from label indices in one pass of NumPy.
+"""Scores of MoA predictions: the evaluation's summary and per-MoA table, and F1 / precision /
+recall from label indices in one pass of NumPy.
+
+:func:`score_predictions` — per-MoA F1 with support, macro and weighted F1, accuracy, number of MoAs
+with non-zero F1; scored MoAs absent from training cannot be predicted and are counted. Every
+classifier's predictions (embeddings and raw baselines alike) are scored by it: one scoring path.
 
 The kNN curves score up to 100 values of k for every cross-validation fold and every embedding;
 scikit-learn's ``f1_score`` re-validates and re-encodes its inputs on each call, which
@@ -6,7 +11,7 @@ made scoring slower than the neighbour search. These functions compute the same 
 confusion count (tested equal to ``sklearn.metrics`` with ``zero_division=0``):
 
 * :func:`macro_f1` — labels = the union of true and predicted labels (scikit-learn's default);
-* :func:`macro_f1_of_true` — labels = the true labels (what :func:`morphotx.evaluate.knn.score_predictions`
+* :func:`macro_f1_of_true` — labels = the true labels (what :func:`score_predictions`
   reports as ``macro_f1``);
 * :func:`weighted_prf` — labels = the true labels, averages weighted by support.
 """
@@ -14,6 +19,8 @@ confusion count (tested equal to ``sklearn.metrics`` with ``zero_division=0``):
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import precision_recall_fscore_support
 
 
 def _counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int):
@@ -52,3 +59,24 @@ def weighted_prf(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict
     prec, rec = _div(tp, n_pred), _div(tp, n_true)
     f1 = _div(2 * tp, n_true + n_pred)
     return {"f1": float((w * f1).sum()), "precision": float((w * prec).sum()), "recall": float((w * rec).sum())}
+
+
+def score_predictions(y_true, y_pred, train_labels) -> tuple[dict, pd.DataFrame]:
+    """Macro- and support-weighted F1 over the MoAs present in ``y_true``, accuracy, and the per-MoA
+    table; the averages are taken from one ``precision_recall_fscore_support`` call (equal to
+    ``f1_score(average=...)`` with the same labels, tested).
+    """
+    labels = sorted(set(y_true))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    seen = set(train_labels)
+    per = pd.DataFrame({"moa": labels, "precision": p, "recall": r, "f1": f, "support": s,
+                        "in_training": [m in seen for m in labels]})
+    summary = {
+        "macro_f1": float(f.mean()) if len(f) else 0.0,
+        "weighted_f1": float((f * s).sum() / s.sum()) if s.sum() else 0.0,
+        "accuracy": float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if len(y_true) else 0.0,
+        "n_moas_nonzero_f1": int((f > 0).sum()),
+        "n_test_moas": len(labels),
+        "n_test_moas_unseen_in_training": int((~per["in_training"]).sum()),
+    }
+    return summary, per
