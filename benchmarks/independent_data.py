@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     cfg = write(a.out, a.seed, [m for m in a.models.split(",") if m], a.layout)
     print(f"wrote {a.out} (config {cfg})")
     if a.run:
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(a.out),
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(a.out),
                "--configfile", str(cfg), "--cores", str(a.cores), "--quiet", "all", "--", "headline"]
         subprocess.run(cmd, check=True)
         print((a.out / "results" / "indep" / "leaderboard" / "headline.md").read_text())
