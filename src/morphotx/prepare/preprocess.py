@@ -485,16 +485,8 @@ def preprocess_l1000(profiles: str, split: str, preprocessed: str, features_json
 
     Parameters
     ----------
-    profiles : str
-        The harmonised profiles (Parquet) of every fold.
-    split : str
-        The fold's compound split (``split/fold<f>/compound_split.parquet``): each compound's
-        ``train`` / ``validation`` / ``test``, attached as ``Metadata_split``.
-    preprocessed : str
-        The fold's preprocessed profiles (Parquet) written.
-    features_json : str
-        The JSON report written beside it: kept features, dropped features by reason, resolved
-        settings.
+    profiles, split, preprocessed, features_json : str
+        As in :func:`preprocess_cp`.
     params_npz : str
         The fitted parameters (NPZ) written beside it: features and, where fitted, per-group centre
         and scale (per plate).
