@@ -171,11 +171,8 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
 
     Parameters
     ----------
-    name : str
-        The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
-        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    name, model_cfg, train_cfg
+        As in :func:`.train.train_model`.
     checkpoint : str
         The trained weights (``checkpoint.pt``; checked against the model and its inputs).
     cp, l1000 : str
