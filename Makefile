@@ -27,14 +27,14 @@ run: $(STAMP)
 	@echo "Figures: results/demo/figures/   Exploratory leaderboard (test scores of every configuration): results/demo/leaderboard/leaderboard.md"
 	@echo "HTML report (opens with the headline):  make report"
 	@echo ""
-	@$(BIN)/python -m morphotx.headline results/demo/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.print_headline results/demo/leaderboard/headline.parquet
 
 ## every model (16) and every classification variant, the same protocol (config/all_models.yaml;
 ## about 2-3 times `make run`'s time); results/demo_all/
 run-all: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/all_models.yaml || { echo "A run stopped by a kill keeps Snakemake's lock: $(BIN)/snakemake --unlock, then make run-all again (it resumes)." >&2; exit 1; }
 	@echo ""
-	@$(BIN)/python -m morphotx.headline results/demo_all/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.print_headline results/demo_all/leaderboard/headline.parquet
 
 ## a quick look (about a third of `make run`'s time): 5 of make run's 9 models, one partition
 ## (5 splits instead of 10; config/quick.yaml says what is left out); results/quick/, its report
@@ -44,7 +44,7 @@ quick: $(STAMP)
 	@echo ""
 	@echo "Quick look (5 of make run's 9 models, 5 of its 10 splits): results/quick/   HTML report: results/quick/report.html"
 	@echo ""
-	@$(BIN)/python -m morphotx.headline results/quick/leaderboard/headline.parquet
+	@$(BIN)/python -m morphotx.report.print_headline results/quick/leaderboard/headline.parquet
 
 ## the whole test suite: test-fast's unit tests first, then test-rest (workflow, SLURM and slow
 ## tests); each test runs once (CI: make lint, then make test)
@@ -64,8 +64,8 @@ test-rest: $(STAMP)
 ## keeps its hand layout (docs/development.md, "Lint": ruff format would rewrite 79 of 103 files);
 ## ruff check's W rules (trailing whitespace, blank lines at the end, tabs) stand in for it.
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts benchmarks
-	$(BIN)/snakefmt --check Snakefile workflow/rules/
+	$(BIN)/ruff check src tests workflow/scripts benchmarks
+	$(BIN)/snakefmt --check workflow/Snakefile workflow/rules/
 	$(BIN)/snakemake --lint
 
 ## one self-contained HTML report (every figure with its caption, the leaderboard)
@@ -95,7 +95,7 @@ bench-controls: $(STAMP)
 
 ## the README's result block from a finished run (make run) and the controls (make bench-controls)
 readme-numbers: $(STAMP)
-	$(BIN)/python -m morphotx.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick demo_all,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls) $(if $(wildcard results/machines/summary.md),--machines results/machines)
+	$(BIN)/python -m morphotx.report.readme_numbers README.md docs/evaluation.md $(foreach r,demo quick demo_all,$(if $(wildcard results/$(r)/leaderboard/headline_choices.parquet),--run results/$(r))) $(if $(wildcard results/controls/controls.md),--controls results/controls) $(if $(wildcard results/machines/summary.md),--machines results/machines)
 
 ## how far the headline moves on another machine: OTHER=<that machine's results/demo, copied here>
 ## against results/demo; results/machines/{compare.tsv,summary.md} (NOTE="how OTHER was made")
@@ -106,7 +106,7 @@ bench-machines: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python benchmarks/bench_demo.py --config config/quick.yaml
 
-## the headline on an independent data set (another generator, not morphotx.demo; see docs/benchmarks.md)
+## the headline on an independent data set (another generator, not morphotx.data.demo; see docs/benchmarks.md)
 bench-independent: $(STAMP)
 	$(BIN)/python benchmarks/independent_data.py --out results/independent --run --cores $(CORES) $(ARGS)
 
@@ -139,7 +139,7 @@ bench-eval: $(STAMP)
 bench-feature-select: $(STAMP)
 	$(BIN)/python benchmarks/bench_feature_select.py $(if $(WORK),--work $(WORK))
 
-## CDRP-shaped files (morphotx.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
+## CDRP-shaped files (morphotx.data.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
 ## each stage's wall time and peak RSS (ARGS="--scales 0.02 0.05 0.1 --keep DIR")
 bench-cdrp-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_cdrp_scale.py $(ARGS)

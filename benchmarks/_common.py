@@ -27,7 +27,7 @@ def run_workflow(workdir: Path, config: dict, targets: list[str], cores: int = 2
     """Run the workflow on ``targets`` in ``workdir`` with ``config``; the wall seconds it took."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(config))
-    cmd = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+    cmd = [*SNAKEMAKE, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), "--configfile",
            str(workdir / "cfg.yaml"), "--cores", str(cores), "--quiet", "all", *extra, "--", *(targets or ["all"])]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)

@@ -1,6 +1,6 @@
 """CDRP-Bray preparation at growing sizes: per-stage wall time and peak RSS (make bench-cdrp-scale).
 
-For each scale, writes CDRP-shaped files with morphotx.cdrp_demo (preset ``full``: the real CDRP's
+For each scale, writes CDRP-shaped files with morphotx.data.cdrp_demo (preset ``full``: the real CDRP's
 1,783 Cell Painting features and 978 probes; ``scale`` × its 30,000 compounds, 4 replicate plates
 of 384 wells per plate map, 3 L1000 replicates), then runs each stage in a fresh process through
 the shipped column map (resources/datasets/cdrp_bray.yaml, MoA from the generator's map):
@@ -33,7 +33,12 @@ CHILD = """
 import json, sys, time, resource, logging
 sys.path.insert(0, {src!r})
 logging.basicConfig(level=logging.WARNING)
-from morphotx import convert, harmonise, pairing, preprocess, probes, split
+from morphotx.data import convert
+from morphotx.data import harmonise
+from morphotx.prepare import pairing
+from morphotx.prepare import preprocess
+from morphotx.data import probes
+from morphotx.prepare import split
 from morphotx.settings import MoaSettings
 d, fmt = {d!r}, {fmt!r}
 moa = MoaSettings(source="map", map_key="broad_id")
@@ -78,7 +83,7 @@ def child(step: str, d: Path) -> dict:
 GEN = """
 import json, sys, time, resource
 sys.path.insert(0, {src!r})
-from morphotx.cdrp_demo import cdrp_data
+from morphotx.data.cdrp_demo import cdrp_data
 d = {d!r}
 t = time.perf_counter()
 s = cdrp_data({{"cell_painting": d + "/cp.csv.gz", "l1000": d + "/l1000.csv.gz", "probe_map": d + "/probes.tsv",

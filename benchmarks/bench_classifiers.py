@@ -18,7 +18,7 @@ from sklearn.metrics import f1_score
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from morphotx.classify import Float32MLPClassifier
+from morphotx.evaluate.classify import Float32MLPClassifier
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--lincs", action="store_true", help="add a LINCS-sized table (~90k rows; minutes)")

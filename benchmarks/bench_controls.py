@@ -4,9 +4,9 @@ The headline says whether a learned embedding beats the raw profiles. Before a "
 read as evidence, the statistic must (a) rarely call a gain where there is none and (b) call a
 gain where one was planted, at a screen size a user can plan for. This benchmark runs the
 headline's own machinery — the compound split with re-drawn partitions
-(:func:`morphotx.split.split_compounds_frame`), the evaluation's classifiers with validation-chosen
-k and C (:func:`morphotx.evaluate.classify_table`), the nested per-split selection and both
-interval methods of :func:`morphotx.headline.headline_frame` — on data drawn here, where the
+(:func:`morphotx.prepare.split.split_compounds_frame`), the evaluation's classifiers with validation-chosen
+k and C (:func:`morphotx.evaluate.classify.classify_table`), the nested per-split selection and both
+interval methods of :func:`morphotx.report.headline.headline_frame` — on data drawn here, where the
 truth is known. Model training is not part of it: the "learned" views are built with a known
 amount of MoA information, so the controls test the statistic, not the models.
 
@@ -58,13 +58,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from independent_data import _moa_sizes  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from morphotx import headline as H  # noqa: E402
 from morphotx import schema as S  # noqa: E402
-from morphotx.evaluate import DEFAULTS, classify_table  # noqa: E402
-from morphotx.split import fold_of, split_compounds_frame  # noqa: E402
+from morphotx.evaluate.classify import classify_table  # noqa: E402
+from morphotx.evaluate.tables import DEFAULTS
+from morphotx.prepare.split import fold_of, split_compounds_frame  # noqa: E402
+from morphotx.report import headline as H  # noqa: E402
+from morphotx.report import selection  # noqa: E402
 
 EVAL = {**DEFAULTS, "knn_k_max": 30, "logreg_c": [1.0, 100.0]}
-PRIMARY = {"cp": H.chosen_name("cp"), "both": H.chosen_name("both")}
+PRIMARY = {"cp": selection.chosen_name("cp"), "both": selection.chosen_name("both")}
 # method: (table, column prefix, label); the naive bootstrap is printed to show what the
 # rescaling changes
 METHODS = {"naive": ("naive", "delta_boot"), "boot": ("rescaled", "delta_boot"), "cs": ("rescaled", "delta_cs"),

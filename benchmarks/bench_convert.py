@@ -2,8 +2,8 @@
 
 Generates a CSV.gz in the Rosetta LINCS-Pilot1 Cell Painting schema at the real size (52,223 wells ×
 26 metadata + 1,779 CellProfiler feature columns, values printed with 3 decimals,
-which gives about the published file's compressed size), then converts it (morphotx.convert.convert) and harmonises it
-(morphotx.harmonise.harmonise), each in a fresh process, and prints wall time, MB/s of
+which gives about the published file's compressed size), then converts it (morphotx.data.convert.convert) and harmonises it
+(morphotx.data.harmonise.harmonise), each in a fresh process, and prints wall time, MB/s of
 compressed input and the child's peak RSS.
 
     python benchmarks/bench_convert.py [--rows 52223] [--features 1779] [--keep DIR]
@@ -67,8 +67,8 @@ CHILD = """
 import json, sys, time, resource, logging
 sys.path.insert(0, {src!r})
 logging.basicConfig(level=logging.WARNING)
-from morphotx.convert import convert
-from morphotx.harmonise import harmonise
+from morphotx.data.convert import convert
+from morphotx.data.harmonise import harmonise
 t = time.perf_counter()
 if {step!r} == "convert":
     convert({inp!r}, {out!r}, {fmt!r}, "cell_painting")

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from morphotx import moaprofiler as mp
-from morphotx import retrieval
 from morphotx import schema as S
+from morphotx.evaluate import moaprofiler as mp
+from morphotx.evaluate import retrieval
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--n", type=int, default=10000, help="uncollapsed test profiles")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pycytominer
 
-from morphotx import preprocess as P
 from morphotx.io import read_table
+from morphotx.prepare import preprocess as P
 
 DEFAULTS = {"na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01, "min_variance": 1e-6, "corr_threshold": 0.9}
 OPERATIONS = [o for o in P.DEFAULT_OPERATIONS if o != "drop_na_columns"]  # as in the step (NaN-heavy go earlier)

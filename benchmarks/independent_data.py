@@ -1,6 +1,6 @@
 """An independent paired data set for checking that model changes generalise beyond the demo.
 
-``morphotx.demo`` is the only generator the pipeline's defaults were ever run on, so a method
+``morphotx.data.demo`` is the only generator the pipeline's defaults were ever run on, so a method
 that wins there may only have learned its structure. This script writes a data set with a
 *different* generative model in the same Rosetta file schemas and runs it through the workflow
 (``dataset.source: files``), printing the headline. Only the file layout (plates, wells, doses,
@@ -43,7 +43,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from morphotx import demo  # noqa: E402  (the file layout only)
+from morphotx.data import demo  # noqa: E402  (the file layout only)
 
 
 def _moa_sizes(rng, n_compounds: int, n_moas: int) -> np.ndarray:
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     cfg = write(a.out, a.seed, [m for m in a.models.split(",") if m], a.layout)
     print(f"wrote {a.out} (config {cfg})")
     if a.run:
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(a.out),
+        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(a.out),
                "--configfile", str(cfg), "--cores", str(a.cores), "--quiet", "all", "--", "headline"]
         subprocess.run(cmd, check=True)
         print((a.out / "results" / "indep" / "leaderboard" / "headline.md").read_text())

@@ -31,7 +31,7 @@ def snakemake(workdir: Path, *args, config: dict | None = None, models=TEST_MODE
     cfg.update(config or {})
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+    cmd = [SNAKEMAKE, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir), "--configfile",
            str(workdir / "cfg.yaml"), "--cores", "2", *args]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     if not slurm:
@@ -50,7 +50,7 @@ def real_fixture(name: str) -> Path:
 @pytest.fixture(scope="session")
 def tiny_raw(tmp_path_factory):
     """The tiny demo written once per session in the Rosetta schemas."""
-    from morphotx.demo import demo_data
+    from morphotx.data.demo import demo_data
 
     d = tmp_path_factory.mktemp("raw")
     out = {
@@ -67,7 +67,8 @@ def tiny_raw(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_processed(tiny_raw, tmp_path_factory):
     """Harmonised, mapped, split, preprocessed and paired tiny demo (library calls, no Snakemake)."""
-    from morphotx import harmonise, pairing, preprocess, probes, split
+    from morphotx.data import harmonise, probes
+    from morphotx.prepare import pairing, preprocess, split
 
     d = tmp_path_factory.mktemp("proc")
     p = {k: d / v for k, v in {

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from morphotx import schema as S
-from morphotx.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, latent_traversal
-from morphotx.figures import cross_modality
+from morphotx.evaluate.arithmetic import arithmetic_groups, feature_group, latent_arithmetic, latent_traversal
+from morphotx.report.figures import cross_modality
 
 
 def toy_meta_and_profiles(noise=0.0, seed=0, d=6):
@@ -89,7 +89,7 @@ def test_traversal_of_a_linear_decoder():
 
 
 def test_traversal_is_the_papers_by_default_absolute_at_plus_minus_three():
-    """Seed 002: z_j = ±3 (the prior's SD is 1) with the other units at 0, absolute difference of
+    """Chow 2022: z_j = ±3 (the prior's SD is 1) with the other units at 0, absolute difference of
     the decoded profiles, mean per feature group. Two features of one group moving in opposite
     directions cancel in the signed mean but not in the paper's absolute one."""
     feats = ["Cells_Intensity_MeanIntensity_DNA", "Cells_Intensity_MaxIntensity_DNA"]

@@ -1,8 +1,8 @@
 """The bad-input matrix of ``../shared/design/bad_inputs.md`` as tests, so it cannot regress.
 
 Every file case goes through the pipeline's own entry points in the pipeline's order — the
-``convert`` rule's :func:`morphotx.convert.convert`, then the ``harmonise`` rule's
-:func:`morphotx.harmonise.harmonise` — on the tiny demo's files with one edit. The expectation is
+``convert`` rule's :func:`morphotx.data.convert.convert`, then the ``harmonise`` rule's
+:func:`morphotx.data.harmonise.harmonise` — on the tiny demo's files with one edit. The expectation is
 one error whose text names the problem (and nothing left at the failing step's output path, no
 temporary file beside it), or a counted warning in the log. The cases of later stages (probe
 map, split, pairing, preprocessing, evaluation, config, interruptions) are tested where their
@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from conftest import FORMAT
-from morphotx import convert, harmonise
+from morphotx.data import convert, harmonise
 from morphotx.io import MorphotxInputError
 from morphotx.settings import HarmoniseSettings, MoaSettings
 
@@ -304,7 +304,7 @@ def test_rare_moas_split(moa):
     """Case 9: a MoA with a single compound, and every compound its own MoA, split without error
     (rare MoAs pooled into one stratum)."""
     from morphotx import schema as S
-    from morphotx.split import split_compounds_frame
+    from morphotx.prepare.split import split_compounds_frame
 
     n = 40
     moas = [f"M{i % 4}" for i in range(n)] if moa == "one compound" else [f"M{i}" for i in range(n)]

@@ -1,5 +1,5 @@
 """CDRP-Bray: the column map resources/datasets/cdrp_bray.yaml (as the data set's authors read these
-files: shared design notes, "Columns of the CDRP-Bray files") on files of morphotx.cdrp_demo, the
+files: shared design notes, "Columns of the CDRP-Bray files") on files of morphotx.data.cdrp_demo, the
 CDRP-shaped generator; its bad inputs; pairing of a one-dose design with compounds missing from one
 modality."""
 
@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from morphotx import convert, harmonise, pairing, preprocess, probes, split
 from morphotx import schema as S
-from morphotx.cdrp_demo import cdrp_data
+from morphotx.data import convert, harmonise, probes
+from morphotx.data.cdrp_demo import cdrp_data
 from morphotx.io import MorphotxInputError
+from morphotx.prepare import pairing, preprocess, split
 from morphotx.settings import HarmoniseSettings, MoaSettings
 
 FORMAT = REPO / "resources" / "datasets" / "cdrp_bray.yaml"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from morphotx.classify import GMMClassifier, fit_predict, make_classifier
+from morphotx.evaluate.classify import GMMClassifier, fit_predict, make_classifier
 
 
 def blobs(n_per=20, dim=4, n_classes=3, sep=6.0, seed=0):
@@ -61,11 +61,11 @@ def test_study_architecture_choices():
 def test_knn_on_validation_rows_predicts_them_with_their_cross_fitted_k():
     """With validation rows and their compounds, the test rows are predicted with the k chosen on
     all validation rows, and each validation row with the k of the other half of the validation
-    compounds (:func:`morphotx.baseline.knn_validation`'s ``val_k``)."""
+    compounds (:func:`morphotx.evaluate.knn.knn_validation`'s ``val_k``)."""
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import normalize
 
-    from morphotx.baseline import knn_validation
+    from morphotx.evaluate.knn import knn_validation
 
     X, y, g = blobs(sep=0.8)
     val, tr = g % 5 == 0, g % 5 != 0
@@ -93,7 +93,7 @@ def test_logreg_c_is_chosen_on_validation_rows_and_cross_fitted():
     from sklearn.model_selection import GroupKFold
     from sklearn.preprocessing import normalize
 
-    from morphotx.scores import macro_f1_of_true
+    from morphotx.evaluate.scores import macro_f1_of_true
 
     X, y, g = blobs(n_per=40, dim=30, n_classes=4, sep=0.25, seed=2)
     val, tr, te = g % 5 == 0, g % 5 > 1, g % 5 == 1
@@ -124,7 +124,7 @@ def test_cosine_knn_is_scikit_learns_cosine_knn():
     ``metric="cosine"`` finds (rows not normalised beforehand; votes tied in some rows)."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    from morphotx.baseline import cosine_knn
+    from morphotx.evaluate.knn import cosine_knn
 
     rng = np.random.default_rng(3)
     X, Q = rng.normal(size=(400, 20)) * rng.uniform(0.1, 10, size=(400, 1)), rng.normal(size=(150, 20))
@@ -151,7 +151,7 @@ def test_bad_input_is_reported_not_raised():
 
 def test_non_convergence_is_flagged_with_predictions():
     X, y, g = blobs(sep=0.5)
-    import morphotx.classify as C
+    import morphotx.evaluate.classify as C
 
     orig = C.make_classifier
 
@@ -196,7 +196,7 @@ def test_float32_mlp_is_deterministic_and_scores_like_scikit_learn():
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    from morphotx.classify import Float32MLPClassifier
+    from morphotx.evaluate.classify import Float32MLPClassifier
 
     X, y = _noisy_classes(n=1800)
     X, y, Xt, yt = X[:1200], y[:1200], X[1200:], y[1200:]
@@ -217,7 +217,7 @@ def test_float32_mlp_is_deterministic_and_scores_like_scikit_learn():
 
 
 def test_float32_mlp_stops_on_a_stalled_training_loss_without_a_holdout():
-    from morphotx.classify import Float32MLPClassifier
+    from morphotx.evaluate.classify import Float32MLPClassifier
 
     X, y = _noisy_classes(n=300)
     m = Float32MLPClassifier(hidden_layer_sizes=(16,), early_stopping=False, n_iter_no_change=5, tol=1e-2,

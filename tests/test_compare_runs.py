@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import REPO
-from morphotx import readme_numbers
+from morphotx.report import readme_numbers
 
 sys.path.insert(0, str(REPO / "benchmarks"))  # the benchmarks are scripts, not a package
 import compare_runs  # noqa: E402

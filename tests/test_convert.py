@@ -11,8 +11,8 @@ import pytest
 
 from conftest import FORMAT, real_fixture
 from morphotx import schema as S
-from morphotx.convert import convert, read_gctx
-from morphotx.harmonise import harmonise
+from morphotx.data.convert import convert, read_gctx
+from morphotx.data.harmonise import harmonise
 from morphotx.io import MorphotxInputError, read_gct
 from morphotx.settings import HarmoniseSettings, MoaSettings
 
@@ -172,7 +172,7 @@ def _write_gctx(path, data, row_meta, col_meta):
 
 def test_real_gct_plate_to_genes(tmp_path):
     """The real L1000 GCT plate (CMap level 3) and the Rosetta probe map through the real-path code."""
-    from morphotx.probes import map_probes
+    from morphotx.data.probes import map_probes
 
     gct = real_fixture("l1000_level3_A375_plate_LJP005.gct.gz")
     xlsx = real_fixture("l1000_probe_gene_idmap.xlsx")

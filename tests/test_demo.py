@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from morphotx.demo import demo_data, junk_feature_names, params_for, simulate
+from morphotx.data.demo import demo_data, junk_feature_names, params_for, simulate
 
 
 def _sha(path):

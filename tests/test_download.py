@@ -13,7 +13,7 @@ import pytest
 
 from conftest import FORMAT, snakemake
 from morphotx import schema as S
-from morphotx.download import (
+from morphotx.data.download import (
     DownloadError,
     MiB,
     Settings,
@@ -37,7 +37,7 @@ L1K_KEY = f"{PREFIX}/L1000/replicate_level_l1k.csv.gz"
 def s3(tmp_path_factory):
     """moto S3 with the tiny demo at the real keys: CP as a 3-part upload of 256 KiB parts (an unusual part
     size), L1000 as a 2-part upload of 2 MiB parts; plus small objects for the error cases."""
-    from morphotx.demo import demo_data
+    from morphotx.data.demo import demo_data
 
     d = tmp_path_factory.mktemp("s3src")
     files = {k: str(d / f"{k}{ext}") for k, ext in [("cell_painting", ".csv.gz"), ("l1000", ".csv.gz"),
@@ -279,7 +279,7 @@ def _remote_config(s3, endpoint, probe_url, probe_sha):
 def test_workflow_download_convert_harmonise(s3, tmp_path):
     """download → convert → harmonise → map_probes through Snakemake against the local S3 and HTTP servers;
     the harmonised tables equal those made from the same files read locally (dataset.source: files)."""
-    from morphotx.harmonise import harmonise
+    from morphotx.data.harmonise import harmonise
 
     probe = Path(s3["files"]["probe_map"]).read_bytes()
     web = tmp_path / "web"

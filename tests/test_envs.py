@@ -11,7 +11,7 @@ import yaml
 
 from conftest import REPO
 
-ENVS = sorted((REPO / "envs").glob("*.yaml"))
+ENVS = sorted((REPO / "workflow" / "envs").glob("*.yaml"))
 IMPORT_TO_DIST = {"sklearn": "scikit-learn", "yaml": "PyYAML", "umap": "umap-learn", "openpyxl": "openpyxl",
                   # installed by boto3, which pins them; importing them directly is for their exception types
                   "botocore": "boto3", "urllib3": "boto3",
@@ -121,5 +121,5 @@ def test_every_rule_names_a_stage_env_that_covers_its_code():
 
 def test_import_scanner_sees_lazy_imports():
     # figures imports umap inside a function; arithmetic reaches torch through models
-    assert "umap" in third_party_imports(REPO / "scripts" / "figure.py")
-    assert "torch" in third_party_imports(REPO / "scripts" / "arithmetic.py")
+    assert "umap" in third_party_imports(REPO / "workflow" / "scripts" / "figure.py")
+    assert "torch" in third_party_imports(REPO / "workflow" / "scripts" / "arithmetic.py")

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from morphotx import schema as S
-from morphotx.evaluate import OUTPUTS, cyclic_pairs, evaluate_model, evaluate_raw
-from morphotx.leaderboard import build, markdown
+from morphotx.evaluate.jobs import evaluate_model, evaluate_raw
+from morphotx.evaluate.tables import OUTPUTS, cyclic_pairs
+from morphotx.report.leaderboard import build, markdown
 
 FAST = {"classifiers": ["knn", "logreg"], "knn_k_max": 5, "cv_folds": 3, "map_null_size": 200, "curve_k_max": 5,
         "min_compounds_per_moa": 1}
@@ -64,7 +65,7 @@ def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
     assert 0 <= val["macro_f1"] <= 1
     assert chosen["param_validation_macro_f1"].to_numpy() == pytest.approx(mine["value"].max())
     assert (em["metric"] == "percent_replicating").any()
-    # seed 003's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds
+    # Ha 2025's cluster quality: replicates scored; MoAs only where two MoAs have two test compounds
     got = em[(em["view"] == "cp") & (em["level"] == "uncollapsed")].set_index("metric")
     assert (got.loc[["replicate_silhouette", "replicate_ami", "replicate_ari"], "status"] == "ok").all(), got
     assert -1 <= got.loc["replicate_silhouette", "value"] <= 1 and got.loc["replicate_ami", "value"] <= 1
@@ -107,35 +108,38 @@ def test_one_task_per_table_variant_and_classifier(tiny_processed, tmp_path, cap
 
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
     """Late fusion's kNN predictions equal argmax of the mean of the two kNN probability tables."""
-    from morphotx.evaluate import RawFeatures, _label, _single_moa, classify_table
+    from morphotx.evaluate.classify import classify_table
+    from morphotx.evaluate.tables import RawFeatures, moa_labels, single_moa_rows
 
     raw = RawFeatures(**_raw(tiny_processed))
     both = raw.table("both", "collapsed")
     cfg = {**FAST, "classifiers": ["knn"]}
-    from morphotx.evaluate import DEFAULTS
+    from morphotx.evaluate.tables import DEFAULTS
     cfg = {**DEFAULTS, **cfg}
     _, _, p1, _ = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     _, _, p2, _ = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     (c1, q1), (_, q2) = p1["knn"]["test"], p2["knn"]["test"]
     pred = c1[np.argmax((q1 + q2) / 2, axis=1)]
-    te = _single_moa(both.meta) & (both.meta[S.SPLIT] == "test").to_numpy()
-    y = _label(both.meta)[te]
+    te = single_moa_rows(both.meta) & (both.meta[S.SPLIT] == "test").to_numpy()
+    y = moa_labels(both.meta)[te]
     lf = raw_frames["classification"]
     lf = lf[(lf["view"] == "late_fusion") & (lf["classifier"] == "knn") & (lf["split"] == "test")].iloc[0]
     assert lf["accuracy"] == pytest.approx((pred == y).mean())
 
 
 def _count_fits(monkeypatch):
-    """Count classify_table calls in the evaluation module (each fits every classifier it is given)."""
-    from morphotx import evaluate
+    """Count classify_table calls in the evaluation's tasks and late fusion (each fits every
+    classifier it is given)."""
+    from morphotx.evaluate import fusion, tasks
 
-    calls, real = [], evaluate.classify_table
+    calls, real = [], tasks.classify_table
 
     def counting(meta, X, classifiers, *a, **k):
         calls.append(len(classifiers))
         return real(meta, X, classifiers, *a, **k)
 
-    monkeypatch.setattr(evaluate, "classify_table", counting)
+    monkeypatch.setattr(tasks, "classify_table", counting)
+    monkeypatch.setattr(fusion, "classify_table", counting)
     return calls
 
 
@@ -144,7 +148,8 @@ def test_late_fusion_reuses_the_modality_classifiers_and_equals_a_refit(tiny_pro
     """Late fusion averages the probabilities of the collapsed cp and l1000 tables' own classifiers
     when its rows are theirs (no second fit), and the result is the refit's, row for row; when a
     treatment lacks one modality (other rows), it fits on the paired rows instead."""
-    from morphotx.evaluate import DEFAULTS, RawFeatures, late_fusion
+    from morphotx.evaluate.fusion import late_fusion
+    from morphotx.evaluate.tables import DEFAULTS, RawFeatures
 
     calls = _count_fits(monkeypatch)
     frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "reuse"), cfg=FAST)
@@ -175,7 +180,8 @@ def test_late_fusion_reuses_the_modality_classifiers_and_equals_a_refit(tiny_pro
 def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_path):
     """A model with collapsed cp and l1000 embeddings is also scored as the late fusion of the two,
     exactly as the raw baseline fuses the raw profiles, for both collapsed variants."""
-    from morphotx.evaluate import DEFAULTS, RawFeatures, _label, _single_moa, classify_table
+    from morphotx.evaluate.classify import classify_table
+    from morphotx.evaluate.tables import DEFAULTS, RawFeatures, moa_labels, single_moa_rows
 
     p = tiny_processed
     emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet", seed=1),
@@ -195,9 +201,9 @@ def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_pat
          for m in Z}
     full = {**DEFAULTS, **cfg}
     (c1, q1), (_, q2) = (classify_table(meta, X[m], ["knn"], 0, full)[2]["knn"]["test"] for m in ("cp", "l1000"))
-    te = _single_moa(meta) & (meta[S.SPLIT] == "test").to_numpy()
+    te = single_moa_rows(meta) & (meta[S.SPLIT] == "test").to_numpy()
     got = lf[(lf["variant"] == "collapsed") & (lf["split"] == "test")].iloc[0]
-    assert got["accuracy"] == pytest.approx((c1[np.argmax((q1 + q2) / 2, axis=1)] == _label(meta)[te]).mean())
+    assert got["accuracy"] == pytest.approx((c1[np.argmax((q1 + q2) / 2, axis=1)] == moa_labels(meta)[te]).mean())
     assert got["n_scored"] == int(te.sum())
 
 
@@ -221,7 +227,7 @@ def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
     # ...and reach the leaderboard instead of disappearing
     board = build(c, em, pd.DataFrame())
     row = board[(board["variant"] == "uncollapsed") & (board["classifier"] == "knn")].iloc[0]
-    assert row["status"].startswith("nan_embedding (1/1 seeds)")
+    assert row["status"].startswith("nan_embedding (1/1 repetitions)")
     assert "nan_embedding" in markdown(board, 1)
 
 
@@ -262,7 +268,7 @@ def test_leaderboard_mean_sd_and_status():
     board = build(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame())
     r = board.iloc[0]
     assert r["macro_f1_mean"] == pytest.approx(0.6) and r["macro_f1_sd"] == pytest.approx(np.std([.5, .7, .6], ddof=1))
-    assert r["status"] == "not_converged (1/3 seeds): hit max_iter" and r["n_seeds"] == 3
+    assert r["status"] == "not_converged (1/3 repetitions): hit max_iter" and r["n_repetitions"] == 3
 
 
 def test_library_defaults_are_the_settings_defaults():
@@ -271,7 +277,7 @@ def test_library_defaults_are_the_settings_defaults():
     import inspect
     from dataclasses import asdict
 
-    from morphotx.evaluate import DEFAULTS
+    from morphotx.evaluate.tables import DEFAULTS
     from morphotx.models.embed import embed_model
     from morphotx.settings import EvaluateSettings
 
@@ -283,7 +289,7 @@ def test_library_defaults_are_the_settings_defaults():
 def test_training_summary_reads_fold_from_the_path(tmp_path):
     import json
 
-    from morphotx.leaderboard import training_summary
+    from morphotx.report.leaderboard import training_summary
 
     paths = []
     for fold, best in ((0, 1), (1, 4)):
@@ -301,7 +307,8 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
     """copairs raises when no profile has a positive pair (one replicate per treatment, or no two
     test compounds of a MoA); the evaluation records the metric as ``no_pairs`` with the reason."""
     from morphotx import schema as S
-    from morphotx.evaluate import DEFAULTS, Table, map_metrics
+    from morphotx.evaluate.embedding_metrics import map_metrics
+    from morphotx.evaluate.tables import DEFAULTS, Table
 
     rng = np.random.default_rng(0)
     n_t, n_c = 6, 4
@@ -329,7 +336,9 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
     """A MoA-disjoint split: no validation or test MoA has a training compound. The classifiers are
     recorded ``not_applicable`` with the reason (not fitted: F1 would be 0 by construction), and the
     MoA mAP is computed among the validation compounds and among the test compounds."""
-    from morphotx.evaluate import DEFAULTS, Table, classify_table, map_metrics
+    from morphotx.evaluate.classify import classify_table
+    from morphotx.evaluate.embedding_metrics import map_metrics
+    from morphotx.evaluate.tables import DEFAULTS, Table
 
     rng = np.random.default_rng(0)
     split = ["train"] * 12 + ["validation"] * 6 + ["test"] * 6
@@ -350,10 +359,11 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
 
 
 def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_one_dose():
-    """Seed 001: every feature minus the mean of the same plate's DMSO wells, divided by their SD;
+    """Wong 2023: every feature minus the mean of the same plate's DMSO wells, divided by their SD;
     LINCS metrics on 10 µM only. Checked by hand on a two-plate toy; tables without DMSO rows are
     recorded not applicable rather than scored unstandardised."""
-    from morphotx.evaluate import DEFAULTS, Table, moaprofiler_table
+    from morphotx.evaluate.embedding_metrics import moaprofiler_table
+    from morphotx.evaluate.tables import DEFAULTS, Table
 
     meta = pd.DataFrame({S.PLATE: ["p1"] * 4 + ["p2"] * 4,
                          S.IS_CONTROL: [True, True, False, False] * 2,
@@ -373,11 +383,12 @@ def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_on
 
 
 def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso():
-    """``batch_correction: tvn`` (seed 004): the cp uncollapsed table is corrected with each plate's
+    """``batch_correction: tvn`` (Lu 2025): the cp uncollapsed table is corrected with each plate's
     DMSO rows (plate B = plate A + 10: after correction the replicates coincide), its collapsed
     table becomes the mean of the corrected replicate rows, and the pair view (no DMSO rows) is
     scored as it is with a ``not_applicable`` reason. ``none`` leaves every table as it is."""
-    from morphotx.evaluate import DEFAULTS, Table, batch_correct
+    from morphotx.evaluate.embedding_metrics import batch_correct
+    from morphotx.evaluate.tables import DEFAULTS, Table
 
     one = lambda m: np.array([m], dtype=object)  # noqa: E731
     meta = pd.DataFrame({S.PLATE: ["A"] * 4 + ["B"] * 4,
@@ -411,10 +422,11 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
 
 
 def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
-    """Seed 003's cluster quality: replicates by treatment (uncollapsed) and MoAs by compound
+    """Ha 2025's cluster quality: replicates by treatment (uncollapsed) and MoAs by compound
     (collapsed; the doses of a compound become one row, so a compound alone cannot make a cluster).
     Toy: two MoAs, two test compounds each, two doses per compound pointing the same way."""
-    from morphotx.evaluate import DEFAULTS, Table, cluster_metrics
+    from morphotx.evaluate.embedding_metrics import cluster_metrics
+    from morphotx.evaluate.tables import DEFAULTS, Table
 
     e = np.eye(3)
     cpds = ["c1", "c1", "c2", "c2", "c3", "c3", "c4", "c4", "v1", "m1"]

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from morphotx import figures as F
+from morphotx.report import figures as F
+from morphotx.report import plotting, score_figures
 
 
 def _curves(n_sources: int) -> pd.DataFrame:
@@ -23,7 +24,7 @@ def test_multi_model_figure_writes_png_and_pdf_with_one_legend_outside_the_panel
     table = tmp_path / "curves.parquet"
     _curves(18).to_parquet(table)
     seen = {}
-    save = F._save
+    save = plotting.save_figure
 
     def inspect_then_save(fig, path):
         fig.canvas.draw()
@@ -34,7 +35,7 @@ def test_multi_model_figure_writes_png_and_pdf_with_one_legend_outside_the_panel
         seen["overlaps"] = [leg.get_window_extent(renderer).overlaps(b) for leg in fig.legends for b in boxes]
         save(fig, path)
 
-    monkeypatch.setattr(F, "_save", inspect_then_save)
+    monkeypatch.setattr(plotting, "save_figure", inspect_then_save)
     out = tmp_path / "figures" / "enrichment.png"
     F.enrichment(str(table), str(out))
     assert seen["axes_legends"] == [None, None]
@@ -54,7 +55,7 @@ def test_screen_rendition_is_a_third_of_the_pixels_in_a_palette(tmp_path):
     _curves(18).to_parquet(table)
     out = tmp_path / "knn_vs_k.png"
     F.knn_vs_k(str(table), str(out))
-    screen = Path(F.screen_path(str(out)))
+    screen = Path(plotting.screen_path(str(out)))
     assert screen == tmp_path / "knn_vs_k.screen.png"
     with Image.open(out) as full, Image.open(screen) as small:
         assert np.allclose(small.info["dpi"], (100, 100), atol=0.01)
@@ -70,7 +71,7 @@ def test_screen_rendition_is_a_third_of_the_pixels_in_a_palette(tmp_path):
 def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkeypatch):
     from test_headline import config  # the headline tests' classification rows
 
-    from morphotx import headline as H
+    from morphotx.report import headline as H
 
     reps = [(f, 0) for f in range(5)]
     cls = []
@@ -81,7 +82,7 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
     table = tmp_path / "headline.parquet"
     H.headline_frame(pd.DataFrame(cls), None).to_parquet(table)
     seen = {}
-    save = F._save
+    save = plotting.save_figure
 
     def inspect_then_save(fig, path):
         seen["labels"] = [t.get_text() for t in fig.axes[0].get_yticklabels()]
@@ -89,7 +90,7 @@ def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkey
         seen["title"] = fig._suptitle.get_text()
         save(fig, path)
 
-    monkeypatch.setattr(F, "_save", inspect_then_save)
+    monkeypatch.setattr(score_figures, "save_figure", inspect_then_save)
     F.headline(str(table), str(tmp_path / "headline.png"))
     chosen = [x for x in seen["labels"] if x.startswith("▶ learned, chosen on validation")]  # primary: marked, bold
     good = [x for x in seen["labels"] if x.startswith("good")]
@@ -108,7 +109,7 @@ def test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores(tmp_pa
     or says that nothing was scored and why, instead of failing (bad-input cases 30 and 9)."""
     from test_headline import config
 
-    from morphotx import headline as H
+    from morphotx.report import headline as H
 
     reps = [(f, 0) for f in range(3)]
     cls = []
@@ -120,13 +121,13 @@ def test_headline_forest_plot_of_moa_map_and_of_a_headline_without_scores(tmp_pa
         columns=lambda c: c.replace("macro_f1", "moa_map"))  # the same numbers as a zero-shot headline
     as_map.to_parquet(tmp_path / "map.parquet")
     seen = {}
-    save = F._save
+    save = plotting.save_figure
 
     def inspect_then_save(fig, path):
         seen[Path(path).stem] = [ax.get_xlabel() for ax in fig.axes] + [t.get_text() for t in fig.texts]
         save(fig, path)
 
-    monkeypatch.setattr(F, "_save", inspect_then_save)
+    monkeypatch.setattr(score_figures, "save_figure", inspect_then_save)
     F.headline(str(tmp_path / "map.parquet"), str(tmp_path / "map.png"))
     assert seen["map"][1] == "test MoA mAP (mean over splits, 95 % CI)", seen["map"]
     # every classifier not applicable: no metric column; each entry's status carries the reason
@@ -146,7 +147,7 @@ def _umap_cosine_in_a_new_process() -> list[str]:
     import subprocess
     import sys
 
-    code = ("import numpy as np, umap.distances as d; from morphotx.figures import cache_umap_jit; "
+    code = ("import numpy as np, umap.distances as d; from morphotx.report.figures import cache_umap_jit; "
             "n = cache_umap_jit(); x = np.arange(1.0, 6.0); v = d.cosine(x, x[::-1].copy()); "
             "print(n, repr(float(v)), sum(d.cosine.stats.cache_hits.values()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

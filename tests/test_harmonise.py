@@ -6,7 +6,7 @@ import pytest
 
 from conftest import FORMAT, real_fixture
 from morphotx import schema as S
-from morphotx.harmonise import harmonise, parse_moa, recode_dose
+from morphotx.data.harmonise import harmonise, parse_moa, recode_dose
 from morphotx.io import MorphotxInputError
 from morphotx.settings import HarmoniseSettings, MoaSettings
 
@@ -166,7 +166,7 @@ def test_real_cell_painting_plate(tmp_path):
 
 
 def test_real_moa_map(tmp_path):
-    from morphotx.harmonise import moa_from_map
+    from morphotx.data.harmonise import moa_from_map
 
     mp = real_fixture("repurposing_info_external_moa_map_resolved.tsv")
     cp = real_fixture("lincs_cp_plate_SQ00015054_normalized_feature_select.csv.gz")
@@ -181,7 +181,7 @@ def test_real_moa_map(tmp_path):
 def test_extreme_values_stop_harmonise_or_become_missing(tmp_path, tiny_raw, caplog):
     """1e30 in a treated well (a sentinel or unit error) is named; `on_extreme: nan` treats it as
     missing with a warning. Heavy tails and mostly-constant features are not flagged."""
-    from morphotx.harmonise import extreme_values
+    from morphotx.data.harmonise import extreme_values
 
     f, df = _l1000_with(tmp_path, tiny_raw, _first_probe, 1e30)
     probe = _first_probe(df)
@@ -224,7 +224,7 @@ def test_extreme_values_on_a_large_table_flag_exactly_the_sentinels():
     """Above EXTREME_ROWS rows the median and spread come from evenly spaced rows; the mask is
     still computed for every row and flags the same sentinels as statistics over all rows (NaN
     features, a feature without spread and heavy tails included)."""
-    from morphotx.harmonise import EXTREME_ROWS, extreme_values
+    from morphotx.data.harmonise import EXTREME_ROWS, extreme_values
 
     n = EXTREME_ROWS + 2_345
     rng = np.random.default_rng(1)

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from morphotx import headline as H
+from morphotx.report import headline as H
+from morphotx.report import headline_text, print_headline, selection, statistics
 
 REPS = [(0, 0), (1, 0), (2, 0)]
 
@@ -119,19 +120,19 @@ def test_configuration_failing_in_one_fold_is_not_chosen_there_and_failures_are_
     assert tiny["status"] == "no choice in 1/3 splits"
     assert tiny["n_repetitions"] == 2 and tiny["n_validation_repetitions"] == 2
     assert "no configuration with a validation score in 1 of 3 splits" in tiny["note"]
-    chosen = H.select(pd.DataFrame(cls)[lambda d: d["source"] == "clip"])
+    chosen = selection.select(pd.DataFrame(cls)[lambda d: d["source"] == "clip"])
     assert list(chosen["fold"]) == [0, 1, 2] and list(chosen["classifier"]) == ["mlp", "knn", "mlp"]
 
 
 def test_validation_scores_tie_broken_by_configuration_string():
     cls = pd.DataFrame(config("m", "both", "collapsed", "mlp", [0.5] * 3, [0.1] * 3)
                        + config("m", "both", "collapsed", "knn", [0.5] * 3, [0.9] * 3))
-    chosen = H.select(cls)
+    chosen = selection.select(cls)
     assert list(chosen["fold"]) == [0, 1, 2] and (chosen["classifier"] == "knn").all()
     # per fold: where mlp is strictly better on validation, it wins that fold only
     cls.loc[(cls["classifier"] == "mlp") & (cls["split"] == "validation") & (cls["fold"] == 1), "macro_f1"] = 0.6
-    assert list(H.select(cls)["classifier"]) == ["knn", "mlp", "knn"]
-    scores = H.validation_scores(cls)
+    assert list(selection.select(cls)["classifier"]) == ["knn", "mlp", "knn"]
+    scores = selection.validation_scores(cls)
     assert list(scores.loc[scores["fold"] == 0, "configuration"]) == ["both · collapsed · collapsed · knn",
                                                                      "both · collapsed · collapsed · mlp"]
 
@@ -156,7 +157,7 @@ def test_a_fold_s_choice_depends_on_its_own_validation_rows_only():
     cls = nested_fixture()
     folds = sorted(cls["fold"].unique())
     assert len(folds) >= 3
-    base = H.select(cls[cls["source"] == "m"]).set_index("fold")["configuration"]
+    base = selection.select(cls[cls["source"] == "m"]).set_index("fold")["configuration"]
     assert base.nunique() > 1  # the folds do not all agree, so a pooled choice would differ somewhere
     rng = np.random.default_rng(1)
     for f in folds:
@@ -164,16 +165,16 @@ def test_a_fold_s_choice_depends_on_its_own_validation_rows_only():
             pert = cls.copy()
             hit = (pert["fold"] != f) | (pert["split"] == "test")
             pert.loc[hit, "macro_f1"] = rng.uniform(0, 1, hit.sum())
-            got = H.select(pert[pert["source"] == "m"]).set_index("fold")["configuration"]
+            got = selection.select(pert[pert["source"] == "m"]).set_index("fold")["configuration"]
             assert got[f] == base[f], (f, got[f], base[f])
         # its own validation rows do decide: lift the runner-up of fold f above the choice
-        scores = H.validation_scores(cls[cls["source"] == "m"])
+        scores = selection.validation_scores(cls[cls["source"] == "m"])
         second = scores[scores["fold"] == f].iloc[1]
         own = cls.copy()
         lift = ((own["fold"] == f) & (own["split"] == "validation") & (own["view"] == second["view"])
                 & (own["classifier"] == second["classifier"]) & (own["source"] == "m"))
         own.loc[lift, "macro_f1"] = 0.99
-        assert H.select(own[own["source"] == "m"]).set_index("fold")["configuration"][f] == second["configuration"]
+        assert selection.select(own[own["source"] == "m"]).set_index("fold")["configuration"][f] == second["configuration"]
     t = H.headline_frame(cls, pd.DataFrame())
     m = row(t, "m")
     test = cls[(cls["source"] == "m") & (cls["split"] == "test")]
@@ -196,13 +197,13 @@ def test_training_seeds_are_averaged_within_a_fold_not_counted_as_repetitions():
     assert m["classifier"] == "b" and m["choices"] == "both · collapsed · collapsed · b (3/3)"
     assert m["n_repetitions"] == 3 and m["n_validation_repetitions"] == 3
     per_fold = [0.3, 0.4, 0.7]
-    mean, lo, hi = H.interval(per_fold, 0.25)
+    mean, lo, hi = statistics.interval(per_fold, 0.25)
     assert m["macro_f1"] == pytest.approx(mean)
     assert (m["macro_f1_ci_low"], m["macro_f1_ci_high"]) == pytest.approx((lo, hi))
     assert m["validation_macro_f1"] == pytest.approx(0.5)
-    text = H.repetitions_text(pd.DataFrame(cls))
+    text = headline_text.repetitions_text(pd.DataFrame(cls))
     assert text.startswith("J = 3 splits") and "2 training seed(s) per split (averaged" in text
-    assert H.repetitions_text(pd.DataFrame(cls), folds=3).startswith("J = 3 splits: 1 partition(s) × 3 folds")
+    assert headline_text.repetitions_text(pd.DataFrame(cls), folds=3).startswith("J = 3 splits: 1 partition(s) × 3 folds")
 
 
 def test_the_chosen_entry_picks_per_fold_across_sources():
@@ -213,7 +214,7 @@ def test_the_chosen_entry_picks_per_fold_across_sources():
     cls += config("alpha", "both", "collapsed", "knn", [0.6, 0.6, 0.4], [0.50, 0.52, 0.10])
     cls += config("beta", "both", "collapsed", "knn", [0.5, 0.5, 0.7], [0.90, 0.90, 0.30])
     t = table(cls)
-    name = H.chosen_name("both")
+    name = selection.chosen_name("both")
     assert name == "learned, chosen on validation (Cell Painting + L1000)"
     c = row(t, name)
     assert (c["kind"], c["input"], c["source"], bool(c["best_of_input"])) == ("chosen", "both", "chosen", True)
@@ -221,7 +222,7 @@ def test_the_chosen_entry_picks_per_fold_across_sources():
     assert c["configuration"] == "alpha: both · collapsed · collapsed · knn"
     assert c["macro_f1"] == pytest.approx(np.mean([0.50, 0.52, 0.30]))
     assert c["validation_macro_f1"] == pytest.approx(np.mean([0.6, 0.6, 0.7]))
-    assert c["baseline"] == H.RAW_CHOSEN
+    assert c["baseline"] == selection.RAW_CHOSEN
     # each model alone keeps its own configuration in every fold
     assert row(t, "alpha")["macro_f1"] == pytest.approx(np.mean([0.50, 0.52, 0.10]))
     assert not row(t, "alpha")["best_of_input"] and not row(t, "beta")["best_of_input"]
@@ -234,16 +235,16 @@ def test_corrected_t_matches_hand_formula():
     v = [0.1, 0.2, 0.3, 0.4, 0.5]
     s2 = np.var(v, ddof=1)  # 0.025
     half = stats.t.ppf(0.975, 4) * np.sqrt((1 / 5 + 0.25) * s2)
-    mean, lo, hi = H.interval(v, ratio=0.25, ci="corrected_t")
+    mean, lo, hi = statistics.interval(v, ratio=0.25, ci="corrected_t")
     assert mean == pytest.approx(0.3)
     assert (lo, hi) == pytest.approx((0.3 - half, 0.3 + half))
-    _, tlo, thi = H.interval(v, ratio=0.25, ci="t")
+    _, tlo, thi = statistics.interval(v, ratio=0.25, ci="t")
     assert (tlo, thi) == pytest.approx((0.3 - stats.t.ppf(0.975, 4) * np.sqrt(s2 / 5),
                                         0.3 + stats.t.ppf(0.975, 4) * np.sqrt(s2 / 5)))
     assert thi - tlo < hi - lo
-    assert np.isnan(H.interval([0.4], 0.25)[1:]).all()
+    assert np.isnan(statistics.interval([0.4], 0.25)[1:]).all()
     with pytest.raises(ValueError):
-        H.interval(v, 0.25, ci="bootstrap")
+        statistics.interval(v, 0.25, ci="bootstrap")
 
 
 def test_headline_ci_uses_n_scored_over_n_train():
@@ -280,23 +281,23 @@ def test_paired_delta_and_baseline_for_both_chosen_on_validation():
     cls += config("raw", "both", "collapsed", "knn", [0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     cls += config("supcon", "both", "collapsed", "knn", [0.5] * 3, [0.5, 0.6, 0.7])
     t = table(cls)
-    raw = row(t, H.RAW_CHOSEN)
+    raw = row(t, selection.RAW_CHOSEN)
     assert raw["kind"] == "baseline" and raw["input"] == "both"
     assert raw["choices"] == "cp · collapsed · collapsed · knn (2/3); both · collapsed · collapsed · knn (1/3)"
     assert raw["macro_f1"] == pytest.approx(np.mean([0.4, 0.4, 0.5]))
     s = row(t, "supcon")
-    assert s["baseline"] == H.RAW_CHOSEN
+    assert s["baseline"] == selection.RAW_CHOSEN
     d = [0.1, 0.2, 0.2]
-    mean, lo, hi = H.interval(d, 0.25)
+    mean, lo, hi = statistics.interval(d, 0.25)
     assert s["delta_vs_baseline"] == pytest.approx(mean)
     assert (s["delta_ci_low"], s["delta_ci_high"]) == pytest.approx((lo, hi))
     assert (s["delta_fold_ci_low"], s["delta_fold_ci_high"]) == pytest.approx((lo, hi))
-    assert s["delta_p"] == pytest.approx(H.paired_p(d, 0.25)) and s["delta_method"] == "fold_t"
-    assert s["delta_mde"] == pytest.approx(H.fold_mde(d, 0.25)) and s["delta_mde"] > 0
+    assert s["delta_p"] == pytest.approx(statistics.paired_p(d, 0.25)) and s["delta_method"] == "fold_t"
+    assert s["delta_mde"] == pytest.approx(statistics.fold_mde(d, 0.25)) and s["delta_mde"] > 0
     assert np.isnan(s["delta_boot_p"])  # no predictions: no compound bootstrap
     assert s["ratio_vs_baseline"] == pytest.approx(0.6 / (1.3 / 3))
     # baselines: no difference, not even to one another
-    for entry in ("raw Cell Painting", "raw early fusion", H.RAW_CHOSEN):
+    for entry in ("raw Cell Painting", "raw early fusion", selection.RAW_CHOSEN):
         b = row(t, entry)
         assert pd.isna(b["baseline"]) and np.isnan(b["delta_vs_baseline"]) and np.isnan(b["delta_p_holm"])
     assert "every split's best raw configuration" in raw["note"]
@@ -310,8 +311,8 @@ def test_cp_only_entries_use_raw_cell_painting_and_pair_on_shared_repetitions():
     cls += config("clip", "cp", "collapsed", "knn", [0.4] * 3, [0.35, 0.45, 0.9])
     cls += config("vae_beta_cp", "cp", "collapsed", "knn", [0.3] * 3, [0.4] * 3)
     t = table(cls)
-    assert row(t, "clip")["baseline"] == H.RAW_CHOSEN
-    assert row(t, H.RAW_CHOSEN)["configuration"] == "both · collapsed · collapsed · knn"
+    assert row(t, "clip")["baseline"] == selection.RAW_CHOSEN
+    assert row(t, selection.RAW_CHOSEN)["configuration"] == "both · collapsed · collapsed · knn"
     c = row(t, "clip (Cell Painting only)")
     assert (c["kind"], c["input"], c["baseline"]) == ("cp_only", "cp", "raw Cell Painting")
     assert c["configuration"] == "cp · collapsed · collapsed · knn"
@@ -320,15 +321,15 @@ def test_cp_only_entries_use_raw_cell_painting_and_pair_on_shared_repetitions():
     v = row(t, "vae_beta_cp")
     assert (v["kind"], v["input"], v["baseline"]) == ("model", "cp", "raw Cell Painting")
     assert "vae_beta_cp (Cell Painting only)" not in set(t["entry"])
-    cp_chosen = row(t, H.chosen_name("cp"))  # among clip's cp configurations and vae_beta_cp's
+    cp_chosen = row(t, selection.chosen_name("cp"))  # among clip's cp configurations and vae_beta_cp's
     assert cp_chosen["configuration"] == "clip: cp · collapsed · collapsed · knn"
     assert (cp_chosen["input"], cp_chosen["baseline"]) == ("cp", "raw Cell Painting")
-    assert set(t["entry"]) == {"raw Cell Painting", "raw L1000", "raw early fusion", "raw late fusion", H.RAW_CHOSEN,
-                               H.chosen_name("both"), H.chosen_name("cp"), "clip", "clip (Cell Painting only)",
+    assert set(t["entry"]) == {"raw Cell Painting", "raw L1000", "raw early fusion", "raw late fusion", selection.RAW_CHOSEN,
+                               selection.chosen_name("both"), selection.chosen_name("cp"), "clip", "clip (Cell Painting only)",
                                "vae_beta_cp"}
     # order: baselines first, then the chosen entries by input, then the rest by test macro-F1 descending
     assert list(t["kind"][:5]) == ["baseline"] * 5
-    assert list(t["entry"][5:]) == [H.chosen_name("both"), H.chosen_name("cp"), "clip",
+    assert list(t["entry"][5:]) == [selection.chosen_name("both"), selection.chosen_name("cp"), "clip",
                                     "clip (Cell Painting only)", "vae_beta_cp"]
 
 
@@ -361,32 +362,32 @@ def verdict_fixture():
 
 def test_markdown_has_table_method_and_verdict():
     t = table(verdict_fixture())
-    md = H.markdown(t, "J = 3 splits: 3 fold(s)")
+    md = headline_text.markdown(t, "J = 3 splits: 3 fold(s)")
     assert md.startswith("# morphotx headline")
     assert "Nadeau & Bengio 2003" in md and "J = 3 splits" in md
     assert "**Nested selection.**" in md and "no other split's compounds take part" in md
-    assert "| good" in md and "| raw late fusion" in md and f"| ▶ {H.chosen_name('both')}" in md
+    assert "| good" in md and "| raw late fusion" in md and f"| ▶ {selection.chosen_name('both')}" in md
     assert "0.720 [" in md and "+0.220 [" in md
-    base = H.RAW_CHOSEN
+    base = selection.RAW_CHOSEN
     assert f"**good** vs {base}: Δ = +0.220" in md and "above its baseline" in md
     assert "(exploratory; Holm-adjusted" in md and "(primary; Holm over the inputs" in md
     flat = next(x for x in md.splitlines() if x.startswith(f"- **flat** vs {base}"))
     assert "not distinguishable" in flat and "minimum detectable effect" in flat
     assert f"a true gain below {row(t, 'flat')['delta_mde']:.3f}" in flat
-    assert "- " + H.BEST_OF_INPUT_INTRO in md
+    assert "- " + headline_text.BEST_OF_INPUT_INTRO in md
     assert "- Exploratory (every model, 2 comparisons): better than the raw baseline of the same input: good." in md
     assert "Not distinguishable from (or not comparable with) the raw baseline: flat." in md
     assert "vs nan" not in md and "**raw early fusion** vs" not in md and f"**{base}** vs" not in md
-    lines = H.summary_lines(t)
+    lines = headline_text.summary_lines(t)
     assert len(lines) == len(t) and lines[6].startswith("good")
     assert "delta +0.220" in lines[6] and f"vs {base}" in lines[6] and "MDE" in lines[6]
     assert "delta" not in lines[2] and lines[2].startswith("raw early fusion")
-    assert lines[5].startswith(H.chosen_name("both")) and "Holm p" in lines[5]
+    assert lines[5].startswith(selection.chosen_name("both")) and "Holm p" in lines[5]
 
 
 def test_markdown_states_negative_result():
     cls = raw_rows(both=(0.5, 0.5)) + config("flat", "both", "collapsed", "knn", [0.6] * 3, [0.3, 0.31, 0.32])
-    md = H.markdown(table(cls), "J = 3")
+    md = headline_text.markdown(table(cls), "J = 3")
     assert "below its baseline" in md
     assert "Exploratory (every model, 1 comparisons): no learned embedding is better than the raw baseline" in md
     assert "Worse than the raw baseline of the same input: flat." in md
@@ -412,14 +413,14 @@ def test_write_headline_round_trips(tmp_path):
     assert row(got, "good")["moa_map"] == pytest.approx(0.3)
     text = md.read_text()
     assert "# morphotx headline" in text and "J = 3 splits: 1 partition(s) × 3 folds" in text
-    assert list(pd.read_csv(tsv, sep="\t")["entry"]) == list(H.compact(got)["entry"])
+    assert list(pd.read_csv(tsv, sep="\t")["entry"]) == list(headline_text.compact(got)["entry"])
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
 def test_empty_input_gives_empty_table():
     t = H.headline_frame(pd.DataFrame(), pd.DataFrame())
     assert t.empty and "delta_ci_low" in t.columns
-    assert "# morphotx headline" in H.markdown(t, "J = 0")
+    assert "# morphotx headline" in headline_text.markdown(t, "J = 0")
 
 
 def test_moa_map_metric_selects_on_validation_map_without_classifiers():
@@ -443,15 +444,15 @@ def test_moa_map_metric_selects_on_validation_map_without_classifiers():
           + both("m", "raw+collapsed", [0.4] * 3, [0.40, 0.42, 0.44]))
     t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame(em), metric="moa_map")
     # no late fusion entry (and no raw chosen among one raw view)
-    assert list(t["entry"]) == ["raw Cell Painting", H.chosen_name("cp"), "m"]
+    assert list(t["entry"]) == ["raw Cell Painting", selection.chosen_name("cp"), "m"]
     m = row(t, "m")
-    assert m["classifier"] == H.RETRIEVAL and m["variant"] == "raw+collapsed"  # chosen on validation
+    assert m["classifier"] == selection.RETRIEVAL and m["variant"] == "raw+collapsed"  # chosen on validation
     assert m["moa_map"] == pytest.approx(0.42) and m["validation_moa_map"] == pytest.approx(0.4)
     assert m["delta_vs_baseline"] == pytest.approx(0.42 - 0.31)
     assert m["n_test_over_n_train"] == pytest.approx(20 / 80)
-    c = row(t, H.chosen_name("cp"))
+    c = row(t, selection.chosen_name("cp"))
     assert c["configuration"] == "m: cp · collapsed · raw+collapsed · retrieval" and c["moa_map"] == pytest.approx(0.42)
-    assert "MoA mAP" in H.markdown(t, "J = 3") and "Zero-shot" in H.markdown(t, "J = 3")
+    assert "MoA mAP" in headline_text.markdown(t, "J = 3") and "Zero-shot" in headline_text.markdown(t, "J = 3")
 
 
 def test_headline_metric_auto_follows_the_split_mode():
@@ -471,20 +472,20 @@ def test_well_holdout_headline_says_it_is_not_an_unseen_compound_test(capsys, tm
     default (compound) headline has none of it."""
     cls = raw_rows(both=(0.5, 0.5)) + config("flat", "both", "collapsed", "knn", [0.6] * 3, [0.3, 0.31, 0.32])
     t = H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), split_mode="well_holdout")
-    assert (t["protocol"] == H.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
-    md = H.markdown(t, "J = 3")
+    assert (t["protocol"] == selection.PROTOCOLS["well_holdout"]).all() and "NOT an unseen-compound test" in t["protocol"][0]
+    md = headline_text.markdown(t, "J = 3")
     assert md.split("\n")[2].startswith("**Well holdout") and "not an unseen-compound test" in md
     assert "on held-out wells" in md and "on held-out compounds" not in md
     assert "no other split's wells take part" in md and "best on its validation wells" in md
-    assert "- " + H.best_of_input_intro(t) in md and "validation wells" in H.best_of_input_intro(t)
+    assert "- " + headline_text.best_of_input_intro(t) in md and "validation wells" in headline_text.best_of_input_intro(t)
     assert "test compounds" not in md and "validation compounds" not in md
-    assert "protocol" in H.compact(t).columns
+    assert "protocol" in headline_text.compact(t).columns
     t.to_parquet(tmp_path / "h.parquet")
-    assert H.main([str(tmp_path / "h.parquet")]) == 0
+    assert print_headline.main([str(tmp_path / "h.parquet")]) == 0
     assert "NOT an unseen-compound test" in capsys.readouterr().out
     plain = H.headline_frame(pd.DataFrame(cls), pd.DataFrame())
     assert (plain["protocol"] == "held-out compounds").all()
-    assert "Well holdout" not in H.markdown(plain, "J = 3") and "protocol" not in H.compact(plain).columns
+    assert "Well holdout" not in headline_text.markdown(plain, "J = 3") and "protocol" not in headline_text.compact(plain).columns
     with pytest.raises(ValueError, match="split_mode"):
         H.headline_frame(pd.DataFrame(cls), pd.DataFrame(), split_mode="plates")
 
@@ -496,23 +497,23 @@ def test_paired_p_is_the_interval_s_t_test():
     rng = np.random.default_rng(0)
     for _ in range(200):
         v = rng.normal(rng.uniform(-0.05, 0.05), 0.04, size=5)
-        mean, lo, hi = H.interval(v, 0.25)
-        p = H.paired_p(v, 0.25)
+        mean, lo, hi = statistics.interval(v, 0.25)
+        p = statistics.paired_p(v, 0.25)
         assert (lo > 0 or hi < 0) == (p < 0.05)  # the CI excludes zero exactly when p < 1 - confidence
     v = [0.1, 0.2, 0.3, 0.4, 0.5]
     t = 0.3 / np.sqrt((1 / 5 + 0.25) * np.var(v, ddof=1))
-    assert H.paired_p(v, 0.25) == pytest.approx(2 * stats.t.sf(t, 4))
-    assert H.paired_p(v, ci="t") < H.paired_p(v, 0.25)
-    assert np.isnan(H.paired_p([0.2], 0.25)) and np.isnan(H.paired_p([0.1, np.nan], 0.25))
-    assert H.paired_p([0.25, 0.25, 0.25], 0.25) == 0.0 and H.paired_p([0.0, 0.0], 0.25) == 1.0
+    assert statistics.paired_p(v, 0.25) == pytest.approx(2 * stats.t.sf(t, 4))
+    assert statistics.paired_p(v, ci="t") < statistics.paired_p(v, 0.25)
+    assert np.isnan(statistics.paired_p([0.2], 0.25)) and np.isnan(statistics.paired_p([0.1, np.nan], 0.25))
+    assert statistics.paired_p([0.25, 0.25, 0.25], 0.25) == 0.0 and statistics.paired_p([0.0, 0.0], 0.25) == 1.0
 
 
 def test_holm_matches_the_hand_computation():
-    got = H.holm([0.01, 0.04, 0.03, 0.2, np.nan])
+    got = statistics.holm([0.01, 0.04, 0.03, 0.2, np.nan])
     np.testing.assert_allclose(got[:4], [0.04, 0.09, 0.09, 0.2])  # 4·0.01, 3·0.03, max(2·0.04, 0.09), 0.2
     assert np.isnan(got[4])
-    np.testing.assert_allclose(H.holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1, monotone in the raw p
-    assert H.holm([]).size == 0 and np.isnan(H.holm([np.nan])).all()
+    np.testing.assert_allclose(statistics.holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1, monotone in the raw p
+    assert statistics.holm([]).size == 0 and np.isnan(statistics.holm([np.nan])).all()
 
 
 def test_headline_adjusts_for_every_learned_entry_compared():
@@ -529,39 +530,39 @@ def test_headline_adjusts_for_every_learned_entry_compared():
     t = table(cls)
     learned = t[t["kind"].isin(["model", "cp_only"])]
     assert len(learned) == 10 and learned["delta_p"].notna().all()
-    np.testing.assert_allclose(learned["delta_p_holm"], H.holm(learned["delta_p"]))
+    np.testing.assert_allclose(learned["delta_p_holm"], statistics.holm(learned["delta_p"]))
     assert t.loc[t["kind"] == "baseline", "delta_p_holm"].isna().all()
     # the chosen entry is the primary comparison: not in the exploratory family, Holm over the inputs only
-    chosen = row(t, H.chosen_name("both"))
+    chosen = row(t, selection.chosen_name("both"))
     assert np.isnan(chosen["delta_p_holm"]) and chosen["delta_p"] == pytest.approx(chosen["delta_p_holm_best"])
     assert learned["delta_p_holm_best"].isna().all()
     lucky, good = row(t, "lucky"), row(t, "good")
     assert lucky["delta_ci_low"] > 0 and lucky["delta_p"] < 0.05 <= lucky["delta_p_holm"]
     assert good["delta_p_holm"] < 0.05
-    lines = H.verdict(t)
+    lines = headline_text.verdict(t)
     better = [x for x in lines if x.startswith("Exploratory (every model, 10 comparisons): better than")]
     assert better and "good" in better[0] and "lucky" in better[0]
     assert "After Holm's correction for the 10 learned entries compared (family-wise error 5 %): good remains." \
         in better[0]
-    assert any(x.startswith(f"**lucky** vs {H.RAW_CHOSEN}") and "(exploratory; Holm-adjusted" in x for x in lines)
-    md = H.markdown(t, "J = 5")
+    assert any(x.startswith(f"**lucky** vs {selection.RAW_CHOSEN}") and "(exploratory; Holm-adjusted" in x for x in lines)
+    md = headline_text.markdown(t, "J = 5")
     assert "p (Holm)" in md and "Every other learned entry is exploratory: its p (Holm) is adjusted over all" in md
-    shown = H.compact(t).set_index("entry")["p (Holm)"]
+    shown = headline_text.compact(t).set_index("entry")["p (Holm)"]
     assert shown["lucky"] == f"{lucky['delta_p_holm']:.3f}" and shown["lucky"] != f"{lucky['delta_p']:.3f}"
-    assert any("Holm p" in x for x in H.summary_lines(t) if x.startswith("lucky"))
+    assert any("Holm p" in x for x in headline_text.summary_lines(t) if x.startswith("lucky"))
 
 
 def test_front_page_keeps_every_summary_line_of_the_verdict():
     # better, worse and flat entries: four summary sentences after the per-entry lines
     cls = verdict_fixture() + config("bad", "both", "collapsed", "knn", [0.6] * 3, [0.30, 0.31, 0.32])
     t = table(cls)
-    summary = [v for v in H.verdict(t) if not v.startswith("**")]
-    starts = [H.BEST_OF_INPUT_INTRO,
+    summary = [v for v in headline_text.verdict(t) if not v.startswith("**")]
+    starts = [headline_text.BEST_OF_INPUT_INTRO,
               "Exploratory (every model, 3 comparisons): better than the raw baseline of the same input: good.",
               "Worse than the raw baseline of the same input: bad.",
               "Not distinguishable from (or not comparable with) the raw baseline: flat."]
     assert len(summary) == len(starts) and all(v.startswith(s) for v, s in zip(summary, starts)), summary
-    page = H.front_page_rst(t, "intro")
+    page = headline_text.front_page_rst(t, "intro")
     assert all(f"- {v}" in page for v in summary)
     assert "- **good** vs" not in page  # the per-entry sentences stay in headline.md
 
@@ -578,11 +579,11 @@ def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input(capsys, tm
     t = table(cls)
     best = t[t["best_of_input"]]
     assert sorted(zip(best["input"], best["entry"], best["configuration"])) == [
-        ("both", H.chosen_name("both"), "val_best: both · collapsed · collapsed · knn"),
-        ("cp", H.chosen_name("cp"), "test_best: cp · collapsed · collapsed · knn")]
+        ("both", selection.chosen_name("both"), "val_best: both · collapsed · collapsed · knn"),
+        ("cp", selection.chosen_name("cp"), "test_best: cp · collapsed · collapsed · knn")]
     assert (best["kind"] == "chosen").all() and not t.loc[t["kind"] != "chosen", "best_of_input"].any()
-    assert row(t, H.chosen_name("both"))["macro_f1"] == pytest.approx(0.5)  # val_best's, not test_best's 0.82
-    np.testing.assert_allclose(best["delta_p_holm_best"], H.holm(best["delta_p"]))
+    assert row(t, selection.chosen_name("both"))["macro_f1"] == pytest.approx(0.5)  # val_best's, not test_best's 0.82
+    np.testing.assert_allclose(best["delta_p_holm_best"], statistics.holm(best["delta_p"]))
     assert t.loc[~t["best_of_input"], "delta_p_holm_best"].isna().all()
     # the test scores decide nothing: scrambling them moves no choice
     pert = pd.DataFrame(cls)
@@ -591,25 +592,25 @@ def test_the_learned_entry_to_quote_is_chosen_on_validation_per_input(capsys, tm
     moved = H.headline_frame(pert, pd.DataFrame(columns=["source", "fold", "seed", "view", "level", "variant",
                                                           "metric", "value", "status", "reason"]))
     assert sorted(moved.loc[moved["best_of_input"], "choices"]) == sorted(best["choices"])
-    line = H.best_of_input_line(t)
-    assert line in H.verdict(t) and line in H.front_page_rst(t, "intro")
-    assert line.startswith(H.BEST_OF_INPUT_INTRO + " — ")
+    line = headline_text.best_of_input_line(t)
+    assert line in headline_text.verdict(t) and line in headline_text.front_page_rst(t, "intro")
+    assert line.startswith(headline_text.BEST_OF_INPUT_INTRO + " — ")
     assert "**Cell Painting + L1000**: chose val_best: both · collapsed · collapsed · knn (3/3); validation " \
            "macro-F1 0.700, test 0.500 [" in line
     assert "**Cell Painting only**: chose test_best: cp · collapsed · collapsed · knn (3/3)" in line
     assert "Holm over the 2 inputs" in line and "not distinguishable from its baseline" in line
-    shown = H.compact(t).set_index("entry")["validation macro-F1"]
-    assert shown[f"▶ {H.chosen_name('both')}"] == "0.700" and shown["raw early fusion"] == "0.500"
+    shown = headline_text.compact(t).set_index("entry")["validation macro-F1"]
+    assert shown[f"▶ {selection.chosen_name('both')}"] == "0.700" and shown["raw early fusion"] == "0.500"
     assert "▶ val_best" not in shown.index and "test_best" in shown.index
-    header = next(x for x in H.markdown(t, "J = 3").splitlines() if x.startswith("| entry"))
+    header = next(x for x in headline_text.markdown(t, "J = 3").splitlines() if x.startswith("| entry"))
     assert [c.strip() for c in header.split("|")][2:4] == [
         "configuration (view · level · variant · classifier; most frequent choice of the splits)",
         "validation macro-F1"]
-    assert H.best_of_input_line(t.drop(columns="best_of_input")) is None
+    assert headline_text.best_of_input_line(t.drop(columns="best_of_input")) is None
     t.to_parquet(tmp_path / "h.parquet")  # make run's printout: one line per input after the table
-    assert H.main([str(tmp_path / "h.parquet")]) == 0
+    assert print_headline.main([str(tmp_path / "h.parquet")]) == 0
     out = capsys.readouterr().out.splitlines()
-    i = out.index(H.BEST_OF_INPUT_INTRO + ":")
+    i = out.index(headline_text.BEST_OF_INPUT_INTRO + ":")
     assert out[i + 1].startswith("  Cell Painting + L1000: chose val_best: both · ")
     assert not any("**" in x or "−" in x for x in out[i:])  # plain text, ASCII minus signs
     assert out[i + 2].startswith("  Cell Painting only: chose test_best: cp · ") and len(out) == i + 3
@@ -660,8 +661,8 @@ def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
     assert m["delta_vs_baseline"] == pytest.approx(m["macro_f1"] - raw["macro_f1"])  # same numbers both ways
     assert 0 < m["delta_ci_low"] < m["delta_vs_baseline"] < m["delta_ci_high"] and m["delta_p"] < 0.05
     assert 0 < m["delta_mde"] < m["delta_vs_baseline"]
-    assert row(t, H.chosen_name("cp"))["delta_method"] == "compound_bootstrap"
-    assert "paired bootstrap over the test compounds" in H.markdown(t, "J = 3")
+    assert row(t, selection.chosen_name("cp"))["delta_method"] == "compound_bootstrap"
+    assert "paired bootstrap over the test compounds" in headline_text.markdown(t, "J = 3")
     again = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_bootstrap")
     assert row(again, "m")["delta_ci_low"] == m["delta_ci_low"]  # reproducible by seed
     off = row(H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=0, delta="compound_bootstrap"), "m")
@@ -671,7 +672,7 @@ def test_compound_bootstrap_beside_the_fold_t_and_primary_only_when_asked():
 
 def test_compound_split_is_the_bootstrap_plus_the_between_split_variance():
     """``delta="compound_split"``: Δ's CI, p and MDE are the compound bootstrap's widened by the
-    between-split variance (morphotx.inference), with the fold t and the plain bootstrap beside."""
+    between-split variance (morphotx.report.compound_bootstrap), with the fold t and the plain bootstrap beside."""
     cls, preds = bootstrap_fixture()
     t = H.headline_frame(cls, pd.DataFrame(), predictions=preds, bootstrap=400, seed=3, delta="compound_split")
     m = row(t, "m")
@@ -682,7 +683,7 @@ def test_compound_split_is_the_bootstrap_plus_the_between_split_variance():
     assert m["delta_tau2"] >= 0
     assert m["delta_cs_ci_high"] - m["delta_cs_ci_low"] >= 0.9 * (m["delta_boot_ci_high"] - m["delta_boot_ci_low"])
     assert 0 < m["delta_ci_low"] < m["delta_vs_baseline"] < m["delta_ci_high"]
-    assert "between splits" in H.markdown(t, "J = 3")
+    assert "between splits" in headline_text.markdown(t, "J = 3")
     with pytest.raises(ValueError, match="delta must be one of"):
         H.headline_frame(cls, pd.DataFrame(), predictions=preds, delta="other")
     # the naive resampling is narrower than the rescaled one (small MoAs: 10 compounds each here)

@@ -110,8 +110,8 @@ def test_atomic_directory_clears_what_a_killed_run_left_and_keeps_permissions(tm
     import os
     import stat
 
-    from morphotx.figures import _save
     from morphotx.io import atomic_directory
+    from morphotx.report.plotting import save_figure as _save
 
     stale = tmp_path / ".figures.tmp999999"
     stale.mkdir()
@@ -192,7 +192,7 @@ def test_manifest_names_commit_dirty_state_and_input_checksums(tmp_path):
     import shutil
     import subprocess
 
-    from morphotx.manifest import git_state, manifest
+    from morphotx.report.manifest import git_state, manifest
 
     if not shutil.which("git"):
         pytest.skip("git is not installed")

@@ -7,8 +7,8 @@ from scipy.stats import fisher_exact
 from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from morphotx import moaprofiler as mp
-from morphotx.scores import macro_f1, weighted_prf
+from morphotx.evaluate import moaprofiler as mp
+from morphotx.evaluate.scores import macro_f1, weighted_prf
 
 
 def toy(n_moa=4, cpds=3, reps=4, d=20, noise=0.6, seed=0):
@@ -152,7 +152,7 @@ def test_heldout_votes_hand_toy():
     Xtr = np.array([[1, 0, 0], [1, 0.1, 0], [0, 1, 0], [0, 1, 0.1]], float)
     ytr = np.array(["a", "a", "b", "b"])
     # compound x: two rows look like a, one like b → individual vote a; compound y: b-like
-    # compound z's MoA c has no training compound: kept in the table, not scored (seed 001)
+    # compound z's MoA c has no training compound: kept in the table, not scored (Wong 2023)
     Xte = np.array([[1, 0, 0.05], [0.9, 0, 0], [0, 1, 0], [0.1, 1, 0], [0, 1.2, 0], [0, 0, 1]], float)
     yte = np.array(["a", "a", "a", "b", "b", "c"])
     cte = np.array(["x", "x", "x", "y", "y", "z"])

@@ -113,7 +113,7 @@ def test_cwcl_equals_clip_with_identity_weights_and_differs_otherwise():
 
 
 def test_mmd_kernel_is_seed_002s_by_default():
-    """exp(-mean((x - y)²) / d) = exp(-||x - y||² / d²) (seed 002's code); bandwidth d is InfoVAE's."""
+    """exp(-mean((x - y)²) / d) = exp(-||x - y||² / d²) (Chow 2022's code); bandwidth d is InfoVAE's."""
     d = 10
     x, y = torch.zeros(1, d), torch.ones(1, d)  # ||x - y||² = d
     assert L.gaussian_kernel(x, y).item() == pytest.approx(np.exp(-1 / d), rel=1e-5)
@@ -166,7 +166,7 @@ def test_gated_attention_pool_masks_and_is_permutation_invariant():
     assert torch.allclose(pool(h[:, perm], mask[:, perm]), out, atol=1e-6)
     w = pool.weights(h, mask)
     assert torch.allclose(w.sum(1), torch.ones(2)) and float(w[0, 3:].sum()) == 0.0
-    # the gated-attention formula of seed 004 eq. 9, written out
+    # the gated-attention formula of Lu 2025 eq. 9, written out
     a = (pool.w(torch.tanh(pool.V(h[1])) * torch.sigmoid(pool.U(h[1])))).squeeze(-1)
     assert torch.allclose(out[1], (torch.softmax(a, 0).unsqueeze(-1) * h[1]).sum(0), atol=1e-6)
 
@@ -347,7 +347,7 @@ def test_views_per_family():
 
 
 # ---------------------------------------------------------------------------------------------
-# bimodal autoencoder (seed 003)
+# bimodal autoencoder (Ha 2025)
 # ---------------------------------------------------------------------------------------------
 def _bimodal(**kw):
     hp = resolve("b", {"family": "bimodal_ae", "hidden": 8, "latent_dim": 3, "dropout": 0.0, **kw})
@@ -598,7 +598,7 @@ def test_empty_set_in_one_modality_is_skipped_and_counted(tiny_processed, tmp_pa
 @pytest.mark.parametrize("name,cfg,view", [("vae_concat", {"family": "vae", "input": "concat", "unit": "collapsed"}, "both"),
                                            ("t", {"family": "translator"}, "l1000")])
 def test_collapsed_embedding_is_the_embedding_of_the_median_profile(tiny_processed, tmp_path, name, cfg, view):
-    """Study 000: the collapsed embedding of a treatment is the embedding of its median features
+    """Saha 2025: the collapsed embedding of a treatment is the embedding of its median features
     (``collapse="features"``, default); ``collapse="embeddings"`` is the median of its replicate
     embeddings. Both checked against the model applied by hand."""
     out, _ = _train(tmp_path, tiny_processed, name, cfg)
@@ -671,7 +671,7 @@ def test_set_embeddings_and_pair_rows_do_not_depend_on_batching(tiny_processed, 
 
 
 def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp_path):
-    """The notebook API (seed 003's new compound measured in Cell Painting only): embedding
+    """The notebook API (Ha 2025's new compound measured in Cell Painting only): embedding
     preprocessed profiles with a checkpoint gives exactly the workflow's embeddings of the same
     rows; missing features and views the model lacks are named."""
     from morphotx.models import embed_profiles
@@ -722,7 +722,7 @@ def test_resolved_hyperparameters_resolve_to_themselves():
 
 
 def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tiny_processed, tmp_path, splits_read):
-    """Seed 003's setting end to end: trained on both assays (validation compounds only choose the
+    """Ha 2025's setting end to end: trained on both assays (validation compounds only choose the
     checkpoint), the ``cp`` view embeds profiles given without any L1000 data, exactly as the
     workflow's ``cp`` table, with the shared layer's dimension."""
     from morphotx.models import embed_profiles
@@ -746,7 +746,7 @@ def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tin
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 002 fidelity: input scaling, shuffled control; study 000: the curve without early stopping
+# Chow 2022 fidelity: input scaling, shuffled control; Saha 2025: the curve without early stopping
 # ---------------------------------------------------------------------------------------------
 def test_minmax_scaling_is_fitted_on_training_rows_only():
     from morphotx.models.nets import Standardize

@@ -44,7 +44,7 @@ def test_modalities_without_a_shared_treatment_stop_at_pairing(tiny_processed, t
     import pytest
 
     from morphotx.io import MorphotxInputError
-    from morphotx.pairing import pair
+    from morphotx.prepare.pairing import pair
 
     l1k = pd.read_parquet(tiny_processed["l1k_p"])
     l1k[S.TREATMENT] = "X" + l1k[S.TREATMENT].astype(str)  # no key matches Cell Painting's
@@ -62,9 +62,9 @@ def test_well_holdout_pairs_only_same_split_replicates(tiny_processed, tmp_path)
     there: a compound has rows in train and test. What still holds: a pair joins a Cell Painting
     and an L1000 row of the same split (the treatment key carries it), every treatment and
     collapsed profile has one split, and no collapsed profile mixes replicates of two splits."""
-    from morphotx import preprocess
-    from morphotx.pairing import pair
-    from morphotx.split import split_compounds
+    from morphotx.prepare import preprocess
+    from morphotx.prepare.pairing import pair
+    from morphotx.prepare.split import split_compounds
 
     p = {k: str(tmp_path / f"{k}.parquet") for k in ("split", "cp", "l1k", "pairs", "sets", "cpc", "l1c")}
     split_compounds([str(tiny_processed["cp_h"]), str(tiny_processed["l1k_g"])], p["split"],

@@ -7,10 +7,10 @@ import pytest
 
 from conftest import FORMAT, real_fixture
 from morphotx import schema as S
-from morphotx.demo import junk_feature_names
-from morphotx.harmonise import harmonise
+from morphotx.data.demo import junk_feature_names
+from morphotx.data.harmonise import harmonise
 from morphotx.io import MorphotxInputError
-from morphotx.preprocess import (
+from morphotx.prepare.preprocess import (
     DEFAULT_OPERATIONS,
     low_frequency_features,
     normalize_to_controls,

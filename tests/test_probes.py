@@ -4,8 +4,8 @@ import pytest
 
 from conftest import real_fixture
 from morphotx import schema as S
+from morphotx.data.probes import load_probe_map, map_probes, map_probes_frame
 from morphotx.io import MorphotxInputError, read_gct
-from morphotx.probes import load_probe_map, map_probes, map_probes_frame
 from morphotx.settings import ProbeMapSettings
 
 
@@ -64,7 +64,7 @@ def test_real_xlsx_map_against_gct_symbols():
         assert rep["unmapped"] == [] and rep["duplicated_genes"] == {}
         got = mapping.reindex(truth.index)
         agree = int((got == truth).sum())
-        assert agree == expected_agree  # documented in morphotx.probes
+        assert agree == expected_agree  # documented in morphotx.data.probes
         # values carried unchanged under the new names
         probe = truth.index[0]
         assert np.array_equal(out[mapping[probe]].to_numpy(), data[probe].to_numpy())

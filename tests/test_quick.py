@@ -39,7 +39,7 @@ def test_quick_keeps_one_model_of_every_family():
 @pytest.mark.workflow
 def test_quick_dag_trains_and_scores_only_the_kept_models(tmp_path):
     env = {**os.environ, "PATH": f"{NO_SLURM_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    res = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+    res = subprocess.run([SNAKEMAKE, "-s", str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path), "--configfile",
                           str(REPO / "config" / "quick.yaml"), "--cores", "2", "-n", "--quiet", "rules"],
                          capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-3000:]

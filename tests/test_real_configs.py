@@ -2,7 +2,7 @@
 config/lincs_pilot1.yaml, config/cdrp_bray.yaml and config/cdrp_bio.yaml equals the listing in
 ../shared/design/rosetta_format.md, the maps' checksums equal the real fixture files, and every config
 passes the schema and builds the DAG (download → convert → harmonise → ...). Both CDRP configs run
-CDRP-shaped files (morphotx.cdrp_demo) from a local S3 at their real keys to the headline."""
+CDRP-shaped files (morphotx.data.cdrp_demo) from a local S3 at their real keys to the headline."""
 
 import hashlib
 import re
@@ -71,10 +71,10 @@ def test_config_validates_and_builds_the_dag(tmp_path, name):
 @pytest.mark.parametrize("name", CDRP)
 def test_cdrp_shaped_files_from_s3_at_the_real_keys_run_to_the_headline(tmp_path, name):
     """config/<name>.yaml as shipped (column map, MoA from the map, the real bucket and keys), with only
-    the endpoint, the two objects' sizes and ETags (small CDRP-shaped files from morphotx.cdrp_demo,
+    the endpoint, the two objects' sizes and ETags (small CDRP-shaped files from morphotx.data.cdrp_demo,
     uploaded in 8 MiB parts like the real ones) and the maps' URLs overridden: download → convert →
     harmonise → split → preprocess → pair → train (one tiny test model) → headline."""
-    from morphotx.cdrp_demo import cdrp_data
+    from morphotx.data.cdrp_demo import cdrp_data
 
     cfg = yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
     web = tmp_path / "web"

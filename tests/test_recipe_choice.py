@@ -6,9 +6,9 @@ import pytest
 
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError
-from morphotx.preprocess import preprocess_cp
-from morphotx.recipe_choice import merged_settings
-from morphotx.recipe_choice import preprocess_cp as choose_cp_recipe
+from morphotx.prepare.preprocess import preprocess_cp
+from morphotx.prepare.recipe_choice import merged_settings
+from morphotx.prepare.recipe_choice import preprocess_cp as choose_cp_recipe
 
 pytestmark = pytest.mark.slow  # ~10–15 s each (every candidate preprocessed and scored)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from morphotx.reconstruction import feature_emd, r2_per_feature, reconstruction, sample_scores
+from morphotx.evaluate.reconstruction import feature_emd, r2_per_feature, reconstruction, sample_scores
 
 
 def test_r2_per_feature_by_hand():
@@ -70,7 +70,7 @@ def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
 def test_reconstruction_figure_without_decoder_models(tmp_path):
     """A run whose models have no decoder (no translator, no VAE) gets an empty reconstruction
     table; its figure says so instead of failing."""
-    from morphotx.figures import reconstruction_r2
+    from morphotx.report.figures import reconstruction_r2
 
     pd.DataFrame().to_parquet(tmp_path / "empty.parquet")
     reconstruction_r2(str(tmp_path / "empty.parquet"), str(tmp_path / "r2.png"))

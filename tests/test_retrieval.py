@@ -6,7 +6,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from morphotx import schema as S
-from morphotx.retrieval import moa_map, recall_at_k, replicate_map
+from morphotx.evaluate.retrieval import moa_map, recall_at_k, replicate_map
 
 
 def test_recall_at_k_known_ranks():
@@ -78,7 +78,7 @@ def test_moa_map_uses_other_compounds_and_single_moa_only():
 def test_cosine_matrix_lookup_gives_copairs_own_scores(which, monkeypatch):
     """The cosine-matrix lookup handed to copairs (tables up to COSINE_MATRIX_MAX rows) gives the
     APs, mAPs and p-values of copairs' own pairwise cosine, which the larger tables still use."""
-    from morphotx import retrieval
+    from morphotx.evaluate import retrieval
 
     rng = np.random.default_rng(3)
     n, d = 1100, 20  # more rows than one block of the matrix (1,024)
@@ -104,7 +104,7 @@ def test_percent_replicating_on_toys_with_known_answers():
     """Replicates that are copies of one profile plus small noise replicate (100 %); replicates
     drawn independently do not (about the null's 5 %); half and half gives 50 %. The threshold
     is the 95th percentile of median correlations of groups with no two profiles of one treatment."""
-    from morphotx.retrieval import percent_replicating
+    from morphotx.evaluate.retrieval import percent_replicating
 
     rng = np.random.default_rng(0)
     n_trt, reps, d = 40, 3, 30
@@ -129,11 +129,11 @@ def test_percent_replicating_on_toys_with_known_answers():
 
 
 def test_typical_variation_normalisation_removes_a_plate_offset_exactly():
-    """Seed 004's control-based correction on a 1-D toy solved by hand. Plate A: DMSO 0 and 2,
+    """Lu 2025's control-based correction on a 1-D toy solved by hand. Plate A: DMSO 0 and 2,
     treatment t at 3; plate B is plate A shifted by 10. PCA on the four DMSO rows only centres
     (and may flip the sign); each plate's DMSO rows then have mean 1 (A) / 11 (B) and SD 1, so t
     becomes ±(3 - 1) / 1 = ±2 on both plates: the offset is gone and replicates coincide."""
-    from morphotx.retrieval import typical_variation_normalisation
+    from morphotx.evaluate.retrieval import typical_variation_normalisation
 
     X = np.array([[0.0], [2.0], [3.0], [10.0], [12.0], [13.0]])
     ctl = np.array([True, True, False] * 2)
@@ -149,7 +149,7 @@ def test_typical_variation_normalisation_multi_dimensional_offsets_and_scales():
     offset and (plate C) scaled by 2. After correction each plate's DMSO rows have mean 0 and SD 1
     on every component, and a treatment's rows are identical across plates; a plate with a single
     DMSO row is scaled by all DMSO rows."""
-    from morphotx.retrieval import typical_variation_normalisation
+    from morphotx.evaluate.retrieval import typical_variation_normalisation
 
     rng = np.random.default_rng(0)
     dmso, treated = rng.normal(size=(8, 3)), rng.normal(size=(2, 3)) + 4
@@ -176,7 +176,7 @@ def test_typical_variation_normalisation_multi_dimensional_offsets_and_scales():
 
 
 def test_cluster_quality_on_toys_with_known_answers():
-    from morphotx.retrieval import cluster_quality
+    from morphotx.evaluate.retrieval import cluster_quality
 
     # hand-computed silhouette (cosine distances): p1 = p2 = e1 (group a), p3 = e2, p4 = (e1 + e2)/√2 (b).
     # d(p1, p4) = d(p3, p4) = 1 - 1/√2, d(p1, p3) = 1. s(p1) = s(p2) = 1; s(p3) = (1 - (1 - 1/√2)) / 1;
@@ -205,7 +205,7 @@ def test_cluster_quality_equals_scikit_learns_precomputed_clustering():
     from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, silhouette_score
     from sklearn.metrics.pairwise import cosine_distances
 
-    from morphotx.retrieval import cluster_quality
+    from morphotx.evaluate.retrieval import cluster_quality
 
     rng = np.random.default_rng(7)
     labels = np.repeat(np.arange(12), 5)
@@ -221,6 +221,6 @@ def test_cluster_quality_equals_scikit_learns_precomputed_clustering():
     assert 0 < got["ari"] < 1  # neither trivial nor perfect: the comparison has teeth
     from scipy.spatial.distance import pdist, squareform
 
-    from morphotx.retrieval import _condensed_cosine
+    from morphotx.evaluate.retrieval import _condensed_cosine
     np.testing.assert_allclose(_condensed_cosine(X, block=7), pdist(X, "cosine"), atol=1e-12)  # blocks of 7 rows
     np.testing.assert_allclose(squareform(_condensed_cosine(X, block=7)), D, atol=1e-12)

@@ -12,7 +12,7 @@ from conftest import REPO
 from morphotx.smk import bind, run, slot_namespace
 
 RULES = REPO / "workflow" / "rules"
-SCRIPTS = REPO / "scripts"
+SCRIPTS = REPO / "workflow" / "scripts"
 
 
 def rule_scripts() -> list[tuple[str, bool, str]]:
@@ -21,7 +21,7 @@ def rule_scripts() -> list[tuple[str, bool, str]]:
     out = []
     for smk in sorted(RULES.glob("*.smk")):
         for block in re.split(r"\n(?=\s*rule\b)", "\n" + smk.read_text())[1:]:
-            script = re.search(r'script:\s*\n\s*"\.\./\.\./scripts/(\w+)\.py"', block)
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/(\w+)\.py"', block)
             if not script:
                 continue
             plain = re.match(r"\s*rule (\w+):", block)
@@ -52,7 +52,7 @@ def callee(stem: str) -> tuple[str, ast.expr]:
 
 def figure_names() -> set[str]:
     """The figure rules' names without ``figure_``: plain ``rule figure_<x>`` and the loop's list."""
-    text = (RULES / "figures.smk").read_text()
+    text = (RULES / "report.smk").read_text()
     names = set(re.findall(r"^rule figure_(\w+):", text, re.M))
     loop = re.search(r"^for _fig\b.* in (\[.*?\n\]):", text, re.M | re.S)
     return names | {row[0] for row in ast.literal_eval(loop.group(1))}
@@ -63,12 +63,12 @@ def test_rule_script_and_function_share_a_name():
     assert len(found) >= 20
     for rule, family, stem in found:
         module, func = callee(stem)
-        if stem == "figure":  # rule figure_<x> draws with morphotx.figures.<x>
+        if stem == "figure":  # rule figure_<x> draws with morphotx.report.figures.<x>
             assert rule == "figure" if family else rule.startswith("figure_"), rule
             assert ast.unparse(func) == "getattr(figures, snakemake.rule.removeprefix('figure_'))"
             names = figure_names()
             assert len(names) >= 10
-            figures = import_module("morphotx.figures")
+            figures = import_module("morphotx.report.figures")
             assert not [n for n in names if not callable(getattr(figures, n, None))], names
             continue
         # rule <x> (or the family embed_model_<model>) runs scripts/<x>.py, which runs <x>
@@ -103,8 +103,8 @@ def test_bind_takes_each_parameter_from_the_slot_of_its_name():
 def test_bind_builds_a_settings_class_from_a_config_section():
     """A params slot holding a config section (a mapping) becomes the typed settings its parameter
     is annotated with: defaults filled, an unknown key an error naming it."""
+    from morphotx.data.probes import map_probes
     from morphotx.io import MorphotxInputError
-    from morphotx.probes import map_probes
     from morphotx.settings import ProbeMapSettings
 
     ns = _ns(input={"profiles": "p", "probe_map": "m"}, output={"output": "o"},
@@ -175,7 +175,7 @@ def _function(rule: str, stem: str):
     """The function that scripts/<stem>.py runs for ``rule``."""
     module, func = callee(stem)
     if stem == "figure":
-        return getattr(import_module("morphotx.figures"), rule.removeprefix("figure_"))
+        return getattr(import_module("morphotx.report.figures"), rule.removeprefix("figure_"))
     return getattr(import_module(module), func.id)
 
 
@@ -195,7 +195,7 @@ def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
         wapi = api.workflow(resource_settings=ResourceSettings(cores=2),
                             config_settings=ConfigSettings(configfiles=[tmp_path / "cfg.yaml"]),
-                            snakefile=REPO / "Snakefile", workdir=tmp_path)
+                            snakefile=REPO / "workflow" / "Snakefile", workdir=tmp_path)
         wapi.dag(DAGSettings(targets={"all", "tune_all"}, forceall=True))
         wf = wapi._workflow
         wf._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)

@@ -4,7 +4,7 @@ import pytest
 
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError
-from morphotx.split import compound_table, split_compounds_frame
+from morphotx.prepare.split import compound_table, split_compounds_frame
 
 
 def _compounds(n=200, n_moa=10, seed=0):
@@ -100,7 +100,7 @@ def test_preprocessing_writes_each_moa_as_the_split_table_does():
     a MoA as ``cdk inhibitor`` where Cell Painting writes ``CDK inhibitor``; the profiles take the
     split table's spelling, so both modalities (and the late fusion of their classifiers) share one
     class. Other labels are left as they are."""
-    from morphotx.preprocess import attach_split
+    from morphotx.prepare.preprocess import attach_split
 
     split = pd.DataFrame({S.PERT: ["A", "C"], S.MOA: ["CDK inhibitor", "x|y"], S.SPLIT: ["train", "test"]})
     l1 = pd.DataFrame({S.PERT: ["A", "C", "DMSO"], S.IS_CONTROL: [False, False, True],
@@ -187,12 +187,12 @@ W = {"train": 0.6, "validation": 0.1, "test": 0.3}
 
 
 def test_well_holdout_splits_each_compound_60_10_30_and_keeps_test_moas_multi_compound():
-    """Seed 001's well holdout on a toy whose answer is known by hand: every compound has 20
+    """Wong 2023's well holdout on a toy whose answer is known by hand: every compound has 20
     replicate slots (2 doses × 10), so a split stratified by compound gives each compound 12 / 2 / 6
     slots; the single-compound MoAs D and E lose their 6 test slots to ``excluded``; every
     compound is in train and test at once (that is the scheme: not an unseen-compound test); a
     treatment's replicate i is in the same split in both assays; the seed decides."""
-    from morphotx.split import split_wells, well_table
+    from morphotx.prepare.split import split_wells, well_table
 
     wells = well_table(*_wells())
     assert len(wells) == 2 * 8 * 20 and set(wells[S.PERT]) == {f"c{i}" for i in range(8)}  # no DMSO
@@ -219,8 +219,8 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     split_compounds writes one row per treated profile, attach_split maps it by profile id and
     appends ``@<split>`` to the treatment key (controls untouched); duplicate ids across the
     assays are a named error."""
-    from morphotx.preprocess import attach_split
-    from morphotx.split import split_compounds, split_wells, well_table
+    from morphotx.prepare.preprocess import attach_split
+    from morphotx.prepare.split import split_compounds, split_wells, well_table
 
     wells = well_table(*_wells(n_cpd=6))
     tested = []

@@ -1,4 +1,4 @@
-"""Hyperparameter search (morphotx.tune): trials table, best config, determinism, space errors,
+"""Hyperparameter search (morphotx.models.tune): trials table, best config, determinism, space errors,
 validation-only reading, and the config/schema defaults of the ``tune`` section."""
 
 import math
@@ -9,7 +9,7 @@ import yaml
 
 from morphotx.io import MorphotxInputError
 from morphotx.models import resolve
-from morphotx.tune import check_space, tune
+from morphotx.models.tune import check_space, tune
 
 FAST = {"max_epochs": 2, "patience": 2, "progress": False, "device": "cpu"}
 CFG = {"family": "vae", "variant": "beta", "input": "cp", "beta": 0.3}

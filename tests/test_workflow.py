@@ -122,7 +122,7 @@ def test_evaluation_leaderboard_and_figures(run_a):
     assert (recon["emd_simulated"] > 0).all()
     samples = pd.read_parquet(out / "leaderboard" / "all_reconstruction_samples.parquet")
     curves = pd.read_parquet(out / "leaderboard" / "all_reconstruction_curves.parquet")
-    assert set(samples["data"]) == set(curves["data"]) == {"real", "shuffled"}  # seed 002's shuffled control
+    assert set(samples["data"]) == set(curves["data"]) == {"real", "shuffled"}  # Chow 2022's shuffled control
     assert (samples.groupby("data").size() == recon["n_treatments"].iloc[0]).all()
     zs = pd.read_parquet(out / "leaderboard" / "all_arithmetic_zscores.parquet")
     assert set(zip(zs["variant"], zs["input"])) == {("mmd", "cp")}
@@ -156,7 +156,7 @@ def test_report_is_one_html_with_every_figure(run_a):
 
 def _embeds_only_screen_renditions(html: str, figures: Path):
     """Every image the report embeds is a figure's 100 dpi palette rendition (``<name>.screen.png``,
-    figures._save), byte for byte, and every figure of the run is embedded once: the 300 dpi PNGs
+    plotting.save_figure), byte for byte, and every figure of the run is embedded once: the 300 dpi PNGs
     and the PDFs stay files beside the report."""
     import base64
     import io
@@ -181,7 +181,7 @@ def test_same_config_same_tables(run_a, tmp_path):
     """Every Parquet table of a second run (every table up to the headline, and the training
     summary; no figures) equals the first run's, except the wall-clock columns
     (``leaderboard.WALL_CLOCK_COLUMNS``: the training summary's ``seconds``)."""
-    from morphotx.leaderboard import WALL_CLOCK_COLUMNS
+    from morphotx.report.leaderboard import WALL_CLOCK_COLUMNS
 
     res = snakemake(tmp_path, "results/tiny/leaderboard/headline.parquet", "results/tiny/leaderboard/training.parquet")
     assert res.returncode == 0, res.stderr[-4000:]
@@ -289,7 +289,7 @@ def test_one_compound_per_moa_runs_to_the_end_and_says_why_nothing_is_classified
 
 @pytest.mark.workflow
 def test_well_holdout_runs_to_the_end(tmp_path):
-    """``split.mode: well_holdout`` (seed 001's scheme) through make run's targets: the headline
+    """``split.mode: well_holdout`` (Wong 2023's scheme) through make run's targets: the headline
     scores held-out wells and says on every row that it is not an unseen-compound test."""
     res = snakemake(tmp_path, models=["vae_mmd_cp"],
                     config={"split": {"folds": 1, "mode": "well_holdout",
@@ -326,17 +326,17 @@ def test_dry_run_and_lint(tmp_path):
     for rule in ["demo_data", "harmonise", "map_probes", "split_compounds", "preprocess_cp", "pair", "headline"]:
         assert rule in res.stdout
     assert "NOT an unseen-compound test" not in res.stderr
-    # seed 001's well holdout is accepted, and the workflow says at start-up what it is not
+    # Wong 2023's well holdout is accepted, and the workflow says at start-up what it is not
     well = snakemake(tmp_path / "well", "-n", config={"split": {"mode": "well_holdout", "folds": 1, "fractions": {
         "train": 0.6, "validation": 0.1, "test": 0.3}}})
     assert well.returncode == 0 and "NOT an unseen-compound test" in well.stderr, well.stderr[-3000:]
     lint = snakemake(tmp_path, "--lint")
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     assert "Congratulations" in lint.stdout + lint.stderr or "lints" not in (lint.stdout + lint.stderr).lower()
-    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "Snakefile"),
+    fmt = subprocess.run([str(Path(sys.executable).with_name("snakefmt")), "--check", str(REPO / "workflow" / "Snakefile"),
                           str(REPO / "workflow" / "rules")], capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
-    ruff = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "src", "tests", "scripts", "benchmarks"],
+    ruff = subprocess.run([str(Path(sys.executable).with_name("ruff")), "check", "src", "tests", "workflow/scripts", "benchmarks"],
                           capture_output=True, text=True, cwd=str(REPO))
     assert ruff.returncode == 0, ruff.stdout[-3000:] + ruff.stderr
 

@@ -9,28 +9,29 @@ imported on first use, so ``import morphotx`` stays light (no torch until a mode
 =====================  =================================================================
 name                   what it does (module)
 =====================  =================================================================
-``harmonise``          one replicate-level file → the harmonised schema (harmonise)
-``map_probes_frame``   L1000 probe columns → genes, on a DataFrame (probes)
-``split_compounds_frame``  compounds → train / validation / test, folds (split)
-``select_features``    pycytominer's feature-selection operations (preprocess)
-``normalize_to_controls``  per-plate normalisation against DMSO (preprocess)
-``pair_index``         the Cartesian pair index of two modalities (pairing)
-``set_table``          each treatment's replicate sets in both modalities (pairing)
+``harmonise``          one replicate-level file → the harmonised schema (data.harmonise)
+``map_probes_frame``   L1000 probe columns → genes, on a DataFrame (data.probes)
+``split_compounds_frame``  compounds → train / validation / test, folds (prepare.split)
+``select_features``    pycytominer's feature-selection operations (prepare.preprocess)
+``normalize_to_controls``  per-plate normalisation against DMSO (prepare.preprocess)
+``pair_index``         the Cartesian pair index of two modalities (prepare.pairing)
+``set_table``          each treatment's replicate sets in both modalities (prepare.pairing)
 ``train_model``        train one model from the workflow's files (models)
 ``embed_model``        a checkpoint's embeddings of the workflow's files (models)
 ``embed_profiles``     a checkpoint applied to new preprocessed profiles (models)
-``classify_table``     the four classifiers on one table (evaluate)
-``headline_frame``     the headline table from evaluation tables (headline)
+``classify_table``     the four classifiers on one table (evaluate.classify)
+``headline_frame``     the headline table from evaluation tables (report.headline)
 =====================  =================================================================
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "harmonise": "harmonise", "map_probes_frame": "probes", "split_compounds_frame": "split",
-    "select_features": "preprocess", "normalize_to_controls": "preprocess", "pair_index": "pairing", "set_table": "pairing",
+    "harmonise": "data.harmonise", "map_probes_frame": "data.probes", "split_compounds_frame": "prepare.split",
+    "select_features": "prepare.preprocess", "normalize_to_controls": "prepare.preprocess", "pair_index": "prepare.pairing",
+    "set_table": "prepare.pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
-    "classify_table": "evaluate", "headline_frame": "headline",
+    "classify_table": "evaluate.classify", "headline_frame": "report.headline",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -90,8 +90,8 @@ def resolve_headline_metric(metric: str, split_mode: str) -> str:
     return metric
 
 
-# the split section (morphotx.split uses these; here so that the Snakefile's start-up check does
-# not import scikit-learn and SciPy, ~1.2 s of every Snakemake start)
+# the split section (morphotx.prepare.split uses these; here so that the Snakefile's start-up check does
+# not import scikit-learn and SciPy, which would slow every Snakemake start)
 def check_fractions(fractions: dict) -> tuple[float, float, float]:
     """``split.fractions`` as (train, validation, test); an error unless non-negative, summing to
     1, with train and test positive.
@@ -104,7 +104,7 @@ def check_fractions(fractions: dict) -> tuple[float, float, float]:
 
 
 MODES = ("compound", "moa_disjoint", "well_holdout")
-WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (seed 001's well-holdout scheme): test wells belong to "
+WELL_HOLDOUT_WARNING = ("split.mode is well_holdout (Wong 2023's well-holdout scheme): test wells belong to "
                         "compounds that are also in training, so the scores are NOT an unseen-compound test; "
                         "use split.mode: compound for held-out compounds")
 

@@ -136,8 +136,8 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
 def parquet_options(schema: pa.Schema) -> dict:
     """Writer options of every Parquet file morphotx writes: zstd, and dictionary encoding only for
     the non-float columns. On ~1,500 float feature columns pyarrow builds a dictionary per column
-    and then gives up on it: at LINCS Cell Painting size that was 6.8 of 8.1 s per write, and the
-    file was larger (414 vs 280 MB). The values written are the same either way.
+    and then gives up on it: most of the write time, and a larger file (docs/benchmarks.md). The
+    values written are the same either way.
     """
     return {"compression": "zstd", "use_dictionary": [f.name for f in schema if not pa.types.is_floating(f.type)]}
 

@@ -62,7 +62,7 @@ class InputSettings:
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """``download``: where remote inputs come from and how transfers retry (:mod:`morphotx.download`)."""
+    """``download``: where remote inputs come from and how transfers retry (:mod:`morphotx.data.download`)."""
 
     endpoint_url: str | None = None
     region: str = "us-east-1"
@@ -78,7 +78,7 @@ class DownloadSettings:
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """``demo``: the simulated inputs (:mod:`morphotx.demo`)."""
+    """``demo``: the simulated inputs (:mod:`morphotx.data.demo`)."""
 
     scale: Literal["tiny", "demo", "lincs"] = "demo"
     seed: int = 7
@@ -87,7 +87,7 @@ class DemoSettings:
 
 @dataclass(frozen=True)
 class HarmoniseSettings:
-    """``harmonise``: dose recoding and bad-value handling (:mod:`morphotx.harmonise`)."""
+    """``harmonise``: dose recoding and bad-value handling (:mod:`morphotx.data.harmonise`)."""
 
     doses_uM: list = _list(0.04, 0.12, 0.37, 1.11, 3.33, 10, 20)
     max_dose_fold: float = 10
@@ -107,7 +107,7 @@ class MoaSettings:
 
 @dataclass(frozen=True)
 class ProbeMapSettings:
-    """``probe_map``: L1000 probe → gene mapping (:mod:`morphotx.probes`)."""
+    """``probe_map``: L1000 probe → gene mapping (:mod:`morphotx.data.probes`)."""
 
     probe_column: str = "probe_id"
     symbol_column: str = "symbol"
@@ -119,7 +119,7 @@ class ProbeMapSettings:
 
 @dataclass(frozen=True)
 class SplitSettings:
-    """``split``: the compound split and its repetitions (:mod:`morphotx.split`)."""
+    """``split``: the compound split and its repetitions (:mod:`morphotx.prepare.split`)."""
 
     seed: int = 0
     mode: Literal["compound", "moa_disjoint", "well_holdout"] = "compound"
@@ -160,14 +160,14 @@ class SphereSettings:
 
 @dataclass(frozen=True)
 class CellPaintingPreprocessSettings:
-    """``preprocess.cell_painting`` (:mod:`morphotx.preprocess`)."""
+    """``preprocess.cell_painting`` (:mod:`morphotx.prepare.preprocess`)."""
 
     recipe: Literal["standard", "study"] = "standard"
     drop_patterns: list | None = None  # None: preprocess's built-in non-intrinsic patterns
     feature_select: FeatureSelectSettings = _section(FeatureSelectSettings)
     normalize: NormalizeSettings = _section(NormalizeSettings)
     sphere: SphereSettings = _section(SphereSettings)
-    # recipes chosen per split on validation compounds (morphotx.recipe_choice): {name: overrides}
+    # recipes chosen per split on validation compounds (morphotx.prepare.recipe_choice): {name: overrides}
     candidates: dict = _dict()
     choose_with: list = _list("knn")
 
@@ -189,14 +189,14 @@ class PreprocessSettings:
 
 @dataclass(frozen=True)
 class PairingSettings:
-    """``pairing`` (:mod:`morphotx.pairing`)."""
+    """``pairing`` (:mod:`morphotx.prepare.pairing`)."""
 
     include_controls: bool = False
 
 
 @dataclass(frozen=True)
 class HeadlineSettings:
-    """``headline``: the quoted result (:mod:`morphotx.headline`)."""
+    """``headline``: the quoted result (:mod:`morphotx.report.headline`)."""
 
     metric: Literal["auto", "macro_f1", "accuracy", "weighted_f1", "moa_map"] = "auto"
     ci: Literal["corrected_t", "t"] = "corrected_t"
@@ -209,7 +209,7 @@ class HeadlineSettings:
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    """``evaluate``: scoring of every embedding (:mod:`morphotx.evaluate`). ``views`` and
+    """``evaluate``: scoring of every embedding (:mod:`morphotx.evaluate.jobs`). ``views`` and
     ``collapse`` are read by the rules (which jobs run, which embedding is written).
     """
 
@@ -238,9 +238,9 @@ class EvaluateSettings:
 
 @dataclass(frozen=True)
 class ArithmeticSettings:
-    """``arithmetic``: seed 002's latent arithmetic of the VAEs (A − DMSO + B against the real
+    """``arithmetic``: Chow 2022's latent arithmetic of the VAEs (A − DMSO + B against the real
     A∩B, with ``shuffles`` label-shuffled controls and a ``pca_components`` PCA baseline) and their
-    latent traversals (:mod:`morphotx.arithmetic`).
+    latent traversals (:mod:`morphotx.evaluate.arithmetic`).
     """
 
     shuffles: int = 10
@@ -253,7 +253,7 @@ class ArithmeticSettings:
 @dataclass(frozen=True)
 class ReconstructionSettings:
     """``reconstruction``: held-out reconstruction of the translator and the VAEs
-    (:mod:`morphotx.reconstruction`); ``shuffled_control``: seed 002's feature-permuted VAE beside
+    (:mod:`morphotx.evaluate.reconstruction`); ``shuffled_control``: Chow 2022's feature-permuted VAE beside
     each VAE.
     """
 
@@ -262,7 +262,7 @@ class ReconstructionSettings:
 
 @dataclass(frozen=True)
 class FigureSettings:
-    """``figures``: the embedding maps' seed and parameters (:mod:`morphotx.figures`)."""
+    """``figures``: the embedding maps' seed and parameters (:mod:`morphotx.report.figures`)."""
 
     seed: int = 0
     umap_neighbors: int = 15
@@ -292,7 +292,7 @@ class ResourceSettings:
 class ThreadSettings:
     """``threads``: threads per class of job: ``default`` (light rules), ``heavy`` (preprocessing
     and scoring rules), ``train`` (each training job: torch intra-op threads), ``evaluate`` (each
-    evaluation job: worker processes for its tables, :func:`morphotx.evaluate.evaluate_tables`).
+    evaluation job: worker processes for its tables, :func:`morphotx.evaluate.jobs.evaluate_tables`).
     """
 
     default: int = 1
@@ -319,7 +319,7 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TuneSettings:
-    """``tune``: the Optuna search (:mod:`morphotx.tune`); ``space`` per model family."""
+    """``tune``: the Optuna search (:mod:`morphotx.models.tune`); ``space`` per model family."""
 
     apply: bool = False
     seed: int = 0

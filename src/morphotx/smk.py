@@ -259,8 +259,8 @@ def usage_line() -> str:
     (``job resources: cpu_s=… user_s=… system_s=… max_rss_mb=…``): user + system seconds of the
     process since it started (interpreter start-up and imports included) and of its finished
     children. Read by the benchmarks (``benchmarks/_common.py``) for per-rule CPU time: the
-    ``cpu_time`` column of Snakemake's ``benchmark:`` files is sampled and counted 15.6 s for an
-    evaluation job that used ~42 CPU-s (2026-11-27).
+    ``cpu_time`` column of Snakemake's ``benchmark:`` files is sampled, and undercounts a job
+    whose children come and go between samples (docs/benchmarks.md).
     """
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     user, system = me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime

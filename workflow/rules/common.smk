@@ -6,7 +6,7 @@ LOGS = f"{OUT}/logs"
 BENCH = f"{OUT}/benchmarks"
 # one conda env per stage (`--sdm conda`); envs/morphotx.yaml is the same packages in one env
 ENVS = {
-    g: f"../../envs/{g}.yaml"
+    g: f"../envs/{g}.yaml"
     for g in ["data", "preprocess", "train", "evaluate", "figures"]
 }
 MODALITY = {"cp": "cell_painting", "l1000": "l1000"}
@@ -16,7 +16,7 @@ def repo_path(path):
     """A repository file (e.g. resources/datasets/*.yaml) when not found from the working dir."""
     if os.path.isabs(path) or os.path.exists(path):
         return path
-    return os.path.join(workflow.basedir, path)
+    return os.path.join(workflow.basedir, "..", path)
 
 
 FORMAT = repo_path(config["dataset"]["format"])
@@ -43,7 +43,7 @@ EVAL_THREADS = SETTINGS.threads.evaluate
 RES = config["resources"]
 
 # the code that runs (the manifest rule reruns when it changes)
-from morphotx.manifest import git_state
+from morphotx.report.manifest import git_state
 
 GIT = git_state(workflow.basedir)
 
@@ -62,7 +62,7 @@ SOURCES = config["download"]["sources"]
 
 def download_path(key):
     """Where download.sources.<key> is saved (or linked, for a verified local copy)."""
-    from morphotx.download import Source
+    from morphotx.data.download import Source
 
     src = Source.from_config(key, SOURCES[key])
     return f"{OUT}/download/{key}/{src.output_name()}"
@@ -131,7 +131,7 @@ def evaluate_priority(wildcards):
 
 SEEDS = SETTINGS.train.seeds
 # the headline's repetitions: split.repeats re-drawn partitions × split.folds compound-grouped folds;
-# fold index f is fold f mod K of partition f // K (morphotx.split.fold_of). Training seeds are
+# fold index f is fold f mod K of partition f // K (morphotx.prepare.split.fold_of). Training seeds are
 # averaged within a fold, not counted as repetitions.
 FOLDS = list(range(SETTINGS.split.repeats * SETTINGS.split.folds))
 # trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
@@ -172,7 +172,7 @@ EVAL_TABLES = [
     "predictions",
 ]
 ARITH_TABLES = ["distances", "zscores", "traversal"]
-# the evaluation jobs' settings (morphotx.evaluate); `views` picks the jobs' inputs and `collapse`
+# the evaluation jobs' settings (morphotx.evaluate.jobs); `views` picks the jobs' inputs and `collapse`
 # is the embedding rules' setting
 EVAL_CFG = {
     k: v for k, v in config["evaluate"].items() if k not in ("views", "collapse")
@@ -183,7 +183,7 @@ EVAL_CFG["validation_map"] = SETTINGS.headline.metric == "moa_map"
 
 def eval_views(name):
     """Views scored: every view (``all``), or the primary view plus the Cell-Painting-only view
-    where the model has one (``primary``; seed 003's new-compound case)."""
+    where the model has one (``primary``; Ha 2025's new-compound case)."""
     if SETTINGS.evaluate.views == "all":
         return VIEWS[name]
     return sorted({primary_view(HP[name])} | ({"cp"} & set(VIEWS[name])))
@@ -256,12 +256,12 @@ def report_front_page():
     """The report's first page: workflow/report/workflow.rst, followed by the headline table when
     ``snakemake --report`` runs after the headline exists (written to results/<name>/report/).
     """
-    static = os.path.join(workflow.basedir, "workflow/report/workflow.rst")
+    static = os.path.join(workflow.basedir, "report/workflow.rst")
     headline = f"{OUT}/leaderboard/headline.parquet"
     if "--report" not in sys.argv or not os.path.exists(headline):
         return static
     import pandas as pd
-    from morphotx.headline import front_page_rst
+    from morphotx.report.headline_text import front_page_rst
 
     path = os.path.abspath(
         f"{OUT}/report/front_page.rst"

@@ -1,3 +1,5 @@
+# Data: the demo or the configured (downloaded) files -> typed Parquet -> the harmonised schema, and
+# L1000 probes -> genes (src/morphotx/data/).
 rule demo_data:
     """Simulate the LINCS-shaped demo in the Rosetta file schemas (seeded)."""
     output:
@@ -16,7 +18,7 @@ rule demo_data:
         seed=config["demo"]["seed"],
         overrides=config["demo"]["overrides"],
     script:
-        "../../scripts/demo_data.py"
+        "../scripts/demo_data.py"
 
 
 rule download:
@@ -39,7 +41,7 @@ rule download:
         entry=lambda w: SOURCES[w.item],
         settings={k: v for k, v in config["download"].items() if k != "sources"},
     script:
-        "../../scripts/download.py"
+        "../scripts/download.py"
 
 
 rule convert:
@@ -63,31 +65,53 @@ rule convert:
     params:
         modality=lambda w: MODALITY[w.assay],
     script:
-        "../../scripts/convert.py"
+        "../scripts/convert.py"
 
 
-rule manifest:
-    """What produced these results: config, git commit, platform, packages, raw input checksums."""
+rule harmonise:
+    """One modality's replicate-level file -> typed Parquet in the harmonised schema."""
     input:
         **moa_map_input(),
-        cell_painting=raw_input("cell_painting"),
-        l1000=raw_input("l1000"),
+        profiles=f"{OUT}/profiles/{{assay}}.parquet",
+        format_path=FORMAT,
+    output:
+        output=f"{OUT}/profiles/{{assay}}_harmonised.parquet",
+    log:
+        f"{LOGS}/harmonise_{{assay}}.log",
+    benchmark:
+        f"{BENCH}/harmonise_{{assay}}.tsv"
+    wildcard_constraints:
+        assay="cp|l1000",
+    conda:
+        ENVS["data"]
+    threads: HEAVY
+    resources:
+        **RES["heavy"],
+    params:
+        modality=lambda w: MODALITY[w.assay],
+        settings=config["harmonise"],
+        moa=config["moa"],
+    script:
+        "../scripts/harmonise.py"
+
+
+rule map_probes:
+    """L1000 affy probe columns -> gene symbols."""
+    input:
+        profiles=f"{OUT}/profiles/l1000_harmonised.parquet",
         probe_map=raw_input("probe_map"),
     output:
-        output=report(
-            f"{OUT}/manifest.json",
-            caption="../report/manifest.rst",
-            category="0. Headline",
-        ),
+        output=f"{OUT}/profiles/l1000_harmonised_genes.parquet",
     log:
-        f"{LOGS}/manifest.log",
+        f"{LOGS}/map_probes.log",
+    benchmark:
+        f"{BENCH}/map_probes.tsv"
     conda:
-        ENVS["train"]  # torch: the manifest names the GPU
+        ENVS["data"]
     threads: THREADS
     resources:
         **RES["default"],
     params:
-        config=config,
-        git=GIT,
+        settings=config["probe_map"],
     script:
-        "../../scripts/manifest.py"
+        "../scripts/map_probes.py"

@@ -1,5 +1,6 @@
 # Scoring: every model's embeddings and the raw-feature baselines on the compound-held-out split,
-# latent arithmetic of the VAEs, and one leaderboard (mean ± sd over seeds).
+# latent arithmetic of the VAEs and the reconstruction of the generative models (the leaderboard
+# and headline that read their tables: report.smk).
 RAW_PROFILES = dict(
     cp=rules.preprocess_cp.output.preprocessed,
     l1000=rules.preprocess_l1000.output.preprocessed,
@@ -46,7 +47,7 @@ rule evaluate_model:
         views=lambda w: eval_views(w.model),
         cfg=EVAL_CFG,
     script:
-        "../../scripts/evaluate_model.py"
+        "../scripts/evaluate_model.py"
 
 
 rule evaluate_raw:
@@ -71,7 +72,7 @@ rule evaluate_raw:
         per_fold=FOLDS,
         cfg=EVAL_CFG,
     script:
-        "../../scripts/evaluate_raw.py"
+        "../scripts/evaluate_raw.py"
 
 
 rule arithmetic:
@@ -105,7 +106,7 @@ rule arithmetic:
         model_cfg=lambda w: MODELS[w.model],
         train_cfg=TRAIN,
     script:
-        "../../scripts/arithmetic.py"
+        "../scripts/arithmetic.py"
 
 
 rule reconstruction:
@@ -139,127 +140,4 @@ rule reconstruction:
         train_cfg=TRAIN,
         control=config["reconstruction"]["shuffled_control"],
     script:
-        "../../scripts/reconstruction.py"
-
-
-LEADERBOARD = f"{OUT}/leaderboard"
-
-
-rule leaderboard:
-    """Every score of every model, baseline and seed in one table (Parquet, Markdown, TSV)."""
-    input:
-        **{
-            f"eval_{k}": [
-                evaluation_files(s, fold, seed)[k]
-                for s in [*MODELS, "raw"]
-                for fold in FOLDS
-                for seed in SEEDS
-            ]
-            for k in EVAL_TABLES
-        },
-        **{
-            # latent arithmetic: the first fold only (it is not part of the headline)
-            f"arith_{k}": [
-                arithmetic_files(n, FOLDS[0], seed)[k] for n in VAES for seed in SEEDS
-            ]
-            for k in ARITH_TABLES
-        },
-        **{
-            f"eval_{'' if k == 'reconstruction' else 'reconstruction_'}{k}": [
-                reconstruction_files(n, FOLDS[0], seed)[k]
-                for n in DECODERS
-                for seed in SEEDS
-            ]
-            for k in RECON_TABLES
-        },
-    output:
-        **{k: f"{LEADERBOARD}/all_{k}.parquet" for k in EVAL_TABLES},
-        **{
-            f"arithmetic_{k}": f"{LEADERBOARD}/all_arithmetic_{k}.parquet"
-            for k in ARITH_TABLES
-        },
-        reconstruction=f"{LEADERBOARD}/all_reconstruction.parquet",
-        reconstruction_samples=f"{LEADERBOARD}/all_reconstruction_samples.parquet",
-        reconstruction_curves=f"{LEADERBOARD}/all_reconstruction_curves.parquet",
-        leaderboard=f"{LEADERBOARD}/leaderboard.parquet",
-        markdown=f"{LEADERBOARD}/leaderboard.md",
-        tsv=report(
-            f"{LEADERBOARD}/leaderboard.tsv",
-            caption="../report/leaderboard.rst",
-            category="1. Leaderboard",
-        ),
-    log:
-        f"{LOGS}/leaderboard.log",
-    benchmark:
-        f"{BENCH}/leaderboard.tsv"
-    conda:
-        ENVS["evaluate"]
-    threads: THREADS
-    resources:
-        **RES["default"],
-    params:
-        seeds=len(SEEDS) * len(FOLDS),
-    script:
-        "../../scripts/leaderboard.py"
-
-
-rule headline:
-    """The result to quote: each model's configuration chosen on validation compounds, its test
-    scores with 95 % CIs over the repetitions, and the paired difference to the raw baselines.
-    """
-    input:
-        classification=[rules.leaderboard.output.classification],
-        embedding_metrics=[rules.leaderboard.output.embedding_metrics],
-        predictions=[rules.leaderboard.output.predictions],
-        recipes=expand(rules.preprocess_cp.output.choice, fold=FOLDS),
-    output:
-        parquet=f"{LEADERBOARD}/headline.parquet",
-        md=f"{LEADERBOARD}/headline.md",
-        choices=f"{LEADERBOARD}/headline_choices.parquet",
-        tsv=report(
-            f"{LEADERBOARD}/headline.tsv",
-            caption="../report/headline.rst",
-            category="0. Headline",
-        ),
-    log:
-        f"{LOGS}/headline.log",
-    benchmark:
-        f"{BENCH}/headline.tsv"
-    conda:
-        ENVS["evaluate"]
-    threads: THREADS
-    resources:
-        **RES["default"],
-    params:
-        **config["headline"],
-        split_mode=config["split"]["mode"],
-        folds=config["split"]["folds"],
-    script:
-        "../../scripts/headline.py"
-
-
-rule training_summary:
-    """Best (validation-chosen) epoch, epochs run and selection score of every training run."""
-    input:
-        params_json=[
-            f"{OUT}/models/{m}/fold{f}/seed{s}/params.json"
-            for m in MODELS
-            for f in FOLDS
-            for s in SEEDS
-        ],
-    output:
-        parquet=f"{LEADERBOARD}/training.parquet",
-        tsv=report(
-            f"{LEADERBOARD}/training.tsv",
-            caption="../report/training.rst",
-            category="2. Training",
-        ),
-    log:
-        f"{LOGS}/training_summary.log",
-    conda:
-        ENVS["evaluate"]
-    threads: THREADS
-    resources:
-        **RES["default"],
-    script:
-        "../../scripts/training_summary.py"
+        "../scripts/reconstruction.py"

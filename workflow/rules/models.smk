@@ -1,5 +1,6 @@
-# Training and embedding rules. One generic training rule (wildcards: model, seed); one embedding
-# rule per model, because the views a model writes (both / cp / l1000) depend on its family.
+# Training, embedding and hyperparameter search rules (src/morphotx/models/). One generic training
+# rule (wildcards: model, seed); one embedding rule per model, because the views a model writes
+# (both / cp / l1000) depend on its family.
 MODEL_INPUTS = dict(
     cp=rules.preprocess_cp.output.preprocessed,
     l1000=rules.preprocess_l1000.output.preprocessed,
@@ -45,7 +46,7 @@ rule train_model:
         train_cfg=TRAIN,
         per_fold=FOLDS,
     script:
-        "../../scripts/train_model.py"
+        "../scripts/train_model.py"
 
 
 # One embedding job per model and seed writes every fold's embeddings (one process, not one per fold).
@@ -88,10 +89,61 @@ for _name in MODELS:
             per_fold=FOLDS,
             collapse=SETTINGS.evaluate.collapse,
         script:
-            "../../scripts/embed_model.py"
+            "../scripts/embed_model.py"
 
 
 rule models:
     """Every enabled model, every seed: checkpoints and embeddings."""
     input:
         [embedding_files(n, f, s) for n in MODELS for f in FOLDS for s in SEEDS],
+
+
+# Hyperparameter search (Optuna) of the models named in tune.models, once per split, on that split's
+# training and validation compounds. `make tune` (= snakemake tune_all) runs it alone; with
+# tune.apply the default run trains split f's models with split f's best values.
+TUNE = config["tune"]
+
+
+rule tune:
+    """Optuna search of one model's hyperparameters on one split's validation compounds: trials and best config."""
+    input:
+        **MODEL_INPUTS,
+    output:
+        trials_out=f"{OUT}/tune/{{model}}/fold{{fold}}/trials.parquet",
+        trials_tsv=report(
+            f"{OUT}/tune/{{model}}/fold{{fold}}/trials.tsv",
+            caption="../report/tune.rst",
+            category="8. Hyperparameter search",
+            subcategory="{model}",
+        ),
+        best_out=f"{OUT}/tune/{{model}}/fold{{fold}}/best.yaml",
+    log:
+        f"{LOGS}/tune/{{model}}_fold{{fold}}.log",
+    benchmark:
+        f"{BENCH}/tune/{{model}}_fold{{fold}}.tsv"
+    wildcard_constraints:
+        model="|".join(MODELS) or "(?!x)x",
+        fold=r"\d+",
+    conda:
+        ENVS["train"]
+    threads: SETTINGS.threads.train
+    resources:
+        **RES["train"],
+        gpu=GPU,
+    params:
+        name=lambda w: w.model,
+        model_cfg=lambda w: MODELS[w.model],
+        train_cfg=TRAIN,
+        split_name=lambda w: f"split {w.fold}",
+        search_space=lambda w: TUNE["space"].get(HP[w.model].family, {}),
+        n_trials=TUNE["n_trials"],
+        seed=TUNE["seed"],
+        max_epochs=TUNE["max_epochs"],
+    script:
+        "../scripts/tune.py"
+
+
+rule tune_all:
+    """Hyperparameter search of every model in tune.models (not part of the default target)."""
+    input:
+        tune_targets,

@@ -21,7 +21,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class SupConHP:
-    """Seed 000 late fusion. ``input_noise``, ``feature_dropout`` and ``weight_decay`` (1e-2,
+    """Saha 2025 late fusion. ``input_noise``, ``feature_dropout`` and ``weight_decay`` (1e-2,
     AdamW's common default) are regularisation choices for generalisation to unseen compounds,
     not tuned on the demo (``tune`` searches them).
     """
@@ -47,7 +47,7 @@ class SupConHP:
 
 @dataclass
 class TranslatorHP:
-    """Seed 000 L1000 → Cell Painting translator, as the study (no input augmentation by default)."""
+    """Saha 2025 L1000 → Cell Painting translator, as the study (no input augmentation by default)."""
 
     family: str = "translator"
     unit: str = "pairs"  # pairs | collapsed
@@ -64,20 +64,20 @@ class TranslatorHP:
 
 @dataclass
 class VAEHP:
-    """Seed 002 VAEs (vanilla, β-VAE, MMD-VAE) of Cell Painting, L1000 or their concatenation."""
+    """Chow 2022 VAEs (vanilla, β-VAE, MMD-VAE) of Cell Painting, L1000 or their concatenation."""
 
     family: str = "vae"
     variant: str = "vanilla"  # vanilla | beta | mmd
     input: str = "cp"  # cp | l1000 | concat
     unit: str = "auto"  # auto (replicates for one modality, pairs for concat) | replicates | pairs | collapsed
-    hidden: int | str = "auto"  # auto: 250 Cell Painting, 500 L1000, 750 concatenation (seed 002)
+    hidden: int | str = "auto"  # auto: 250 Cell Painting, 500 L1000, 750 concatenation (Chow 2022)
     latent_dim: int = 10
     batch_norm: bool = True
-    input_scale: str = "zscore"  # zscore | minmax (seed 002's 0–1 scaling, fitted on the training rows)
-    shuffle_features: bool = False  # seed 002's shuffled control: every feature permuted across rows
+    input_scale: str = "zscore"  # zscore | minmax (Chow 2022's 0–1 scaling, fitted on the training rows)
+    shuffle_features: bool = False  # Chow 2022's shuffled control: every feature permuted across rows
     beta: float = 1.0  # KL weight; used by the beta variant (vanilla is β = 1)
     mmd_lambda: float = 1000.0  # MMD weight of the mmd variant
-    mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: d² (seed 002's kernel; d for InfoVAE's)
+    mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: d² (Chow 2022's kernel; d for InfoVAE's)
     batch_size: int = 128
     lr: float = 1.0e-3
     weight_decay: float = 0.0
@@ -86,7 +86,7 @@ class VAEHP:
 
 @dataclass
 class ContrastiveHP:
-    """Seed 004 CLIP / CWCL. ``dropout`` 0.2, ``input_noise``, ``feature_dropout`` and
+    """Lu 2025 CLIP / CWCL. ``dropout`` 0.2, ``input_noise``, ``feature_dropout`` and
     ``weight_decay`` 1e-2 (AdamW's common default) are regularisation choices for generalisation to
     unseen compounds, not tuned on the demo (``tune`` searches them).
     """
@@ -113,12 +113,12 @@ class ContrastiveHP:
 
 @dataclass
 class BimodalAEHP:
-    """Seed 003's bimodal autoencoder in the cross-modality setting (Ngiam et al. 2011's bimodal
+    """Ha 2025's bimodal autoencoder in the cross-modality setting (Ngiam et al. 2011's bimodal
     deep autoencoder): a Cell Painting and an L1000 encoder feed one shared layer (the embedding),
     from which both modalities are reconstructed. A fraction ``cp_only`` of the training samples
     has its L1000 input zeroed (and ``l1000_only`` its Cell Painting input), so the shared layer
     learns to embed — and reconstruct both modalities — from Cell Painting alone: the ``cp`` view
-    for new compounds. Layer sizes, dropout and the thirds are morphotx's choices (seed 003's text
+    for new compounds. Layer sizes, dropout and the thirds are morphotx's choices (Ha 2025's text
     gives none of them).
     """
 
@@ -163,7 +163,7 @@ def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
     model_cfg : dict
         The configured ``models.<name>`` entry.
     tuned : str, optional
-        A ``best.yaml`` written by :func:`morphotx.tune.tune` for this split (``tune.apply``);
+        A ``best.yaml`` written by :func:`morphotx.models.tune.tune` for this split (``tune.apply``);
         None: ``model_cfg`` unchanged.
 
     Returns

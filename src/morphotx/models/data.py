@@ -78,7 +78,7 @@ class ModelData:
         for m, path in (("cp", cp_path), ("l1000", l1000_path)):
             df = read_table(path)
             feats = S.feature_columns(df)
-            # row-major: every batch gathers rows, ~20× slower from pandas' column-major copy
+            # row-major: every batch gathers rows, much slower from pandas' column-major copy
             X = np.ascontiguousarray(df[feats].to_numpy(dtype=np.float32, na_value=np.nan))
             if not np.isfinite(X).all():
                 raise MorphotxInputError(f"{path}: {int((~np.isfinite(X)).sum())} non-finite feature value(s); "
@@ -131,7 +131,7 @@ class ModelData:
     def permuted(self, modalities: tuple[str, ...], rng: np.random.Generator,
                  splits: tuple[str, ...] = ("train", "validation")) -> ModelData:
         """A copy whose profiles of ``modalities`` have every feature permuted independently across
-        the rows of each split in ``splits`` (seed 002's shuffled control: "independently shuffling
+        the rows of each split in ``splits`` (Chow 2022's shuffled control: "independently shuffling
         the rows of each column, thus removing all correlation between features"); each feature
         keeps its values and its distribution within the split, rows of other splits are unchanged.
         Collapsed profiles are recomputed from the permuted rows.

@@ -9,8 +9,7 @@ For each view of the model (``both`` / ``cp`` / ``l1000``, see :mod:`.families`)
                  000's definition): the embedding of the treatment's median profile (``both``: of
                  its median Cell Painting and median L1000 profiles) — the input the
                  concatenation VAEs were trained on, and what checkpoint selection scores.
-                 ``collapse="embeddings"``: the median of its uncollapsed embeddings (morphotx's
-                 earlier choice). Set-level models (``unit: sets``) always use the model's own
+                 ``collapse="embeddings"``: the median of its uncollapsed embeddings. Set-level models (``unit: sets``) always use the model's own
                  attention-pooled embedding of all the treatment's replicates — the quantity the
                  model was trained to align.
 
@@ -172,11 +171,8 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
 
     Parameters
     ----------
-    name : str
-        The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
-        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    name, model_cfg, train_cfg
+        As in :func:`.train.train_model`.
     checkpoint : str
         The trained weights (``checkpoint.pt``; checked against the model and its inputs).
     cp, l1000 : str
@@ -260,7 +256,7 @@ def embed_profiles(checkpoint: str, cp: pd.DataFrame | None = None, l1000: pd.Da
                    view: str = "cp") -> pd.DataFrame:
     """Embed new profiles with a trained model, outside the workflow.
 
-    Seed 003's use case: a new compound measured in Cell Painting only, embedded by a model trained
+    Ha 2025's use case: a new compound measured in Cell Painting only, embedded by a model trained
     on both assays (``view="cp"``: the Cell Painting encoder of the contrastive models, SupCon with
     the L1000 branch zeroed, a Cell Painting VAE). ``view="l1000"`` takes ``l1000``; ``view="both"``
     takes both, row ``i`` of ``cp`` paired with row ``i`` of ``l1000``.

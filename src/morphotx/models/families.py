@@ -3,17 +3,17 @@
 ==============  =================================================================  ==============
 family          what it learns                                                     views written
 ==============  =================================================================  ==============
-``supcon``      seed 000 late-fusion SupCon on MoA labels                          both, cp
-``translator``  seed 000 "representation learning": L1000 → Cell Painting (MSE)    l1000
-``vae``         seed 002 vanilla / β / MMD VAE on cp, l1000 or their concatenation  cp | l1000 | both
-``contrastive`` seed 004 CLIP / CWCL between the modalities; ``unit: sets`` adds    both, cp, l1000
+``supcon``      Saha 2025 late-fusion SupCon on MoA labels                          both, cp
+``translator``  Saha 2025 "representation learning": L1000 → Cell Painting (MSE)    l1000
+``vae``         Chow 2022 vanilla / β / MMD VAE on cp, l1000 or their concatenation  cp | l1000 | both
+``contrastive`` Lu 2025 CLIP / CWCL between the modalities; ``unit: sets`` adds    both, cp, l1000
                 gated-attention pooling over each treatment's replicate sets (eq. 9)
-``bimodal_ae``  seed 003 bimodal autoencoder: both modalities reconstructed from     both, cp, l1000
+``bimodal_ae``  Ha 2025 bimodal autoencoder: both modalities reconstructed from     both, cp, l1000
                 one shared layer, trained with one modality zeroed for a fraction
                 of samples (Ngiam et al. 2011) so Cell Painting alone embeds
 ==============  =================================================================  ==============
 
-Views are named by the input they need: ``cp`` embeddings need only Cell Painting (seed 003's
+Views are named by the input they need: ``cp`` embeddings need only Cell Painting (Ha 2025's
 cross-modality setting: a new compound with Cell Painting only), ``l1000`` only L1000, ``both``
 a Cell Painting + L1000 pair.
 
@@ -101,7 +101,7 @@ class Family:
 
 
 class SupCon(Family):
-    """Seed 000 late-fusion supervised contrastive model on MoA labels (:class:`.nets.LateFusionSupCon`)."""
+    """Saha 2025 late-fusion supervised contrastive model on MoA labels (:class:`.nets.LateFusionSupCon`)."""
 
     def build(self, data, items):
         """The late-fusion network, each modality standardised on its training profiles."""
@@ -132,7 +132,7 @@ class SupCon(Family):
 
 
 class Translator(Family):
-    """Seed 000 L1000 → Cell Painting translator (:class:`.nets.Translator`), MSE loss."""
+    """Saha 2025 L1000 → Cell Painting translator (:class:`.nets.Translator`), MSE loss."""
 
     eval_full_pass = True
 
@@ -158,7 +158,7 @@ class Translator(Family):
 
 
 class VAE(Family):
-    """Seed 002 VAE (vanilla, β or MMD; :class:`.nets.VAE`) of one modality or of their concatenation."""
+    """Chow 2022 VAE (vanilla, β or MMD; :class:`.nets.VAE`) of one modality or of their concatenation."""
 
     eval_full_pass = True
 
@@ -211,7 +211,7 @@ class VAE(Family):
 
 
 class Contrastive(Family):
-    """Seed 004 CLIP / CWCL between Cell Painting and L1000 encoders (:class:`.nets.CrossModalContrastive`)."""
+    """Lu 2025 CLIP / CWCL between Cell Painting and L1000 encoders (:class:`.nets.CrossModalContrastive`)."""
 
     def build(self, data, items):
         """The two encoders (gated-attention or mean pooling for ``unit: sets``), each standardised on
@@ -278,7 +278,7 @@ class Contrastive(Family):
 
 
 class BimodalAE(Family):
-    """Seed 003's bimodal autoencoder. Loss: the mean squared error of the standardised Cell
+    """Ha 2025's bimodal autoencoder. Loss: the mean squared error of the standardised Cell
     Painting reconstruction plus that of the L1000 reconstruction (each a mean over features, so
     the two modalities weigh the same whatever their dimensions), always against *both* complete
     profiles. Training: each sample's input is, at random, Cell Painting only (probability

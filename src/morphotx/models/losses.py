@@ -1,6 +1,6 @@
 """Losses of the model families, written from the seeds' equations.
 
-* :func:`supcon_loss` — supervised contrastive loss (seed 000, Khosla et al. 2020, "L_out" form):
+* :func:`supcon_loss` — supervised contrastive loss (Saha 2025, Khosla et al. 2020, "L_out" form):
   ``L_i = -1/|P(i)| Σ_{p∈P(i)} log( exp(z_i·z_p/τ) / Σ_{a∈A(i)} exp(z_i·z_a/τ) )`` with
   ``A(i)`` = every other sample of the batch and ``P(i)`` = the samples that share a MoA with ``i``.
   **Multi-MoA compounds**: labels are multi-hot; two samples are positives when they share *at least
@@ -8,16 +8,16 @@
   term; the loss is the mean over anchors that have at least one positive. With ``groups`` (the
   family passes compounds, ``positives: other_compounds``) the anchor's own compound is removed
   from ``A(i)`` and ``P(i)``.
-* :func:`clip_loss` — seed 004 eq. 1: the *sum* of the two directional cross-entropies, averaged
+* :func:`clip_loss` — Lu 2025 eq. 1: the *sum* of the two directional cross-entropies, averaged
   over the batch. ``logit_scale`` is the multiplier ``1/τ``.
-* :func:`cwcl_loss` — seed 004 eq. 5–6 (Srinivasa et al. 2023): the U→V (Cell Painting → L1000)
+* :func:`cwcl_loss` — Lu 2025 eq. 5–6 (Srinivasa et al. 2023): the U→V (Cell Painting → L1000)
   direction uses continuous weights ``w_ij`` (within-modality similarity of the Cell Painting
   side) over *every* candidate ``j``; the V→U direction is plain CLIP. Eq. 5 as printed in the seed
   has ``q_i`` in the numerator (which would make the weights cancel) and drops the minus sign; we
   implement the CWCL paper's form ``-1/N Σ_i 1/Σ_j w_ij Σ_j w_ij log softmax_j(p_i·q_j/τ)``,
   which equals CLIP's U→V term when ``W`` is the identity (tested).
-* :func:`cwcl_weights` — footnote 3 of seed 004: ``w_ij = cos(μ_i, μ_j)/2 + 0.5`` ∈ [0, 1].
-* :func:`kl_divergence`, :func:`mmd` — the VAE regularisers of seed 002: closed-form KL of a
+* :func:`cwcl_weights` — footnote 3 of Lu 2025: ``w_ij = cos(μ_i, μ_j)/2 + 0.5`` ∈ [0, 1].
+* :func:`kl_divergence`, :func:`mmd` — the VAE regularisers of Chow 2022: closed-form KL of a
   diagonal Gaussian to N(0, I) (summed over latent units, mean over the batch), and the maximum
   mean discrepancy between the latent sample and a sample of the prior with a Gaussian kernel
   (the "kernel trick", biased V-statistic, so MMD(x, x) = 0 exactly).
@@ -56,7 +56,7 @@ def supcon_loss(z: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1,
 
 
 def clip_loss(p: torch.Tensor, q: torch.Tensor, logit_scale: torch.Tensor | float) -> torch.Tensor:
-    """Seed 004 eq. 1 on L2-normalised ``p`` (Cell Painting) and ``q`` (L1000); ``p_i`` ↔ ``q_i``."""
+    """Lu 2025 eq. 1 on L2-normalised ``p`` (Cell Painting) and ``q`` (L1000); ``p_i`` ↔ ``q_i``."""
     logits = logit_scale * (p.float() @ q.float().T)
     target = torch.arange(p.shape[0], device=p.device)
     return F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)
@@ -64,7 +64,7 @@ def clip_loss(p: torch.Tensor, q: torch.Tensor, logit_scale: torch.Tensor | floa
 
 def cwcl_loss(p: torch.Tensor, q: torch.Tensor, logit_scale: torch.Tensor | float,
               weights: torch.Tensor) -> torch.Tensor:
-    """Seed 004 eq. 6: CWCL (U→V, continuous ``weights`` B×B) + CLIP (V→U)."""
+    """Lu 2025 eq. 6: CWCL (U→V, continuous ``weights`` B×B) + CLIP (V→U)."""
     logits = logit_scale * (p.float() @ q.float().T)
     w = weights.float()
     log_sm = torch.log_softmax(logits, dim=1)
@@ -87,7 +87,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def gaussian_kernel(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> torch.Tensor:
     """``k(x, y) = exp(-||x - y||² / bandwidth)``. The bandwidth defaults to d² (d: the dimension),
-    i.e. ``exp(-mean_i (x_i - y_i)² / d)``, the kernel of seed 002's MMD-VAE code, so that its λ
+    i.e. ``exp(-mean_i (x_i - y_i)² / d)``, the kernel of Chow 2022's MMD-VAE code, so that its λ
     values mean what they meant there; ``bandwidth = d`` gives the InfoVAE paper's form, a penalty
     5–30× larger at d = 10.
     """

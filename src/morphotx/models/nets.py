@@ -1,7 +1,7 @@
 """Network modules of the model families (PyTorch).
 
 Every network starts with :class:`Standardize` per input modality: a z-score (VAEs: optionally
-seed 002's min–max scaling) fitted on the *training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it, then
+Chow 2022's min–max scaling) fitted on the *training* profiles and clipped at ±``clip``, stored as buffers so a checkpoint carries it, then
 :class:`InputAugment` (Gaussian input noise and feature dropout, training only; no parameters, so
 checkpoints are unchanged by it).
 """
@@ -30,7 +30,7 @@ class Standardize(nn.Module):
 
     def fit(self, X: np.ndarray, scale: str = "zscore") -> Standardize:
         """Fit on the training profiles ``X``: ``zscore`` (centre = mean, scale = SD) or
-        ``minmax`` (centre = minimum, scale = range: seed 002's 0–1 scaling, so the training rows
+        ``minmax`` (centre = minimum, scale = range: Chow 2022's 0–1 scaling, so the training rows
         lie in [0, 1] and other rows wherever their values fall). A scale below 1e-6 is set to 1.
         """
         X = np.asarray(X, np.float64)
@@ -78,7 +78,7 @@ class InputAugment(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 000: late-fusion supervised contrastive model
+# Saha 2025: late-fusion supervised contrastive model
 # ---------------------------------------------------------------------------------------------
 def _encoder_head(d_in: int, hidden: int, out: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -89,7 +89,7 @@ class LateFusionSupCon(nn.Module):
     """Per-modality heads Linear(d,512)–BatchNorm–ReLU–Dropout–Linear(512,256), concatenation,
     fusion head Linear(512,256)–ReLU–Dropout–Linear(256,128), L2-normalised output.
 
-    Cell-Painting-only path (seed 003's setting: a new compound has no L1000 profile): the L1000
+    Cell-Painting-only path (Ha 2025's setting: a new compound has no L1000 profile): the L1000
     head's output is replaced by zeros. Training with ``modality_dropout`` > 0 replaces it by zeros
     for that fraction of training samples, so the fusion head learns to embed from Cell Painting
     alone; with 0 the CP-only path is still defined but untrained for that case.
@@ -121,7 +121,7 @@ class LateFusionSupCon(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 000: the "representation learning model", an L1000 → Cell Painting translator
+# Saha 2025: the "representation learning model", an L1000 → Cell Painting translator
 # ---------------------------------------------------------------------------------------------
 class Translator(nn.Module):
     """978 → 128 (BatchNorm, ReLU, Dropout) → Cell Painting features. Trained with MSE on
@@ -152,7 +152,7 @@ class Translator(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 002: VAE family
+# Chow 2022: VAE family
 # ---------------------------------------------------------------------------------------------
 class VAE(nn.Module):
     """Two-layer VAE (one hidden layer in the encoder and in the decoder), LeakyReLU, optional
@@ -188,10 +188,10 @@ class VAE(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 004: cross-modal contrastive encoders with gated-attention set pooling
+# Lu 2025: cross-modal contrastive encoders with gated-attention set pooling
 # ---------------------------------------------------------------------------------------------
 class GatedAttentionPool(nn.Module):
-    """Seed 004 eq. 9 (Ilse et al. 2018): ``α_k = softmax_k(wᵀ(tanh(V h_k) ⊙ σ(U h_k)))``,
+    """Lu 2025 eq. 9 (Ilse et al. 2018): ``α_k = softmax_k(wᵀ(tanh(V h_k) ⊙ σ(U h_k)))``,
     pooled ``Σ_k α_k h_k`` over the valid (unmasked) members of each set.
     """
 
@@ -254,7 +254,7 @@ class SetEncoder(nn.Module):
 
 class CrossModalContrastive(nn.Module):
     """Cell Painting encoder ↔ L1000 encoder with a learnable logit scale (``1/τ``), initialised
-    at 14.3 (seed 004, ≈ 1/0.07 as in CLIP) and clamped at ``max_logit_scale``.
+    at 14.3 (Lu 2025, ≈ 1/0.07 as in CLIP) and clamped at ``max_logit_scale``.
     """
 
     def __init__(self, d_cp: int, d_l1000: int, hidden: int = 512, embedding_dim: int = 128, dropout: float = 0.1,
@@ -276,10 +276,10 @@ class CrossModalContrastive(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# seed 003: bimodal autoencoder (cross-modality learning)
+# Ha 2025: bimodal autoencoder (cross-modality learning)
 # ---------------------------------------------------------------------------------------------
 class BimodalAE(nn.Module):
-    """Ngiam et al. (2011)'s bimodal deep autoencoder, seed 003's second method: per-modality
+    """Ngiam et al. (2011)'s bimodal deep autoencoder, Ha 2025's second method: per-modality
     encoders Linear(d, hidden)–ReLU–Dropout, a shared linear layer over their concatenation (the
     embedding, ``latent_dim``), and per-modality decoders Linear(latent, hidden)–ReLU–Linear(hidden, d)
     that reconstruct both standardised profiles from the shared layer.

@@ -19,7 +19,7 @@
 
   the best weights are restored and checkpointed. With ``train.full_curve`` training goes on to
   ``max_epochs`` after the epoch early stopping stops at, for the loss curve without early stopping
-  (study 000, Fig 1b); those later epochs are recorded (``past_early_stop``) but never kept, so the
+  (Saha 2025, Fig 1b); those later epochs are recorded (``past_early_stop``) but never kept, so the
   checkpoint is the one early stopping gives;
 * per-epoch history (train and validation loss and each loss term, validation mAP, seconds) and
   the resolved hyperparameters are written next to the checkpoint;
@@ -27,7 +27,7 @@
   and refused when their family, model name or fingerprint (hyperparameters + trainer settings +
   input feature names) does not match the config.
 
-:func:`fit_model` trains in memory (the hyperparameter search, :mod:`morphotx.tune`, calls it);
+:func:`fit_model` trains in memory (the hyperparameter search, :mod:`morphotx.models.tune`, calls it);
 :func:`train_model` is it plus the files.
 """
 
@@ -219,7 +219,7 @@ def _setup(name: str, hp, ts, data: ModelData, seed: int):
     amp = bool(ts.mixed_precision and device.type == "cuda")
     seed_everything(int(seed))
     fam = family_of(hp, ts.input_clip)
-    if getattr(hp, "shuffle_features", False):  # seed 002's shuffled control (VAEs)
+    if getattr(hp, "shuffle_features", False):  # Chow 2022's shuffled control (VAEs)
         data = data.permuted(fam.modalities, np.random.default_rng([int(seed), 2]))
         log.info("%s: shuffle_features: every feature permuted across the training rows and across the "
                  "validation rows (seed %d)", name, seed)

@@ -1,5 +1,0 @@
-import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
-from morphotx.evaluate import evaluate_raw
-from morphotx.smk import run
-
-run(snakemake, evaluate_raw)  # noqa: F821 (injected by Snakemake)

@@ -1,5 +1,0 @@
-import morphotx_src  # noqa: F401 (puts this repository's src/ on sys.path; see the module)
-from morphotx.leaderboard import leaderboard
-from morphotx.smk import run
-
-run(snakemake, leaderboard)  # noqa: F821 (injected by Snakemake)
