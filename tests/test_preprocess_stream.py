@@ -1,0 +1,79 @@
+"""The bounded-memory Cell Painting preprocessing (morphotx.preprocess_stream) against the
+whole-table path (morphotx.preprocess.preprocess_cp) on CDRP-shaped files of morphotx.cdrp_demo
+(test preset): same kept and dropped features, same fitted parameters, same profiles (equal to
+float32 rounding; the matrix product of sphering is the one place where batches could change the
+order of sums), for both recipes and the normalisation variants the recipe choice tries."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO
+from morphotx import convert, harmonise, preprocess, preprocess_stream, split
+from morphotx import schema as S
+from morphotx.cdrp_demo import cdrp_data
+from morphotx.io import MorphotxInputError
+from morphotx.settings import MoaSettings
+
+FORMAT = REPO / "resources" / "datasets" / "cdrp_bray.yaml"
+
+
+@pytest.fixture(scope="module")
+def cdrp_h(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cdrp_stream")
+    out = {"cell_painting": d / "cp.csv.gz", "l1000": d / "l1k.csv.gz", "probe_map": d / "probes.tsv",
+           "moa_map": d / "moa.tsv"}
+    cdrp_data(out, preset="test", seed=5)
+    convert.convert(out["cell_painting"], d / "cp.parquet", FORMAT, "cell_painting")
+    harmonise.harmonise(d / "cp.parquet", d / "cp_h.parquet", FORMAT, "cell_painting",
+                        moa=MoaSettings(source="map", map_key="broad_id"), moa_map=out["moa_map"])
+    split.split_compounds([d / "cp_h.parquet"], d / "split.parquet", {"train": 0.6, "validation": 0.2, "test": 0.2},
+                          seed=1)
+    return d
+
+
+def _both(d, tag, batch_rows=300, **kw):
+    args = [str(d / "cp_h.parquet"), str(d / "split.parquet")]
+    a = [str(d / f"{tag}_a{x}") for x in (".parquet", ".json", ".npz")]
+    b = [str(d / f"{tag}_b{x}") for x in (".parquet", ".json", ".npz")]
+    preprocess.preprocess_cp(*args, *a, **kw)
+    preprocess_stream.preprocess_cp(*args, *b, batch_rows=batch_rows, **kw)
+    return a, b
+
+
+@pytest.mark.parametrize("tag, kw", [
+    ("standard", {}),
+    ("study", {"recipe": "study"}),
+    ("standardize_no_sphering", {"normalize": {"method": "standardize"}, "sphere": {"method": "none"}}),
+    ("global_robustize", {"normalize": {"method": "robustize", "by": "global"}}),
+])
+def test_streamed_preprocessing_equals_the_whole_table_path(cdrp_h, tag, kw):
+    a, b = _both(cdrp_h, tag, **kw)
+    A, B = pd.read_parquet(a[0]), pd.read_parquet(b[0])
+    assert json.loads(open(a[1]).read()) == json.loads(open(b[1]).read())  # kept / dropped features, settings
+    pa_, pb = np.load(a[2]), np.load(b[2])
+    assert sorted(pa_.files) == sorted(pb.files)
+    for k in pa_.files:  # centres, scales, sphering matrix: fitted on the same rows in the same order
+        np.testing.assert_array_equal(pa_[k], pb[k], err_msg=k)
+    assert list(A.columns) == list(B.columns) and (A.dtypes == B.dtypes).all()
+    meta = S.meta_columns(A)
+    pd.testing.assert_frame_equal(A[meta], B[meta])
+    feats = S.feature_columns(A)
+    assert len(feats) > 50 and A[feats].dtypes.eq(np.float32).all()
+    np.testing.assert_allclose(B[feats].to_numpy(), A[feats].to_numpy(), rtol=1e-6, atol=1e-6)
+    # written in row groups of batch_rows rows
+    assert pq.ParquetFile(b[0]).metadata.num_row_groups == -(-len(A) // 300)
+
+
+def test_streamed_preprocessing_names_a_plate_without_dmso(cdrp_h, tmp_path):
+    df = pd.read_parquet(cdrp_h / "cp_h.parquet")
+    plate = df[S.PLATE].iloc[0]
+    df = df[~((df[S.PLATE] == plate) & df[S.IS_CONTROL])]
+    df.to_parquet(tmp_path / "h.parquet")
+    with pytest.raises(MorphotxInputError, match=f"plate {plate} has 0 DMSO well"):
+        preprocess_stream.preprocess_cp(str(tmp_path / "h.parquet"), str(cdrp_h / "split.parquet"),
+                                        *(str(tmp_path / f"o{x}") for x in (".parquet", ".json", ".npz")))
+    assert not (tmp_path / "o.parquet").exists()
