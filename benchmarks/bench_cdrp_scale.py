@@ -33,7 +33,7 @@ CHILD = """
 import json, sys, time, resource, logging
 sys.path.insert(0, {src!r})
 logging.basicConfig(level=logging.WARNING)
-from morphotx import convert, harmonise, pairing, preprocess, probes, split
+from morphotx import convert, harmonise, pairing, preprocess, preprocess_stream, probes, split
 from morphotx.settings import MoaSettings
 d, fmt = {d!r}, {fmt!r}
 moa = MoaSettings(source="map", map_key="broad_id")
@@ -53,7 +53,17 @@ elif step == "split":
     split.split_compounds([d + "/cp_h.parquet", d + "/l1000_g.parquet"], d + "/split.parquet",
                           {{"train": 0.6, "validation": 0.2, "test": 0.2}}, seed=1)
 elif step == "preprocess_cp":
-    preprocess.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_p.parquet", d + "/cp.json", d + "/cp.npz")
+    preprocess_stream.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_p.parquet", d + "/cp.json",
+                                    d + "/cp.npz")
+elif step == "preprocess_cp_whole_table":
+    preprocess.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_pw.parquet", d + "/cpw.json",
+                             d + "/cpw.npz")
+elif step == "recipe_choice":
+    import yaml
+    from morphotx import recipe_choice
+    pre = yaml.safe_load(open({cfg!r}))["preprocess"]["cell_painting"]
+    recipe_choice.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_rc.parquet", d + "/cp_rc.json",
+                                d + "/cp_rc.npz", d + "/choice.tsv", {{}}, pre["candidates"], seed=1)
 elif step == "preprocess_l1000":
     preprocess.preprocess_l1000(d + "/l1000_g.parquet", d + "/split.parquet", d + "/l1000_p.parquet", d + "/l.json",
                                 d + "/l.npz")
@@ -65,10 +75,12 @@ print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": resource.getrusage(re
 
 STEPS = ["convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split", "preprocess_cp",
          "preprocess_l1000", "pair"]
+OPTIONAL = ["preprocess_cp_whole_table", "recipe_choice"]  # the previous path; the rule with config.yaml's candidates
 
 
 def child(step: str, d: Path) -> dict:
-    code = CHILD.format(src=str(REPO / "src"), d=str(d), fmt=str(FORMAT), step=step)
+    code = CHILD.format(src=str(REPO / "src"), d=str(d), fmt=str(FORMAT), step=step,
+                        cfg=str(REPO / "config" / "config.yaml"))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if res.returncode != 0:
         raise SystemExit(f"{step} failed:\n{res.stderr[-3000:]}")
@@ -92,24 +104,34 @@ print(json.dumps(s))
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", type=float, nargs="+", default=[0.02, 0.05, 0.1])
-    ap.add_argument("--keep", type=Path, default=None, help="write files here instead of a temporary dir")
+    ap.add_argument("--keep", type=Path, default=None, help="write files here instead of a temporary dir; files "
+                    "already generated there (scale_<s>/generated.json) are reused, not generated again")
+    ap.add_argument("--stages", nargs="+", default=STEPS, choices=STEPS + OPTIONAL,
+                    help="stages to run, in order (default: all of the preparation)")
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="morphotx-bench-cdrp-"))
     summary = []
     for scale in args.scales:
         d = root / f"scale_{scale:g}"
         d.mkdir(parents=True, exist_ok=True)
-        res = subprocess.run([sys.executable, "-c", GEN.format(src=str(REPO / "src"), d=str(d), scale=scale)],
-                             capture_output=True, text=True, check=True)
-        gen = json.loads(res.stdout.strip().splitlines()[-1])
+        done = d / "generated.json"
+        if done.exists():
+            gen = json.loads(done.read_text())
+            gen["reused"] = True
+        else:
+            res = subprocess.run([sys.executable, "-c", GEN.format(src=str(REPO / "src"), d=str(d), scale=scale)],
+                                 capture_output=True, text=True, check=True)
+            gen = json.loads(res.stdout.strip().splitlines()[-1])
+            done.write_text(json.dumps(gen))
         cp_mb = (d / "cp.csv.gz").stat().st_size / 1e6
         l1k_mb = (d / "l1000.csv.gz").stat().st_size / 1e6
         print(f"\nscale {scale:g}: {gen['compounds']} compounds, CP {gen['cp_wells']} wells × {gen['cp_features']} "
               f"features ({cp_mb:.1f} MB gzip), L1000 {gen['l1000_profiles']} profiles × {gen['probes']} probes "
-              f"({l1k_mb:.1f} MB gzip); generated in {gen['s']:.0f} s, peak RSS {gen['rss_mb']:.0f} MB")
+              f"({l1k_mb:.1f} MB gzip); {'reused, ' if gen.get('reused') else ''}generated in {gen['s']:.0f} s, "
+              f"peak RSS {gen['rss_mb']:.0f} MB")
         print(f"{'stage':18s} {'wall s':>8s} {'peak RSS MB':>12s}")
         total, peak = 0.0, 0.0
-        for step in STEPS:
+        for step in args.stages:
             t0 = time.perf_counter()
             r = child(step, d)
             wall = time.perf_counter() - t0  # the child's whole life: imports and reads included

@@ -19,6 +19,7 @@ name                   what it does (module)
 ``train_model``        train one model from the workflow's files (models)
 ``embed_model``        a checkpoint's embeddings of the workflow's files (models)
 ``embed_profiles``     a checkpoint applied to new preprocessed profiles (models)
+``embed_file``         a checkpoint applied to a whole Parquet file, in row batches (models)
 ``classify_table``     the four classifiers on one table (evaluate)
 ``headline_frame``     the headline table from evaluation tables (headline)
 =====================  =================================================================
@@ -30,6 +31,7 @@ _EXPORTS = {
     "harmonise": "harmonise", "map_probes_frame": "probes", "split_compounds_frame": "split",
     "select_features": "preprocess", "normalize_to_controls": "preprocess", "pair_index": "pairing", "set_table": "pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
+    "embed_file": "models",
     "classify_table": "evaluate", "headline_frame": "headline",
 }
 
