@@ -6,11 +6,17 @@ of 384 wells per plate map, 3 L1000 replicates), then runs each stage in a fresh
 the shipped column map (resources/datasets/cdrp_bray.yaml, MoA from the generator's map):
 
     convert (CP, L1000) -> harmonise (CP, L1000) -> map_probes -> split -> preprocess (CP, L1000) -> pair
+    -> train_annotated -> embed_cp_wells, embed_cp_treatments
+
+(the last three: seed 003's use case, a SupCon model trained for 3 epochs on the annotated compounds
+only — a memory and throughput measurement, not a quality one — embeds the Cell Painting profiles
+of every compound, annotated or not, with or without L1000: each well, and each treatment's
+median profile; ``morphotx.embed_file``, in row batches)
 
 and prints each stage's wall time and the child's peak RSS (ru_maxrss), one table per scale and
 one summary of how the largest stage's memory grows with wells.
 
-    python benchmarks/bench_cdrp_scale.py [--scales 0.02 0.05 0.1] [--keep DIR]
+    python benchmarks/bench_cdrp_scale.py [--scales 0.02 0.05 0.1] [--keep DIR] [--stages STAGE ...]
 
 The real CDRP Cell Painting file is 2.18 GB compressed (~30,000 compounds); scale 1 writes about
 that many compounds, but its size in bytes depends on how values are printed, so the table names
@@ -55,6 +61,25 @@ elif step == "split":
 elif step == "preprocess_cp":
     preprocess_stream.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_p.parquet", d + "/cp.json",
                                     d + "/cp.npz")
+elif step == "train_annotated":  # a model of the annotated compounds only (seed 003); memory/throughput, not quality
+    import pandas as pd
+    from morphotx.io import read_table, write_parquet
+    from morphotx.models import train_model
+    for m in ("cp", "l1000"):
+        df = read_table(d + f"/{{m}}_p.parquet")
+        write_parquet(df[df["Metadata_moa"].str.len().gt(0).to_numpy()], d + f"/{{m}}_ann.parquet")
+        del df
+    pairing.pair(d + "/cp_ann.parquet", d + "/l1000_ann.parquet", d + "/pairs_ann.parquet", d + "/sets_ann.parquet",
+                 d + "/cp_ann_c.parquet", d + "/l1000_ann_c.parquet")
+    train_model("supcon", {{"family": "supcon"}}, {{"max_epochs": 3, "patience": 3, "progress": False}},
+                d + "/cp_ann.parquet", d + "/l1000_ann.parquet", d + "/pairs_ann.parquet", d + "/sets_ann.parquet",
+                d + "/model.pt", d + "/model_history.csv", d + "/model.json", seed=0)
+elif step == "embed_cp_wells":  # every well of every compound, annotated or not, with or without L1000
+    from morphotx.models import embed_file
+    embed_file(d + "/model.pt", d + "/cp_p.parquet", d + "/cp_embedding_wells.parquet", view="cp")
+elif step == "embed_cp_treatments":  # every treatment's median profile (the collapsed file of pair)
+    from morphotx.models import embed_file
+    embed_file(d + "/model.pt", d + "/cp_c.parquet", d + "/cp_embedding_treatments.parquet", view="cp")
 elif step == "preprocess_cp_whole_table":
     preprocess.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_pw.parquet", d + "/cpw.json",
                              d + "/cpw.npz")
@@ -74,7 +99,7 @@ print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": resource.getrusage(re
 """
 
 STEPS = ["convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split", "preprocess_cp",
-         "preprocess_l1000", "pair"]
+         "preprocess_l1000", "pair", "train_annotated", "embed_cp_wells", "embed_cp_treatments"]
 OPTIONAL = ["preprocess_cp_whole_table", "recipe_choice"]  # the previous path; the rule with config.yaml's candidates
 
 

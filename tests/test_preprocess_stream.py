@@ -77,3 +77,21 @@ def test_streamed_preprocessing_names_a_plate_without_dmso(cdrp_h, tmp_path):
         preprocess_stream.preprocess_cp(str(tmp_path / "h.parquet"), str(cdrp_h / "split.parquet"),
                                         *(str(tmp_path / f"o{x}") for x in (".parquet", ".json", ".npz")))
     assert not (tmp_path / "o.parquet").exists()
+
+
+@pytest.mark.parametrize("n, d", [(900, 120), (60, 80)])  # more DMSO wells than features (thin SVD); fewer
+@pytest.mark.parametrize("method", ["ZCA", "PCA", "ZCA-cor"])
+def test_spherize_fit_without_the_n_by_n_matrix_equals_pycytominer(n, d, method):
+    """The same W as pycytominer's own fit (both with one BLAS thread, as preprocessing runs it)."""
+    from pycytominer.operations.transform import Spherize
+    from threadpoolctl import threadpool_limits
+
+    from morphotx import spherize
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) + 5.0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        ref = Spherize(method=method, epsilon=1e-6, return_numpy=True).fit(X)
+    ours = spherize.fit(Spherize(method=method, epsilon=1e-6, return_numpy=True), X)
+    np.testing.assert_array_equal(ours.W, ref.W)
+    assert np.linalg.svd is not spherize._svd  # the thin call is confined to pycytominer's module, during fit
