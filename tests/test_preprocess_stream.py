@@ -95,3 +95,15 @@ def test_spherize_fit_without_the_n_by_n_matrix_equals_pycytominer(n, d, method)
     ours = spherize.fit(Spherize(method=method, epsilon=1e-6, return_numpy=True), X)
     np.testing.assert_array_equal(ours.W, ref.W)
     assert np.linalg.svd is not spherize._svd  # the thin call is confined to pycytominer's module, during fit
+
+
+@pytest.mark.parametrize("include_controls", [True, False])
+def test_collapse_file_equals_collapse(cdrp_h, include_controls):
+    from morphotx.collapse_file import collapse_file
+    from morphotx.pairing import collapse
+
+    _, b = _both(cdrp_h, "collapse")
+    ref = collapse(pd.read_parquet(b[0]), include_controls=include_controls)
+    got = collapse_file(b[0], include_controls=include_controls, columns_per_pass=37)
+    assert len(ref) > 100 and S.feature_columns(ref)
+    pd.testing.assert_frame_equal(got, ref)
