@@ -95,7 +95,8 @@ elif step == "preprocess_l1000":
 elif step == "pair":
     pairing.pair(d + "/cp_p.parquet", d + "/l1000_p.parquet", d + "/pairs.parquet", d + "/sets.parquet",
                  d + "/cp_c.parquet", d + "/l1000_c.parquet")
-print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": ru.ru_maxrss / 1024, "cpu_s": ru.ru_utime + ru.ru_stime}}))
 """
 
 STEPS = ["convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes", "split", "preprocess_cp",
@@ -154,7 +155,7 @@ def main() -> None:
               f"features ({cp_mb:.1f} MB gzip), L1000 {gen['l1000_profiles']} profiles × {gen['probes']} probes "
               f"({l1k_mb:.1f} MB gzip); {'reused, ' if gen.get('reused') else ''}generated in {gen['s']:.0f} s, "
               f"peak RSS {gen['rss_mb']:.0f} MB")
-        print(f"{'stage':18s} {'wall s':>8s} {'peak RSS MB':>12s}")
+        print(f"{'stage':20s} {'wall s':>8s} {'CPU s':>8s} {'peak RSS MB':>12s}")
         total, peak = 0.0, 0.0
         for step in args.stages:
             t0 = time.perf_counter()
@@ -162,8 +163,8 @@ def main() -> None:
             wall = time.perf_counter() - t0  # the child's whole life: imports and reads included
             total += wall
             peak = max(peak, r["rss_mb"])
-            print(f"{step:18s} {wall:8.1f} {r['rss_mb']:12.0f}")
-        print(f"{'total':18s} {total:8.1f} {peak:12.0f} (largest stage)")
+            print(f"{step:20s} {wall:8.1f} {r['cpu_s']:8.1f} {r['rss_mb']:12.0f}", flush=True)
+        print(f"{'total':20s} {total:8.1f} {'':8s} {peak:12.0f} (largest stage)")
         summary.append((scale, gen["cp_wells"], cp_mb, total, peak))
     print("\nscale   CP wells  CP MB gz  total s  largest peak RSS MB")
     for scale, wells, mb, total, peak in summary:

@@ -107,3 +107,24 @@ def test_collapse_file_equals_collapse(cdrp_h, include_controls):
     got = collapse_file(b[0], include_controls=include_controls, columns_per_pass=37)
     assert len(ref) > 100 and S.feature_columns(ref)
     pd.testing.assert_frame_equal(got, ref)
+
+
+def test_blockwise_pairwise_complete_correlation_equals_the_whole_table_one():
+    from morphotx.preprocess import pairwise_complete_corr
+    from morphotx.preprocess_stream import pairwise_complete_corr_blocks
+
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((500, 30)) @ rng.standard_normal((30, 30))
+    A[rng.integers(0, 500, 40), rng.integers(0, 12, 40)] = np.nan  # missing values in 12 features
+    A[:, 20] = 3.0  # constant: NaN row and column, as in pandas
+    A[:, 21] = np.nan  # all missing
+    A[:490, 22] = np.nan  # 10 values
+    cols = np.arange(30)
+    ref = pairwise_complete_corr(pd.DataFrame(A))
+    for block in (64, 499, 10_000):
+        got = pairwise_complete_corr_blocks(A, cols, block)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+        np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12, equal_nan=True)
+    sub = np.array([3, 0, 25, 22])
+    np.testing.assert_allclose(pairwise_complete_corr_blocks(A, sub, 77), pairwise_complete_corr(pd.DataFrame(A[:, sub])),
+                               rtol=1e-12, atol=1e-12, equal_nan=True)

@@ -45,7 +45,6 @@ from .preprocess import (
     _scaler,
     attach_split,
     recipe_settings,
-    select_features,
     zero_dispersion_features,
 )
 
@@ -55,14 +54,20 @@ BATCH_ROWS = 8192  # rows per batch read and per row group written
 
 
 def _batches(pf: pq.ParquetFile, columns: list[str], batch_rows: int):
-    """``(first_row, float32 matrix)`` of ``columns``, batch by batch, in file order."""
+    """``(first_row, float32 matrix)`` of ``columns``, batch by batch, in file order. Read a row
+    group at a time (``iter_batches`` decodes far ahead: 1.4 GB held for a 1 GB file; a row group
+    of :data:`morphotx.io.ROW_GROUP_ROWS` rows is ~110 MB).
+    """
     start = 0
-    for b in pf.iter_batches(batch_size=batch_rows, columns=columns, use_threads=True):
-        X = np.empty((b.num_rows, len(columns)), dtype=np.float32)
-        for j, col in enumerate(b.columns):
-            X[:, j] = col.to_numpy(zero_copy_only=False)
-        yield start, X
-        start += b.num_rows
+    for g in range(pf.metadata.num_row_groups):
+        group = pf.read_row_group(g, columns=columns, use_threads=True)
+        for b in group.to_batches(max_chunksize=batch_rows):
+            X = np.empty((b.num_rows, len(columns)), dtype=np.float32)
+            for j, col in enumerate(b.columns):
+                X[:, j] = col.to_numpy(zero_copy_only=False)
+            yield start, X
+            start += b.num_rows
+        del group
 
 
 def _read_rows(pf: pq.ParquetFile, columns: list[str], mask: np.ndarray, batch_rows: int) -> np.ndarray:
@@ -75,6 +80,106 @@ def _read_rows(pf: pq.ParquetFile, columns: list[str], mask: np.ndarray, batch_r
         out[at:at + n] = X[m]
         at += n
     return out
+
+
+def pairwise_complete_corr_blocks(A: np.ndarray, cols: np.ndarray, block_rows: int = BATCH_ROWS) -> np.ndarray:
+    """:func:`morphotx.preprocess.pairwise_complete_corr` of the columns ``cols`` of ``A``, its
+    sums accumulated over blocks of ``block_rows`` rows: no temporary of the matrix's size (the
+    whole-table function holds ~3 more copies of it: 4 GB at CDRP size). The same quantities (the
+    Pearson matrix of the complete columns as ``np.corrcoef`` computes it; for columns with NaN, the
+    pairwise-complete sums on columns centred by their mean); the sums' order differs, so values
+    agree to float64 rounding.
+    """
+    n, p = len(A), len(cols)
+    total, count = np.zeros(p), np.zeros(p)
+    for i in range(0, n, block_rows):
+        B = A[i:i + block_rows, cols]
+        v = ~np.isnan(B)
+        total += np.where(v, B, 0.0).sum(axis=0)
+        count += v.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count  # all-NaN column: NaN, its rows come out NaN below
+    K = np.flatnonzero(count < n)
+    C = np.zeros((p, p))
+    acc = {k: np.zeros((K.size, p)) for k in ("n", "sx", "sxx", "sxy", "sy", "syy")}
+    for i in range(0, n, block_rows):
+        B = A[i:i + block_rows, cols]
+        v = ~np.isnan(B)
+        X0 = B - mean
+        X0[~v] = 0.0
+        C += X0.T @ X0
+        if K.size:
+            V = v.astype(np.float64)
+            Mk, Xk = V[:, K], X0[:, K]
+            acc["n"] += Mk.T @ V
+            acc["sx"] += Xk.T @ V
+            acc["sxx"] += (Xk * Xk).T @ V
+            acc["sxy"] += Xk.T @ X0
+            acc["sy"] += Mk.T @ X0
+            acc["syy"] += Mk.T @ (X0 * X0)
+    with np.errstate(invalid="ignore", divide="ignore"):  # np.corrcoef's steps; constant columns: NaN
+        d = np.sqrt(np.diag(C))
+        R = C / d[:, None]
+        R /= d[None, :]
+        np.clip(R, -1, 1, out=R)
+        if K.size:
+            nk, sx, sy = acc["n"], acc["sx"], acc["sy"]
+            cov = acc["sxy"] - sx * sy / nk
+            vx, vy = acc["sxx"] - sx * sx / nk, acc["syy"] - sy * sy / nk
+            r = cov / np.sqrt(vx * vy)
+            r[(nk < 1) | (vx <= 0) | (vy <= 0)] = np.nan
+            R[K, :] = r
+            R[:, K] = R[K, :].T
+    return R
+
+
+def _high_correlation(F: np.ndarray, features: list[str], left: list[str], threshold: float,
+                      block_rows: int) -> list[str]:
+    """:func:`morphotx.preprocess.high_correlation_features` of the features ``left`` (columns of
+    ``F``, named ``features``) with the matrix of :func:`pairwise_complete_corr_blocks`: the same
+    rule (a pair with r > threshold drops the member with the larger sum of |r|, ranked by the same
+    ``abs().sum().sort_values()`` call).
+    """
+    if not 0 <= threshold <= 1:
+        raise ValueError("corr_threshold must be between 0 and 1")
+    cols = np.asarray([features.index(f) for f in left]) if left != features else np.arange(len(features))
+    R = pairwise_complete_corr_blocks(F, cols, block_rows)
+    ranked = pd.DataFrame(R, index=left, columns=left).abs().sum().sort_values().index
+    rank = ranked.get_indexer(left)
+    with np.errstate(invalid="ignore"):
+        a, b = np.nonzero(np.tril(R > threshold, k=-1))
+    loser = np.where(rank[a] > rank[b], a, b)
+    return sorted({left[i] for i in loser})
+
+
+def select_features_lean(F: np.ndarray, features: list[str], operations: list[str], block_rows: int = BATCH_ROWS,
+                         **kw) -> dict[str, list[str]]:
+    """:func:`morphotx.preprocess.select_features` on the fit-row matrix ``F`` (columns
+    ``features``), in the same order with the same operations (pycytominer's, through
+    ``preprocess._exclusions``), except that the correlation matrix is accumulated over row
+    blocks (:func:`pairwise_complete_corr_blocks`) instead of being computed on copies of ``F``.
+    """
+    from .preprocess import OPERATIONS, _exclusions, select_features
+
+    for op in operations:
+        if op not in OPERATIONS:
+            raise ValueError(f"unknown feature-selection operation {op!r}")
+    df = pd.DataFrame(F, columns=features, copy=False)
+    dropped: dict[str, list[str]] = {}
+    left = list(features)
+    for op in operations:
+        if not left:
+            ex: set = set()
+        elif op == "correlation_threshold":
+            if any(np.isinf(F[i:i + block_rows]).any() for i in range(0, len(F), block_rows)):
+                ex = set(select_features(df[left], left, [op], **kw)[op])  # pycytominer's pandas path for inf
+            else:
+                ex = set(_high_correlation(F, features, left, kw["corr_threshold"], block_rows))
+        else:
+            ex = set(_exclusions(op, df, left, kw))
+        dropped[op] = sorted(ex)
+        left = [f for f in left if f not in ex]
+    return dropped
 
 
 class _Normaliser:
@@ -197,8 +302,8 @@ def preprocess_cp(
     ops = [o for o in fs["operations"] if o != "drop_na_columns"]
     kw = {k: fs[k] for k in ("na_cutoff", "freq_cut", "unique_cut", "min_variance", "corr_threshold")}
     if recipe == "study":  # selection on raw features (float32, as read), then one global scaler
-        F = pd.DataFrame(_read_rows(pf, feats, fit_mask, batch_rows), columns=feats)
-        ex = select_features(F, feats, ops, **kw)
+        F = _read_rows(pf, feats, fit_mask, batch_rows)
+        ex = select_features_lean(F, feats, ops, batch_rows, **kw)
         del F
         gone = set().union(*ex.values())
         idx = [i for i, f in enumerate(feats) if f not in gone]
@@ -214,8 +319,7 @@ def preprocess_cp(
             n = int(m.sum())
             F[at:at + n] = scaler(X[m], codes_all[start:start + len(X)][m])
             at += n
-        F = pd.DataFrame(F, columns=feats, copy=False)
-        ex = select_features(F, feats, ops, **kw)
+        ex = select_features_lean(F, feats, ops, batch_rows, **kw)
         del F
         gone = set().union(*ex.values())
         idx = [i for i, f in enumerate(feats) if f not in gone]
