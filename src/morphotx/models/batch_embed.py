@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 MODALITY = {"cp": "cp", "l1000": "l1000"}
 
 
+def _batches(pf: pq.ParquetFile, columns: list[str], batch_rows: int):
+    """Record batches of ``columns``, a row group at a time (``iter_batches`` decodes far ahead of
+    the batch it yields: +1.4 GB for a 1 GB file).
+    """
+    for g in range(pf.metadata.num_row_groups):
+        yield from pf.read_row_group(g, columns=columns).to_batches(max_chunksize=batch_rows)
+
+
 def embed_file(checkpoint: str, profiles: str, output: str, view: str = "cp", batch_rows: int = 8192,
                threads: int = 1) -> dict:
     """Embed every row of a preprocessed profile file with one encoder of a trained model.
@@ -84,7 +92,7 @@ def embed_file(checkpoint: str, profiles: str, output: str, view: str = "cp", ba
     with atomic_outputs(output) as (tmp,):
         writer = None
         try:
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=meta + feats):
+            for batch in _batches(pf, meta + feats, batch_rows):
                 X = np.empty((batch.num_rows, len(feats)), dtype=np.float32)
                 for j, f in enumerate(feats):
                     X[:, j] = batch.column(f).to_numpy(zero_copy_only=False)
