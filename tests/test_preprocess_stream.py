@@ -128,3 +128,15 @@ def test_blockwise_pairwise_complete_correlation_equals_the_whole_table_one():
     sub = np.array([3, 0, 25, 22])
     np.testing.assert_allclose(pairwise_complete_corr_blocks(A, sub, 77), pairwise_complete_corr(pd.DataFrame(A[:, sub])),
                                rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_streamed_preprocessing_reads_many_row_groups_alike(cdrp_h, tmp_path):
+    """A harmonised file of many row groups (CDRP size: 10 of 16,384 rows) gives the same output
+    as one of a single group, whatever the batch size."""
+    a, b = _both(cdrp_h, "rowgroups")
+    pq.write_table(pq.read_table(cdrp_h / "cp_h.parquet"), tmp_path / "h.parquet", row_group_size=333)
+    assert pq.ParquetFile(tmp_path / "h.parquet").metadata.num_row_groups > 3
+    out = [str(tmp_path / f"o{x}") for x in (".parquet", ".json", ".npz")]
+    preprocess_stream.preprocess_cp(str(tmp_path / "h.parquet"), str(cdrp_h / "split.parquet"), *out, batch_rows=128)
+    assert json.loads(open(out[1]).read()) == json.loads(open(b[1]).read())
+    pd.testing.assert_frame_equal(pd.read_parquet(out[0]), pd.read_parquet(b[0]))
