@@ -87,8 +87,10 @@ elif step == "recipe_choice":
     import yaml
     from morphotx import recipe_choice
     pre = yaml.safe_load(open({cfg!r}))["preprocess"]["cell_painting"]
+    from morphotx.settings import CellPaintingPreprocessSettings
     recipe_choice.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_rc.parquet", d + "/cp_rc.json",
-                                d + "/cp_rc.npz", d + "/choice.tsv", {{}}, pre["candidates"], seed=1)
+                                d + "/cp_rc.npz", d + "/choice.tsv", {{}}, pre["candidates"],
+                                pre.get("choose_with", CellPaintingPreprocessSettings().choose_with), seed=1)
 elif step == "preprocess_l1000":
     preprocess.preprocess_l1000(d + "/l1000_g.parquet", d + "/split.parquet", d + "/l1000_p.parquet", d + "/l.json",
                                 d + "/l.npz")
