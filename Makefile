@@ -139,8 +139,9 @@ bench-eval: $(STAMP)
 bench-feature-select: $(STAMP)
 	$(BIN)/python benchmarks/bench_feature_select.py $(if $(WORK),--work $(WORK))
 
-## CDRP-shaped files (morphotx.data.cdrp_demo) at three sizes: convert -> harmonise -> preprocess -> pair,
-## each stage's wall time and peak RSS (ARGS="--scales 0.02 0.05 0.1 --keep DIR")
+## CDRP-shaped files (morphotx.data.cdrp_demo) at growing sizes: convert -> harmonise -> preprocess -> pair
+## -> CP-only embedding of every compound, each stage's wall time, CPU time and peak RSS
+## (ARGS="--scales 0.02 0.05 0.1 1 --keep DIR": DIR's generated files are reused; --stages picks stages)
 bench-cdrp-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_cdrp_scale.py $(ARGS)
 

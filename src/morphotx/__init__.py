@@ -19,6 +19,7 @@ name                   what it does (module)
 ``train_model``        train one model from the workflow's files (models)
 ``embed_model``        a checkpoint's embeddings of the workflow's files (models)
 ``embed_profiles``     a checkpoint applied to new preprocessed profiles (models)
+``embed_file``         a checkpoint applied to a whole Parquet file, in row batches (models)
 ``classify_table``     the four classifiers on one table (evaluate.classify)
 ``headline_frame``     the headline table from evaluation tables (report.headline)
 =====================  =================================================================
@@ -31,6 +32,7 @@ _EXPORTS = {
     "select_features": "prepare.preprocess", "normalize_to_controls": "prepare.preprocess", "pair_index": "prepare.pairing",
     "set_table": "prepare.pairing",
     "train_model": "models", "embed_model": "models", "embed_profiles": "models",
+    "embed_file": "models",
     "classify_table": "evaluate.classify", "headline_frame": "report.headline",
 }
 

@@ -7,7 +7,7 @@ imported lazily so that reading the config (``resolve``, ``views``) does not imp
 from .config import FAMILIES, primary_view, resolve, resolve_train, views
 
 __all__ = ["FAMILIES", "primary_view", "resolve", "resolve_train", "views", "train_model", "embed_model",
-           "embed_profiles", "load_checkpoint"]
+           "embed_profiles", "embed_file", "load_checkpoint"]
 
 
 def __getattr__(name):
@@ -15,6 +15,10 @@ def __getattr__(name):
         from . import embed
 
         return getattr(embed, name)
+    if name == "embed_file":
+        from . import batch_embed
+
+        return batch_embed.embed_file
     if name in ("train_model", "load_checkpoint"):
         from . import train
 

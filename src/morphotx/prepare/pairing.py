@@ -24,6 +24,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, read_table, write_parquet
@@ -124,7 +125,11 @@ def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_co
         If the two tables share no treatment (compound ids or doses do not match); fewer than half
         of the smaller modality's treatments in both only warns.
     """
-    cp_df, l1k = read_table(cp), read_table(l1000)
+    from .collapse_file import collapse_file
+
+    # the index and the sets need metadata only; the collapsed tables are read a block of columns at a time
+    cp_df, l1k = (read_table(p, columns=[c for c in pq.ParquetFile(p).schema_arrow.names if c.startswith(S.META_PREFIX)])
+                  for p in (cp, l1000))
     index = pair_index(cp_df, l1k, include_controls)
     table = set_table(cp_df, l1k, include_controls)
     only_cp = int(((table.n_cp > 0) & (table.n_l1000 == 0)).sum())
@@ -147,5 +152,5 @@ def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_co
     with atomic_outputs(pairs, sets, cp_collapsed, l1000_collapsed) as tmps:
         write_parquet(index, tmps[0])
         write_parquet(table, tmps[1])
-        write_parquet(collapse(cp_df), tmps[2])
-        write_parquet(collapse(l1k), tmps[3])
+        write_parquet(collapse_file(cp), tmps[2])
+        write_parquet(collapse_file(l1000), tmps[3])

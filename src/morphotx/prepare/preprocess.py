@@ -48,7 +48,6 @@ from pycytominer.operations import (
 )
 from pycytominer.operations.transform import RobustMAD, Spherize
 from sklearn.preprocessing import RobustScaler, StandardScaler
-from threadpoolctl import threadpool_limits
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
@@ -303,12 +302,12 @@ def select_features(fit_df: pd.DataFrame, features: list[str], operations: list[
 
 
 def _fit_one_blas_thread(estimator, X):
-    """Fit with one BLAS thread. pycytominer's ``Spherize`` takes the SVD of the features'
-    covariance; OpenBLAS's multi-threaded LAPACK is several times slower on it than one thread
-    (docs/benchmarks.md).
+    """Fit with one BLAS thread; pycytominer's ``Spherize`` with the thin SVD of the DMSO wells
+    (the same W without an n × n matrix): :func:`morphotx.prepare.spherize.fit`.
     """
-    with threadpool_limits(limits=1, user_api="blas"):
-        return estimator.fit(X)
+    from .spherize import fit
+
+    return fit(estimator, X)
 
 
 def candidate_features(df: pd.DataFrame, patterns: list[str], na_cutoff: float | None = 0.05, by: str = "plate"):

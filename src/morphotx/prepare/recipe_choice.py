@@ -5,7 +5,8 @@ than any model does, so it is a choice like the classifier's k: made per split, 
 training and validation compounds only, by the raw baseline. ``preprocess.cell_painting.candidates``
 names the recipes to try, each as overrides of the configured ``preprocess.cell_painting``
 settings (an empty mapping: the configured recipe itself). For every candidate the split's
-profiles are preprocessed (:func:`morphotx.prepare.preprocess.preprocess_cp`: selection fitted on
+profiles are preprocessed (:func:`morphotx.prepare.preprocess_stream.preprocess_cp`, the bounded-memory form of
+:func:`morphotx.prepare.preprocess.preprocess_cp` with the same results: selection fitted on
 training compounds and DMSO, normalisation and sphering on DMSO wells), the raw Cell Painting
 baseline is fitted on the training compounds and scored on the validation compounds
 (:func:`morphotx.evaluate.classify.classify_table`, each classifier of ``choose_with`` at the replicate
@@ -35,8 +36,8 @@ import pandas as pd
 from morphotx import schema as S
 from morphotx.evaluate.classify import classify_table
 from morphotx.evaluate.tables import evaluation_settings
-from morphotx.io import MorphotxInputError, atomic_outputs
-from morphotx.prepare import preprocess
+from morphotx.io import MorphotxInputError, atomic_outputs, read_table
+from morphotx.prepare import preprocess_stream
 from morphotx.prepare.pairing import collapse
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: s
     outputs = [preprocessed, features_json, params_npz]
     if len(candidates) == 1:
         (name, over), = candidates.items()
-        preprocess.preprocess_cp(profiles, split, *outputs, **merged_settings(settings, over))
+        preprocess_stream.preprocess_cp(profiles, split, *outputs, **merged_settings(settings, over))
         table = pd.DataFrame([[name, json.dumps(over, sort_keys=True), np.nan, "", True]], columns=CHOICE_COLUMNS)
         with atomic_outputs(choice) as (tmp,):
             table.to_csv(tmp, sep="\t", index=False)
@@ -157,13 +158,15 @@ def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: s
         for i, (name, over) in enumerate(candidates.items()):
             paths = [str(Path(tmpdir) / f"{i}_{Path(p).name}") for p in outputs]
             try:
-                out = preprocess.preprocess_cp(profiles, split, *paths, **merged_settings(settings, over))
+                preprocess_stream.preprocess_cp(profiles, split, *paths, **merged_settings(settings, over))
             except (ValueError, np.linalg.LinAlgError) as e:  # e.g. sphering with fewer DMSO wells than features
                 log.warning("recipe %s could not be applied to this split, left out of the choice: %s", name, e)
                 rows.append([name, json.dumps(over, sort_keys=True), np.nan, f"failed: {e}", False])
                 continue
             t0 = time.perf_counter()
+            out = read_table(paths[0])
             score, where = validation_score(out, choose_with, seed, evaluate or {})
+            del out
             log.info("recipe %s: validation macro-F1 %.4f (%s; scored in %.1f s)", name, score,
                      where or "not scored", time.perf_counter() - t0)
             rows.append([name, json.dumps(over, sort_keys=True), score, where, False])
