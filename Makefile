@@ -51,7 +51,7 @@ quick: $(STAMP)
 test: test-fast test-rest
 
 ## unit tests only (no Snakemake run, no test over ~10 s; real-fixture tests included, they are
-## small): ~140 CPU-seconds in one process (3 min 39 s wall on 2 cores shared with other jobs)
+## small): ~130 CPU-seconds in one process (2 min wall on 2 idle cores)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not workflow and not slow"
 
