@@ -251,12 +251,24 @@ def high_correlation_features(fit_df: pd.DataFrame, features: list[str], thresho
     sum of |r| over all features (pycytominer's ``determine_high_cor_pair``; the ranking is the
     same ``abs().sum().sort_values()`` call). The matrix is :func:`pairwise_complete_corr`.
     """
-    if not 0 <= threshold <= 1:
-        raise ValueError("corr_threshold must be between 0 and 1")
+    check_corr_threshold(threshold)
     X = fit_df.loc[:, features]
     if np.isinf(X.to_numpy(dtype="float64")).any():  # pycytominer's pandas path, kept for exactness
         return correlation_threshold(X, features=features, threshold=threshold)
-    R = pairwise_complete_corr(X)
+    return correlated_losers(pairwise_complete_corr(X), features, threshold)
+
+
+def check_corr_threshold(threshold: float) -> None:
+    """pycytominer's check of ``corr_threshold``."""
+    if not 0 <= threshold <= 1:
+        raise ValueError("corr_threshold must be between 0 and 1")
+
+
+def correlated_losers(R: np.ndarray, features: list[str], threshold: float) -> list[str]:
+    """The features the correlation filter drops, given their correlation matrix ``R``: every pair
+    with r > ``threshold`` drops the member with the larger sum of |r| (pycytominer's
+    ``determine_high_cor_pair``, ranked by the same ``abs().sum().sort_values()`` call).
+    """
     ranked = pd.DataFrame(R, index=features, columns=features).abs().sum().sort_values().index
     rank = ranked.get_indexer(features)
     with np.errstate(invalid="ignore"):

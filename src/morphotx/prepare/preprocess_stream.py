@@ -44,6 +44,8 @@ from .preprocess import (
     _fit_one_blas_thread,
     _scaler,
     attach_split,
+    check_corr_threshold,
+    correlated_losers,
     recipe_settings,
     zero_dispersion_features,
 )
@@ -136,20 +138,12 @@ def pairwise_complete_corr_blocks(A: np.ndarray, cols: np.ndarray, block_rows: i
 def _high_correlation(F: np.ndarray, features: list[str], left: list[str], threshold: float,
                       block_rows: int) -> list[str]:
     """:func:`morphotx.prepare.preprocess.high_correlation_features` of the features ``left`` (columns of
-    ``F``, named ``features``) with the matrix of :func:`pairwise_complete_corr_blocks`: the same
-    rule (a pair with r > threshold drops the member with the larger sum of |r|, ranked by the same
-    ``abs().sum().sort_values()`` call).
+    ``F``, named ``features``) with the matrix of :func:`pairwise_complete_corr_blocks` and the same rule
+    (:func:`morphotx.prepare.preprocess.correlated_losers`).
     """
-    if not 0 <= threshold <= 1:
-        raise ValueError("corr_threshold must be between 0 and 1")
+    check_corr_threshold(threshold)
     cols = np.asarray([features.index(f) for f in left]) if left != features else np.arange(len(features))
-    R = pairwise_complete_corr_blocks(F, cols, block_rows)
-    ranked = pd.DataFrame(R, index=left, columns=left).abs().sum().sort_values().index
-    rank = ranked.get_indexer(left)
-    with np.errstate(invalid="ignore"):
-        a, b = np.nonzero(np.tril(R > threshold, k=-1))
-    loser = np.where(rank[a] > rank[b], a, b)
-    return sorted({left[i] for i in loser})
+    return correlated_losers(pairwise_complete_corr_blocks(F, cols, block_rows), left, threshold)
 
 
 def select_features_lean(F: np.ndarray, features: list[str], operations: list[str], block_rows: int = BATCH_ROWS,
