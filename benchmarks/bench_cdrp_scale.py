@@ -46,7 +46,7 @@ from morphotx.prepare import preprocess
 from morphotx.data import probes
 from morphotx.prepare import split
 from morphotx.prepare import preprocess_stream
-from morphotx.settings import MoaSettings
+from morphotx.settings import MoaSettings, SplitSettings
 d, fmt = {d!r}, {fmt!r}
 moa = MoaSettings(source="map", map_key="broad_id")
 t = time.perf_counter()
@@ -63,7 +63,7 @@ elif step == "map_probes":
     probes.map_probes(d + "/l1000_h.parquet", d + "/l1000_g.parquet", d + "/probes.tsv")
 elif step == "split":
     split.split_compounds([d + "/cp_h.parquet", d + "/l1000_g.parquet"], d + "/split.parquet",
-                          {{"train": 0.6, "validation": 0.2, "test": 0.2}}, seed=1)
+                          SplitSettings(fractions={{"train": 0.6, "validation": 0.2, "test": 0.2}}, seed=1, folds=1))
 elif step == "preprocess_cp":
     preprocess_stream.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_p.parquet", d + "/cp.json",
                                     d + "/cp.npz")
@@ -77,7 +77,9 @@ elif step == "train_annotated":  # a model of the annotated compounds only (seed
         del df
     pairing.pair(d + "/cp_ann.parquet", d + "/l1000_ann.parquet", d + "/pairs_ann.parquet", d + "/sets_ann.parquet",
                  d + "/cp_ann_c.parquet", d + "/l1000_ann_c.parquet")
-    train_model("supcon", {{"family": "supcon"}}, {{"max_epochs": 3, "patience": 3, "progress": False}},
+    from morphotx.models import resolve
+    from morphotx.settings import TrainSettings
+    train_model("supcon", resolve("supcon", {{"family": "supcon"}}), TrainSettings(max_epochs=3, patience=3, progress=False),
                 d + "/cp_ann.parquet", d + "/l1000_ann.parquet", d + "/pairs_ann.parquet", d + "/sets_ann.parquet",
                 d + "/model.pt", d + "/model_history.csv", d + "/model.json", seed=0)
 elif step == "embed_cp_wells":  # every well of every compound, annotated or not, with or without L1000
@@ -94,9 +96,10 @@ elif step == "recipe_choice":
     from morphotx.prepare import recipe_choice
     pre = yaml.safe_load(open({cfg!r}))["preprocess"]["cell_painting"]
     from morphotx.settings import CellPaintingPreprocessSettings
+    recipes = CellPaintingPreprocessSettings(candidates=pre["candidates"],
+                                             choose_with=pre.get("choose_with", CellPaintingPreprocessSettings().choose_with))
     recipe_choice.preprocess_cp(d + "/cp_h.parquet", d + "/split.parquet", d + "/cp_rc.parquet", d + "/cp_rc.json",
-                                d + "/cp_rc.npz", d + "/choice.tsv", {{}}, pre["candidates"],
-                                pre.get("choose_with", CellPaintingPreprocessSettings().choose_with), seed=1)
+                                d + "/cp_rc.npz", d + "/choice.tsv", recipes, seed=1)
 elif step == "preprocess_l1000":
     preprocess.preprocess_l1000(d + "/l1000_g.parquet", d + "/split.parquet", d + "/l1000_p.parquet", d + "/l.json",
                                 d + "/l.npz")

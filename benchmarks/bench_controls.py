@@ -60,12 +60,12 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from morphotx import schema as S  # noqa: E402
 from morphotx.evaluate.classify import classify_table  # noqa: E402
-from morphotx.evaluate.tables import DEFAULTS
 from morphotx.prepare.split import fold_of, split_compounds_frame  # noqa: E402
 from morphotx.report import headline as H  # noqa: E402
 from morphotx.report import selection  # noqa: E402
+from morphotx.settings import EvaluateSettings  # noqa: E402
 
-EVAL = {**DEFAULTS, "knn_k_max": 30, "logreg_c": [1.0, 100.0]}
+EVAL = EvaluateSettings(knn_k_max=30, logreg_c=[1.0, 100.0])
 PRIMARY = {"cp": selection.chosen_name("cp"), "both": selection.chosen_name("both")}
 # method: (table, column prefix, label); the naive bootstrap is printed to show what the
 # rescaling changes

@@ -51,6 +51,7 @@ def real_fixture(name: str) -> Path:
 def tiny_raw(tmp_path_factory):
     """The tiny demo written once per session in the Rosetta schemas."""
     from morphotx.data.demo import demo_data
+    from morphotx.settings import DemoSettings
 
     d = tmp_path_factory.mktemp("raw")
     out = {
@@ -60,7 +61,7 @@ def tiny_raw(tmp_path_factory):
         "moa_map": d / "moa_map.tsv",
         "ground_truth": d / "ground_truth.parquet",
     }
-    demo_data({k: str(v) for k, v in out.items()}, scale="tiny", seed=3)
+    demo_data({k: str(v) for k, v in out.items()}, DemoSettings(scale="tiny", seed=3))
     return out
 
 
@@ -69,6 +70,7 @@ def tiny_processed(tiny_raw, tmp_path_factory):
     """Harmonised, mapped, split, preprocessed and paired tiny demo (library calls, no Snakemake)."""
     from morphotx.data import harmonise, probes
     from morphotx.prepare import pairing, preprocess, split
+    from morphotx.settings import SplitSettings
 
     d = tmp_path_factory.mktemp("proc")
     p = {k: d / v for k, v in {
@@ -80,7 +82,8 @@ def tiny_processed(tiny_raw, tmp_path_factory):
     harmonise.harmonise(tiny_raw["cell_painting"], p["cp_h"], FORMAT, "cell_painting")
     harmonise.harmonise(tiny_raw["l1000"], p["l1k_h"], FORMAT, "l1000")
     probes.map_probes(p["l1k_h"], p["l1k_g"], tiny_raw["probe_map"])
-    split.split_compounds([p["cp_h"], p["l1k_g"]], p["split"], {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
+    split.split_compounds([p["cp_h"], p["l1k_g"]], p["split"],
+                          SplitSettings(fractions={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1, folds=1))
     preprocess.preprocess_cp(p["cp_h"], p["split"], p["cp_p"], p["cp_json"], p["cp_npz"])
     preprocess.preprocess_l1000(p["l1k_g"], p["split"], p["l1k_p"], p["l1k_json"], p["l1k_npz"])
     pairing.pair(p["cp_p"], p["l1k_p"], p["pairs"], p["sets"], p["cp_c"], p["l1k_c"])

@@ -13,7 +13,7 @@ from morphotx.data import convert, harmonise, probes
 from morphotx.data.cdrp_demo import cdrp_data
 from morphotx.io import MorphotxInputError
 from morphotx.prepare import pairing, preprocess, split
-from morphotx.settings import HarmoniseSettings, MoaSettings
+from morphotx.settings import HarmoniseSettings, MoaSettings, SplitSettings
 
 FORMAT = REPO / "resources" / "datasets" / "cdrp_bray.yaml"
 MOA = MoaSettings(source="map", map_key="broad_id")
@@ -103,7 +103,7 @@ def test_pairing_one_dose_and_missing_modality(cdrp, harmonised):
     d = harmonised["dir"]
     probes.map_probes(d / "l1000_h.parquet", d / "l1000_g.parquet", out["probe_map"])
     split.split_compounds([d / "cp_h.parquet", d / "l1000_g.parquet"], d / "split.parquet",
-                          {"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1)
+                          SplitSettings(fractions={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1, folds=1))
     preprocess.preprocess_cp(d / "cp_h.parquet", d / "split.parquet", d / "cp_p.parquet", d / "cp.json", d / "cp.npz")
     preprocess.preprocess_l1000(d / "l1000_g.parquet", d / "split.parquet", d / "l1k_p.parquet", d / "l.json",
                                 d / "l.npz")

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from morphotx.data.demo import demo_data, junk_feature_names, params_for, simulate
+from morphotx.settings import DemoSettings
 
 
 def _sha(path):
@@ -12,7 +13,7 @@ def _sha(path):
 
 def test_same_seed_same_bytes(tmp_path, tiny_raw):
     out = {k: str(tmp_path / v.name) for k, v in tiny_raw.items()}
-    demo_data(out, scale="tiny", seed=3)
+    demo_data(out, DemoSettings(scale="tiny", seed=3))
     for k in ("cell_painting", "l1000", "probe_map", "moa_map"):
         assert _sha(out[k]) == _sha(tiny_raw[k]), k
 

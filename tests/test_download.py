@@ -25,6 +25,7 @@ from morphotx.data.download import (
     s3_download,
 )
 from morphotx.io import MorphotxInputError
+from morphotx.settings import DemoSettings, DownloadSettings
 from servers import fault_proxy, http_files, moto_s3, s3_put
 
 BUCKET = "cellpainting-gallery"
@@ -43,7 +44,7 @@ def s3(tmp_path_factory):
     files = {k: str(d / f"{k}{ext}") for k, ext in [("cell_painting", ".csv.gz"), ("l1000", ".csv.gz"),
                                                     ("probe_map", ".tsv"), ("moa_map", ".tsv"),
                                                     ("ground_truth", ".parquet")]}
-    demo_data(files, scale="tiny", seed=11)
+    demo_data(files, DemoSettings(scale="tiny", seed=11))
     import moto.s3.models as mm
 
     old_min = mm.S3_UPLOAD_PART_MIN_SIZE
@@ -254,7 +255,7 @@ def test_http_cut_transfer_resumes_or_restarts(s3, tmp_path, ranges):
 def test_local_copy_is_verified_then_linked(s3, tmp_path):
     good = {"bucket": BUCKET, "key": L1K_KEY, "size": len(s3["bytes"]["l1000"]), "etag": s3["etags"]["l1000"],
             "local": s3["files"]["l1000"]}
-    settings = {"part_sizes_mib": [8, 2], "progress": False}
+    settings = DownloadSettings(part_sizes_mib=[8, 2], progress=False)
     out = download("l1000", good, tmp_path / "l1k.csv.gz", settings)
     assert out.is_symlink() and out.read_bytes() == s3["bytes"]["l1000"]
     wrong = dict(good, local=s3["files"]["cell_painting"])

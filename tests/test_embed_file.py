@@ -8,16 +8,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from morphotx.io import MorphotxInputError
-from morphotx.models import embed_file, embed_profiles, train_model
+from morphotx.models import embed_file, embed_profiles, resolve, train_model
+from morphotx.settings import TrainSettings
 
-FAST = {"max_epochs": 2, "patience": 2, "progress": False}
+FAST = TrainSettings(max_epochs=2, patience=2, progress=False)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_processed, tmp_path_factory):
     d = tmp_path_factory.mktemp("embed_file")
     out = {k: str(d / f"s.{k}") for k in ("checkpoint", "history", "params")}
-    train_model("s", {"family": "supcon"}, FAST, cp=str(tiny_processed["cp_p"]), l1000=str(tiny_processed["l1k_p"]),
+    train_model("s", resolve("s", {"family": "supcon"}), FAST, cp=str(tiny_processed["cp_p"]), l1000=str(tiny_processed["l1k_p"]),
                 pairs=str(tiny_processed["pairs"]), sets=str(tiny_processed["sets"]), **out, seed=0)
     return out["checkpoint"]
 

@@ -1,5 +1,7 @@
 """Evaluation and leaderboard on the tiny demo: baselines, variants, bad input recorded not dropped."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,9 +10,11 @@ from morphotx import schema as S
 from morphotx.evaluate.jobs import evaluate_model, evaluate_raw
 from morphotx.evaluate.tables import OUTPUTS, cyclic_pairs
 from morphotx.report.leaderboard import build, markdown
+from morphotx.settings import EvaluateSettings
+from morphotx.settings import EvaluateSettings as D
 
-FAST = {"classifiers": ["knn", "logreg"], "knn_k_max": 5, "cv_folds": 3, "map_null_size": 200, "curve_k_max": 5,
-        "min_compounds_per_moa": 1}
+FAST = EvaluateSettings(classifiers=["knn", "logreg"], knn_k_max=5, cv_folds=3, map_null_size=200, curve_k_max=5,
+                        min_compounds_per_moa=1)
 
 
 def _outs(tmp_path, tag):
@@ -36,7 +40,7 @@ def _raw(p):
 @pytest.fixture(scope="module")
 def raw_frames(tiny_processed, tmp_path_factory):
     d = tmp_path_factory.mktemp("ev_raw")
-    return evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(d, "raw"), cfg=FAST)
+    return evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(d, "raw"), settings=FAST)
 
 
 def test_raw_baselines_on_the_same_split(raw_frames, tiny_processed):
@@ -84,7 +88,7 @@ def test_worker_processes_give_the_same_tables(raw_frames, tiny_processed, tmp_p
     """threads > 1 runs the tables' tasks in forked workers (one BLAS thread each), costliest first;
     every table equals the one-process run's, row for row (each task is seeded on its own, and
     every process keeps one BLAS thread: more change float sums, and lbfgs can then end elsewhere)."""
-    par = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw2"), cfg=FAST, threads=2)
+    par = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw2"), settings=FAST, threads=2)
     for k in OUTPUTS:
         pd.testing.assert_frame_equal(par[k], raw_frames[k], obj=k)
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"raw2_{k}.parquet"), par[k], obj=k)
@@ -97,13 +101,13 @@ def test_one_task_per_table_variant_and_classifier(tiny_processed, tmp_path, cap
     import logging
 
     with caplog.at_level(logging.INFO, logger="morphotx.evaluate"):
-        frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw1"), cfg=FAST)
+        frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "raw1"), settings=FAST)
     got = sorted(tuple(r.getMessage().split(":")[0].split()[2:]) for r in caplog.records
                  if r.getMessage().startswith("task classify"))
     c = frames["classification"]
     c = c[c["view"] != "late_fusion"].drop_duplicates(["view", "level", "variant", "classifier"])
     want = sorted(zip(c["view"], c["level"], c["variant"], c["classifier"]))
-    assert got == want and {g[-1] for g in got} == set(FAST["classifiers"]), (got, want)
+    assert got == want and {g[-1] for g in got} == set(FAST.classifiers), (got, want)
 
 
 def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_frames):
@@ -113,9 +117,7 @@ def test_late_fusion_averages_the_modality_probabilities(tiny_processed, raw_fra
 
     raw = RawFeatures(**_raw(tiny_processed))
     both = raw.table("both", "collapsed")
-    cfg = {**FAST, "classifiers": ["knn"]}
-    from morphotx.evaluate.tables import DEFAULTS
-    cfg = {**DEFAULTS, **cfg}
+    cfg = replace(FAST, classifiers=["knn"])
     _, _, p1, _ = classify_table(both.meta, raw.lookup("cp_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     _, _, p2, _ = classify_table(both.meta, raw.lookup("l1000_collapsed", both.meta[S.TREATMENT]), ["knn"], 0, cfg)
     (c1, q1), (_, q2) = p1["knn"]["test"], p2["knn"]["test"]
@@ -149,14 +151,14 @@ def test_late_fusion_reuses_the_modality_classifiers_and_equals_a_refit(tiny_pro
     when its rows are theirs (no second fit), and the result is the refit's, row for row; when a
     treatment lacks one modality (other rows), it fits on the paired rows instead."""
     from morphotx.evaluate.fusion import late_fusion
-    from morphotx.evaluate.tables import DEFAULTS, RawFeatures
+    from morphotx.evaluate.tables import RawFeatures
 
     calls = _count_fits(monkeypatch)
-    frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "reuse"), cfg=FAST)
+    frames = evaluate_raw(0, **_raw(tiny_processed), outputs=_outs(tmp_path, "reuse"), settings=FAST)
     tasks = frames["classification"].query("view != 'late_fusion'").drop_duplicates(
         ["view", "level", "variant", "classifier"])
     assert len(calls) == len(tasks) and set(calls) == {1}  # one fit per table task, none for the fusion
-    refit, _ = late_fusion(RawFeatures(**_raw(tiny_processed)), 0, {**DEFAULTS, **FAST})  # fitted afresh
+    refit, _ = late_fusion(RawFeatures(**_raw(tiny_processed)), 0, FAST)  # fitted afresh
     assert len(calls) == len(tasks) + 2  # the refit fitted both modalities
     got = frames["classification"].query("view == 'late_fusion'").reset_index(drop=True)
     pd.testing.assert_frame_equal(got[refit.columns], refit)
@@ -166,12 +168,12 @@ def test_late_fusion_reuses_the_modality_classifiers_and_equals_a_refit(tiny_pro
     l1k.drop(index=l1k.index[gone]).to_parquet(tmp_path / "l1k_c.parquet")
     raw = {**_raw(tiny_processed), "l1000_collapsed": str(tmp_path / "l1k_c.parquet")}
     calls.clear()
-    frames = evaluate_raw(0, **raw, outputs=_outs(tmp_path, "short"), cfg=FAST)
+    frames = evaluate_raw(0, **raw, outputs=_outs(tmp_path, "short"), settings=FAST)
     tasks = frames["classification"].query("view != 'late_fusion'").drop_duplicates(
         ["view", "level", "variant", "classifier"])
-    assert len(calls) == len(tasks) + 1 and calls[-1] == len(FAST["classifiers"])  # cp refitted; l1000 reused
+    assert len(calls) == len(tasks) + 1 and calls[-1] == len(FAST.classifiers)  # cp refitted; l1000 reused
     got = frames["classification"].query("view == 'late_fusion'").reset_index(drop=True)
-    refit, _ = late_fusion(RawFeatures(**raw), 0, {**DEFAULTS, **FAST})
+    refit, _ = late_fusion(RawFeatures(**raw), 0, FAST)
     pd.testing.assert_frame_equal(got[refit.columns], refit)
     before = raw_frames["classification"].query("view == 'late_fusion' and split == 'test'")["n_scored"]
     assert (got.query("split == 'test'")["n_scored"].to_numpy() == before.to_numpy() - 1).all()
@@ -181,13 +183,13 @@ def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_pat
     """A model with collapsed cp and l1000 embeddings is also scored as the late fusion of the two,
     exactly as the raw baseline fuses the raw profiles, for both collapsed variants."""
     from morphotx.evaluate.classify import classify_table
-    from morphotx.evaluate.tables import DEFAULTS, RawFeatures, moa_labels, single_moa_rows
+    from morphotx.evaluate.tables import RawFeatures, moa_labels, single_moa_rows
 
     p = tiny_processed
     emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet", seed=1),
            "emb_l1000_collapsed": _fake_embedding(p["l1k_c"], tmp_path / "lc.parquet", seed=2)}
-    cfg = {**FAST, "classifiers": ["knn"]}
-    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), cfg=cfg)
+    cfg = replace(FAST, classifiers=["knn"])
+    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), settings=cfg)
     lf = f["classification"][f["classification"]["view"] == "late_fusion"]
     assert set(lf["variant"]) == {"collapsed", "raw+collapsed"} and set(lf["level"]) == {"collapsed"}
     assert (lf["status"] == "ok").all() and set(lf["split"]) == {"validation", "test"}
@@ -199,7 +201,7 @@ def test_two_encoder_model_gets_late_fusion_of_its_views(tiny_processed, tmp_pat
     Z = {m: pd.read_parquet(emb[f"emb_{m}_collapsed"]).set_index(S.TREATMENT) for m in ("cp", "l1000")}
     X = {m: Z[m].loc[meta[S.TREATMENT], [c for c in Z[m].columns if c.startswith("emb_")]].to_numpy(float)
          for m in Z}
-    full = {**DEFAULTS, **cfg}
+    full = cfg
     (c1, q1), (_, q2) = (classify_table(meta, X[m], ["knn"], 0, full)[2]["knn"]["test"] for m in ("cp", "l1000"))
     te = single_moa_rows(meta) & (meta[S.SPLIT] == "test").to_numpy()
     got = lf[(lf["variant"] == "collapsed") & (lf["split"] == "test")].iloc[0]
@@ -211,7 +213,7 @@ def test_model_variants_and_nan_embedding(tiny_processed, tmp_path):
     p = tiny_processed
     emb = {"emb_cp_collapsed": _fake_embedding(p["cp_c"], tmp_path / "cc.parquet"),
            "emb_cp_uncollapsed": _fake_embedding(p["cp_p"], tmp_path / "cu.parquet", nan_rows=2)}
-    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), cfg=FAST)
+    f = evaluate_model("toy", 0, emb, **_raw(p), outputs=_outs(tmp_path, "toy"), settings=FAST)
     c = f["classification"]
     assert set(c["variant"]) == {"uncollapsed", "collapsed", "raw+uncollapsed", "raw+collapsed"}
     col = c[(c["variant"] == "collapsed")]
@@ -240,7 +242,7 @@ def test_moa_without_training_compound_is_named(tiny_processed, tmp_path):
     cp_c.to_parquet(tmp_path / "cp_c.parquet")
     emb = {"emb_cp_collapsed": _fake_embedding(tmp_path / "cp_c.parquet", tmp_path / "cc.parquet")}
     raw = {**_raw(p), "cp_collapsed": str(tmp_path / "cp_c.parquet")}
-    f = evaluate_model("toy", 0, emb, **raw, outputs=_outs(tmp_path, "lonely"), cfg=FAST)
+    f = evaluate_model("toy", 0, emb, **raw, outputs=_outs(tmp_path, "lonely"), settings=FAST)
     per = f["per_moa"]
     row = per[(per["moa"] == "lonely MoA") & (per["variant"] == "collapsed")].iloc[0]
     assert not row["in_training"] and row["f1"] == 0 and row["n_compounds_total"] == 1
@@ -271,21 +273,6 @@ def test_leaderboard_mean_sd_and_status():
     assert r["status"] == "not_converged (1/3 repetitions): hit max_iter" and r["n_repetitions"] == 3
 
 
-def test_library_defaults_are_the_settings_defaults():
-    """evaluate.DEFAULTS and embed_model's ``collapse`` come from morphotx.settings.EvaluateSettings
-    (tests/test_settings.py checks those against the schema)."""
-    import inspect
-    from dataclasses import asdict
-
-    from morphotx.evaluate.tables import DEFAULTS
-    from morphotx.models.embed import embed_model
-    from morphotx.settings import EvaluateSettings
-
-    ours = asdict(EvaluateSettings())
-    assert DEFAULTS == {**{k: v for k, v in ours.items() if k not in ("views", "collapse")}, "validation_map": False}
-    assert ours["collapse"] == inspect.signature(embed_model).parameters["collapse"].default
-
-
 def test_training_summary_reads_fold_from_the_path(tmp_path):
     import json
 
@@ -308,7 +295,7 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
     test compounds of a MoA); the evaluation records the metric as ``no_pairs`` with the reason."""
     from morphotx import schema as S
     from morphotx.evaluate.embedding_metrics import map_metrics
-    from morphotx.evaluate.tables import DEFAULTS, Table
+    from morphotx.evaluate.tables import Table
 
     rng = np.random.default_rng(0)
     n_t, n_c = 6, 4
@@ -319,15 +306,15 @@ def test_map_without_positive_pairs_is_recorded_not_raised():
                          S.MOA: [np.array([f"m{i}"], dtype=object) for i in range(n_t)] + [np.array([], dtype=object)] * n_c})
     X = rng.normal(size=(n_t + n_c, 5))
     for level, metric in (("uncollapsed", "replicate_map"), ("collapsed", "moa_map")):
-        rows, maps = map_metrics(Table("cp", level, meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
+        rows, maps = map_metrics(Table("cp", level, meta, X), D(map_null_size=50), seed=0)
         row = next(r for r in rows if r["metric"] == metric) if level == "uncollapsed" else rows[0]
         assert row["status"] in ("no_pairs", "too_few_classes") and np.isnan(row["value"]), rows
         assert not maps
-    rows, _ = map_metrics(Table("cp", "uncollapsed", meta, X), {**DEFAULTS, "map_null_size": 50}, seed=0)
+    rows, _ = map_metrics(Table("cp", "uncollapsed", meta, X), D(map_null_size=50), seed=0)
     got = {r["metric"]: r for r in rows}
     assert got["replicate_map"]["status"] == "no_pairs" and "copairs" in got["replicate_map"]["reason"], rows
     assert got["percent_replicating"]["status"] == "too_few_classes", rows  # no treatment with two replicates
-    rows, _ = map_metrics(Table("cp", "uncollapsed", meta.drop(columns=S.PLATE), X), DEFAULTS, seed=0)
+    rows, _ = map_metrics(Table("cp", "uncollapsed", meta.drop(columns=S.PLATE), X), D(), seed=0)
     got = {r["metric"]: r for r in rows}  # negatives by plate, and no plate column: said, not raised
     assert got["replicate_map"]["status"] == "not_applicable" and "replicate_negatives" in got["replicate_map"]["reason"]
 
@@ -338,7 +325,7 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
     MoA mAP is computed among the validation compounds and among the test compounds."""
     from morphotx.evaluate.classify import classify_table
     from morphotx.evaluate.embedding_metrics import map_metrics
-    from morphotx.evaluate.tables import DEFAULTS, Table
+    from morphotx.evaluate.tables import Table
 
     rng = np.random.default_rng(0)
     split = ["train"] * 12 + ["validation"] * 6 + ["test"] * 6
@@ -347,11 +334,10 @@ def test_zero_shot_split_skips_classifiers_and_scores_validation_and_test_map():
                          S.SPLIT: split, S.IS_CONTROL: False,
                          S.MOA: [np.array([m], dtype=object) for m in moa]})
     X = rng.normal(size=(24, 5)) + np.unique(moa, return_inverse=True)[1][:, None]
-    rows, per, probas, cv = classify_table(meta, X, ["knn"], 0, {**DEFAULTS, "knn_k_max": 3, "cv_folds": 2})
+    rows, per, probas, cv = classify_table(meta, X, ["knn"], 0, D(knn_k_max=3, cv_folds=2))
     assert {r["status"] for r in rows} == {"not_applicable"} and not per and not probas and not cv
     assert "MoA-disjoint" in rows[0]["reason"]
-    mrows, maps = map_metrics(Table("cp", "collapsed", meta, X), {**DEFAULTS, "map_null_size": 50,
-                                                                   "validation_map": True}, seed=0)
+    mrows, maps = map_metrics(Table("cp", "collapsed", meta, X), D(map_null_size=50), seed=0, validation_map=True)
     got = {r["metric"]: r for r in mrows}
     assert got["moa_map"]["status"] == got["validation_moa_map"]["status"] == "ok"
     assert np.isfinite(got["validation_moa_map"]["value"]) and np.isfinite(got["moa_map"]["value"])
@@ -363,7 +349,7 @@ def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_on
     LINCS metrics on 10 µM only. Checked by hand on a two-plate toy; tables without DMSO rows are
     recorded not applicable rather than scored unstandardised."""
     from morphotx.evaluate.embedding_metrics import moaprofiler_table
-    from morphotx.evaluate.tables import DEFAULTS, Table
+    from morphotx.evaluate.tables import Table
 
     meta = pd.DataFrame({S.PLATE: ["p1"] * 4 + ["p2"] * 4,
                          S.IS_CONTROL: [True, True, False, False] * 2,
@@ -371,12 +357,12 @@ def test_moaprofiler_paper_preprocessing_standardises_to_plate_dmso_and_keeps_on
                          S.TREATMENT: ["DMSO", "DMSO", "a_10", "a_3.33", "DMSO", "DMSO", "b_10", "b_3.33"]})
     X = np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 7.0], [2.0, 1.0],
                   [10.0, 4.0], [20.0, 4.0], [25.0, 4.0], [15.0, 6.0]])
-    cfg = {**DEFAULTS, "moaprofiler_dmso": "plate", "moaprofiler_dose_uM": 10}
+    cfg = D(moaprofiler_dmso="plate", moaprofiler_dose_uM=10)
     out, why = moaprofiler_table(Table("cp", "uncollapsed", meta, X), cfg)
     assert why == "" and list(out.meta[S.TREATMENT]) == ["DMSO", "DMSO", "a_10", "DMSO", "DMSO", "b_10"]
     # plate p1: DMSO mean (2, 0), SD (1, 0 -> 1); plate p2: mean (15, 4), SD (5, 0 -> 1)
     np.testing.assert_allclose(out.X[[2, 5]], [[(5 - 2) / 1, 7.0], [(25 - 15) / 5, 0.0]])
-    same, _ = moaprofiler_table(Table("cp", "uncollapsed", meta, X), DEFAULTS)  # the default: as they are
+    same, _ = moaprofiler_table(Table("cp", "uncollapsed", meta, X), D())  # the default: as they are
     np.testing.assert_array_equal(same.X, X)
     none, why = moaprofiler_table(Table("both", "collapsed", meta.assign(**{S.IS_CONTROL: False}), X), cfg)
     assert none is None and "DMSO" in why
@@ -388,7 +374,7 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
     table becomes the mean of the corrected replicate rows, and the pair view (no DMSO rows) is
     scored as it is with a ``not_applicable`` reason. ``none`` leaves every table as it is."""
     from morphotx.evaluate.embedding_metrics import batch_correct
-    from morphotx.evaluate.tables import DEFAULTS, Table
+    from morphotx.evaluate.tables import Table
 
     one = lambda m: np.array([m], dtype=object)  # noqa: E731
     meta = pd.DataFrame({S.PLATE: ["A"] * 4 + ["B"] * 4,
@@ -403,7 +389,7 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
     col_meta = meta.iloc[[0, 2, 3]].reset_index(drop=True)
     col = Table("cp", "collapsed", col_meta, np.array([[6.0], [8.0], [10.0]]))
     pair = Table("both", "uncollapsed", meta[~meta[S.IS_CONTROL]].reset_index(drop=True), X[[2, 3, 6, 7]])
-    out = batch_correct([col, unc, pair], {**DEFAULTS, "batch_correction": "tvn"})
+    out = batch_correct([col, unc, pair], D(batch_correction="tvn"))
     Z, row = out[("cp", "uncollapsed")]
     assert row["status"] == "ok" and "2 plates" in row["reason"]
     # DMSO mean 1 / 11, SD 1 on each plate: t1 -> ±2, t2 -> ±4 on both plates
@@ -415,10 +401,10 @@ def test_batch_correction_tvn_before_retrieval_and_not_applicable_without_dmso()
     np.testing.assert_allclose(C.X[0], Z.X[meta[S.IS_CONTROL].to_numpy()].mean(0))
     P, prow = out[("both", "uncollapsed")]
     assert prow["status"] == "not_applicable" and "DMSO" in prow["reason"] and P is pair
-    plain = batch_correct([col, unc, pair], DEFAULTS)
+    plain = batch_correct([col, unc, pair], D())
     assert all(t is orig and r == {} for (t, r), orig in zip(plain.values(), [col, unc, pair]))
     with pytest.raises(ValueError, match="batch_correction"):
-        batch_correct([unc], {**DEFAULTS, "batch_correction": "sphere"})
+        batch_correct([unc], D(batch_correction="sphere"))
 
 
 def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
@@ -426,7 +412,7 @@ def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
     (collapsed; the doses of a compound become one row, so a compound alone cannot make a cluster).
     Toy: two MoAs, two test compounds each, two doses per compound pointing the same way."""
     from morphotx.evaluate.embedding_metrics import cluster_metrics
-    from morphotx.evaluate.tables import DEFAULTS, Table
+    from morphotx.evaluate.tables import Table
 
     e = np.eye(3)
     cpds = ["c1", "c1", "c2", "c2", "c3", "c3", "c4", "c4", "v1", "m1"]
@@ -435,21 +421,21 @@ def test_cluster_metrics_score_test_replicates_and_test_compounds_per_moa():
     meta = pd.DataFrame({S.TREATMENT: [f"{c}_{i % 2}" for i, c in enumerate(cpds)], S.PERT: cpds,
                          S.SPLIT: ["test"] * 8 + ["validation", "test"], S.IS_CONTROL: False,
                          S.MOA: [np.array(m, dtype=object) for m in moas]})
-    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", meta, X), DEFAULTS)}
+    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", meta, X), D())}
     # a validation compound and a multi-MoA compound left out; four compound rows, two MoAs
     assert got["moa_cluster_n_rows"]["value"] == 4 and got["moa_cluster_n_groups"]["value"] == 2
     assert got["moa_ami"]["value"] == pytest.approx(1.0) and got["moa_ari"]["value"] == pytest.approx(1.0)
     assert 0.9 < got["moa_silhouette"]["value"] < 1.0
     flipped = meta.assign(**{S.MOA: [np.array(m, dtype=object) for m in [["A"], ["A"], ["B"], ["B"]] * 2 + moas[8:]]})
-    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", flipped, X), DEFAULTS)}
+    got = {r["metric"]: r for r in cluster_metrics(Table("cp", "collapsed", flipped, X), D())}
     assert got["moa_silhouette"]["value"] < 0 and got["moa_ari"]["value"] < 1
     # replicates: treatments with two test replicates; controls and singletons left out
     rep = meta.assign(**{S.TREATMENT: cpds})
-    rows = cluster_metrics(Table("cp", "uncollapsed", rep, X), DEFAULTS)
+    rows = cluster_metrics(Table("cp", "uncollapsed", rep, X), D())
     got = {r["metric"]: r for r in rows}
     assert got["replicate_cluster_n_rows"]["value"] == 8 and got["replicate_cluster_n_groups"]["value"] == 4
     assert np.isfinite(got["replicate_silhouette"]["value"]) and got["replicate_silhouette"]["status"] == "ok"
-    few = cluster_metrics(Table("cp", "uncollapsed", rep.iloc[:2], X[:2]), DEFAULTS)
+    few = cluster_metrics(Table("cp", "uncollapsed", rep.iloc[:2], X[:2]), D())
     assert {r["status"] for r in few} == {"too_few_classes"} and "1 test treatment" in few[0]["reason"]
-    bad = cluster_metrics(Table("cp", "collapsed", meta, np.where(np.arange(10)[:, None] == 0, np.nan, X)), DEFAULTS)
+    bad = cluster_metrics(Table("cp", "collapsed", meta, np.where(np.arange(10)[:, None] == 0, np.nan, X)), D())
     assert {r["status"] for r in bad} == {"nan_embedding"}

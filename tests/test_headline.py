@@ -5,6 +5,7 @@ from scipy import stats
 
 from morphotx.report import headline as H
 from morphotx.report import headline_text, print_headline, selection, statistics
+from morphotx.settings import HeadlineSettings, SplitSettings
 
 REPS = [(0, 0), (1, 0), (2, 0)]
 
@@ -406,9 +407,11 @@ def test_write_headline_round_trips(tmp_path):
     em.to_parquet(em_path)
     out, md = tmp_path / "out" / "headline.parquet", tmp_path / "out" / "headline.md"
     tsv = tmp_path / "out" / "headline.tsv"
-    got = H.headline(paths, [str(em_path)], str(out), str(md), tsv=str(tsv), folds=3)
+    got = H.headline(paths, [str(em_path)], str(out), str(md), HeadlineSettings(), SplitSettings(folds=3),
+                     tsv=str(tsv))
     back = pd.read_parquet(out)
     pd.testing.assert_frame_equal(back, got, check_dtype=False)
+    # the settings' defaults (metric auto: macro_f1 for a compound split) are headline_frame's
     pd.testing.assert_frame_equal(got, H.headline_frame(cls, em), check_dtype=False)
     assert row(got, "good")["moa_map"] == pytest.approx(0.3)
     text = md.read_text()

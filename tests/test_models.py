@@ -5,7 +5,7 @@ checkpoints) and embedding extraction."""
 import json
 import logging
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
@@ -16,15 +16,16 @@ import yaml
 
 from conftest import REPO
 from morphotx.io import MorphotxInputError
-from morphotx.models import embed_model, load_checkpoint, primary_view, resolve, resolve_train, train_model, views
+from morphotx.models import embed_model, load_checkpoint, primary_view, resolve, train_model, views
 from morphotx.models import losses as L
 from morphotx.models.config import FAMILIES
 from morphotx.models.data import ModelData, distinct_compound_batches, moa_batches
 from morphotx.models.families import family_of
 from morphotx.models.nets import VAE, BimodalAE, GatedAttentionPool, InputAugment, LateFusionSupCon, SetEncoder
 from morphotx.models.train import mean_average_precision, select_device
+from morphotx.settings import TrainSettings, build
 
-FAST = {"max_epochs": 4, "patience": 2, "progress": False}
+FAST = TrainSettings(max_epochs=4, patience=2, progress=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,22 +320,22 @@ def test_resolve_errors_name_the_key():
     with pytest.raises(MorphotxInputError, match=r"models\.m\.cp_only"):
         resolve("m", {"family": "bimodal_ae", "cp_only": -0.1})
     with pytest.raises(MorphotxInputError, match=r"train\.device"):
-        resolve_train({"device": "tpu"})
+        build(TrainSettings, {"device": "tpu"}, "train")
     with pytest.raises(MorphotxInputError, match=r"train\.select_on"):
-        resolve_train({"select_on": "accuracy"})
+        build(TrainSettings, {"select_on": "accuracy"}, "train")
 
 
 def test_fingerprint_covers_weight_shaping_settings_only():
     from morphotx.models.config import fingerprint
 
     hp, feats = resolve("s", {"family": "supcon"}), {"cp": ["a"], "l1000": ["b"]}
-    base = fingerprint(hp, resolve_train({}), feats)
-    assert fingerprint(hp, resolve_train({"select_on": "loss"}), feats) != base
-    assert fingerprint(resolve("s", {"family": "supcon", "input_noise": 0.0}), resolve_train({}), feats) != base
-    assert fingerprint(hp, resolve_train({"progress": False, "device": "cpu", "seeds": [1]}), feats) == base
+    base = fingerprint(hp, TrainSettings(), feats)
+    assert fingerprint(hp, TrainSettings(select_on="loss"), feats) != base
+    assert fingerprint(resolve("s", {"family": "supcon", "input_noise": 0.0}), TrainSettings(), feats) != base
+    assert fingerprint(hp, TrainSettings(progress=False, device="cpu", seeds=[1]), feats) == base
     c = {"family": "contrastive"}
-    assert (fingerprint(resolve("c", {**c, "embedding": "hidden"}), resolve_train({}), feats)
-            != fingerprint(resolve("c", c), resolve_train({}), feats))
+    assert (fingerprint(resolve("c", {**c, "embedding": "hidden"}), TrainSettings(), feats)
+            != fingerprint(resolve("c", c), TrainSettings(), feats))
 
 
 def test_views_per_family():
@@ -418,13 +419,13 @@ def _inputs(p):
 
 def _train(tmp, p, name, cfg, seed=0, train=FAST):
     out = {k: str(tmp / f"{name}_{seed}.{k}") for k in ("checkpoint", "history", "params")}
-    hist = train_model(name, cfg, train, **_inputs(p), **out, seed=seed)
+    hist = train_model(name, resolve(name, cfg), train, **_inputs(p), **out, seed=seed)
     return out, hist
 
 
 def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tmp_path, splits_read):
     cfg = {"family": "vae", "variant": "mmd", "input": "cp", "mmd_lambda": 10.0}
-    out, hist = _train(tmp_path, tiny_processed, "vae", cfg, train={**FAST, "max_epochs": 8})
+    out, hist = _train(tmp_path, tiny_processed, "vae", cfg, train=replace(FAST, max_epochs=8))
     assert set(splits_read) == {"train", "validation"}
     assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
     assert {"train_reconstruction", "train_mmd", "val_reconstruction", "val_mmd", "val_map",
@@ -435,14 +436,14 @@ def test_training_lowers_validation_loss_and_never_reads_test(tiny_processed, tm
     assert params["best_validation_score"] == pytest.approx(hist["val_map"].max())
     assert params["best_validation_loss"] == pytest.approx(hist["val_loss"].iloc[params["best_epoch"] - 1])
     assert params["hyperparameters"]["hidden"] == 250
-    assert params["device"] == str(select_device(resolve_train(FAST).device))
+    assert params["device"] == str(select_device(FAST.device))
     logged = pd.read_csv(out["history"])
     assert len(logged) == len(hist)
 
 
 def test_select_on_loss_keeps_the_lowest_validation_loss(tiny_processed, tmp_path):
     out, hist = _train(tmp_path, tiny_processed, "t", {"family": "translator"},
-                       train={**FAST, "max_epochs": 6, "patience": 6, "select_on": "loss"})
+                       train=replace(FAST, max_epochs=6, patience=6, select_on="loss"))
     params = json.loads(open(out["params"]).read())
     assert params["select_on"] == "loss" and np.isfinite(hist["val_map"]).all()  # still recorded
     assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
@@ -465,7 +466,7 @@ def _relabel_validation(p, tmp_path, moa_of_compound):
 def test_select_on_falls_back_to_loss_without_a_shared_moa(tiny_processed, tmp_path, caplog):
     p = _relabel_validation(tiny_processed, tmp_path, lambda i: f"unseen MoA {i}")  # one compound each
     caplog.set_level(logging.WARNING)
-    out, hist = _train(tmp_path, p, "t", {"family": "translator"}, train={**FAST, "max_epochs": 3})
+    out, hist = _train(tmp_path, p, "t", {"family": "translator"}, train=replace(FAST, max_epochs=3))
     params = json.loads(open(out["params"]).read())
     assert params["select_on"] == "loss" and params["best_validation_map"] is None
     assert params["best_epoch"] == int(hist["val_loss"].idxmin()) + 1
@@ -479,7 +480,7 @@ def test_zero_shot_validation_selects_on_unseen_moas(tiny_processed, tmp_path, n
     trains (its validation loss uses the validation MoAs), and the checkpoint is chosen on the
     validation compounds' mAP among themselves (own compound left out)."""
     p = _relabel_validation(tiny_processed, tmp_path, lambda i: f"unseen MoA {i % 2}")  # two MoAs
-    out, hist = _train(tmp_path, p, name, cfg, train={**FAST, "max_epochs": 3})
+    out, hist = _train(tmp_path, p, name, cfg, train=replace(FAST, max_epochs=3))
     params = json.loads(open(out["params"]).read())
     assert params["select_on"] == "downstream" and np.isfinite(hist["val_map"]).all()
     assert np.isfinite(hist["val_loss"]).all()
@@ -487,7 +488,7 @@ def test_zero_shot_validation_selects_on_unseen_moas(tiny_processed, tmp_path, n
 
 def test_early_stopping_restores_best_weights(tiny_processed, tmp_path):
     out, hist = _train(tmp_path, tiny_processed, "clip", {"family": "contrastive", "lr": 1e-2},
-                       train={**FAST, "max_epochs": 30, "patience": 2})
+                       train=replace(FAST, max_epochs=30, patience=2))
     best = int(hist["val_map"].idxmax()) + 1
     assert len(hist) <= best + 2
     ck = torch.load(out["checkpoint"], weights_only=True)
@@ -509,7 +510,7 @@ def test_same_seed_same_embeddings_and_complete_tables(tiny_processed, tmp_path,
         out, _ = _train(d, tiny_processed, name, cfg, seed=3)
         hp = resolve(name, cfg)
         outs = {f"{v}_{l}": str(d / f"{v}_{l}.parquet") for v in views(hp) for l in ("uncollapsed", "collapsed")}
-        frames.append(embed_model(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs))
+        frames.append(embed_model(name, resolve(name, cfg), FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs))
     for key in frames[0]:
         pd.testing.assert_frame_equal(frames[0][key], frames[1][key], check_exact=True, obj=key)
     cp = pd.read_parquet(tiny_processed["cp_p"])
@@ -540,42 +541,42 @@ def test_other_seed_other_weights(tiny_processed, tmp_path):
 def test_checkpoint_refused_when_it_belongs_elsewhere(tiny_processed, tmp_path):
     cfg = {"family": "translator"}
     out, _ = _train(tmp_path, tiny_processed, "t", cfg)
-    ck, hp, _ = load_checkpoint(out["checkpoint"], "t", cfg, FAST)
+    ck, hp, _ = load_checkpoint(out["checkpoint"], "t", resolve("t", cfg), FAST)
     assert hp.family == "translator" and ck["model"] == "t"
     with pytest.raises(MorphotxInputError, match="not of models.u"):
-        load_checkpoint(out["checkpoint"], "u", cfg, FAST)
+        load_checkpoint(out["checkpoint"], "u", resolve("u", cfg), FAST)
     with pytest.raises(MorphotxInputError, match="family"):
-        load_checkpoint(out["checkpoint"], "t", {"family": "supcon"}, FAST)
+        load_checkpoint(out["checkpoint"], "t", resolve("t", {"family": "supcon"}), FAST)
     with pytest.raises(MorphotxInputError, match="other hyperparameters"):
-        load_checkpoint(out["checkpoint"], "t", {"family": "translator", "hidden": 64}, FAST)
+        load_checkpoint(out["checkpoint"], "t", resolve("t", {"family": "translator", "hidden": 64}), FAST)
     with pytest.raises(MorphotxInputError, match="other hyperparameters"):
-        load_checkpoint(out["checkpoint"], "t", cfg, FAST, features={"cp": ["x"], "l1000": ["y"]})
+        load_checkpoint(out["checkpoint"], "t", resolve("t", cfg), FAST, features={"cp": ["x"], "l1000": ["y"]})
     ck["version"] = 0
     torch.save(ck, tmp_path / "old.pt")
     with pytest.raises(MorphotxInputError, match="format version"):
-        load_checkpoint(str(tmp_path / "old.pt"), "t", cfg, FAST)
+        load_checkpoint(str(tmp_path / "old.pt"), "t", resolve("t", cfg), FAST)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(MorphotxInputError, match="junk.pt"):
-        load_checkpoint(str(tmp_path / "junk.pt"), "t", cfg, FAST)
+        load_checkpoint(str(tmp_path / "junk.pt"), "t", resolve("t", cfg), FAST)
 
 
 def test_cuda_request_without_gpu_is_an_error(tiny_processed, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: the CUDA path is tested by test_cuda_checkpoint_loads_on_cpu")
     with pytest.raises(MorphotxInputError, match="train.device is 'cuda'"):
-        _train(tmp_path, tiny_processed, "t", {"family": "translator"}, train={**FAST, "device": "cuda"})
+        _train(tmp_path, tiny_processed, "t", {"family": "translator"}, train=replace(FAST, device="cuda"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_cuda_checkpoint_loads_on_cpu(tiny_processed, tmp_path):
     cfg = {"family": "contrastive", "unit": "sets"}
-    out, _ = _train(tmp_path, tiny_processed, "s", cfg, train={**FAST, "device": "cuda", "mixed_precision": True})
+    out, _ = _train(tmp_path, tiny_processed, "s", cfg, train=replace(FAST, device="cuda", mixed_precision=True))
     assert json.loads(open(out["params"]).read())["device"].startswith("cuda")
-    ck, _, _ = load_checkpoint(out["checkpoint"], "s", cfg, {**FAST, "device": "cuda", "mixed_precision": True})
+    ck, _, _ = load_checkpoint(out["checkpoint"], "s", resolve("s", cfg), replace(FAST, device="cuda", mixed_precision=True))
     assert all(t.device.type == "cpu" for t in ck["state_dict"].values())
     outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp", "l1000")
             for l in ("uncollapsed", "collapsed")}
-    embed_model("s", cfg, {**FAST, "device": "cpu", "mixed_precision": True}, out["checkpoint"],
+    embed_model("s", resolve("s", cfg), replace(FAST, device="cpu", mixed_precision=True), out["checkpoint"],
                 **_inputs(tiny_processed), outputs=outs)
 
 
@@ -607,11 +608,11 @@ def test_collapsed_embedding_is_the_embedding_of_the_median_profile(tiny_process
     for collapse in ("features", "embeddings"):
         outs = {f"{v}_{l}": str(tmp_path / f"{collapse}_{v}_{l}.parquet") for v in views(hp)
                 for l in ("uncollapsed", "collapsed")}
-        frames[collapse] = embed_model(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs,
+        frames[collapse] = embed_model(name, resolve(name, cfg), FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs,
                                        collapse=collapse)
     i = _inputs(tiny_processed)
     data = ModelData(i["cp"], i["l1000"], i["pairs"], i["sets"])
-    ck, hp, ts = load_checkpoint(out["checkpoint"], name, cfg, FAST)
+    ck, hp, ts = load_checkpoint(out["checkpoint"], name, resolve(name, cfg), FAST)
     fam = family_of(hp, ts.input_clip)
     model = fam.build(data, None)
     model.load_state_dict(ck["state_dict"])
@@ -644,7 +645,7 @@ def test_set_embeddings_and_pair_rows_do_not_depend_on_batching(tiny_processed, 
     out, _ = _train(tmp_path, tiny_processed, "sc", cfg)
     i = _inputs(tiny_processed)
     data = ModelData(i["cp"], i["l1000"], i["pairs"], i["sets"])
-    ck, hp, ts = load_checkpoint(out["checkpoint"], "sc", cfg, FAST)
+    ck, hp, ts = load_checkpoint(out["checkpoint"], "sc", resolve("sc", cfg), FAST)
     fam = family_of(hp, ts.input_clip)
     model = fam.build(data, None)
     model.load_state_dict(ck["state_dict"])
@@ -679,7 +680,7 @@ def test_embed_profiles_applies_a_checkpoint_to_new_profiles(tiny_processed, tmp
     cfg = {"family": "supcon"}
     out, _ = _train(tmp_path, tiny_processed, "s", cfg)
     outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp") for l in ("uncollapsed", "collapsed")}
-    frames = embed_model("s", cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    frames = embed_model("s", resolve("s", cfg), FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
     cp = pd.read_parquet(tiny_processed["cp_p"]).sample(frac=1, random_state=0)  # any order, any subset
     got = embed_profiles(out["checkpoint"], cp=cp, view="cp")
     ref = frames["cp_uncollapsed"].set_index("Metadata_profile_id").loc[cp["Metadata_profile_id"]]
@@ -702,7 +703,7 @@ def test_embed_profiles_reads_pair_level_contrastive_checkpoints(tiny_processed,
     out, _ = _train(tmp_path, tiny_processed, "c", cfg)
     outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in ("both", "cp", "l1000")
             for l in ("uncollapsed", "collapsed")}
-    frames = embed_model("c", cfg, FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    frames = embed_model("c", resolve("c", cfg), FAST, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
     cp = pd.read_parquet(tiny_processed["cp_p"])
     got = embed_profiles(out["checkpoint"], cp=cp, view="cp")
     emb = [c for c in got.columns if c.startswith("emb_")]
@@ -727,7 +728,7 @@ def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tin
     workflow's ``cp`` table, with the shared layer's dimension."""
     from morphotx.models import embed_profiles
 
-    cfg, train = {"family": "bimodal_ae"}, {**FAST, "max_epochs": 8, "patience": 8}
+    cfg, train = {"family": "bimodal_ae"}, replace(FAST, max_epochs=8, patience=8)
     out, hist = _train(tmp_path, tiny_processed, "b", cfg, train=train)
     assert set(splits_read) == {"train", "validation"}
     assert hist["val_loss"].min() < hist["val_loss"].iloc[0]
@@ -736,7 +737,7 @@ def test_bimodal_ae_trains_and_embeds_new_compounds_from_cell_painting_alone(tin
     assert params["select_on"] == "downstream" and params["best_epoch"] == int(hist["val_map"].idxmax()) + 1
     outs = {f"{v}_{l}": str(tmp_path / f"{v}_{l}.parquet") for v in views(resolve("b", cfg))
             for l in ("uncollapsed", "collapsed")}
-    frames = embed_model("b", cfg, train, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
+    frames = embed_model("b", resolve("b", cfg), train, out["checkpoint"], **_inputs(tiny_processed), outputs=outs)
     cp = pd.read_parquet(tiny_processed["cp_p"])
     got = embed_profiles(out["checkpoint"], cp=cp, view="cp")  # no L1000 at all
     emb = [c for c in got.columns if c.startswith("emb_")]
@@ -806,9 +807,9 @@ def test_permuted_features_keep_columns_and_break_rows(tiny_processed):
 @pytest.mark.slow  # trains twice, once for all 30 epochs (~25 s)
 def test_full_curve_trains_on_but_keeps_early_stoppings_checkpoint(tiny_processed, tmp_path):
     cfg = {"family": "contrastive", "lr": 1e-2}
-    stop = {**FAST, "max_epochs": 30, "patience": 2}
+    stop = replace(FAST, max_epochs=30, patience=2)
     out_a, hist_a = _train(tmp_path / "a", tiny_processed, "clip", cfg, train=stop)
-    out_b, hist_b = _train(tmp_path / "b", tiny_processed, "clip", cfg, train={**stop, "full_curve": True})
+    out_b, hist_b = _train(tmp_path / "b", tiny_processed, "clip", cfg, train=replace(stop, full_curve=True))
     assert len(hist_a) < 30 and len(hist_b) == 30  # the toy stops early; the full curve runs every epoch
     n = len(hist_a)
     cols = ["train_loss", "val_loss", "val_map", "best"]

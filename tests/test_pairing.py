@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 
 from morphotx import schema as S
+from morphotx.settings import SplitSettings
 
 
 def test_pair_index_is_the_cartesian_product_per_treatment(tiny_processed):
@@ -68,7 +69,8 @@ def test_well_holdout_pairs_only_same_split_replicates(tiny_processed, tmp_path)
 
     p = {k: str(tmp_path / f"{k}.parquet") for k in ("split", "cp", "l1k", "pairs", "sets", "cpc", "l1c")}
     split_compounds([str(tiny_processed["cp_h"]), str(tiny_processed["l1k_g"])], p["split"],
-                {"train": 0.6, "validation": 0.1, "test": 0.3}, seed=0, mode="well_holdout")
+                    SplitSettings(fractions={"train": 0.6, "validation": 0.1, "test": 0.3}, seed=0,
+                                  mode="well_holdout", folds=1))
     preprocess.preprocess_cp(str(tiny_processed["cp_h"]), p["split"], p["cp"], str(tmp_path / "cp.json"),
                              str(tmp_path / "cp.npz"))
     preprocess.preprocess_l1000(str(tiny_processed["l1k_g"]), p["split"], p["l1k"], str(tmp_path / "l1k.json"),

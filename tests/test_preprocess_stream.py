@@ -17,7 +17,7 @@ from morphotx.data import convert, harmonise
 from morphotx.data.cdrp_demo import cdrp_data
 from morphotx.io import MorphotxInputError
 from morphotx.prepare import preprocess, preprocess_stream, split
-from morphotx.settings import MoaSettings
+from morphotx.settings import MoaSettings, SplitSettings
 
 FORMAT = REPO / "resources" / "datasets" / "cdrp_bray.yaml"
 
@@ -31,8 +31,8 @@ def cdrp_h(tmp_path_factory):
     convert.convert(out["cell_painting"], d / "cp.parquet", FORMAT, "cell_painting")
     harmonise.harmonise(d / "cp.parquet", d / "cp_h.parquet", FORMAT, "cell_painting",
                         moa=MoaSettings(source="map", map_key="broad_id"), moa_map=out["moa_map"])
-    split.split_compounds([d / "cp_h.parquet"], d / "split.parquet", {"train": 0.6, "validation": 0.2, "test": 0.2},
-                          seed=1)
+    split.split_compounds([d / "cp_h.parquet"], d / "split.parquet",
+                          SplitSettings(fractions={"train": 0.6, "validation": 0.2, "test": 0.2}, seed=1, folds=1))
     return d
 
 

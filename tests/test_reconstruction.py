@@ -1,10 +1,13 @@
 """Reconstruction scores of the translator and the VAEs, on toys with known answers and on the tiny demo."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from morphotx.evaluate.reconstruction import feature_emd, r2_per_feature, reconstruction, sample_scores
+from morphotx.models import resolve
 
 
 def test_r2_per_feature_by_hand():
@@ -34,8 +37,8 @@ def test_sample_scores_and_feature_emd_by_hand():
 def test_reconstruction_of_test_treatments(tiny_processed, tmp_path, name, cfg):
     from test_models import FAST, _inputs, _train
 
-    out, hist = _train(tmp_path, tiny_processed, name, cfg, train={**FAST, "max_epochs": 4})
-    table = reconstruction(name, cfg, FAST, out["checkpoint"], **_inputs(tiny_processed),
+    out, hist = _train(tmp_path, tiny_processed, name, cfg, train=replace(FAST, max_epochs=4))
+    table = reconstruction(name, resolve(name, cfg), FAST, out["checkpoint"], **_inputs(tiny_processed),
                            output=str(tmp_path / "r.parquet"), samples_out=str(tmp_path / "s.parquet"),
                            history=out["history"], curves_out=str(tmp_path / "h.parquet"))
     sets = pd.read_parquet(tiny_processed["sets"])

@@ -15,6 +15,7 @@ from snakemake.utils import validate
 from conftest import REPO
 from morphotx import settings as st
 from morphotx.io import MorphotxInputError
+from morphotx.models.config import FAMILIES
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -49,10 +50,20 @@ def key_mismatches(node: dict, cls: type, path: str) -> list[str]:
         if sub is not None:
             out += key_mismatches(node["properties"][name], sub, f"{path}.{name}")
         choices = typing.get_args(hints[name]) if typing.get_origin(hints[name]) is typing.Literal else None
-        enum = node["properties"][name].get("enum")
+        prop = node["properties"][name]
+        enum = prop.get("enum", [prop["const"]] if "const" in prop else None)  # const: a one-choice enum
         if (choices and list(choices)) != (enum and list(enum)):  # the schema's enum is the field's Literal
             out.append(f"{path}.{name}: schema enum {enum}, {cls.__name__} Literal {choices}")
     return out
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_schema_and_model_hyperparameters_have_the_same_keys_and_choices(family):
+    """Each family's hyperparameter dataclass (morphotx.models.config) against the schema's ``$defs``
+    entry: the same keys (``enabled`` is the workflow's) and each ``Literal`` the schema's ``enum``."""
+    node = SCHEMA["$defs"][family]
+    node = {**node, "properties": {k: v for k, v in node["properties"].items() if k != "enabled"}}
+    assert key_mismatches(node, FAMILIES[family], f"$defs.{family}") == []
 
 
 def test_every_schema_section_has_settings():

@@ -5,6 +5,7 @@ import pytest
 from morphotx import schema as S
 from morphotx.io import MorphotxInputError
 from morphotx.prepare.split import compound_table, split_compounds_frame
+from morphotx.settings import SplitSettings
 
 
 def _compounds(n=200, n_moa=10, seed=0):
@@ -235,7 +236,8 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     for name, t in (("cp", cp), ("l1k", l1k)):
         paths.append(str(tmp_path / f"{name}.parquet"))
         t.to_parquet(paths[-1])
-    table = split_compounds(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+    table = split_compounds(paths, str(tmp_path / "split.parquet"),
+                            SplitSettings(fractions=W, seed=0, mode="well_holdout", folds=1))
     got = attach_split(cp, table, "cp")
     ctl = got[S.IS_CONTROL].to_numpy()
     assert (got.loc[ctl, S.SPLIT] == "control").all() and (got.loc[ctl, S.TREATMENT] == "DMSO").all()
@@ -244,7 +246,8 @@ def test_well_holdout_folds_and_profile_table_through_preprocessing(tmp_path):
     l1k[S.PROFILE_ID] = l1k[S.PROFILE_ID].str.replace("l1k:", "cp:")
     l1k.to_parquet(paths[1])
     with pytest.raises(MorphotxInputError, match="unique across both assays"):
-        split_compounds(paths, str(tmp_path / "split.parquet"), W, seed=0, mode="well_holdout")
+        split_compounds(paths, str(tmp_path / "split.parquet"),
+                        SplitSettings(fractions=W, seed=0, mode="well_holdout", folds=1))
 
 
 def test_well_holdout_mode_is_accepted_with_a_warning(caplog):

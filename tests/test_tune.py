@@ -10,8 +10,9 @@ import yaml
 from morphotx.io import MorphotxInputError
 from morphotx.models import resolve
 from morphotx.models.tune import check_space, tune
+from morphotx.settings import TrainSettings
 
-FAST = {"max_epochs": 2, "patience": 2, "progress": False, "device": "cpu"}
+FAST = TrainSettings(max_epochs=2, patience=2, progress=False, device="cpu")
 CFG = {"family": "vae", "variant": "beta", "input": "cp", "beta": 0.3}
 SPACE = {"lr": {"low": 1.0e-4, "high": 3.0e-3, "log": True}, "latent_dim": {"choices": [4, 8]},
          "hidden": {"low": 16, "high": 64}, "beta": {"low": 0.1, "high": 2.0},
@@ -21,7 +22,7 @@ SPACE = {"lr": {"low": 1.0e-4, "high": 3.0e-3, "log": True}, "latent_dim": {"cho
 def _tune(p, out, space=SPACE, seed=0):
     paths = dict(trials_out=str(out / "trials.parquet"), best_out=str(out / "best.yaml"),
                  trials_tsv=str(out / "trials.tsv"))
-    table = tune("vae_beta", CFG, FAST, space, 3, seed, str(p["cp_p"]), str(p["l1k_p"]), str(p["pairs"]),
+    table = tune("vae_beta", resolve("vae_beta", CFG), FAST, space, 3, seed, str(p["cp_p"]), str(p["l1k_p"]), str(p["pairs"]),
                        str(p["sets"]), max_epochs=2, **paths)
     return table, paths
 

@@ -535,3 +535,23 @@ def test_noop_rerun_and_a_classifier_setting_reruns_only_evaluation(run_a):
     upstream = {"demo_data", "convert_cp", "convert_l1000", "harmonise_cp", "harmonise_l1000", "map_probes",
                 "split_compounds", "preprocess_cp", "preprocess_l1000", "pair", "train_model", "arithmetic"}
     assert not rules & upstream and not any(r.startswith("embed_") for r in rules), sorted(rules)
+
+
+@pytest.mark.workflow
+def test_a_changed_typed_setting_reruns_its_rule(run_a):
+    """Rules pass typed settings (dataclasses, which Snakemake's params rerun-trigger skips) with
+    their repr beside them (``typed_params``): a changed pairing setting reruns pairing and what
+    reads it, not the split or the preprocessing; a changed hyperparameter of one model retrains
+    that model only."""
+    res = snakemake(run_a, "-n", "--quiet", "rules", config={"pairing": {"include_controls": True}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    rules = set(re.findall(r"^(\w+)\s+\d+\s*$", res.stdout + res.stderr, flags=re.M)) - {"total"}
+    assert "pair" in rules and not rules & {"split_compounds", "preprocess_cp", "preprocess_l1000"}, sorted(rules)
+    name = TEST_MODELS[0]
+    cfg = yaml.safe_load((run_a / "cfg.yaml").read_text())
+    entry = {**cfg["models"][name], "lr": 0.0123}
+    res = snakemake(run_a, "-n", "--quiet", "rules", config={"models": {**cfg["models"], name: entry}})
+    assert res.returncode == 0, res.stderr[-3000:]
+    text = res.stdout + res.stderr
+    assert re.search(r"^train_model\s+1\s*$", text, flags=re.M), text[-3000:]
+    assert "pair" not in set(re.findall(r"^(\w+)\s+\d+\s*$", text, flags=re.M)), text[-3000:]

@@ -86,6 +86,11 @@ def fold_slots(slots, fold: int) -> dict:
 
 
 
+# A rule's typed settings (morphotx.settings sections, model hyperparameters) travel in its params
+# as the dataclasses themselves; Snakemake's params rerun-trigger compares builtin values only, so
+# `typed_params` (common.smk) adds their repr under this name, which is not passed to the wrapper.
+SETTINGS_REPR = "settings_repr"
+
 # what a wrapper parameter of these names receives besides the rule's named slots
 SPECIAL = ("inputs", "outputs", "threads", "log", "fold")
 SLOT_KINDS = ("input", "output", "params", "wildcards")
@@ -100,10 +105,12 @@ def slot_namespace(smk, fold: int | None = None) -> dict[str, dict]:
     """The rule's named slots by kind, ``{kind: {name: value}}``, for one fold of a rule that spans
     folds (its ``input`` / ``output`` slots named ``<key>_fold<fold>``, see :func:`fold_slots`) or
     for the whole job (``fold`` None). A rule spans folds when it has a ``params`` slot ``per_fold``
-    (the folds); that slot is consumed here, and the fold is offered as ``fold``.
+    (the folds); that slot is consumed here, and the fold is offered as ``fold``. The slot
+    ``settings_repr`` (:data:`SETTINGS_REPR`) is dropped.
     """
     ns = {kind: _named(getattr(smk, kind)) for kind in SLOT_KINDS}
     ns["params"].pop("per_fold", None)
+    ns["params"].pop(SETTINGS_REPR, None)
     if fold is not None:
         ns["input"], ns["output"] = fold_slots(ns["input"], fold), fold_slots(ns["output"], fold)
     return ns

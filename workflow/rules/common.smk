@@ -1,4 +1,5 @@
 import sys
+from dataclasses import replace
 
 # Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
 OUT = f"results/{config['dataset']['name']}"
@@ -35,6 +36,32 @@ with stop_on_bad_input("configuration"):
 from morphotx.settings import load as load_settings
 
 SETTINGS = load_settings(config)
+
+# Rules pass these typed settings to their jobs (params: **typed_params(...)); Snakemake pickles
+# params into each job and unpickles them before the script's first line, so the jobs, in the
+# project venv or a stage's conda env alike, get this checkout's src/ on PYTHONPATH.
+SRC = os.path.abspath(os.path.join(workflow.basedir, "..", "src"))
+_paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([SRC] + [p for p in _paths if p and p != SRC])
+)
+
+
+def typed_params(**settings):
+    """A rule's ``params`` holding typed settings (settings sections, model hyperparameters; a
+    value may be a function of the wildcards), plus ``settings_repr``, their repr: Snakemake's
+    params rerun-trigger compares builtin values only and would skip a dataclass, so a changed
+    setting reruns the job through that string (``morphotx.smk`` does not pass it on).
+    """
+
+    def text(wildcards):
+        return repr(
+            {k: v(wildcards) if callable(v) else v for k, v in sorted(settings.items())}
+        )
+
+    return {**settings, "settings_repr": text}
+
+
 THREADS = SETTINGS.threads.default
 HEAVY = SETTINGS.threads.heavy
 EVAL_THREADS = SETTINGS.threads.evaluate
@@ -134,15 +161,16 @@ SEEDS = SETTINGS.train.seeds
 # fold index f is fold f mod K of partition f // K (morphotx.prepare.split.fold_of). Training seeds are
 # averaged within a fold, not counted as repetitions.
 FOLDS = list(range(SETTINGS.split.repeats * SETTINGS.split.folds))
-# trainer settings passed to the jobs; the seed list is left out so adding a seed retrains nothing
-TRAIN = {k: v for k, v in config["train"].items() if k != "seeds"}
+# trainer settings passed to the jobs; the seed list is left empty (each job's seed is its
+# wildcard) so that adding a seed retrains nothing
+TRAIN = replace(SETTINGS.train, seeds=[])
 GPU = 1 if SETTINGS.train.device == "cuda" else 0
 # the reconstruction job trains each VAE's shuffled control with the trainer's settings
 # (reconstruction.shuffled_control), so it asks for what a training job asks for, the GPU included
 # (with train.device: cuda; the translator's job then asks for one it does not use)
 RECON_RES = (
     {**RES["train"], "gpu": GPU}
-    if config["reconstruction"]["shuffled_control"]
+    if SETTINGS.reconstruction.shuffled_control
     else RES["evaluate"]
 )
 
@@ -172,13 +200,8 @@ EVAL_TABLES = [
     "predictions",
 ]
 ARITH_TABLES = ["distances", "zscores", "traversal"]
-# the evaluation jobs' settings (morphotx.evaluate.jobs); `views` picks the jobs' inputs and `collapse`
-# is the embedding rules' setting
-EVAL_CFG = {
-    k: v for k, v in config["evaluate"].items() if k not in ("views", "collapse")
-}
 # the validation compounds' MoA mAP is computed only when the headline selects on it
-EVAL_CFG["validation_map"] = SETTINGS.headline.metric == "moa_map"
+VALIDATION_MAP = SETTINGS.headline.metric == "moa_map"
 
 
 def eval_views(name):

@@ -14,9 +14,7 @@ rule demo_data:
     resources:
         **RES["default"],
     params:
-        scale=config["demo"]["scale"],
-        seed=config["demo"]["seed"],
-        overrides=config["demo"]["overrides"],
+        **typed_params(demo=SETTINGS.demo),
     script:
         "../scripts/demo_data.py"
 
@@ -38,8 +36,9 @@ rule download:
     resources:
         **RES["default"],
     params:
+        **typed_params(settings=replace(SETTINGS.download, sources={})),
         entry=lambda w: SOURCES[w.item],
-        settings={k: v for k, v in config["download"].items() if k != "sources"},
+        # the entry is the item's own; the other sources are left out, so editing one reruns only it
     script:
         "../scripts/download.py"
 
@@ -88,9 +87,8 @@ rule harmonise:
     resources:
         **RES["heavy"],
     params:
+        **typed_params(settings=SETTINGS.harmonise, moa=SETTINGS.moa),
         modality=lambda w: MODALITY[w.assay],
-        settings=config["harmonise"],
-        moa=config["moa"],
     script:
         "../scripts/harmonise.py"
 
@@ -112,6 +110,6 @@ rule map_probes:
     resources:
         **RES["default"],
     params:
-        settings=config["probe_map"],
+        **typed_params(settings=SETTINGS.probe_map),
     script:
         "../scripts/map_probes.py"

@@ -42,10 +42,11 @@ rule evaluate_model:
     resources:
         **RES["evaluate"],
     params:
+        **typed_params(settings=SETTINGS.evaluate),
         source=lambda w: w.model,
         per_fold=FOLDS,
         views=lambda w: eval_views(w.model),
-        cfg=EVAL_CFG,
+        validation_map=VALIDATION_MAP,
     script:
         "../scripts/evaluate_model.py"
 
@@ -69,8 +70,9 @@ rule evaluate_raw:
     resources:
         **RES["evaluate"],
     params:
+        **typed_params(settings=SETTINGS.evaluate),
         per_fold=FOLDS,
-        cfg=EVAL_CFG,
+        validation_map=VALIDATION_MAP,
     script:
         "../scripts/evaluate_raw.py"
 
@@ -101,10 +103,10 @@ rule arithmetic:
     resources:
         **RES["evaluate"],
     params:
-        settings=config["arithmetic"],
+        **typed_params(
+            hp=lambda w: HP[w.model], train=TRAIN, settings=SETTINGS.arithmetic
+        ),
         name=lambda w: w.model,
-        model_cfg=lambda w: MODELS[w.model],
-        train_cfg=TRAIN,
     script:
         "../scripts/arithmetic.py"
 
@@ -135,9 +137,9 @@ rule reconstruction:
     resources:
         **RECON_RES,
     params:
+        **typed_params(
+            hp=lambda w: HP[w.model], train=TRAIN, settings=SETTINGS.reconstruction
+        ),
         name=lambda w: w.model,
-        model_cfg=lambda w: MODELS[w.model],
-        train_cfg=TRAIN,
-        control=config["reconstruction"]["shuffled_control"],
     script:
         "../scripts/reconstruction.py"

@@ -41,9 +41,8 @@ rule train_model:
         **RES["train"],
         gpu=GPU,
     params:
+        **typed_params(hp=lambda w: HP[w.model], train=TRAIN),
         name=lambda w: w.model,
-        model_cfg=lambda w: MODELS[w.model],
-        train_cfg=TRAIN,
         per_fold=FOLDS,
     script:
         "../scripts/train_model.py"
@@ -83,9 +82,8 @@ for _name in MODELS:
             **RES["train"],
             gpu=GPU,
         params:
+            **typed_params(hp=HP[_name], train=TRAIN),
             name=_name,
-            model_cfg=MODELS[_name],
-            train_cfg=TRAIN,
             per_fold=FOLDS,
             collapse=SETTINGS.evaluate.collapse,
         script:
@@ -101,7 +99,6 @@ rule models:
 # Hyperparameter search (Optuna) of the models named in tune.models, once per split, on that split's
 # training and validation compounds. `make tune` (= snakemake tune_all) runs it alone; with
 # tune.apply the default run trains split f's models with split f's best values.
-TUNE = config["tune"]
 
 
 rule tune:
@@ -131,14 +128,13 @@ rule tune:
         **RES["train"],
         gpu=GPU,
     params:
+        **typed_params(hp=lambda w: HP[w.model], train=TRAIN),
         name=lambda w: w.model,
-        model_cfg=lambda w: MODELS[w.model],
-        train_cfg=TRAIN,
         split_name=lambda w: f"split {w.fold}",
-        search_space=lambda w: TUNE["space"].get(HP[w.model].family, {}),
-        n_trials=TUNE["n_trials"],
-        seed=TUNE["seed"],
-        max_epochs=TUNE["max_epochs"],
+        search_space=lambda w: SETTINGS.tune.space.get(HP[w.model].family, {}),
+        n_trials=SETTINGS.tune.n_trials,
+        seed=SETTINGS.tune.seed,
+        max_epochs=SETTINGS.tune.max_epochs,
     script:
         "../scripts/tune.py"
 

@@ -23,7 +23,7 @@ rule split_compounds:
     resources:
         **RES["default"],
     params:
-        **config["split"],
+        **typed_params(split=SETTINGS.split),
     script:
         "../scripts/split_compounds.py"
 
@@ -50,14 +50,8 @@ rule preprocess_cp:
     resources:
         **RES["heavy"],
     params:
-        settings={
-            k: v
-            for k, v in config["preprocess"]["cell_painting"].items()
-            if k not in ("candidates", "choose_with")
-        },
-        candidates=config["preprocess"]["cell_painting"]["candidates"],
-        choose_with=config["preprocess"]["cell_painting"]["choose_with"],
-        seed=config["split"]["seed"],
+        **typed_params(settings=SETTINGS.preprocess.cell_painting),
+        seed=SETTINGS.split.seed,
     script:
         "../scripts/preprocess_cp.py"
 
@@ -81,7 +75,7 @@ rule preprocess_l1000:
     resources:
         **RES["heavy"],
     params:
-        **config["preprocess"]["l1000"],
+        **typed_params(settings=SETTINGS.preprocess.l1000),
     script:
         "../scripts/preprocess_l1000.py"
 
@@ -106,6 +100,6 @@ rule pair:
     resources:
         **RES["heavy"],
     params:
-        **config["pairing"],
+        **typed_params(pairing=SETTINGS.pairing),
     script:
         "../scripts/pair.py"

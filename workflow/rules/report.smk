@@ -89,9 +89,7 @@ rule headline:
     resources:
         **RES["default"],
     params:
-        **config["headline"],
-        split_mode=config["split"]["mode"],
-        folds=config["split"]["folds"],
+        **typed_params(settings=SETTINGS.headline, split=SETTINGS.split),
     script:
         "../scripts/headline.py"
 
@@ -266,7 +264,7 @@ rule figure_embedding_maps:
     resources:
         **RES["default"],
     params:
-        settings=config["figures"],
+        **typed_params(settings=SETTINGS.figures),
     script:
         "../scripts/figure.py"
 

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import atomic_outputs, write_parquet
+from ..settings import DemoSettings
 
 log = logging.getLogger(__name__)
 
@@ -489,24 +490,22 @@ def _maps(probes: list[str], c: _Compounds) -> tuple[pd.DataFrame, pd.DataFrame]
 
 
 
-def demo_data(outputs: dict[str, str], scale: str = "demo", seed: int = 0, overrides: dict | None = None) -> None:
-    """Simulate and write the demo files (atomically, byte-reproducible for a given seed).
+def demo_data(outputs: dict[str, str], demo: DemoSettings = DemoSettings()) -> None:
+    """Simulate and write the demo files (atomically, byte-reproducible for a given seed): the
+    entry point of rule ``demo_data``.
 
     Parameters
     ----------
     outputs : dict of str to str
         Paths of ``cell_painting``, ``l1000`` (CSV.gz), ``probe_map``, ``moa_map`` (TSV) and
         ``ground_truth`` (Parquet); other keys are ignored.
-    scale : str, default "demo"
-        The simulation's size, a key of :data:`PRESETS` (``tiny``, ``demo``, ``lincs``; config
-        ``demo.scale``).
-    seed : int, default 0
-        The simulation's random seed (config ``demo.seed``, whose default is 7).
-    overrides : dict, optional
-        :class:`DemoParams` fields that replace the preset's (config ``demo.overrides``); see
-        :func:`params_for`.
+    demo : DemoSettings, default DemoSettings()
+        The ``demo`` config section: ``scale`` (the simulation's size, a key of :data:`PRESETS`),
+        ``seed`` and ``overrides`` (:class:`DemoParams` fields that replace the preset's; see
+        :func:`params_for`).
     """
-    params = params_for(scale, overrides)
+    scale, seed = demo.scale, demo.seed
+    params = params_for(scale, demo.overrides)
     log.info("demo: scale=%s seed=%d params=%s", scale, seed, asdict(params))
     data = simulate(params, seed)
     gz = {"method": "gzip", "mtime": 0, "compresslevel": 4}

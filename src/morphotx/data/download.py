@@ -46,7 +46,6 @@ from pathlib import Path, PurePosixPath
 
 from ..io import MorphotxInputError, file_digest
 from ..settings import DownloadSettings as Settings
-from ..settings import build
 
 log = logging.getLogger(__name__)
 
@@ -464,7 +463,7 @@ def link_local(src: Source, dest: str | Path, s: Settings) -> Path:
     return dest
 
 
-def download(item: str, entry: dict, dest: str | Path, settings: dict) -> Path:
+def download(item: str, entry: dict, dest: str | Path, settings: Settings = Settings()) -> Path:
     """Put ``download.sources.<item>`` at ``dest``, verified (the rule's entry point): download it from
     S3 or HTTP, or verify and link the ``local`` copy.
 
@@ -477,10 +476,9 @@ def download(item: str, entry: dict, dest: str | Path, settings: dict) -> Path:
         ``md5``, ``sha256``, ``local``; see :class:`Source`).
     dest : str or Path
         Where the verified file (or the link to the local copy) is put.
-    settings : dict
-        The ``download`` config section without ``sources`` (endpoint, region, retries, back-off,
-        timeout, candidate multipart sizes, progress, size limit); built into
-        :class:`morphotx.settings.DownloadSettings`, its defaults filled.
+    settings : DownloadSettings, default DownloadSettings()
+        The ``download`` config section (endpoint, region, retries, back-off, timeout, candidate
+        multipart sizes, progress, size limit; its ``sources`` are not read here).
 
     Returns
     -------
@@ -488,7 +486,6 @@ def download(item: str, entry: dict, dest: str | Path, settings: dict) -> Path:
         ``dest``.
     """
     src = Source.from_config(item, entry)
-    s = build(Settings, settings, "download")
     if src.local:
-        return link_local(src, dest, s)
-    return (s3_download if src.is_s3 else http_download)(src, dest, s)
+        return link_local(src, dest, settings)
+    return (s3_download if src.is_s3 else http_download)(src, dest, settings)

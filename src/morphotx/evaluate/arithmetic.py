@@ -44,7 +44,8 @@ from sklearn.decomposition import PCA
 
 from .. import schema as S
 from ..io import atomic_outputs, read_table, write_parquet
-from ..settings import ArithmeticSettings
+from ..models.config import HyperParameters
+from ..settings import ArithmeticSettings, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,7 @@ def _inputs(hp, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str):
     return m[S.meta_columns(a)].reset_index(drop=True), m[fa + fb].to_numpy(np.float32), fa + fb
 
 
-def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
+def arithmetic(name: str, hp: HyperParameters, train: TrainSettings, checkpoint: str, cp: str, l1000: str, pairs: str,
                sets: str, cp_collapsed: str, l1000_collapsed: str, distances: str, zscores: str,
                traversal: str, settings: ArithmeticSettings = ArithmeticSettings(), seed: int = 0,
                threads: int = 1):
@@ -201,8 +202,10 @@ def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp:
     ----------
     name : str
         The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's and the training settings (to rebuild the network from ``checkpoint``).
+    hp : HyperParameters
+        The model's resolved hyperparameters (to rebuild the network from ``checkpoint``).
+    train : TrainSettings
+        The ``train`` config section (the checkpoint's fingerprint is checked against it).
     checkpoint : str
         The trained weights.
     cp, l1000, pairs, sets : str
@@ -235,7 +238,7 @@ def arithmetic(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp:
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    model, _, hp, _ = load_model(name, model_cfg, train_cfg, checkpoint, data)
+    model, _, hp, _ = load_model(name, hp, train, checkpoint, data)
     if hp.family != "vae":
         raise ValueError(f"latent arithmetic needs a VAE; model {name!r} is a {hp.family} model")
     meta, X, feats = _inputs(hp, cp, l1000, cp_collapsed, l1000_collapsed)

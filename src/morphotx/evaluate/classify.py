@@ -52,6 +52,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import normalize
 
 from .. import schema as S
+from ..settings import EvaluateSettings
 from .knn import crossfit_choice, encode_validation, knn_cv, knn_validation
 from .scores import score_predictions
 from .tables import EVAL_SPLITS, ZERO_SHOT_REASON, is_zero_shot, moa_compound_counts, moa_labels, single_moa_rows
@@ -424,7 +425,7 @@ def fit_predict(name: str, X_train, y_train, groups_train, X_test, seed: int = 0
     return out
 
 
-def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: dict,
+def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cfg: EvaluateSettings,
                    moa_compounds: pd.Series | None = None,
                    predictions: list | None = None) -> tuple[list[dict], list[pd.DataFrame], dict]:
     """Fit every classifier on training rows and score validation and test rows (one fit, two
@@ -457,11 +458,11 @@ def classify_table(meta: pd.DataFrame, X: np.ndarray, classifiers, seed: int, cf
             continue
         val = masks["validation"] if masks["validation"].any() else None
         res = fit_predict(name, X[tr], y[tr], groups[tr], X[scored], seed=seed,
-                          k_grid=range(1, cfg["knn_k_max"] + 1), cv_folds=cfg["cv_folds"],
-                          low_dim_max=cfg["low_dim_max"], X_val=None if val is None else X[val],
+                          k_grid=range(1, cfg.knn_k_max + 1), cv_folds=cfg.cv_folds,
+                          low_dim_max=cfg.low_dim_max, X_val=None if val is None else X[val],
                           y_val=None if val is None else y[val], groups_val=None if val is None else groups[val],
                           copy=False,  # X[tr] and X[scored] are this call's own copies
-                          knn_k_selection=cfg["knn_k_selection"], c_grid=cfg["logreg_c"])
+                          knn_k_selection=cfg.knn_k_selection, c_grid=cfg.logreg_c)
         params = {f"param_{k}": v for k, v in res["params"].items() if not isinstance(v, pd.DataFrame)}
         for key in ("cv_curve", "validation_curve"):
             if isinstance(res["params"].get(key), pd.DataFrame):

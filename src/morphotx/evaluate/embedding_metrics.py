@@ -16,6 +16,7 @@ from copairs.matching import UnpairedException
 from sklearn.preprocessing import normalize
 
 from .. import schema as S
+from ..settings import EvaluateSettings
 from . import moaprofiler as mp
 from . import retrieval
 from .tables import Table, moa_labels, single_moa_rows
@@ -29,7 +30,7 @@ def _metric_rows(metrics: dict, status="ok", reason="") -> list[dict]:
             for k, v in metrics.items()]
 
 
-def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
+def moaprofiler_table(t: Table, cfg: EvaluateSettings) -> tuple[Table | None, str]:
     """The rows Wong 2023's metrics are computed on, with its preprocessing where asked:
     ``moaprofiler_dose_uM`` keeps one recoded dose (the paper: 10 µM) and the controls;
     ``moaprofiler_dmso: plate`` standardises every feature to the DMSO rows of the same plate
@@ -40,10 +41,10 @@ def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
     meta, X = t.meta, t.X
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     keep = np.ones(len(meta), bool)
-    if cfg["moaprofiler_dose_uM"] is not None:
+    if cfg.moaprofiler_dose_uM is not None:
         dose = pd.to_numeric(meta[S.DOSE_RECODE], errors="coerce").to_numpy(float)
-        keep = ctl | np.isclose(dose, float(cfg["moaprofiler_dose_uM"]))
-    if cfg["moaprofiler_dmso"] == "plate":
+        keep = ctl | np.isclose(dose, float(cfg.moaprofiler_dose_uM))
+    if cfg.moaprofiler_dmso == "plate":
         if t.level != "uncollapsed" or ctl.sum() < 2 or S.PLATE not in meta:
             return None, (f"moaprofiler_dmso: plate needs DMSO replicate rows with a plate; the {t.view} "
                           f"{t.level} table has {int(ctl.sum())} DMSO row(s)")
@@ -57,7 +58,7 @@ def moaprofiler_table(t: Table, cfg: dict) -> tuple[Table | None, str]:
     return Table(t.view, t.level, meta[keep].reset_index(drop=True), X[keep]), ""
 
 
-def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFrame]]:
+def moaprofiler_metrics(t: Table, cfg: EvaluateSettings) -> tuple[list[dict], list[pd.DataFrame]]:
     """Wong 2023's (MOAProfiler) metrics of one table.
 
     Held-out votes compare the single-MoA test compounds with the training rows' MoA MLEs; the
@@ -69,7 +70,7 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     ----------
     t : Table
         The rows to score (see :func:`moaprofiler_table`).
-    cfg : dict
+    cfg : EvaluateSettings
         Evaluation settings: ``min_compounds_per_moa``, ``same_compound``, ``curve_k_max``.
 
     Returns
@@ -96,15 +97,15 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
         rows += _metric_rows(votes)
     # the paper's test-set analyses: MoAs represented by several test compounds
     n_cpd = pd.Series(cpd[te]).groupby(y[te]).nunique()
-    keep_moas = set(n_cpd.index[n_cpd >= cfg["min_compounds_per_moa"]])
+    keep_moas = set(n_cpd.index[n_cpd >= cfg.min_compounds_per_moa])
     sel = te & np.isin(y, list(keep_moas))
     if len(keep_moas) < 2:
-        reason = (f"{len(keep_moas)} MoA(s) with ≥{cfg['min_compounds_per_moa']} test compounds; "
+        reason = (f"{len(keep_moas)} MoA(s) with ≥{cfg.min_compounds_per_moa} test compounds; "
                   "the test-set analyses need at least 2")
         rows.append({"metric": "moaprofiler", "value": np.nan, "status": "too_few_classes", "reason": reason})
         return rows, curves
     Xs, ys, cs = X[sel], y[sel], cpd[sel]
-    same = cfg["same_compound"]
+    same = cfg.same_compound
     rows += _metric_rows({"moaprofiler_n_rows": len(ys), "moaprofiler_n_moas": len(keep_moas),
                           "moaprofiler_n_compounds": len(set(cs))})
     pairs = mp.all_pairs(ys, cs, X=Xs)  # every unique pair once (built in blocks), shared by the pair metrics
@@ -121,7 +122,7 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     for _, r in tests.iterrows():
         rows += _metric_rows({f"z_{r['group_1']}_vs_{r['group_2']}": r["z"],
                               f"p_{r['group_1']}_vs_{r['group_2']}": r["p_value"]})
-    kc = mp.knn_curve(Xs, ys, cs, k_max=cfg["curve_k_max"], same_compound=same)  # blocked neighbour search
+    kc = mp.knn_curve(Xs, ys, cs, k_max=cfg.curve_k_max, same_compound=same)  # blocked neighbour search
     if len(kc):
         for m in ("f1", "precision", "recall"):
             curves.append(pd.DataFrame({"curve": f"knn_{m}", "x": kc["k"], "value": kc[m]}))
@@ -134,14 +135,14 @@ def moaprofiler_metrics(t: Table, cfg: dict) -> tuple[list[dict], list[pd.DataFr
     return rows, curves
 
 
-def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple[Table, dict]]:
+def batch_correct(tables: list[Table], cfg: EvaluateSettings) -> dict[tuple[str, str], tuple[Table, dict]]:
     """The tables that retrieval (replicate mAP, percent replicating, MoA mAP) scores.
 
     Parameters
     ----------
     tables : list of Table
         One evaluation job's tables (at most one per ``(view, level)``).
-    cfg : dict
+    cfg : EvaluateSettings
         Evaluation settings; ``batch_correction`` is ``none`` or ``tvn``.
 
     Returns
@@ -155,10 +156,10 @@ def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple
         corrected DMSO rows); the other tables as they are. ``row`` is the ``batch_correction``
         metric row: ``status`` ``ok`` (value 1) or ``not_applicable`` (value 0) with the reason.
     """
-    if cfg["batch_correction"] == "none":
+    if cfg.batch_correction == "none":
         return {(t.view, t.level): (t, {}) for t in tables}
-    if cfg["batch_correction"] != "tvn":
-        raise ValueError(f"evaluate.batch_correction must be none or tvn, got {cfg['batch_correction']!r}")
+    if cfg.batch_correction != "tvn":
+        raise ValueError(f"evaluate.batch_correction must be none or tvn, got {cfg.batch_correction!r}")
     out = {}
     for t in tables:
         if t.level != "uncollapsed":
@@ -203,7 +204,7 @@ def batch_correct(tables: list[Table], cfg: dict) -> dict[tuple[str, str], tuple
     return out
 
 
-def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.DataFrame]]:
+def map_metrics(t: Table, cfg: EvaluateSettings, seed: int, validation_map: bool = False) -> tuple[list[dict], list[pd.DataFrame]]:
     """copairs mAP on test rows: replicate retrieval against DMSO and percent replicating
     (uncollapsed level; the latter needs no DMSO rows, so every view gets it) and MoA
     retrieval among single-MoA test compounds (collapsed level; with ``validation_map`` also among
@@ -214,14 +215,14 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     if not np.isfinite(X).all():
         return [{"metric": "map", "value": np.nan, "status": "nan_embedding",
                  "reason": f"{int((~np.isfinite(X).all(1)).sum())} row(s) with NaN/inf"}], []
-    common = dict(null_size=cfg["map_null_size"], threshold=cfg["map_threshold"], seed=seed)
+    common = dict(null_size=cfg.map_null_size, threshold=cfg.map_threshold, seed=seed)
     test = (meta[S.SPLIT] == "test").to_numpy()
     ctl = meta[S.IS_CONTROL].astype(bool).to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         if t.level == "uncollapsed":
             pr = retrieval.percent_replicating(_with_emb(meta, X)[test].reset_index(drop=True),
-                                               null_size=cfg["replicating_null_size"], seed=seed)
+                                               null_size=cfg.replicating_null_size, seed=seed)
             rows += (_metric_rows({k: pr[k] for k in ("percent_replicating", "replicating_threshold")})
                      if np.isfinite(pr["percent_replicating"]) else
                      [{"metric": "percent_replicating", "value": np.nan, "status": "too_few_classes",
@@ -229,7 +230,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
             if not ctl.any():
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "no_controls",
                              "reason": f"the {t.view} view has no DMSO rows (pairs are treatments only)"})
-            elif cfg["replicate_negatives"] == "plate" and S.PLATE not in meta:
+            elif cfg.replicate_negatives == "plate" and S.PLATE not in meta:
                 rows.append({"metric": "replicate_map", "value": np.nan, "status": "not_applicable",
                              "reason": f"replicate_negatives: plate needs a {S.PLATE} column; the {t.view} view "
                                        "has none (set evaluate.replicate_negatives: all)"})
@@ -237,7 +238,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                 sub = _with_emb(meta, X)[test | ctl]
                 try:
                     _, m = retrieval.replicate_map(sub.reset_index(drop=True), **common,
-                                                   negatives=cfg["replicate_negatives"])
+                                                   negatives=cfg.replicate_negatives)
                 except UnpairedException as exc:  # e.g. no treatment has two test replicates
                     return rows + [{"metric": "replicate_map", "value": np.nan, "status": "no_pairs",
                                     "reason": f"copairs: {exc} (no test treatment has two replicates)"}], maps
@@ -245,7 +246,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
                 rows += _metric_rows({"replicate_map": m["mean_average_precision"].mean(),
                                       "replicate_fraction_retrieved": m["below_corrected_p"].mean()})
         else:
-            splits = (("test", ""), ("validation", "validation_")) if cfg["validation_map"] else (("test", ""),)
+            splits = (("test", ""), ("validation", "validation_")) if validation_map else (("test", ""),)
             for split, prefix in splits:
                 r, m = _moa_map_rows(meta, X, split, prefix, common)
                 rows += r
@@ -253,7 +254,7 @@ def map_metrics(t: Table, cfg: dict, seed: int) -> tuple[list[dict], list[pd.Dat
     return rows, maps
 
 
-def cluster_metrics(t: Table, cfg: dict) -> list[dict]:
+def cluster_metrics(t: Table, cfg: EvaluateSettings) -> list[dict]:
     """Ha 2025's cluster quality (:func:`morphotx.evaluate.retrieval.cluster_quality`) on test rows.
 
     * uncollapsed level — **replicates**: the treated test rows of treatments with two or more
@@ -281,9 +282,9 @@ def cluster_metrics(t: Table, cfg: dict) -> list[dict]:
         sub = pd.DataFrame({"cpd": meta.loc[sel, S.PERT].astype(str).to_numpy(), "moa": moa_labels(meta)[sel]})
         by_cpd = pd.DataFrame(normalize(X[sel])).groupby(sub["cpd"]).mean()
         moa = sub.drop_duplicates("cpd").set_index("cpd")["moa"].loc[by_cpd.index]
-        keep = moa.map(moa.value_counts()).to_numpy() >= max(2, int(cfg["min_compounds_per_moa"]))
+        keep = moa.map(moa.value_counts()).to_numpy() >= max(2, int(cfg.min_compounds_per_moa))
         Xs, ys = by_cpd.to_numpy()[keep], moa.to_numpy()[keep]
-        what = f"MoA(s) with {max(2, int(cfg['min_compounds_per_moa']))} or more single-MoA test compounds"
+        what = f"MoA(s) with {max(2, int(cfg.min_compounds_per_moa))} or more single-MoA test compounds"
     q = retrieval.cluster_quality(Xs, ys)
     if not np.isfinite(q["silhouette"]):
         return [{"metric": n, "value": np.nan, "status": "too_few_classes",

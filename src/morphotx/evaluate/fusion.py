@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
+from ..settings import EvaluateSettings
 from .classify import classify_table, per_moa_notes, prediction_frame
 from .scores import score_predictions
 from .tables import (
@@ -21,7 +22,6 @@ from .tables import (
     ZERO_SHOT_REASON,
     RawFeatures,
     Table,
-    evaluation_settings,
     is_zero_shot,
     keyed_frame,
     moa_compound_counts,
@@ -54,7 +54,7 @@ def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     return same and np.array_equal(single_moa_rows(a), single_moa_rows(b)) and np.array_equal(moa_labels(a), moa_labels(b))
 
 
-def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: dict,
+def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray, seed: int, cfg: EvaluateSettings,
                        moa_cpds: pd.Series | None = None,
                        fitted: dict[str, Fitted | None] | None = None,
                        predictions: list | None = None) -> tuple[list[dict], list[pd.DataFrame]]:
@@ -82,7 +82,7 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     for m, X in (("cp", X_cp), ("l1000", X_l1000)):
         f = fitted.get(m)
         got[m] = (f.probas if f is not None and _same_rows(f.meta, meta)
-                  else classify_table(meta, X, cfg["classifiers"], seed, cfg)[2])
+                  else classify_table(meta, X, cfg.classifiers, seed, cfg)[2])
     zero_shot, p_cp, p_l1 = is_zero_shot(meta), got["cp"], got["l1000"]
     y = moa_labels(meta)
     use = single_moa_rows(meta)
@@ -90,7 +90,7 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     tr = use & (split == "train")
     moa_cpds = moa_compound_counts(meta) if moa_cpds is None else moa_cpds
     rows, per = [], []
-    for name in cfg["classifiers"]:
+    for name in cfg.classifiers:
         base = {"classifier": name, "n_train": int(tr.sum()), "dim": int(X_cp.shape[1] + X_l1000.shape[1])}
         for s in EVAL_SPLITS:
             row = {**base, "split": s, "n_scored": int((use & (split == s)).sum())}
@@ -112,7 +112,7 @@ def fuse_probabilities(meta: pd.DataFrame, X_cp: np.ndarray, X_l1000: np.ndarray
     return rows, per
 
 
-def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0,
+def late_fusion(raw: RawFeatures, seed: int, cfg: EvaluateSettings, fold: int = 0,
                 fitted: dict | None = None, predictions: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Average the Cell Painting and L1000 classifiers' class probabilities (collapsed level),
     on the treatments measured in both modalities; validation and test scored alike. ``fitted``:
@@ -120,7 +120,6 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0,
     the fusion's (:func:`fuse_probabilities`). ``predictions``, when given, receives the fused
     predictions with their keys.
     """
-    cfg = evaluation_settings(cfg)
     meta = raw.paired_meta()
     fitted = fitted or {}
     preds: list[pd.DataFrame] = []
@@ -133,19 +132,18 @@ def late_fusion(raw: RawFeatures, seed: int, cfg: dict, fold: int = 0,
     return keyed_frame(rows, **keys), (pd.concat(per, ignore_index=True).assign(**keys) if per else pd.DataFrame())
 
 
-def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures, seed: int, cfg: dict,
+def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures, seed: int, cfg: EvaluateSettings,
                           fold: int = 0, fitted: dict | None = None,
                           predictions: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Late fusion of a two-encoder model's collapsed ``cp`` and ``l1000`` embeddings, exactly as
     the raw late-fusion baseline fuses the raw profiles (:func:`fuse_probabilities`, on the same
     treatments: those measured in both modalities), for each collapsed variant in
-    ``cfg["variants"]`` (``raw+collapsed``: each modality's embedding beside its own raw profile).
+    ``cfg.variants`` (``raw+collapsed``: each modality's embedding beside its own raw profile).
     View ``late_fusion``: the headline compares it with raw late fusion like any configuration of
     the model, chosen on validation compounds. ``fitted``: :func:`evaluate_tables`'s probabilities
     of the model's collapsed ``cp`` and ``l1000`` tables, used where their rows are the fusion's.
     ``predictions``, when given, receives the fused predictions with their keys.
     """
-    cfg = evaluation_settings(cfg)
     fitted = fitted or {}
     meta = raw.paired_meta()
     ids = meta[S.TREATMENT].astype(str)
@@ -155,7 +153,7 @@ def embedding_late_fusion(source: str, cp: Table, l1000: Table, raw: RawFeatures
     tables = {m: Table(m, "collapsed", meta, t.X[idx[m][keep]]) for m, t in (("cp", cp), ("l1000", l1000))}
     moa_cpds = moa_compound_counts(meta)
     frames, pers = [], []
-    for variant in [v for v in cfg["variants"] if v.split("+")[-1] == "collapsed"]:
+    for variant in [v for v in cfg.variants if v.split("+")[-1] == "collapsed"]:
         X = {m: variant_matrix(t, variant, raw) for m, t in tables.items()}
         preds: list[pd.DataFrame] = []
         rows, per = fuse_probabilities(meta, X["cp"], X["l1000"], seed, cfg, moa_cpds,

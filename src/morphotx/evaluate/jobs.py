@@ -56,11 +56,13 @@ Protocol (the same for every model and baseline):
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..io import atomic_outputs, write_parquet
+from ..settings import EvaluateSettings
 from .embedding_metrics import batch_correct, recall_metrics
 from .fusion import Fitted, embedding_late_fusion, late_fusion
 from .tables import (
@@ -69,7 +71,6 @@ from .tables import (
     RawFeatures,
     Table,
     concat_nonempty,
-    evaluation_settings,
     keyed_frame,
     load_embedding,
     moa_compound_counts,
@@ -82,9 +83,10 @@ log = logging.getLogger(__name__)
 _KEY_COLUMNS = ("source", "fold", "seed", "view", "level", "variant")
 
 
-def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: dict,
+def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeatures, cfg: EvaluateSettings,
                     recall_pair: tuple[Table, Table] | None = None, fold: int = 0,
-                    threads: int = 1, fitted: dict | None = None) -> dict[str, pd.DataFrame]:
+                    threads: int = 1, fitted: dict | None = None,
+                    validation_map: bool = False) -> dict[str, pd.DataFrame]:
     """Every table's classification (validation and test) and test-set embedding metrics;
     ``raw+collapsed`` variants also get their own MoA mAP (the headline reports the mAP of the
     chosen variant). ``fitted``, when given, receives the class probabilities of the collapsed
@@ -100,11 +102,12 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
     process builds its own matrices.
     :func:`evaluate_model` and :func:`evaluate_raw` keep their own process at one BLAS/OpenMP
     thread as well: the same arithmetic for any ``threads``, and no multi-threaded OpenMP pool
-    in a process that forks (GNU OpenMP's is not fork-safe).
+    in a process that forks (GNU OpenMP's is not fork-safe). ``validation_map``: also the MoA mAP
+    among validation compounds (for a headline that selects on it).
     """
-    cfg = evaluation_settings(cfg)
     tasks, cost = task_list(tables, raw, cfg)
     work = {"tables": tables, "raw": raw, "cfg": cfg, "seed": seed, "corrected": batch_correct(tables, cfg), "cache": {},
+            "validation_map": bool(validation_map),
             "moa_compounds": [moa_compound_counts(t.meta) for t in tables],
             "keys": [dict(source=source, fold=fold, seed=seed, view=t.view, level=t.level) for t in tables]}
     results = run_tasks(work, tasks, threads, cost)
@@ -115,7 +118,7 @@ def evaluate_tables(source: str, seed: int, tables: list[Table], raw: RawFeature
             if proba is not None:
                 got.probas[name] = proba
     if recall_pair is not None:
-        rows = recall_metrics(*recall_pair, cfg["recall_k"])
+        rows = recall_metrics(*recall_pair, cfg.recall_k)
         out["embedding_metrics"].append(keyed_frame(rows, source=source, fold=fold, seed=seed, view="cp+l1000",
                                                level="collapsed", variant="collapsed"))
     frames = {k: pd.concat([f for f in v if len(f)], ignore_index=True) if any(len(f) for f in v) else pd.DataFrame()
@@ -136,7 +139,8 @@ def _write(frames: dict[str, pd.DataFrame], outputs: dict[str, str]):
 
 
 def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l1000: str, cp_collapsed: str,
-                   l1000_collapsed: str, outputs: dict[str, str], cfg: dict | None = None,
+                   l1000_collapsed: str, outputs: dict[str, str],
+                   settings: EvaluateSettings = EvaluateSettings(), validation_map: bool = False,
                    views: list[str] | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
     """Score one model's embeddings of one fold and seed: classifiers, MOAProfiler metrics, mAP;
     write the tables of :data:`OUTPUTS`.
@@ -163,11 +167,12 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
     outputs : dict of str to str
         The Parquet file of each table in :data:`OUTPUTS` (``classification``, ``per_moa``,
         ``embedding_metrics``, ``curves``, ``map``, ``predictions``), written together.
-    cfg : dict, optional
-        The ``evaluate`` config section less ``views`` and ``collapse`` (classifiers, variants, k
-        selection, metrics ...), plus ``validation_map``; keys left out take
-        :class:`morphotx.settings.EvaluateSettings`'s defaults (:data:`DEFAULTS`), unknown keys are
-        an error.
+    settings : EvaluateSettings, default EvaluateSettings()
+        The ``evaluate`` config section (classifiers, variants, k selection, metrics ...; its
+        ``views`` and ``collapse`` are the rules').
+    validation_map : bool, default False
+        Also compute the MoA mAP among validation compounds (the workflow sets it when
+        ``headline.metric`` is ``moa_map``, which selects on it).
     views : list of str, optional
         The views to score (the rule: all the model's views, or with ``evaluate.views: primary``
         its primary view and its Cell Painting view); None: all.
@@ -186,7 +191,7 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
     with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
         embeddings = {k.removeprefix("emb_"): v for k, v in inputs.items() if k.startswith("emb_")}
         raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
-        pairs = evaluation_settings(cfg)["uncollapsed_pairs"]
+        pairs = settings.uncollapsed_pairs
         tables = []
         for key, path in sorted(embeddings.items()):
             view, level = key.rsplit("_", 1)
@@ -199,10 +204,11 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
             recall_pair = (load_embedding(embeddings["cp_collapsed"], "cp", "collapsed"),
                            load_embedding(embeddings["l1000_collapsed"], "l1000", "collapsed"))
         fitted = {}
-        frames = evaluate_tables(source, seed, tables, raw, cfg or {}, recall_pair, fold, threads, fitted)
+        frames = evaluate_tables(source, seed, tables, raw, settings, recall_pair, fold, threads, fitted,
+                                 validation_map)
         if recall_pair is not None:
             preds = [frames["predictions"]]
-            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, cfg or {}, fold, fitted, preds)
+            lf, lf_per = embedding_late_fusion(source, *recall_pair, raw, seed, settings, fold, fitted, preds)
             frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
             frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
             frames["predictions"] = concat_nonempty(preds)
@@ -211,7 +217,8 @@ def evaluate_model(source: str, seed: int, inputs: dict[str, str], cp: str, l100
 
 
 def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collapsed: str, outputs: dict[str, str],
-                 cfg: dict | None = None, fold: int = 0, threads: int = 1) -> dict[str, pd.DataFrame]:
+                 settings: EvaluateSettings = EvaluateSettings(), validation_map: bool = False, fold: int = 0,
+                 threads: int = 1) -> dict[str, pd.DataFrame]:
     """The raw-feature baselines of one fold, scored exactly like the embeddings (``source = raw``):
     Cell Painting, L1000 (each uncollapsed and collapsed), their early fusion (``both``,
     collapsed) and late fusion.
@@ -220,9 +227,9 @@ def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collap
     ----------
     seed : int
         Seeds the classifiers (the rule's seed wildcard: the same seeds as the models').
-    cp, l1000, cp_collapsed, l1000_collapsed, outputs, fold, threads
+    cp, l1000, cp_collapsed, l1000_collapsed, outputs, validation_map, fold, threads
         As in :func:`evaluate_model`.
-    cfg : dict, optional
+    settings : EvaluateSettings, default EvaluateSettings()
         As in :func:`evaluate_model`; its ``raw+`` variants are left out (these are raw features
         already).
 
@@ -232,14 +239,14 @@ def evaluate_raw(seed: int, cp: str, l1000: str, cp_collapsed: str, l1000_collap
         The tables as written, by name.
     """
     with threadpool_limits(1):  # one BLAS/OpenMP thread in this process too (see evaluate_tables)
-        cfg = evaluation_settings(cfg)
         raw = RawFeatures(cp, l1000, cp_collapsed, l1000_collapsed)
         tables = [raw.table(v, l) for v in ("cp", "l1000") for l in LEVELS] + [raw.table("both", "collapsed")]
-        plain = {**cfg, "variants": [v for v in cfg["variants"] if not v.startswith("raw+")]}
+        plain = replace(settings, variants=[v for v in settings.variants if not v.startswith("raw+")])
         fitted = {}
-        frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads, fitted=fitted)
+        frames = evaluate_tables("raw", seed, tables, raw, plain, fold=fold, threads=threads, fitted=fitted,
+                                 validation_map=validation_map)
         preds = [frames["predictions"]]
-        lf, lf_per = late_fusion(raw, seed, cfg, fold, fitted, preds)
+        lf, lf_per = late_fusion(raw, seed, settings, fold, fitted, preds)
         frames["classification"] = pd.concat([frames["classification"], lf], ignore_index=True)
         frames["per_moa"] = pd.concat([frames["per_moa"], lf_per], ignore_index=True)
         frames["predictions"] = concat_nonempty(preds)

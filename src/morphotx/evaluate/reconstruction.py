@@ -42,6 +42,8 @@ from scipy import stats
 
 from .. import schema as S
 from ..io import atomic_outputs, write_parquet
+from ..models.config import HyperParameters
+from ..settings import ReconstructionSettings, TrainSettings
 from .arithmetic import feature_group
 
 log = logging.getLogger(__name__)
@@ -133,18 +135,19 @@ def shuffled_control(name: str, hp, ts, data, seed: int, split: str = "test") ->
     return samples.assign(data="shuffled"), fit.history
 
 
-def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str,
+def reconstruction(name: str, hp: HyperParameters, train: TrainSettings, checkpoint: str, cp: str, l1000: str,
                    pairs: str, sets: str, output: str, samples_out: str | None = None, history: str | None = None,
-                   curves_out: str | None = None, control: bool = True, seed: int = 0, fold: int = 0,
+                   curves_out: str | None = None,
+                   settings: ReconstructionSettings = ReconstructionSettings(), seed: int = 0, fold: int = 0,
                    threads: int = 1) -> pd.DataFrame:
     """Load the checkpoint of model ``name``, score its reconstructions of the test treatments,
     write ``output`` (one row per feature) and ``samples_out`` (one row per test treatment). For a
-    VAE with ``control``, also train its shuffled control (:func:`shuffled_control`) and write its
+    VAE with ``settings.shuffled_control``, also train its shuffled control (:func:`shuffled_control`) and write its
     history beside the model's own to ``curves_out``.
 
     Parameters
     ----------
-    name, model_cfg, train_cfg
+    name, hp, train
         As in :func:`morphotx.models.train.train_model`.
     checkpoint : str
         The trained weights.
@@ -161,9 +164,9 @@ def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
         The model's ``history.csv``, copied into ``curves_out`` as the ``real`` curve.
     curves_out : str, optional
         Loss curves of the model and its shuffled control (Parquet, without wall-clock times).
-    control : bool, default True
-        Train the VAE's shuffled control (config ``reconstruction.shuffled_control``); ignored for
-        other families.
+    settings : ReconstructionSettings, default ReconstructionSettings()
+        The ``reconstruction`` config section: ``shuffled_control``, train the VAE's shuffled
+        control (ignored for the translator).
     seed : int, default 0
         The training seed (the rule's wildcard): seeds the reconstruction sampling and the control.
     fold : int, default 0
@@ -181,10 +184,10 @@ def reconstruction(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str,
 
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    model, _, hp, ts = load_model(name, model_cfg, train_cfg, checkpoint, data)
+    model, _, hp, ts = load_model(name, hp, train, checkpoint, data)
     table, samples = reconstruct(model, hp, data, seed=seed)
     curves = [pd.read_csv(history).assign(data="real")] if history else []
-    if control and hp.family == "vae":
+    if settings.shuffled_control and hp.family == "vae":
         ctl_samples, ctl_hist = shuffled_control(name, hp, ts, data, seed)
         samples = pd.concat([samples, ctl_samples], ignore_index=True)
         curves.append(ctl_hist.assign(data="shuffled"))

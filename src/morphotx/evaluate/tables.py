@@ -2,15 +2,15 @@
 
 An embedding table (:class:`Table`) is read from the embedding rule's Parquet file
 (:func:`load_embedding`); :class:`RawFeatures` looks up the preprocessed profile each row came from,
-for the raw baselines and the ``raw+`` variants (:func:`variant_matrix`). The evaluation's
-settings (:data:`DEFAULTS`, :func:`evaluation_settings`) and the row selections every scorer shares
-(single-MoA rows, their label) live here too.
+for the raw baselines and the ``raw+`` variants (:func:`variant_matrix`). The row selections every
+scorer shares (single-MoA rows, their label) live here too; the evaluation's settings are
+:class:`morphotx.settings.EvaluateSettings`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,6 @@ from sklearn.preprocessing import StandardScaler, normalize
 
 from .. import schema as S
 from ..io import read_table
-from ..settings import EvaluateSettings
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +28,6 @@ EVAL_SPLITS = ("validation", "test")
 ZERO_SHOT_REASON = ("no validation or test MoA has a training compound (a MoA-disjoint split): a classifier "
                     "cannot predict unseen MoAs; the zero-shot score is the MoA mAP (headline.metric: moa_map)")
 
-# the evaluation jobs' settings: the ``evaluate`` section (morphotx.settings, where its defaults live)
-# less the rules' keys (``views`` picks the jobs' inputs, ``collapse`` is the embedding rules'), plus
-# ``validation_map``, set by the workflow when headline.metric is moa_map (not a user setting)
-DEFAULTS = {**{k: v for k, v in asdict(EvaluateSettings()).items() if k not in ("views", "collapse")},
-            "validation_map": False}
-
-
 @dataclass
 class Table:
     """One embedding (or raw-feature) table: metadata rows and the matching matrix."""
@@ -44,15 +36,6 @@ class Table:
     level: str
     meta: pd.DataFrame
     X: np.ndarray
-
-
-def evaluation_settings(cfg: dict | None) -> dict:
-    """``cfg`` over :data:`DEFAULTS`; an unknown key is a ``ValueError``."""
-    cfg = {**DEFAULTS, **(cfg or {})}
-    bad = sorted(set(cfg) - set(DEFAULTS))
-    if bad:
-        raise ValueError(f"evaluate: unknown setting(s) {bad}; known: {sorted(DEFAULTS)}")
-    return cfg
 
 
 def cyclic_pairs(meta: pd.DataFrame) -> np.ndarray:

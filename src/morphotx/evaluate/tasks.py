@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..settings import EvaluateSettings
 from .classify import classify_table
 from .embedding_metrics import cluster_metrics, map_metrics, moaprofiler_metrics, moaprofiler_table
 from .tables import OUTPUTS, RawFeatures, Table, keyed_frame, variant_matrix
@@ -63,8 +64,8 @@ def _variant_map_task(i: int, variant: str) -> dict[str, list]:
     w = _WORK
     t, cfg, keys = w["tables"][i], w["cfg"], w["keys"][i]
     X = _variant_matrix(i, variant)
-    vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, w["seed"])
-    if cfg["batch_correction"] != "none":
+    vrows, _ = map_metrics(Table(t.view, t.level, t.meta, X), cfg, w["seed"], w["validation_map"])
+    if cfg.batch_correction != "none":
         vrows.append({"metric": "batch_correction", "value": 0.0, "status": "not_applicable",
                       "reason": "the raw+collapsed variant is scored as it is (tvn corrects the "
                                 "embedding's own rows only)"})
@@ -81,7 +82,7 @@ def _metrics_task(i: int) -> dict[str, list]:
     rows, curves = (moaprofiler_metrics(mp_t, cfg) if mp_t is not None else
                     ([{"metric": "moaprofiler", "value": np.nan, "status": "not_applicable", "reason": why}], []))
     ct, bc = w["corrected"][(t.view, t.level)]
-    mrows, maps = map_metrics(ct, cfg, w["seed"])
+    mrows, maps = map_metrics(ct, cfg, w["seed"], w["validation_map"])
     if bc:
         mrows.append({"metric": "batch_correction", **bc})
     crows = cluster_metrics(t, cfg)
@@ -134,7 +135,7 @@ def _run_tasks(tasks: list[tuple], threads: int, cost: list[float]) -> list[dict
 
 
 
-def task_list(tables: list[Table], raw: RawFeatures, cfg: dict) -> tuple[list[tuple], list[float]]:
+def task_list(tables: list[Table], raw: RawFeatures, cfg: EvaluateSettings) -> tuple[list[tuple], list[float]]:
     """The tasks of one evaluation job and their rough costs (rows × columns × a per-task weight).
 
     Parameters
@@ -143,7 +144,7 @@ def task_list(tables: list[Table], raw: RawFeatures, cfg: dict) -> tuple[list[tu
         The job's tables.
     raw : RawFeatures
         The raw profiles the ``raw+`` variants append (their width counts in the cost).
-    cfg : dict
+    cfg : EvaluateSettings
         The evaluation settings (``variants``, ``classifiers``).
 
     Returns
@@ -154,9 +155,9 @@ def task_list(tables: list[Table], raw: RawFeatures, cfg: dict) -> tuple[list[tu
     """
     tasks, cost = [], []
     for i, t in enumerate(tables):
-        for variant in [v for v in cfg["variants"] if v.split("+")[-1] == t.level]:
+        for variant in [v for v in cfg.variants if v.split("+")[-1] == t.level]:
             size = len(t.meta) * (t.X.shape[1] + (raw.width(t.view) if variant.startswith("raw+") else 0))
-            for name in cfg["classifiers"]:
+            for name in cfg.classifiers:
                 tasks.append(("classify", i, variant, name))
                 cost.append(size * _TASK_COST.get(name, 1.0))
             if variant == "raw+collapsed":

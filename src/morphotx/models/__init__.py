@@ -4,9 +4,9 @@ Entry points used by the Snakemake rules: :func:`train_model` and :func:`embed_m
 imported lazily so that reading the config (``resolve``, ``views``) does not import torch.
 """
 
-from .config import FAMILIES, primary_view, resolve, resolve_train, views
+from .config import FAMILIES, primary_view, resolve, views
 
-__all__ = ["FAMILIES", "primary_view", "resolve", "resolve_train", "views", "train_model", "embed_model",
+__all__ = ["FAMILIES", "primary_view", "resolve", "views", "train_model", "embed_model",
            "embed_profiles", "embed_file", "load_checkpoint"]
 
 

@@ -1,17 +1,22 @@
-"""Resolved hyperparameters of every model family and of the shared trainer.
+"""Resolved hyperparameters of every model family.
 
-The config schema (``workflow/schemas/config.schema.yaml``, ``$defs``) documents and validates the
-same keys with the same defaults; ``tests/test_models.py`` checks that the two agree. The trainer's
-settings (``train:``) are :class:`morphotx.settings.TrainSettings`, with every other section's.
+Each family's hyperparameters are a frozen dataclass (choices as ``Literal`` types; the optimiser's
+learning rate, weight decay, batch size and epoch limit in the shared bases :class:`ModelHP` and
+:class:`BatchedHP`), built from the config by :func:`morphotx.settings.build` like every config
+section. The config schema (``workflow/schemas/config.schema.yaml``, ``$defs``) documents and
+validates the same keys with the same defaults and choices; ``tests/test_models.py`` checks that
+the two agree. The trainer's settings (``train:``) are :class:`morphotx.settings.TrainSettings`.
 A model in ``config.yaml`` is ``models.<name>: {family: <family>, ...}``; keys left out take the
-defaults below.
+defaults below. The workflow resolves every enabled model once at start-up (``HP`` in
+``workflow/rules/common.smk``) and passes the resolved dataclass to its jobs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 from ..io import MorphotxInputError
 from ..settings import TrainSettings, build
@@ -19,83 +24,100 @@ from ..settings import TrainSettings, build
 FORMAT_VERSION = 1
 
 
-@dataclass
-class SupConHP:
+@dataclass(frozen=True)
+class ModelHP:
+    """What every family's hyperparameters share: the optimiser's (AdamW) learning rate and weight
+    decay, and an epoch limit of the model's own (None: ``train.max_epochs``).
+    """
+
+    lr: float = 1.0e-3
+    weight_decay: float = 0.0
+    max_epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchedHP(ModelHP):
+    """A family that draws plain mini-batches of ``batch_size`` training units (SupCon draws its
+    own, MoA-balanced ones).
+    """
+
+    batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class SupConHP(ModelHP):
     """Saha 2025 late fusion. ``input_noise``, ``feature_dropout`` and ``weight_decay`` (1e-2,
     AdamW's common default) are regularisation choices for generalisation to unseen compounds,
     not tuned on the demo (``tune`` searches them).
     """
 
-    family: str = "supcon"
-    unit: str = "pairs"  # pairs | collapsed
+    family: Literal["supcon"] = "supcon"
+    unit: Literal["pairs", "collapsed"] = "pairs"
     hidden: int = 512
     head_dim: int = 256
     fusion_hidden: int = 256
     embedding_dim: int = 128
     dropout: float = 0.2
     temperature: float = 0.1
-    positives: str = "all"  # all (Khosla et al.) | other_compounds (the anchor's own compound left out)
+    # all (Khosla et al.) | other_compounds (the anchor's own compound left out)
+    positives: Literal["all", "other_compounds"] = "all"
     modality_dropout: float = 0.2
     moas_per_batch: int = 16
     per_moa: int = 8
     input_noise: float = 0.1  # sd of Gaussian noise on the standardised inputs (training only)
     feature_dropout: float = 0.1  # probability of zeroing a standardised input feature (training only)
-    lr: float = 1.0e-3
     weight_decay: float = 1.0e-2
-    max_epochs: int | None = None
 
 
-@dataclass
-class TranslatorHP:
+@dataclass(frozen=True)
+class TranslatorHP(BatchedHP):
     """Saha 2025 L1000 → Cell Painting translator, as the study (no input augmentation by default)."""
 
-    family: str = "translator"
-    unit: str = "pairs"  # pairs | collapsed
+    family: Literal["translator"] = "translator"
+    unit: Literal["pairs", "collapsed"] = "pairs"
     hidden: int = 128
     dropout: float = 0.2
-    embedding: str = "output"  # output (predicted Cell Painting profile, as the study) | hidden
+    # output (predicted Cell Painting profile, as the study) | hidden
+    embedding: Literal["output", "hidden"] = "output"
     batch_size: int = 256
     input_noise: float = 0.0
     feature_dropout: float = 0.0
-    lr: float = 1.0e-3
-    weight_decay: float = 0.0
-    max_epochs: int | None = None
 
 
-@dataclass
-class VAEHP:
+@dataclass(frozen=True)
+class VAEHP(BatchedHP):
     """Chow 2022 VAEs (vanilla, β-VAE, MMD-VAE) of Cell Painting, L1000 or their concatenation."""
 
-    family: str = "vae"
-    variant: str = "vanilla"  # vanilla | beta | mmd
-    input: str = "cp"  # cp | l1000 | concat
-    unit: str = "auto"  # auto (replicates for one modality, pairs for concat) | replicates | pairs | collapsed
+    family: Literal["vae"] = "vae"
+    variant: Literal["vanilla", "beta", "mmd"] = "vanilla"
+    input: Literal["cp", "l1000", "concat"] = "cp"
+    # auto: replicates for one modality, pairs for concat (resolve fills it in)
+    unit: Literal["auto", "replicates", "pairs", "collapsed"] = "auto"
     hidden: int | str = "auto"  # auto: 250 Cell Painting, 500 L1000, 750 concatenation (Chow 2022)
     latent_dim: int = 10
     batch_norm: bool = True
-    input_scale: str = "zscore"  # zscore | minmax (Chow 2022's 0–1 scaling, fitted on the training rows)
+    # zscore | minmax (Chow 2022's 0–1 scaling, fitted on the training rows)
+    input_scale: Literal["zscore", "minmax"] = "zscore"
     shuffle_features: bool = False  # Chow 2022's shuffled control: every feature permuted across rows
     beta: float = 1.0  # KL weight; used by the beta variant (vanilla is β = 1)
     mmd_lambda: float = 1000.0  # MMD weight of the mmd variant
     mmd_bandwidth: float | None = None  # Gaussian kernel bandwidth; null: d² (Chow 2022's kernel; d for InfoVAE's)
-    batch_size: int = 128
-    lr: float = 1.0e-3
-    weight_decay: float = 0.0
-    max_epochs: int | None = None
 
 
-@dataclass
-class ContrastiveHP:
+@dataclass(frozen=True)
+class ContrastiveHP(BatchedHP):
     """Lu 2025 CLIP / CWCL. ``dropout`` 0.2, ``input_noise``, ``feature_dropout`` and
     ``weight_decay`` 1e-2 (AdamW's common default) are regularisation choices for generalisation to
     unseen compounds, not tuned on the demo (``tune`` searches them).
     """
 
-    family: str = "contrastive"
-    loss: str = "clip"  # clip | cwcl
-    unit: str = "pairs"  # pairs | collapsed | sets
-    pooling: str = "gated_attention"  # gated_attention | mean (sets)
-    embedding: str = "projection"  # projection (the aligned, L2-normalised space) | hidden (before the projection)
+    family: Literal["contrastive"] = "contrastive"
+    loss: Literal["clip", "cwcl"] = "clip"
+    unit: Literal["pairs", "collapsed", "sets"] = "pairs"
+    # gated_attention | mean, for sets; resolve stores none for the other units
+    pooling: Literal["gated_attention", "mean", "none"] = "gated_attention"
+    # projection (the aligned, L2-normalised space) | hidden (before the projection)
+    embedding: Literal["projection", "hidden"] = "projection"
     hidden: int = 512
     embedding_dim: int = 128
     attention_dim: int = 128
@@ -103,16 +125,13 @@ class ContrastiveHP:
     logit_scale_init: float = 14.3
     learn_temperature: bool = True
     max_logit_scale: float = 100.0
-    batch_size: int = 128
     input_noise: float = 0.1
     feature_dropout: float = 0.1
-    lr: float = 1.0e-3
     weight_decay: float = 1.0e-2
-    max_epochs: int | None = None
 
 
-@dataclass
-class BimodalAEHP:
+@dataclass(frozen=True)
+class BimodalAEHP(BatchedHP):
     """Ha 2025's bimodal autoencoder in the cross-modality setting (Ngiam et al. 2011's bimodal
     deep autoencoder): a Cell Painting and an L1000 encoder feed one shared layer (the embedding),
     from which both modalities are reconstructed. A fraction ``cp_only`` of the training samples
@@ -122,57 +141,44 @@ class BimodalAEHP:
     gives none of them).
     """
 
-    family: str = "bimodal_ae"
-    unit: str = "collapsed"  # pairs | collapsed
+    family: Literal["bimodal_ae"] = "bimodal_ae"
+    unit: Literal["pairs", "collapsed"] = "collapsed"
     hidden: int = 256  # each modality's encoder (and decoder) hidden layer
     latent_dim: int = 64  # the shared layer: the embedding
     dropout: float = 0.1
     cp_only: float = 0.33  # fraction of training samples with the L1000 input zeroed
     l1000_only: float = 0.33  # fraction with the Cell Painting input zeroed
     batch_size: int = 64
-    lr: float = 1.0e-3
-    weight_decay: float = 0.0
-    max_epochs: int | None = None
 
+
+# the hyperparameters of any family (what :func:`resolve` returns)
+HyperParameters = SupConHP | TranslatorHP | VAEHP | ContrastiveHP | BimodalAEHP
 
 FAMILIES = {"supcon": SupConHP, "translator": TranslatorHP, "vae": VAEHP, "contrastive": ContrastiveHP,
             "bimodal_ae": BimodalAEHP}
-CHOICES = {
-    ("supcon", "unit"): ("pairs", "collapsed"),
-    ("translator", "unit"): ("pairs", "collapsed"),
-    ("translator", "embedding"): ("output", "hidden"),
-    ("vae", "variant"): ("vanilla", "beta", "mmd"),
-    ("vae", "input"): ("cp", "l1000", "concat"),
-    ("vae", "input_scale"): ("zscore", "minmax"),
-    ("vae", "unit"): ("auto", "replicates", "pairs", "collapsed", "sets"),
-    ("contrastive", "loss"): ("clip", "cwcl"),
-    ("contrastive", "unit"): ("pairs", "collapsed", "sets"),
-    ("contrastive", "pooling"): ("gated_attention", "mean"),
-    ("contrastive", "embedding"): ("projection", "hidden"),
-    ("bimodal_ae", "unit"): ("pairs", "collapsed"),
-}
 
 
-def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
-    """``model_cfg`` with the hyperparameters of a split's ``tune`` result applied.
+def with_tuned(name: str, hp: HyperParameters, tuned: str | None = None) -> HyperParameters:
+    """``hp`` with the hyperparameters of a split's ``tune`` result applied.
 
     Parameters
     ----------
     name : str
         The model (its entry under ``models:`` in ``tuned``).
-    model_cfg : dict
-        The configured ``models.<name>`` entry.
+    hp : object
+        The model's configured hyperparameters (:func:`resolve`).
     tuned : str, optional
         A ``best.yaml`` written by :func:`morphotx.models.tune.tune` for this split (``tune.apply``);
-        None: ``model_cfg`` unchanged.
+        None: ``hp`` unchanged.
 
     Returns
     -------
-    dict
-        The configuration the split's model trains (and is embedded) with.
+    object
+        The hyperparameters the split's model trains (and is embedded) with, checked as the
+        config's are.
     """
     if not tuned:
-        return dict(model_cfg)
+        return hp
     from pathlib import Path
 
     import yaml
@@ -181,52 +187,50 @@ def with_tuned(name: str, model_cfg: dict, tuned: str | None = None) -> dict:
     best = (doc.get("models") or {}).get(name)
     if not isinstance(best, dict):
         raise MorphotxInputError(f"{tuned}: no models.{name} entry; rerun the search (snakemake tune_all)")
-    return {**model_cfg, **best}
+    return with_overrides(name, hp, best)
 
 
-def resolve(name: str, cfg: dict) -> object:
-    """The hyperparameter dataclass of model ``name`` from its config mapping (defaults filled).
-    Errors name the key ``models.<name>.<key>``.
+def with_overrides(name: str, hp: HyperParameters, overrides: dict) -> HyperParameters:
+    """``hp`` (resolved) with ``overrides`` applied and checked again as by :func:`resolve` (an
+    Optuna trial's suggestions, a split's tuned values). Values :func:`resolve` filled in (a VAE's
+    ``hidden`` and ``unit``, a contrastive model's ``pooling``) stay as resolved unless overridden.
+    """
+    return resolve(name, {**asdict(hp), **overrides})
+
+
+def resolve(name: str, cfg: dict) -> HyperParameters:
+    """The hyperparameters of model ``name`` from its config mapping: the family's dataclass with
+    the defaults above for keys left out, ``auto`` values filled in and the cross-key rules checked.
+    Unknown keys and values outside a setting's choices are errors naming ``models.<name>.<key>``
+    (:func:`morphotx.settings.build`, as for every config section).
 
     Parameters
     ----------
     name : str
         The model's name in ``models`` (named in errors).
     cfg : dict
-        Its config entry: ``family`` and any hyperparameters of that family.
+        Its config entry: ``family`` and any hyperparameters of that family (``enabled`` is the
+        workflow's and is not a hyperparameter).
     """
     family = (cfg or {}).get("family")
     if family not in FAMILIES:
         raise MorphotxInputError(f"models.{name}.family is {family!r}; expected one of {sorted(FAMILIES)}")
-    cls = FAMILIES[family]
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(cfg) - known - {"enabled"})
-    if unknown:
-        raise MorphotxInputError(f"models.{name}: unknown key(s) {unknown} for family {family}; "
-                                 f"known keys: {sorted(known)}")
-    hp = cls(**{k: v for k, v in cfg.items() if k in known})
-    for (fam, key), allowed in CHOICES.items():
-        if (fam, key) == ("contrastive", "pooling") and hp.unit != "sets":
-            allowed = (*allowed, "none")  # what resolve stores for non-set units (read back from checkpoints)
-        if fam == family and getattr(hp, key) not in allowed:
-            raise MorphotxInputError(f"models.{name}.{key} is {getattr(hp, key)!r}; expected one of {list(allowed)}")
+    hp = build(FAMILIES[family], {k: v for k, v in cfg.items() if k != "enabled"}, f"models.{name}")
     if family == "vae":
-        if hp.unit == "auto":
-            hp.unit = "pairs" if hp.input == "concat" else "replicates"
-        if hp.unit == "replicates" and hp.input == "concat":
+        unit = hp.unit if hp.unit != "auto" else ("pairs" if hp.input == "concat" else "replicates")
+        if unit == "replicates" and hp.input == "concat":
             raise MorphotxInputError(f"models.{name}.unit: 'replicates' needs one modality; input 'concat' "
                                      "trains on pairs or collapsed")
-        if hp.unit == "sets":
-            raise MorphotxInputError(f"models.{name}.unit: VAEs do not pool sets; use replicates, pairs or collapsed")
-        if hp.unit == "pairs" and hp.input != "concat":
+        if unit == "pairs" and hp.input != "concat":
             raise MorphotxInputError(f"models.{name}.unit: 'pairs' is for input 'concat'; a one-modality VAE "
                                      "trains on replicates or collapsed")
-        if hp.hidden == "auto":
-            hp.hidden = {"cp": 250, "l1000": 500, "concat": 750}[hp.input]
-        if hp.variant == "vanilla":
-            hp.beta = 1.0
-    if family == "contrastive" and hp.unit != "sets":
-        hp.pooling = "none"
+        hidden = {"cp": 250, "l1000": 500, "concat": 750}[hp.input] if hp.hidden == "auto" else hp.hidden
+        hp = replace(hp, unit=unit, hidden=hidden, beta=1.0 if hp.variant == "vanilla" else hp.beta)
+    if family == "contrastive":
+        if hp.unit == "sets" and hp.pooling == "none":
+            raise MorphotxInputError(f"models.{name}.pooling: unit 'sets' pools with gated_attention or mean")
+        if hp.unit != "sets":
+            hp = replace(hp, pooling="none")
     if family == "bimodal_ae":
         for key in ("cp_only", "l1000_only"):
             if not 0.0 <= getattr(hp, key) <= 1.0:
@@ -235,11 +239,6 @@ def resolve(name: str, cfg: dict) -> object:
             raise MorphotxInputError(f"models.{name}: cp_only + l1000_only is {hp.cp_only + hp.l1000_only:g}; "
                                      "the two fractions of one-modality training samples must sum to at most 1")
     return hp
-
-
-def resolve_train(cfg: dict | None) -> TrainSettings:
-    """The trainer settings from the ``train`` config mapping (defaults filled); errors name the key."""
-    return build(TrainSettings, cfg, "train")  # unknown keys and choices are checked there
 
 
 def views(hp) -> list[str]:

@@ -27,7 +27,8 @@ import torch
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, write_parquet
-from .config import resolve_train, views, with_tuned
+from ..settings import EvaluateSettings, TrainSettings
+from .config import HyperParameters, views, with_tuned
 from .data import ModelData
 from .train import load_model, select_device
 
@@ -163,15 +164,15 @@ def _pooled_collapse(fam, model, data: ModelData, view: str, unc: pd.DataFrame, 
     return _emb_frame(_treatment_meta(unc, keys, [sum(len(groups[m][k]) for m in mods) for k in keys]), Z)
 
 
-def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp: str, l1000: str, pairs: str,
-                sets: str, outputs: dict[str, str], threads: int = 1, collapse: str = "features",
-                tuned: str | None = None) -> dict[str, pd.DataFrame]:
+def embed_model(name: str, hp: HyperParameters, train: TrainSettings, checkpoint: str, cp: str, l1000: str,
+                pairs: str, sets: str, outputs: dict[str, str], threads: int = 1,
+                collapse: str = EvaluateSettings.collapse, tuned: str | None = None) -> dict[str, pd.DataFrame]:
     """Write ``outputs[f"{view}_{level}"]`` for every view of the model and level
     (``uncollapsed`` / ``collapsed``).
 
     Parameters
     ----------
-    name, model_cfg, train_cfg
+    name, hp, train
         As in :func:`.train.train_model`.
     checkpoint : str
         The trained weights (``checkpoint.pt``; checked against the model and its inputs).
@@ -185,7 +186,7 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
         (:func:`morphotx.models.views`) and both levels; written together.
     threads : int, default 1
         PyTorch CPU threads.
-    collapse : {"features", "embeddings"}, default "features"
+    collapse : {"features", "embeddings"}, default: ``EvaluateSettings.collapse``
         How the collapsed level is formed (config ``evaluate.collapse``; see the module docstring):
         the embedding of each treatment's median profile, or the median of its uncollapsed
         embeddings. Set-pooling contrastive models always pool their sets.
@@ -202,13 +203,13 @@ def embed_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, cp
     ValueError
         ``collapse`` is unknown, or ``outputs`` does not match the model's views.
     """
-    model_cfg = with_tuned(name, model_cfg, tuned)
+    hp = with_tuned(name, hp, tuned)
     if collapse not in COLLAPSE:
         raise ValueError(f"evaluate.collapse must be one of {COLLAPSE}, got {collapse!r}")
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    device = select_device(resolve_train(train_cfg).device)
-    model, fam, hp, ts = load_model(name, model_cfg, train_cfg, checkpoint, data, device)
+    device = select_device(train.device)
+    model, fam, hp, ts = load_model(name, hp, train, checkpoint, data, device)
     frames: dict[str, pd.DataFrame] = {}
     for view in views(hp):
         unc = _uncollapsed(fam, model, data, view, device)

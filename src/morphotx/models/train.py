@@ -47,7 +47,8 @@ import torch
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, write_json
-from .config import FORMAT_VERSION, fingerprint, primary_view, resolve, resolve_train, with_tuned
+from ..settings import TrainSettings
+from .config import FORMAT_VERSION, HyperParameters, fingerprint, primary_view, with_tuned
 from .data import Items, ModelData
 from .families import family_of
 
@@ -305,7 +306,7 @@ def _finite_or_none(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str, pairs: str, sets: str,
+def train_model(name: str, hp: HyperParameters, train: TrainSettings, cp: str, l1000: str, pairs: str, sets: str,
                 checkpoint: str, history: str, params: str, seed: int, threads: int = 1,
                 tuned: str | None = None) -> pd.DataFrame:
     """Train model ``name`` with ``seed``; write checkpoint, history CSV and resolved params JSON.
@@ -314,9 +315,11 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     ----------
     name : str
         The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's config entry (hyperparameters; :func:`morphotx.models.resolve`) and the ``train``
-        section (:func:`morphotx.models.resolve_train`), defaults filled for keys left out.
+    hp : object
+        The model's resolved hyperparameters (:func:`morphotx.models.resolve`: a dataclass of
+        :mod:`morphotx.models.config`).
+    train : TrainSettings
+        The ``train`` config section (the trainer: device, epochs, early stopping, ...).
     cp, l1000 : str
         The fold's preprocessed Cell Painting and L1000 profiles (Parquet).
     pairs, sets : str
@@ -331,16 +334,15 @@ def train_model(name: str, model_cfg: dict, train_cfg: dict, cp: str, l1000: str
     threads : int, default 1
         PyTorch CPU threads (the rule's ``threads``, config ``threads.train``).
     tuned : str, optional
-        The split's ``best.yaml`` of ``tune`` (``tune.apply``), applied over ``model_cfg``.
+        The split's ``best.yaml`` of ``tune`` (``tune.apply``), applied over ``hp``.
 
     Returns
     -------
     pandas.DataFrame
         The per-epoch history.
     """
-    model_cfg = with_tuned(name, model_cfg, tuned)
-    hp = resolve(name, model_cfg)
-    ts = resolve_train(train_cfg)
+    hp = with_tuned(name, hp, tuned)
+    ts = train
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
     fit = fit_model(name, hp, ts, data, seed)
@@ -390,11 +392,12 @@ def read_checkpoint(path: str, name: str | None = None) -> dict:
     return ck
 
 
-def load_checkpoint(path: str, name: str, model_cfg: dict, train_cfg: dict, features: dict | None = None):
+def load_checkpoint(path: str, name: str, hp: HyperParameters, train: TrainSettings, features: dict | None = None):
     """Load a checkpoint (:func:`read_checkpoint`) and check it belongs to model ``name`` as
-    configured now; returns ``(checkpoint dict, resolved hyperparameters, trainer settings)``.
+    configured now (resolved hyperparameters ``hp``, trainer settings ``train``); returns
+    ``(checkpoint dict, hp, train)``.
     """
-    hp, ts = resolve(name, model_cfg), resolve_train(train_cfg)
+    ts = train
     ck = read_checkpoint(path, name)
     if ck.get("family") != hp.family or ck.get("model") != name:
         raise MorphotxInputError(f"{path}: checkpoint of model {ck.get('model')!r} (family {ck.get('family')!r}), "
@@ -421,11 +424,11 @@ def build_model(ck: dict, hp, clip: float, shapes, device=None):
     return model, fam
 
 
-def load_model(name: str, model_cfg: dict, train_cfg: dict, checkpoint: str, data: ModelData, device=None):
+def load_model(name: str, hp: HyperParameters, train: TrainSettings, checkpoint: str, data: ModelData, device=None):
     """The trained model of ``checkpoint`` (checked against the config and ``data``'s features, as
     :func:`load_checkpoint`), built with its family's shapes, weights loaded, in eval mode.
     Returns ``(model, family, hyperparameters, trainer settings)``.
     """
-    ck, hp, ts = load_checkpoint(checkpoint, name, model_cfg, train_cfg, {m: data.features(m) for m in ("cp", "l1000")})
+    ck, hp, ts = load_checkpoint(checkpoint, name, hp, train, {m: data.features(m) for m in ("cp", "l1000")})
     model, fam = build_model(ck, hp, ts.input_clip, data, device)
     return model, fam, hp, ts

@@ -26,14 +26,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 
 import pandas as pd
 import torch
 import yaml
 
 from ..io import MorphotxInputError, atomic_outputs, write_parquet
-from .config import FAMILIES, resolve, resolve_train
+from ..settings import TrainSettings
+from .config import FAMILIES, HyperParameters, with_overrides
 from .data import ModelData
 from .train import fit_model
 
@@ -96,8 +97,7 @@ def _suggest(trial, key: str, spec: dict):
     return trial.suggest_float(key, float(spec["low"]), float(spec["high"]), log=log_scale)
 
 
-def _used_space(name: str, model_cfg: dict, space: dict) -> dict:
-    hp = resolve(name, model_cfg)
+def _used_space(name: str, hp: HyperParameters, space: dict) -> dict:
     used = {k: v for k, v in space.items() if USED_WHEN.get((hp.family, k), lambda _: True)(hp)}
     if set(space) - set(used):
         log.info("%s: not searched (no effect for this model): %s", name, sorted(set(space) - set(used)))
@@ -115,9 +115,9 @@ def _trials_table(study, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_epochs: int | None,
+def _best_yaml(name: str, hp: HyperParameters, best, seed: int, n_trials: int, max_epochs: int | None,
                split_name: str = "split 0") -> str:
-    cfg = {**model_cfg, **best.params}
+    cfg = asdict(with_overrides(name, hp, best.params))  # every hyperparameter, as resolved
     what = ("validation MoA mAP" if best.user_attrs.get("select_on") == "downstream"
             else "minus the validation loss")
     header = (f"# Hyperparameters of model {name} chosen by Optuna (TPE sampler, seed {seed}, {n_trials} trials"
@@ -129,7 +129,7 @@ def _best_yaml(name: str, model_cfg: dict, best, seed: int, n_trials: int, max_e
     return header + yaml.safe_dump({"models": {name: cfg}}, sort_keys=False)
 
 
-def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_trials: int, seed: int,
+def tune(name: str, hp: HyperParameters, train: TrainSettings, search_space: dict, n_trials: int, seed: int,
          cp: str, l1000: str, pairs: str, sets: str, trials_out: str, best_out: str, threads: int = 1,
          max_epochs: int | None = None, trials_tsv: str | None = None, split_name: str = "split 0") -> pd.DataFrame:
     """Search the hyperparameters of model ``name`` with Optuna (TPE) and write the trials and the
@@ -139,9 +139,11 @@ def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_tria
     ----------
     name : str
         The model's name in ``models``.
-    model_cfg, train_cfg : dict
-        The model's config entry and the ``train`` section; a trial overrides the model's
-        hyperparameters with its suggestions.
+    hp : HyperParameters
+        The model's resolved hyperparameters (:func:`morphotx.models.resolve`); a trial overrides
+        them with its suggestions.
+    train : TrainSettings
+        The ``train`` config section.
     search_space : dict
         The ``tune.space`` entry of the model's family: ``{hyperparameter: {low, high[, log]}}`` or
         ``{hyperparameter: {choices}}`` (:func:`check_space`).
@@ -176,16 +178,15 @@ def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_tria
     """
     import optuna
 
-    hp0 = resolve(name, model_cfg)
-    space = _used_space(name, model_cfg, check_space(hp0.family, search_space))
-    ts = resolve_train(train_cfg)
+    space = _used_space(name, hp, check_space(hp.family, search_space))
+    ts = train
     budget = {"max_epochs": int(max_epochs)} if max_epochs else {}
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
 
     def objective(trial):
         params = {k: _suggest(trial, k, spec) for k, spec in space.items()}
-        fit = fit_model(name, resolve(name, {**model_cfg, **params, **budget}), ts, data, seed)
+        fit = fit_model(name, with_overrides(name, hp, {**params, **budget}), ts, data, seed)
         trial.set_user_attr("best_epoch", fit.best_epoch)
         trial.set_user_attr("select_on", fit.select_on)
         return fit.best_score
@@ -200,9 +201,9 @@ def tune(name: str, model_cfg: dict, train_cfg: dict, search_space: dict, n_tria
     table = _trials_table(study, list(space))
     if not (table["state"] == "COMPLETE").any():
         raise MorphotxInputError(f"tune {name}: none of {n_trials} trials completed (see the log); narrow "
-                                 f"tune.space.{hp0.family} (e.g. lower lr)")
+                                 f"tune.space.{hp.family} (e.g. lower lr)")
     best = study.best_trial
-    text = _best_yaml(name, model_cfg, best, seed, int(n_trials), budget.get("max_epochs"), split_name)
+    text = _best_yaml(name, hp, best, seed, int(n_trials), budget.get("max_epochs"), split_name)
     outs = [trials_out, best_out] + ([trials_tsv] if trials_tsv else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])

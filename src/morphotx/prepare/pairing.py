@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, read_table, write_parquet
+from ..settings import PairingSettings
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +106,9 @@ def collapse(df: pd.DataFrame, include_controls: bool = True) -> pd.DataFrame:
 
 
 def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_collapsed: str,
-         include_controls: bool = False) -> None:
-    """Pair two preprocessed tables by treatment and write the four pairing tables.
+         pairing: PairingSettings = PairingSettings()) -> None:
+    """Pair two preprocessed tables by treatment and write the four pairing tables: the entry
+    point of rule ``pair``.
 
     Parameters
     ----------
@@ -116,8 +118,8 @@ def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_co
         Outputs: :func:`pair_index` and :func:`set_table`.
     cp_collapsed, l1000_collapsed : str
         Outputs: :func:`collapse` of each modality (controls included).
-    include_controls : bool
-        Whether DMSO rows are paired.
+    pairing : PairingSettings, default PairingSettings()
+        The ``pairing`` config section: ``include_controls``, whether DMSO rows are paired.
 
     Raises
     ------
@@ -130,6 +132,7 @@ def pair(cp: str, l1000: str, pairs: str, sets: str, cp_collapsed: str, l1000_co
     # the index and the sets need metadata only; the collapsed tables are read a block of columns at a time
     cp_df, l1k = (read_table(p, columns=[c for c in pq.ParquetFile(p).schema_arrow.names if c.startswith(S.META_PREFIX)])
                   for p in (cp, l1000))
+    include_controls = pairing.include_controls
     index = pair_index(cp_df, l1k, include_controls)
     table = set_table(cp_df, l1k, include_controls)
     only_cp = int(((table.n_cp > 0) & (table.n_l1000 == 0)).sum())

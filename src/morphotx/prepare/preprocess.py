@@ -51,7 +51,7 @@ from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from .. import schema as S
 from ..io import MorphotxInputError, atomic_outputs, read_table, write_json, write_parquet
-from ..settings import FeatureSelectSettings, NormalizeSettings, SphereSettings
+from ..settings import FeatureSelectSettings, L1000PreprocessSettings, NormalizeSettings, SphereSettings
 
 log = logging.getLogger(__name__)
 
@@ -489,10 +489,10 @@ def preprocess_cp(
 
 
 def preprocess_l1000(profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
-                     plate_standardise: str = "none") -> pd.DataFrame:
+                     settings: L1000PreprocessSettings = L1000PreprocessSettings()) -> pd.DataFrame:
     """L1000 is kept as provided (level 4 is already plate-normalised); optionally z-score each
     plate against its DMSO wells (``dmso``) or all its wells (``all``; transductive, as CMap's
-    own level-4 step).
+    own level-4 step): the entry point of rule ``preprocess_l1000``.
 
     Parameters
     ----------
@@ -501,14 +501,17 @@ def preprocess_l1000(profiles: str, split: str, preprocessed: str, features_json
     params_npz : str
         The fitted parameters (NPZ) written beside it: features and, where fitted, per-group centre
         and scale (per plate).
-    plate_standardise : {"none", "dmso", "all"}, default "none"
-        Per-plate z-scoring: none, against the plate's DMSO wells, or against all its wells.
+    settings : L1000PreprocessSettings, default L1000PreprocessSettings()
+        The ``preprocess.l1000`` config section: ``plate_standardise`` (``none``, ``dmso``,
+        ``all``), per-plate z-scoring: none, against the plate's DMSO wells, or against all its
+        wells.
 
     Returns
     -------
     pandas.DataFrame
         The preprocessed profiles as written: metadata columns, then float32 features.
     """
+    plate_standardise = settings.plate_standardise
     df = attach_split(read_table(profiles), read_table(split), profiles)
     feats = S.feature_columns(df)
     X = df[feats].astype("float64")

@@ -28,6 +28,7 @@ import logging
 import shutil
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,45 +36,56 @@ import pandas as pd
 
 from morphotx import schema as S
 from morphotx.evaluate.classify import classify_table
-from morphotx.evaluate.tables import evaluation_settings
 from morphotx.io import MorphotxInputError, atomic_outputs, read_table
 from morphotx.prepare import preprocess_stream
 from morphotx.prepare.pairing import collapse
+from morphotx.settings import CellPaintingPreprocessSettings, EvaluateSettings, build
 
 log = logging.getLogger(__name__)
 
 CHOICE_COLUMNS = ["recipe", "overrides", "validation_macro_f1", "best_configuration", "chosen"]
 
 
-def merged_settings(base: dict, overrides: dict) -> dict:
-    """``base`` with ``overrides`` applied one level deep (``{"sphere": {"method": "none"}}``
-    replaces only the sphering method).
+def merged_settings(base: CellPaintingPreprocessSettings, overrides: dict,
+                    name: str = "candidate") -> CellPaintingPreprocessSettings:
+    """``base`` with one candidate's ``overrides`` applied one level deep
+    (``{"sphere": {"method": "none"}}`` replaces only the sphering method).
 
     Parameters
     ----------
-    base : dict
-        The configured ``preprocess.cell_painting`` settings (keyword arguments of
-        :func:`morphotx.prepare.preprocess.preprocess_cp`).
+    base : CellPaintingPreprocessSettings
+        The configured ``preprocess.cell_painting`` settings.
     overrides : dict
-        One candidate's overrides; keys must be settings of ``preprocess_cp``.
+        One candidate's overrides: keys ``recipe``, ``drop_patterns``, ``feature_select``,
+        ``normalize``, ``sphere`` (checked as the config's are: an unknown key or a value outside a
+        setting's choices is an error naming ``preprocess.cell_painting.candidates.<name>``).
+    name : str, default "candidate"
+        The candidate's name, for errors.
 
     Returns
     -------
-    dict
+    CellPaintingPreprocessSettings
         The candidate's settings.
     """
-    known = {"recipe", "drop_patterns", "feature_select", "normalize", "sphere"}
-    bad = sorted(set(overrides) - known)
-    if bad:
-        raise MorphotxInputError(f"preprocess.cell_painting.candidates: unknown setting(s) {bad}; known: "
-                                 f"{sorted(known)}")
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = {**(base.get(k) or {}), **v} if isinstance(v, dict) else v
-    return out
+    where = f"preprocess.cell_painting.candidates.{name}"
+    nested = sorted({"candidates", "choose_with"} & set(overrides))
+    if nested:
+        raise MorphotxInputError(f"{where}: {nested} cannot be set per candidate; set them once in "
+                                 "preprocess.cell_painting")
+    return build(CellPaintingPreprocessSettings, overrides, where, base=base)
 
 
-def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, evaluate: dict) -> tuple[float, str]:
+def recipe_arguments(settings: CellPaintingPreprocessSettings) -> dict:
+    """The recipe keywords of :func:`morphotx.prepare.preprocess_stream.preprocess_cp` (and of
+    :func:`morphotx.prepare.preprocess.preprocess_cp`) from typed settings.
+    """
+    return dict(recipe=settings.recipe, drop_patterns=settings.drop_patterns,
+                feature_select=asdict(settings.feature_select), normalize=asdict(settings.normalize),
+                sphere=asdict(settings.sphere))
+
+
+def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int,
+                     evaluate: EvaluateSettings) -> tuple[float, str]:
     """The raw Cell Painting baseline's best validation macro-F1 on preprocessed profiles.
 
     Parameters
@@ -84,7 +96,7 @@ def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, 
         Classifiers tried (``preprocess.cell_painting.choose_with``).
     seed : int
         Seed of the classifiers (``split.seed``).
-    evaluate : dict
+    evaluate : EvaluateSettings
         The ``evaluate`` settings (k range, C grid, …).
 
     Returns
@@ -93,12 +105,11 @@ def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, 
         The best validation macro-F1 over classifiers × levels (NaN when none could be scored,
         e.g. a MoA-disjoint split) and that configuration's name.
     """
-    cfg = evaluation_settings(evaluate)
     treated = profiles[~profiles[S.IS_CONTROL].astype(bool)].reset_index(drop=True)
     levels = {"replicate": treated, "treatment": collapse(treated, include_controls=False)}
     best, where = np.nan, ""
     for level, df in levels.items():
-        rows, _, _, _ = classify_table(df, df[S.feature_columns(df)].to_numpy(np.float64), classifiers, seed, cfg)
+        rows, _, _, _ = classify_table(df, df[S.feature_columns(df)].to_numpy(np.float64), classifiers, seed, evaluate)
         for r in rows:
             v = r.get("macro_f1", np.nan)
             if r["split"] == "validation" and r.get("status") == "ok" and np.isfinite(v) and not v <= best:
@@ -107,8 +118,8 @@ def validation_score(profiles: pd.DataFrame, classifiers: list[str], seed: int, 
 
 
 def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: str, params_npz: str,
-                     choice: str, settings: dict, candidates: dict | None = None,
-                     choose_with: list[str] | None = None, seed: int = 0, evaluate: dict | None = None) -> pd.DataFrame:
+                  choice: str, settings: CellPaintingPreprocessSettings = CellPaintingPreprocessSettings(),
+                  seed: int = 0, evaluate: EvaluateSettings = EvaluateSettings()) -> pd.DataFrame:
     """Preprocess one split's Cell Painting profiles with every candidate recipe and keep the one
     the raw baseline scores best on the split's validation compounds (see the module docstring):
     the entry point of rule ``preprocess_cp``. With one candidate it is
@@ -123,31 +134,29 @@ def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: s
     choice : str
         Output TSV: one row per candidate (``recipe``, ``overrides`` as JSON,
         ``validation_macro_f1``, ``best_configuration``, ``chosen``).
-    settings : dict
-        The configured ``preprocess.cell_painting`` settings less ``candidates`` and
-        ``choose_with``.
-    candidates : dict, optional
-        ``{name: overrides}``; default (None or empty): the configured recipe only, unscored.
-    choose_with : list of str, optional
-        Classifiers of the choice; default ``["knn", "logreg"]``.
+    settings : CellPaintingPreprocessSettings, default CellPaintingPreprocessSettings()
+        The ``preprocess.cell_painting`` section: the configured recipe, its ``candidates``
+        (``{name: overrides}``; empty: the configured recipe only, unscored) and ``choose_with``
+        (the classifiers of the choice).
     seed : int, default 0
-        Seed of the classifiers.
-    evaluate : dict, optional
-        Settings of the classifiers (k range, C grid; keys of the ``evaluate`` section); default:
-        those of :class:`morphotx.settings.EvaluateSettings`. The workflow passes none, so that a
-        changed evaluation setting reruns the evaluation only, not preprocessing and training.
+        Seed of the classifiers (the rule passes ``split.seed``).
+    evaluate : EvaluateSettings, default EvaluateSettings()
+        Settings of the classifiers (k range, C grid). The workflow passes none (the defaults),
+        so that a changed evaluation setting reruns the evaluation only, not preprocessing and
+        training.
 
     Returns
     -------
     pandas.DataFrame
         The choice table.
     """
-    candidates = dict(candidates or {}) or {"configured": {}}
-    choose_with = list(choose_with or ["knn", "logreg"])
+    candidates = dict(settings.candidates) or {"configured": {}}
+    choose_with = list(settings.choose_with)
+    recipes = {name: recipe_arguments(merged_settings(settings, over, name)) for name, over in candidates.items()}
     outputs = [preprocessed, features_json, params_npz]
     if len(candidates) == 1:
         (name, over), = candidates.items()
-        preprocess_stream.preprocess_cp(profiles, split, *outputs, **merged_settings(settings, over))
+        preprocess_stream.preprocess_cp(profiles, split, *outputs, **recipes[name])
         table = pd.DataFrame([[name, json.dumps(over, sort_keys=True), np.nan, "", True]], columns=CHOICE_COLUMNS)
         with atomic_outputs(choice) as (tmp,):
             table.to_csv(tmp, sep="\t", index=False)
@@ -158,14 +167,14 @@ def preprocess_cp(profiles: str, split: str, preprocessed: str, features_json: s
         for i, (name, over) in enumerate(candidates.items()):
             paths = [str(Path(tmpdir) / f"{i}_{Path(p).name}") for p in outputs]
             try:
-                preprocess_stream.preprocess_cp(profiles, split, *paths, **merged_settings(settings, over))
+                preprocess_stream.preprocess_cp(profiles, split, *paths, **recipes[name])
             except (ValueError, np.linalg.LinAlgError) as e:  # e.g. sphering with fewer DMSO wells than features
                 log.warning("recipe %s could not be applied to this split, left out of the choice: %s", name, e)
                 rows.append([name, json.dumps(over, sort_keys=True), np.nan, f"failed: {e}", False])
                 continue
             t0 = time.perf_counter()
             out = read_table(paths[0])
-            score, where = validation_score(out, choose_with, seed, evaluate or {})
+            score, where = validation_score(out, choose_with, seed, evaluate)
             del out
             log.info("recipe %s: validation macro-F1 %.4f (%s; scored in %.1f s)", name, score,
                      where or "not scored", time.perf_counter() - t0)

@@ -72,6 +72,7 @@ from ..configcheck import (
 )
 from ..data.harmonise import unify_moa_spellings
 from ..io import MorphotxInputError, read_table, save_parquet
+from ..settings import SplitSettings
 
 log = logging.getLogger(__name__)
 
@@ -409,13 +410,11 @@ def split_wells(wells: pd.DataFrame, fractions: dict, seed: int, stratify: bool 
     return out.drop(columns="slot")
 
 
-def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int, mode: str = "compound",
-                    stratify: bool = True, folds: int = 1, fold: int = 0, repeats: int = 1) -> pd.DataFrame:
+def split_compounds(profiles: list[str], output: str, split: SplitSettings = SplitSettings(),
+                    fold: int = 0) -> pd.DataFrame:
     """Read the harmonised tables ``profiles``, split their compounds (:func:`split_compounds_frame`;
-    or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``.
-
-    The rule passes the ``split`` config section as its keywords (defaults there:
-    :class:`morphotx.settings.SplitSettings`) and its ``fold`` wildcard.
+    or, ``mode: well_holdout``, their profiles: :func:`split_wells`), write ``output``: the entry
+    point of rule ``split_compounds``.
 
     Parameters
     ----------
@@ -425,23 +424,17 @@ def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int
     output : str
         The split table written (Parquet): per compound (or profile) its split, ``train`` /
         ``validation`` / ``test``.
-    fractions : dict
-        ``train``, ``validation``, ``test`` fractions (config default 0.65 / 0.15 / 0.2); with
-        ``folds`` > 1 the test set is the fold and ``validation`` the fraction drawn from the rest.
-    seed : int
-        ``split.seed``, the seed of the first partition (partition ``r`` uses ``seed + r``).
-    mode : {"compound", "moa_disjoint", "well_holdout"}, default "compound"
-        Held-out compounds (MoAs shared), held-out MoAs (zero-shot), or held-out replicate wells
-        (compounds shared; not an unseen-compound test).
-    stratify : bool, default True
-        Stratify by MoA where class sizes allow.
-    folds : int, default 1
-        Folds K of one partition (1: a single split by ``fractions``; the config's default is 5).
+    split : SplitSettings, default SplitSettings()
+        The ``split`` config section: ``fractions`` (``train``, ``validation``, ``test``; with
+        ``folds`` > 1 the test set is the fold and ``validation`` the fraction drawn from the rest),
+        ``seed`` (of the first partition; partition ``r`` uses ``seed + r``), ``mode``
+        (``compound``: held-out compounds, MoAs shared; ``moa_disjoint``: held-out MoAs, zero-shot;
+        ``well_holdout``: held-out replicate wells, compounds shared, not an unseen-compound test),
+        ``stratify`` (by MoA where class sizes allow), ``folds`` K of one partition (1: a single
+        split by ``fractions``) and ``repeats`` (re-drawn partitions).
     fold : int, default 0
-        The workflow's fold index over ``repeats × folds`` splits (:func:`fold_of`): the
-        partition's seed and fold are derived from it.
-    repeats : int, default 1
-        Re-drawn partitions.
+        The workflow's fold index over ``repeats × folds`` splits (:func:`fold_of`; the rule's
+        wildcard): the partition's seed and fold are derived from it.
 
     Returns
     -------
@@ -453,6 +446,8 @@ def split_compounds(profiles: list[str], output: str, fractions: dict, seed: int
     MorphotxInputError
         ``fold`` is outside ``repeats × folds``, or (``well_holdout``) a profile id occurs twice.
     """
+    fractions, seed, mode, stratify = split.fractions, split.seed, split.mode, split.stratify
+    folds, repeats = split.folds, split.repeats
     check_mode(mode)
     if not 0 <= int(fold) < int(repeats) * max(int(folds), 1):
         raise MorphotxInputError(f"split: fold {fold} was asked but split.repeats × split.folds is "

@@ -32,7 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..configcheck import resolve_headline_metric
 from ..io import atomic_outputs, read_tables, write_parquet
+from ..settings import HeadlineSettings, SplitSettings
 from . import compound_bootstrap
 from .headline_text import compact, is_well_holdout, markdown, recipe_text, repetitions_text, summary_lines
 from .selection import (
@@ -405,13 +407,11 @@ def headline_tables(classification: pd.DataFrame, embedding_metrics: pd.DataFram
 
 
 def headline(classification: list[str], embedding_metrics: list[str], parquet: str, md: str,
-             metric: str = "macro_f1", ci: str = "corrected_t", confidence: float = 0.95,
-             tsv: str | None = None, split_mode: str = "compound", predictions: list[str] | None = None,
-             bootstrap: int = 2000, seed: int = 0, folds: int | None = None,
-             choices: str | None = None, delta: str = "compound_split", recipes: list[str] | None = None,
-             resample: str = "rescaled") -> pd.DataFrame:
+             settings: HeadlineSettings = HeadlineSettings(), split: SplitSettings = SplitSettings(),
+             tsv: str | None = None, predictions: list[str] | None = None, choices: str | None = None,
+             recipes: list[str] | None = None) -> pd.DataFrame:
     """Read every evaluation job's tables, build the headline (:func:`headline_frame`) and write it
-    atomically.
+    atomically: the entry point of rule ``headline``.
 
     Parameters
     ----------
@@ -420,22 +420,22 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
         are skipped).
     parquet, md : str
         Output paths of the table (Parquet) and the Markdown page.
-    metric, ci, confidence, split_mode, bootstrap, seed, delta
-        As in :func:`headline_frame` (defaults: ``"macro_f1"``, ``"corrected_t"``, 0.95,
-        ``"compound"``, 2000, 0, ``"fold_t"``; the rule passes the resolved config).
+    settings : HeadlineSettings, default HeadlineSettings()
+        The ``headline`` config section: ``metric`` (``auto``: resolved for ``split.mode`` by
+        :func:`morphotx.configcheck.resolve_headline_metric`), ``ci``, ``confidence``,
+        ``bootstrap``, ``seed``, ``delta`` and ``resample``, as in :func:`headline_frame`.
+    split : SplitSettings, default SplitSettings()
+        The ``split`` config section: its ``mode`` (the protocol) and ``folds`` (for the
+        description of the splits, :func:`~.headline_text.repetitions_text`).
     tsv : str, optional
         Output path of the display table (:func:`~.headline_text.compact`) as TSV, for the HTML report.
     predictions : list of str, optional
         Parquet files of the ``predictions`` tables (the compound bootstrap's input).
-    folds : int, optional
-        ``split.folds``, for the description of the splits (:func:`~.headline_text.repetitions_text`).
     choices : str, optional
         Output path of every split's choices (:func:`headline_tables`' second table, with the
         Cell Painting recipe of every split when ``recipes`` are given).
     recipes : list of str, optional
         Every split's ``cp_recipe_choice.tsv`` (:mod:`morphotx.prepare.recipe_choice`).
-    resample : str
-        As in :func:`headline_frame` (``headline.resample``).
 
     Returns
     -------
@@ -445,13 +445,14 @@ def headline(classification: list[str], embedding_metrics: list[str], parquet: s
     cls = read_tables(classification)
     embedding = read_tables(embedding_metrics)
     preds = read_tables(predictions) if predictions else None
-    table, chosen = headline_tables(cls, embedding, metric=metric, ci=ci, confidence=confidence,
-                                    split_mode=split_mode, predictions=preds, bootstrap=bootstrap, seed=seed,
-                                    delta=delta, resample=resample)
+    h = settings
+    table, chosen = headline_tables(cls, embedding, metric=resolve_headline_metric(h.metric, split.mode), ci=h.ci,
+                                    confidence=h.confidence, split_mode=split.mode, predictions=preds,
+                                    bootstrap=h.bootstrap, seed=h.seed, delta=h.delta, resample=h.resample)
     recipe_rows = recipe_choices(recipes) if recipes else pd.DataFrame()
     if len(recipe_rows):
         chosen = pd.concat([chosen, recipe_rows.reindex(columns=chosen.columns)], ignore_index=True)
-    text = markdown(table, repetitions_text(cls, folds), recipe_text(recipe_rows))
+    text = markdown(table, repetitions_text(cls, split.folds), recipe_text(recipe_rows))
     outs = [parquet, md] + ([tsv] if tsv else []) + ([choices] if choices else [])
     with atomic_outputs(*outs) as tmps:
         write_parquet(table, tmps[0])
