@@ -101,7 +101,7 @@ def third_party_imports(script: Path) -> set[str]:
                 if top == "morphotx":
                     mod = src.joinpath(*n.split("."))
                     todo += [mod.with_suffix(".py"), mod / "__init__.py"]
-                elif top not in sys.stdlib_module_names and top not in ("morphotx_src", "__future__"):
+                elif top not in sys.stdlib_module_names and top != "__future__":
                     found.add(top)
     return found
 

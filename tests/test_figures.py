@@ -69,14 +69,12 @@ def test_screen_rendition_is_a_third_of_the_pixels_in_a_palette(tmp_path):
 
 
 def test_headline_forest_plot_names_each_learned_entry_s_holm_p(tmp_path, monkeypatch):
-    from test_headline import config  # the headline tests' classification rows
+    from test_headline import config, flat_raw_baselines  # the headline tests' classification rows
 
     from morphotx.report import headline as H
 
     reps = [(f, 0) for f in range(5)]
-    cls = []
-    for view, t in {"cp": 0.3, "l1000": 0.2, "both": 0.5, "late_fusion": 0.1}.items():
-        cls += config("raw", view, "collapsed", "knn", [t] * 5, [t, t + 0.01, t - 0.01, t, t], reps=reps)
+    cls = flat_raw_baselines(reps)
     cls += config("good", "both", "collapsed", "knn", [0.65] * 5, [0.70, 0.72, 0.74, 0.71, 0.73], reps=reps)
     cls += config("flat", "both", "collapsed", "knn", [0.6] * 5, [0.40, 0.60, 0.50, 0.55, 0.45], reps=reps)
     table = tmp_path / "headline.parquet"

@@ -116,12 +116,12 @@ def test_load_keeps_every_validated_value():
 
 
 def test_unknown_key_names_section_and_class():
-    with pytest.raises(MorphotxInputError, match=r"evaluate: unknown key\(s\) \['knn_kmax'\].*EvaluateSettings"):
-        st.section("evaluate", {"knn_kmax": 3})
+    with pytest.raises(MorphotxInputError, match=r"config\.evaluate: unknown key\(s\) \['knn_kmax'\].*EvaluateSettings"):
+        st.load({"dataset": {"name": "x"}, "evaluate": {"knn_kmax": 3}})
     with pytest.raises(MorphotxInputError, match=r"config\.preprocess\.cell_painting\.sphere: unknown key"):
         st.load({"dataset": {"name": "x"}, "preprocess": {"cell_painting": {"sphere": {"eps": 1}}}})
-    with pytest.raises(MorphotxInputError, match=r"config key split\.mode is 'by_plate'; expected one of "
+    with pytest.raises(MorphotxInputError, match=r"config key config\.split\.mode is 'by_plate'; expected one of "
                        r"\['compound', 'moa_disjoint', 'well_holdout'\]"):
-        st.section("split", {"mode": "by_plate"})
+        st.load({"dataset": {"name": "x"}, "split": {"mode": "by_plate"}})
     with pytest.raises(MorphotxInputError, match=r"config\.dataset"):
         st.load({})

@@ -1,6 +1,7 @@
 """The rule → script → function convention and the adapter that binds a rule's slots by name."""
 
 import ast
+import dataclasses
 import re
 import sys
 from importlib import import_module
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import REPO
+from morphotx.settings import TrainSettings
 from morphotx.smk import bind, run, slot_namespace
 
 RULES = REPO / "workflow" / "rules"
@@ -74,7 +76,7 @@ def test_rule_script_and_function_share_a_name():
         # rule <x> (or the family embed_model_<model>) runs scripts/<x>.py, which runs <x>
         assert rule == stem == func.id, f"rule {rule}{'_*' if family else ''} runs scripts/{stem}.py → {func.id}"
         assert callable(getattr(import_module(module), func.id)), f"{module}.{func.id}"
-    assert {s for _, _, s in found} == {p.stem for p in SCRIPTS.glob("*.py")} - {"morphotx_src"}
+    assert {s for _, _, s in found} == {p.stem for p in SCRIPTS.glob("*.py")}
 
 
 def test_figure_list_parser_sees_the_loop():
@@ -100,19 +102,17 @@ def test_bind_takes_each_parameter_from_the_slot_of_its_name():
     assert "k" not in bind(_wrapper, _ns(input={"cp": "a"}, output={"out": "b"}, params={"seed": 1}), "toy")
 
 
-def test_bind_builds_a_settings_class_from_a_config_section():
-    """A params slot holding a config section (a mapping) becomes the typed settings its parameter
-    is annotated with: defaults filled, an unknown key an error naming it."""
+def test_bind_passes_typed_settings_through_and_refuses_a_config_mapping():
+    """A params slot holding a settings object reaches the parameter annotated with its class as
+    that object (built once, at start-up); a config mapping there is an error naming the slot."""
     from morphotx.data.probes import map_probes
-    from morphotx.io import MorphotxInputError
     from morphotx.settings import ProbeMapSettings
 
-    ns = _ns(input={"profiles": "p", "probe_map": "m"}, output={"output": "o"},
-             params={"settings": {"max_unmapped": 0.3}})
-    kw = bind(map_probes, ns, "map_probes")
-    assert kw["settings"] == ProbeMapSettings(max_unmapped=0.3)
-    ns["params"]["settings"] = {"max_unmaped": 0.3}
-    with pytest.raises(MorphotxInputError, match="max_unmaped"):
+    typed = ProbeMapSettings(max_unmapped=0.3)
+    ns = _ns(input={"profiles": "p", "probe_map": "m"}, output={"output": "o"}, params={"settings": typed})
+    assert bind(map_probes, ns, "map_probes")["settings"] is typed
+    ns["params"]["settings"] = {"max_unmapped": 0.3}
+    with pytest.raises(ValueError, match=r"rule map_probes: params slot 'settings' is a dict.*ProbeMapSettings"):
         bind(map_probes, ns, "map_probes")
 
 
@@ -211,6 +211,12 @@ def test_every_job_of_the_test_dag_binds_to_its_function(tmp_path):
         for fold in per_fold if per_fold is not None else [None]:
             kwargs = bind(func, slot_namespace(smk, fold), rule, job.threads, None, fold)
             assert kwargs, rule
+            # settings and model hyperparameters arrive typed, as built when the workflow started
+            for key in ("settings", "split", "pairing", "demo", "moa", "train", "hp"):
+                if key in kwargs and key in job.params.keys():
+                    assert dataclasses.is_dataclass(kwargs[key]) and not isinstance(kwargs[key], type), (rule, key)
+            if rule == "train_model":
+                assert isinstance(kwargs["train"], TrainSettings) and isinstance(kwargs["train"].max_epochs, int)
 
 
 def _bench_common():

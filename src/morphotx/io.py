@@ -230,6 +230,16 @@ def check_unique(cols: Sequence[str], path) -> None:
         )
 
 
+def require_columns(table: pd.DataFrame, columns: Sequence[str], path, what: str, keys: str) -> None:
+    """Stop on the first of ``columns`` that ``table`` (read from ``path``, a ``what`` such as "MoA
+    map") lacks, with the columns it has and the config ``keys`` that name them.
+    """
+    for col in columns:
+        if col not in table.columns:
+            raise MorphotxInputError(f"{path}: {what} has no column '{col}' (has {list(table.columns)[:12]}); "
+                                     f"set {keys} in the config.")
+
+
 def workbook_message(path) -> str:
     """The error for an Excel workbook given where delimited text (or a profile file) is read."""
     if str(path).lower().endswith((".xlsx", ".xls")):

@@ -436,11 +436,3 @@ def load(config: dict) -> Config:
         The config mapping, already validated against the schema.
     """
     return build(Config, config, "config")
-
-
-def section(name: str, cfg: dict | None = None):
-    """The settings of one top-level section ``name`` from its config mapping (defaults filled)."""
-    cls = nested_section(Config, name)
-    if cls is None:
-        raise KeyError(f"{name!r} is not a config section with typed settings")
-    return build(cls, cfg, name)

@@ -137,16 +137,17 @@ def bind(func, ns: dict[str, dict], rule: str, threads: int = 1, log: str | None
     -------
     dict
         ``{parameter: value}``. A parameter of ``func`` found in no slot keeps its default; a
-        wildcard bound to a parameter annotated ``int`` is converted to int, and a mapping bound
-        to a parameter annotated with a settings class (:mod:`morphotx.settings`) becomes that
-        class (its defaults filled, unknown keys an error).
+        wildcard bound to a parameter annotated ``int`` is converted to int. A parameter annotated
+        with a settings class (:mod:`morphotx.settings`) must receive an instance of it: settings
+        are built once, when the workflow starts, and are not rebuilt from a mapping here.
 
     Raises
     ------
     ValueError
         A parameter without a default that no slot names; a name found in more than one kind of
-        slot; or a named ``input``, ``output`` or ``params`` slot that ``func`` does not take (a
-        misspelt slot would otherwise be dropped silently).
+        slot; a named ``input``, ``output`` or ``params`` slot that ``func`` does not take (a
+        misspelt slot would otherwise be dropped silently); or a settings parameter given
+        something other than its settings class.
     """
     sig = inspect.signature(func)
     name = f"{func.__module__}.{func.__name__}"
@@ -172,10 +173,10 @@ def bind(func, ns: dict[str, dict], rule: str, threads: int = 1, log: str | None
             value = ns[found[0]][p.name]
             if found[0] == "wildcards" and p.annotation in (int, "int"):
                 value = int(value)  # a wildcard is a string: `{seed}` for a parameter `seed: int`
-            elif dataclasses.is_dataclass(hints.get(p.name)) and isinstance(value, dict):
-                from .settings import build  # a config section given as a mapping: its typed settings
-
-                value = build(hints[p.name], value, p.name)
+            elif dataclasses.is_dataclass(hints.get(p.name)) and not isinstance(value, hints[p.name]):
+                raise ValueError(f"rule {rule}: {found[0]} slot {p.name!r} is a {type(value).__name__}, but "
+                                 f"{name} takes {hints[p.name].__name__}; pass the typed settings "
+                                 "(SETTINGS.<section>, with typed_params in the rule), not a config mapping")
             kwargs[p.name] = value
             used[found[0]].add(p.name)
         elif p.name in special:

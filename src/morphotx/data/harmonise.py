@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema as S
-from ..io import NULLS, MorphotxInputError, read_table, save_parquet
+from ..io import NULLS, MorphotxInputError, read_table, require_columns, save_parquet
 from ..settings import HarmoniseSettings, MoaSettings
 from .formats import (
     _check_unknown,
@@ -135,11 +135,7 @@ def moa_from_map(pert_ids: pd.Series, map_path: str | Path, key_column: str = "b
     Several rows of one compound (salts, batches) contribute the union of their MoAs.
     """
     mp = read_table(map_path)
-    for col in (key_column, moa_column):
-        if col not in mp.columns:
-            raise MorphotxInputError(
-                f"{map_path}: MoA map has no column '{col}' (has {list(mp.columns)[:12]}); "
-                "set moa.map_key / moa.map_column in the config.")
+    require_columns(mp, (key_column, moa_column), map_path, "MoA map", "moa.map_key / moa.map_column")
     keys = mp[key_column].astype(str).str.slice(0, 13)
     lists = parse_moa(mp[moa_column])
     table: dict[str, set] = {}

@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import schema as S
-from ..io import MorphotxInputError, read_gct, read_table, save_parquet
+from ..io import MorphotxInputError, read_gct, read_table, require_columns, save_parquet
 from ..settings import ProbeMapSettings
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,8 @@ def load_probe_map(path: str | Path, probe_column: str = "probe_id", symbol_colu
         table = rows[[col]].reset_index().rename(columns={"rid": probe_column, col: symbol_column})
     else:
         table = read_table(path)
-    for col in (probe_column, symbol_column):
-        if col not in table.columns:
-            raise MorphotxInputError(
-                f"{path}: probe map has no column '{col}' (has {list(table.columns)[:12]}); set "
-                "probe_map.probe_column / probe_map.symbol_column in the config.")
+    require_columns(table, (probe_column, symbol_column), path, "probe map",
+                    "probe_map.probe_column / probe_map.symbol_column")
     table = table[[probe_column, symbol_column]].astype("string")
     table[symbol_column] = table[symbol_column].str.strip()
     if conflicts not in ("error", "first"):
