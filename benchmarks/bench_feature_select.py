@@ -18,14 +18,17 @@ are simulated in a temporary directory first, which takes minutes).
 import argparse
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pycytominer
 
 from morphotx.io import read_table
 from morphotx.prepare import preprocess as P
+from morphotx.settings import FeatureSelectSettings
 
-DEFAULTS = {"na_cutoff": 0.05, "freq_cut": 0.05, "unique_cut": 0.01, "min_variance": 1e-6, "corr_threshold": 0.9}
+# the configured thresholds' defaults (morphotx.settings, the one place they live)
+DEFAULTS = {k: v for k, v in asdict(FeatureSelectSettings()).items() if k != "operations"}
 OPERATIONS = [o for o in P.DEFAULT_OPERATIONS if o != "drop_na_columns"]  # as in the step (NaN-heavy go earlier)
 
 
