@@ -205,13 +205,6 @@ def test_real_gct_plate_to_genes(tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet")[from_gct.columns], from_gct)
 
 
-def test_gctx_bad_file(tmp_path):
-    f = tmp_path / "junk.gctx"
-    f.write_bytes(b"not hdf5")
-    with pytest.raises(MorphotxInputError, match="junk.gctx: not a readable GCTX"):
-        read_gctx(f)
-
-
 def test_truncated_gctx_is_named(tmp_path):
     """Bad-input case 35: a GCTX cut short is one error naming the file, not an h5py traceback."""
     data = pd.DataFrame(np.arange(40 * 978, dtype="float32").reshape(40, 978),

@@ -6,6 +6,7 @@ import pytest
 
 from conftest import REPO as REPO_ROOT
 from conftest import real_fixture
+from morphotx.data.convert import read_gctx
 from morphotx.io import MorphotxInputError, atomic_outputs, read_gct, read_header, read_table, save_parquet
 
 
@@ -27,25 +28,17 @@ def test_atomic_outputs_rename_all_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
 
-def test_empty_file_is_one_clear_error(tmp_path):
-    f = tmp_path / "empty.csv.gz"
-    f.write_bytes(b"")
-    with pytest.raises(MorphotxInputError, match="empty.csv.gz.*empty"):
-        read_table(f)
-
-
-def test_non_utf8_header(tmp_path):
-    f = tmp_path / "bad.csv"
-    f.write_bytes("Metadata_Plate,Cells_\xe9\n1,2\n".encode("latin-1"))
-    with pytest.raises(MorphotxInputError, match="bad.csv.*not valid UTF-8"):
-        read_header(f)
-
-
-def test_duplicated_columns_named(tmp_path):
-    f = tmp_path / "dup.csv"
-    f.write_text("Metadata_Plate,200814_at,200814_at\nP1,1,2\n")
-    with pytest.raises(MorphotxInputError, match=r"dup.csv.*duplicated.*200814_at"):
-        read_table(f)
+@pytest.mark.parametrize("name,content,read,match", [
+    ("empty.csv.gz", b"", read_table, "empty.csv.gz.*empty"),
+    ("bad.csv", "Metadata_Plate,Cells_\xe9\n1,2\n".encode("latin-1"), read_header, "bad.csv.*not valid UTF-8"),
+    ("dup.csv", b"Metadata_Plate,200814_at,200814_at\nP1,1,2\n", read_table, r"dup.csv.*duplicated.*200814_at"),
+    ("junk.gctx", b"not hdf5", read_gctx, "junk.gctx: not a readable GCTX"),
+])
+def test_a_bad_file_is_one_clear_error_naming_it(tmp_path, name, content, read, match):
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(MorphotxInputError, match=match):
+        read(f)
 
 
 def test_truncated_gzip(tmp_path):
