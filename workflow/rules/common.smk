@@ -1,5 +1,5 @@
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 # Paths and small helpers shared by the rules. No data logic here: it lives in src/morphotx/.
 OUT = f"results/{config['dataset']['name']}"
@@ -67,7 +67,14 @@ HEAVY = SETTINGS.threads.heavy
 EVAL_THREADS = SETTINGS.threads.evaluate
 # memory, runtime and optional partition per class of job (config key `resources`), as given to
 # Snakemake's `resources:` (a partition that is not set is left out)
-RES = config["resources"]
+RES = {
+    name: {
+        k: v
+        for k, v in asdict(getattr(SETTINGS.resources, name)).items()
+        if v is not None
+    }
+    for name in ("default", "heavy", "train", "evaluate")
+}
 
 # the code that runs (the manifest rule reruns when it changes)
 from morphotx.report.manifest import git_state
@@ -84,7 +91,7 @@ DEMO_RAW = {
 }
 
 
-SOURCES = config["download"]["sources"]
+SOURCES = SETTINGS.download.sources
 
 
 def download_path(key):
