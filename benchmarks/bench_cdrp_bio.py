@@ -127,6 +127,20 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} CPUs, {mem:.0f} GiB, {platform.platform()}, no GPU used"
 
 
+def _text(x) -> str:
+    return "—" if x is None or (isinstance(x, float) and pd.isna(x)) else str(x)
+
+
+def _scored(out: Path) -> str:
+    """Test compounds (and their MoAs) the raw baselines' classifiers scored, per split: min–max."""
+    p = pd.read_parquet(out / "leaderboard" / "all_predictions.parquet", columns=["source", "split", "fold", "compound",
+                                                                                  "moa"])
+    t = p[(p["source"] == "raw") & (p["split"] == "test")].groupby("fold").agg(c=("compound", "nunique"),
+                                                                               m=("moa", "nunique"))
+    return (f"{t['c'].min():,}–{t['c'].max():,} annotated test compounds of {t['m'].min()}–{t['m'].max()} MoAs "
+            f"scored per split")
+
+
 def _verdict(r: dict) -> str:
     if pd.isna(r["delta_ci_low"]):
         return "—"
@@ -146,9 +160,9 @@ def headline_markdown(table: pd.DataFrame) -> list[str]:
         p = r["delta_p_holm_best"] if r["kind"] == "chosen" else r["delta_p_holm"]
         lines.append(
             f"| {'▶ ' if r['kind'] == 'chosen' else ''}{r['entry']} | {r['kind']} | {r['input']} | {r['n_repetitions']} | "
-            f"{with_ci_text(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'])} | {r['baseline'] or '—'} | "
+            f"{with_ci_text(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'])} | {_text(r['baseline'])} | "
             f"{with_ci_text(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True)} | "
-            f"{r['delta_method'] or '—'} | {number_text(r['delta_mde'])} | {number_text(r['delta_fold_mde'])} | "
+            f"{_text(r['delta_method'])} | {number_text(r['delta_mde'])} | {number_text(r['delta_fold_mde'])} | "
             f"{p_text(p)} | {_verdict(r)} |")
     return lines
 
@@ -182,7 +196,7 @@ def report(name: str, data: Path, bench: Path) -> str:
         f"them in the MoA map ({len(moas)} MoAs); {s['cp_wells']:,} Cell Painting wells ({s['cp_treatments']:,} "
         f"treatments, {s['cp_features']:,} features), {s['l1000_profiles']:,} L1000 profiles ({s['l1000_treatments']:,} "
         f"treatments, {s['probes']} probes); {s['cp_only']:,} compounds in Cell Painting only, {s['l1000_only']:,} in "
-        f"L1000 only. Files: {mb['cell_painting']:.0f} MB Cell Painting gzip, {mb['l1000']:.0f} MB L1000 gzip "
+        f"L1000 only; {_scored(out)}. Files: {mb['cell_painting']:.0f} MB Cell Painting gzip, {mb['l1000']:.0f} MB L1000 gzip "
         f"(generated in {s['generate_wall_s']:.0f} s, not part of the run).", "",
         f"**Protocol**: J = {repeats * folds} splits ({repeats} partition(s) × {folds} compound-grouped folds), "
         f"learned models: {', '.join(models) or 'none (raw baselines only)'} (CPU); Cell Painting recipe chosen per "
