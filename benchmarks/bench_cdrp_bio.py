@@ -153,13 +153,14 @@ def headline_markdown(table: pd.DataFrame) -> list[str]:
     primary CI (the method in ``delta_method``), the MDE of that method and of the corrected t, p (Holm).
     """
     metric = next(c for c in table.columns if c.startswith("validation_")).removeprefix("validation_")
-    lines = [f"| entry | kind | input | n splits | test {metric} [95 % CI] | baseline | Δ [95 % CI] | Δ's method "
-             f"| MDE (80 %) | MDE, corrected t over splits | p (Holm) | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"| entry | kind | input | most frequent choice | n splits | test {metric} [95 % CI] | baseline "
+             f"| Δ [95 % CI] | Δ's method | MDE (80 %) | MDE, corrected t over splits | p (Holm) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         p = r["delta_p_holm_best"] if r["kind"] == "chosen" else r["delta_p_holm"]
         lines.append(
-            f"| {'▶ ' if r['kind'] == 'chosen' else ''}{r['entry']} | {r['kind']} | {r['input']} | {r['n_repetitions']} | "
+            f"| {'▶ ' if r['kind'] == 'chosen' else ''}{r['entry']} | {r['kind']} | {r['input']} | {str(r.get('choices') or '—').split('; ')[0]} | "
+            f"{r['n_repetitions']} | "
             f"{with_ci_text(r[metric], r[f'{metric}_ci_low'], r[f'{metric}_ci_high'])} | {_text(r['baseline'])} | "
             f"{with_ci_text(r['delta_vs_baseline'], r['delta_ci_low'], r['delta_ci_high'], signed=True)} | "
             f"{_text(r['delta_method'])} | {number_text(r['delta_mde'])} | {number_text(r['delta_fold_mde'])} | "
