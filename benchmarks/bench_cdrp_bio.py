@@ -83,15 +83,29 @@ def generate(data: Path, scale: float) -> dict:
     return s
 
 
-def run(name: str, data: Path, bench: Path, cores: int, raw_only: bool) -> None:
-    """The workflow on the files, under /usr/bin/time -v (its report: bench/time.txt)."""
+def run(name: str, data: Path, bench: Path, cores: int, raw_only: bool, repeats: int | None = None,
+        extend: str | None = None) -> None:
+    """The workflow on the files, under /usr/bin/time -v (its report: bench/time.txt); ``extend``: start
+    from a copy of the finished run ``results/<extend>`` (same files, fewer partitions), Snakemake
+    deciding on modification times only, so that its splits, preprocessing and pairs are reused.
+    """
     override = {"dataset": {"name": name}, "inputs": {k: str(data / f) for k, f in FILES.items()}}
+    if repeats is not None:
+        override["split"] = {"repeats": repeats}
     if raw_only:
         override["models"] = {m: {"enabled": False} for m in LEARNED}
     bench.mkdir(parents=True, exist_ok=True)
     (bench / "override.yaml").write_text(yaml.safe_dump(override))
-    cmd = ["/usr/bin/time", "-v", "-o", str(bench / "time.txt"), *SNAKEMAKE, "--cores", str(cores), "--configfile",
-           "config/cdrp_bio.yaml", "config/cdrp_bio_sim.yaml", str(bench / "override.yaml"), "--", "all"]
+    extra = []
+    if extend is not None:
+        out = REPO / "results" / name
+        if not out.exists():
+            subprocess.run(["cp", "-a", str(REPO / "results" / extend), str(out)], check=True)
+            (out / "manifest.json").unlink(missing_ok=True)  # written again with this run's config
+        extra = ["--rerun-triggers", "mtime"]
+    cmd = ["/usr/bin/time", "-v", "-o", str(bench / "time.txt"), *SNAKEMAKE, "--cores", str(cores), *extra,
+           "--configfile", "config/cdrp_bio.yaml", "config/cdrp_bio_sim.yaml", str(bench / "override.yaml"), "--",
+           "all"]
     (bench / "command.txt").write_text(" ".join(cmd) + "\n")
     print(" ".join(cmd), flush=True)
     start = time.time()
@@ -137,8 +151,10 @@ def _scored(out: Path) -> str:
                                                                                   "moa"])
     t = p[(p["source"] == "raw") & (p["split"] == "test")].groupby("fold").agg(c=("compound", "nunique"),
                                                                                m=("moa", "nunique"))
-    return (f"{t['c'].min():,}–{t['c'].max():,} annotated test compounds of {t['m'].min()}–{t['m'].max()} MoAs "
-            f"scored per split")
+    def span(s):
+        return f"{s.min():,}" if s.min() == s.max() else f"{s.min():,}–{s.max():,}"
+
+    return f"{span(t['c'])} annotated test compounds of {span(t['m'])} MoAs scored per split"
 
 
 def _verdict(r: dict) -> str:
@@ -222,14 +238,17 @@ def main() -> int:
     ap.add_argument("--name", default="cdrp_bio_sim")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--raw-only", action="store_true", help="switch the two learned models off too")
+    ap.add_argument("--repeats", type=int, help="split.repeats (partitions; default config/cdrp_bio_sim.yaml's)")
+    ap.add_argument("--extend", help="a finished run's name: start from a copy of its results (--data: its files)")
+    ap.add_argument("--data", type=Path, help="the generated files' folder (default results/<name>_data)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--doc", type=Path, help="Markdown file with results:<name> markers to rewrite")
     a = ap.parse_args()
-    data, bench = REPO / "results" / f"{a.name}_data", REPO / "results" / f"{a.name}_bench"
+    data, bench = a.data or REPO / "results" / f"{a.name}_data", REPO / "results" / f"{a.name}_bench"
     if not a.report_only:
         s = generate(data, a.scale)
         print(json.dumps({k: v for k, v in s.items() if k != "request"}), flush=True)
-        run(a.name, data, bench, a.cores, a.raw_only)
+        run(a.name, data, bench, a.cores, a.raw_only, a.repeats, a.extend)
     text = report(a.name, data, bench)
     (bench / "summary.md").write_text(text)
     print(text)
