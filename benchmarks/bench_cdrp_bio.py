@@ -103,6 +103,7 @@ def run(name: str, data: Path, bench: Path, cores: int, raw_only: bool, repeats:
             subprocess.run(["cp", "-a", str(REPO / "results" / extend), str(out)], check=True)
             (out / "manifest.json").unlink(missing_ok=True)  # written again with this run's config
         extra = ["--rerun-triggers", "mtime"]
+        (bench / "extend.txt").write_text(extend + "\n")
     cmd = ["/usr/bin/time", "-v", "-o", str(bench / "time.txt"), *SNAKEMAKE, "--cores", str(cores), *extra,
            "--configfile", "config/cdrp_bio.yaml", "config/cdrp_bio_sim.yaml", str(bench / "override.yaml"), "--",
            "all"]
@@ -199,10 +200,14 @@ def report(name: str, data: Path, bench: Path) -> str:
     dirty = " (with uncommitted changes)" if manifest.get("git", {}).get("dirty") else ""
     when = dt.datetime.fromtimestamp((out / "leaderboard" / "headline.parquet").stat().st_mtime, dt.UTC)
     total = _time_v(bench / "time.txt")
-    rules = rule_summary(rule_table(out / "benchmarks"))
+    since = json.loads((bench / "run.json").read_text())["start"] if (bench / "run.json").exists() else None
+    rules = rule_summary(rule_table(out / "benchmarks", since=since))  # this run's jobs only
     choices = pd.read_parquet(out / "leaderboard" / "headline_choices.parquet")
     recipes = choices[choices["entry"] == "Cell Painting recipe"] if "entry" in choices.columns else choices.iloc[:0]
     mb = {k: v / 1e6 for k, v in s["bytes"].items()}
+    extend = (bench / "extend.txt").read_text().strip() if (bench / "extend.txt").exists() else None
+    whole = (f"this run, which started from a copy of `results/{extend}` (its splits' preparation reused; the new "
+             f"splits' preparation, all training, evaluation and figures run again)" if extend else "the whole run")
     lines = [
         f"Run `results/{name}`: commit `{str(commit)[:10]}`{dirty}; {_machine()}; headline written "
         f"{when:%Y-%m-%d %H:%M} UTC. Command: `{(bench / 'command.txt').read_text().strip()}` "
@@ -221,7 +226,7 @@ def report(name: str, data: Path, bench: Path) -> str:
         + (f" ({', '.join(f'{k} {v}' for k, v in recipes['configuration'].value_counts().items())})" if len(recipes)
            else "") + ".", "",
         *headline_markdown(table), "",
-        f"**Cost** (the whole run, `/usr/bin/time -v` of Snakemake and its jobs): {number_text(total['wall_s'], 0)} s "
+        f"**Cost** ({whole}, `/usr/bin/time -v` of Snakemake and its jobs): {number_text(total['wall_s'], 0)} s "
         f"wall, {number_text(total['cpu_s'], 0)} CPU-s, largest single process {number_text(total['max_rss_mb'], 0)} "
         f"MB RSS. Per rule (Snakemake's benchmark files; CPU-s from the jobs' logs):", "",
         "| rule | jobs | wall s (sum) | CPU-s (sum) | largest job s | peak RSS MB |", "|---|---|---|---|---|---|",
