@@ -185,8 +185,22 @@ def headline_markdown(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def report(name: str, data: Path, bench: Path) -> str:
-    """The Markdown report of the finished run ``results/<name>``."""
+def same_as(table: pd.DataFrame, other: str) -> str:
+    """One line: whether ``table`` (a headline) equals ``results/<other>``'s, value for value."""
+    o = pd.read_parquet(REPO / "results" / other / "leaderboard" / "headline.parquet")
+    if list(o["entry"]) != list(table["entry"]) or list(o.columns) != list(table.columns):
+        return f"Its headline table has other entries or columns than `results/{other}`'s."
+    num = table.select_dtypes("number").columns
+    diff = (table[num].astype(float) - o[num].astype(float)).abs().max().max()
+    rest = [c for c in table.columns if c not in num]
+    equal_text = table[rest].astype(str).equals(o[rest].astype(str))
+    return (f"Its headline table against `results/{other}`'s: the same {len(table)} entries, largest difference of a "
+            f"number {diff:.3g} over {len(num)} numeric columns, the other {len(rest)} columns "
+            f"{'identical' if equal_text else 'differing'}.")
+
+
+def report(name: str, data: Path, bench: Path, other: str | None = None) -> str:
+    """The Markdown report of the finished run ``results/<name>`` (``other``: a run to compare its headline with)."""
     out = REPO / "results" / name
     table = pd.read_parquet(out / "leaderboard" / "headline.parquet")
     s = json.loads((data / "summary.json").read_text())
@@ -226,6 +240,7 @@ def report(name: str, data: Path, bench: Path) -> str:
         + (f" ({', '.join(f'{k} {v}' for k, v in recipes['configuration'].value_counts().items())})" if len(recipes)
            else "") + ".", "",
         *headline_markdown(table), "",
+        *([same_as(table, other), ""] if other else []),
         f"**Cost** ({whole}, `/usr/bin/time -v` of Snakemake and its jobs): {number_text(total['wall_s'], 0)} s "
         f"wall, {number_text(total['cpu_s'], 0)} CPU-s, largest single process {number_text(total['max_rss_mb'], 0)} "
         f"MB RSS. Per rule (Snakemake's benchmark files; CPU-s from the jobs' logs):", "",
@@ -247,6 +262,7 @@ def main() -> int:
     ap.add_argument("--extend", help="a finished run's name: start from a copy of its results (--data: its files)")
     ap.add_argument("--data", type=Path, help="the generated files' folder (default results/<name>_data)")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--same-as", help="another run's name: say whether this run's headline table equals its")
     ap.add_argument("--doc", type=Path, help="Markdown file with results:<name> markers to rewrite")
     a = ap.parse_args()
     data, bench = a.data or REPO / "results" / f"{a.name}_data", REPO / "results" / f"{a.name}_bench"
@@ -254,7 +270,7 @@ def main() -> int:
         s = generate(data, a.scale)
         print(json.dumps({k: v for k, v in s.items() if k != "request"}), flush=True)
         run(a.name, data, bench, a.cores, a.raw_only, a.repeats, a.extend)
-    text = report(a.name, data, bench)
+    text = report(a.name, data, bench, a.same_as)
     (bench / "summary.md").write_text(text)
     print(text)
     if a.doc is not None:
