@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 
-.PHONY: run run-all quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-machines bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select bench-cdrp-scale clean
+.PHONY: run run-all quick tune test test-fast test-rest lint dag report readme-numbers bench bench-controls bench-machines bench-quick bench-independent bench-lincs bench-lincs-full bench-eval bench-convert bench-classifiers bench-feature-select bench-cdrp-scale bench-cdrp-bio clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -144,6 +144,12 @@ bench-feature-select: $(STAMP)
 ## (ARGS="--scales 0.02 0.05 0.1 1 --keep DIR": DIR's generated files are reused; --stages picks stages)
 bench-cdrp-scale: $(STAMP)
 	$(BIN)/python benchmarks/bench_cdrp_scale.py $(ARGS)
+
+## the headline at CDRP-bio size on CDRP-shaped files (morphotx.data.cdrp_demo; config/cdrp_bio_sim.yaml):
+## raw baselines and two cheap learned models on CPU, J = 5 splits; results/cdrp_bio_sim{,_data,_bench}/
+## (ARGS="--scale 0.1 --name cdrp_bio_small": a tenth; "--raw-only"; "--report-only --doc docs/benchmarks.md")
+bench-cdrp-bio: $(STAMP)
+	$(BIN)/python benchmarks/bench_cdrp_bio.py --cores $(CORES) $(ARGS)
 
 clean:
 	rm -rf results .snakemake
