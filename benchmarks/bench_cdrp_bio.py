@@ -199,6 +199,11 @@ def same_as(table: pd.DataFrame, other: str) -> str:
             f"{'identical' if equal_text else 'differing'}.")
 
 
+def _data_arg(name: str, data: Path) -> str:
+    default = REPO / "results" / f"{name}_data"
+    return "" if data.resolve() == default.resolve() else f"--data {data.resolve().relative_to(REPO)} "
+
+
 def report(name: str, data: Path, bench: Path, other: str | None = None) -> str:
     """The Markdown report of the finished run ``results/<name>`` (``other``: a run to compare its headline with)."""
     out = REPO / "results" / name
@@ -226,7 +231,7 @@ def report(name: str, data: Path, bench: Path, other: str | None = None) -> str:
         f"Run `results/{name}`: commit `{str(commit)[:10]}`{dirty}; {_machine()}; headline written "
         f"{when:%Y-%m-%d %H:%M} UTC. Command: `{(bench / 'command.txt').read_text().strip()}` "
         f"(written by `benchmarks/bench_cdrp_bio.py`; this block: `python benchmarks/bench_cdrp_bio.py --name {name} "
-        f"--report-only --doc docs/benchmarks.md`).", "",
+        f"{_data_arg(name, data)}{f'--same-as {other} ' if other else ''}--report-only --doc docs/benchmarks.md`).", "",
         f"**Data** (`morphotx.data.cdrp_demo`, preset `full`, scale {s['request']['scale']:.4f}, "
         f"annotated_fraction {ANNOTATED_FRACTION}, seed {SEED}): {s['compounds']:,} compounds, {s['annotated']:,} of "
         f"them in the MoA map ({len(moas)} MoAs); {s['cp_wells']:,} Cell Painting wells ({s['cp_treatments']:,} "
