@@ -147,7 +147,8 @@ bench-cdrp-scale: $(STAMP)
 
 ## the headline at CDRP-bio size on CDRP-shaped files (morphotx.data.cdrp_demo; config/cdrp_bio_sim.yaml):
 ## raw baselines and two cheap learned models on CPU, J = 5 splits; results/cdrp_bio_sim{,_data,_bench}/
-## (ARGS="--scale 0.1 --name cdrp_bio_small": a tenth; "--raw-only"; "--report-only --doc docs/benchmarks.md";
+## (ARGS="--scale 0.1 --name cdrp_bio_small": a tenth; "--raw-only"; "--report-only --doc docs/benchmarks.md"
+## writes the run's block where docs/benchmarks.md has its markers (each block names its command);
 ## J = 10: "--name cdrp_bio_sim10_scratch --repeats 2 --data results/cdrp_bio_sim_data")
 bench-cdrp-bio: $(STAMP)
 	$(BIN)/python benchmarks/bench_cdrp_bio.py --cores $(CORES) $(ARGS)
