@@ -24,7 +24,7 @@ FORMAT = repo_path(config["dataset"]["format"])
 
 # config checks that need no data: stop before any job
 from morphotx.configcheck import check_split_config, resolve_headline_metric
-from morphotx.smk import stop_on_bad_input
+from morphotx.smk import SETTINGS_REPR, stop_on_bad_input
 
 with stop_on_bad_input("configuration"):
     check_split_config(config["split"])
@@ -59,7 +59,7 @@ def typed_params(**settings):
             {k: v(wildcards) if callable(v) else v for k, v in sorted(settings.items())}
         )
 
-    return {**settings, "settings_repr": text}
+    return {**settings, SETTINGS_REPR: text}
 
 
 THREADS = SETTINGS.threads.default

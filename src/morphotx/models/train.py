@@ -342,28 +342,27 @@ def train_model(name: str, hp: HyperParameters, train: TrainSettings, cp: str, l
         The per-epoch history.
     """
     hp = with_tuned(name, hp, tuned)
-    ts = train
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
-    fit = fit_model(name, hp, ts, data, seed)
+    fit = fit_model(name, hp, train, data, seed)
     hist = fit.history
     features = {m: data.features(m) for m in ("cp", "l1000")}
     ckpt = {
         "format": CHECKPOINT_FORMAT, "version": FORMAT_VERSION, "model": name, "family": hp.family,
-        "fingerprint": fingerprint(hp, ts, features), "hyperparameters": asdict(hp), "seed": int(seed),
+        "fingerprint": fingerprint(hp, train, features), "hyperparameters": asdict(hp), "seed": int(seed),
         "features": features, "moa_vocab": list(data.moa_vocab), "best_epoch": fit.best_epoch,
         "select_on": fit.select_on, "device": str(fit.device), "torch": str(torch.__version__),
-        "input_clip": float(ts.input_clip),
+        "input_clip": float(train.input_clip),
         "state_dict": {k: v.detach().cpu() for k, v in fit.model.state_dict().items()},
     }
-    resolved = {"model": name, "hyperparameters": asdict(hp), "train": asdict(ts), "seed": int(seed),
+    resolved = {"model": name, "hyperparameters": asdict(hp), "train": asdict(train), "seed": int(seed),
                 "device": str(fit.device), "mixed_precision": fit.amp, "threads": int(threads),
                 "n_train_units": fit.n_train, "n_validation_units": fit.n_validation,
                 "epochs_run": int(len(hist)), "select_on": fit.select_on, "best_epoch": fit.best_epoch,
                 "best_validation_score": fit.best_score, "best_validation_loss": fit.best_loss,
                 "best_validation_map": _finite_or_none(fit.best_map),
                 "stopped_early": fit.early_stop_epoch is not None, "early_stop_epoch": fit.early_stop_epoch,
-                "full_curve": bool(ts.full_curve), "seconds": round(fit.seconds, 3),
+                "full_curve": bool(train.full_curve), "seconds": round(fit.seconds, 3),
                 "train_samples_per_second": round(float(fit.n_train * len(hist) / max(fit.seconds, 1e-9)), 1),
                 "fingerprint": ckpt["fingerprint"], "torch": str(torch.__version__)}
     with atomic_outputs(checkpoint, history, params) as (t_ck, t_hist, t_par):
@@ -397,18 +396,17 @@ def load_checkpoint(path: str, name: str, hp: HyperParameters, train: TrainSetti
     configured now (resolved hyperparameters ``hp``, trainer settings ``train``); returns
     ``(checkpoint dict, hp, train)``.
     """
-    ts = train
     ck = read_checkpoint(path, name)
     if ck.get("family") != hp.family or ck.get("model") != name:
         raise MorphotxInputError(f"{path}: checkpoint of model {ck.get('model')!r} (family {ck.get('family')!r}), "
                                  f"not of models.{name} (family {hp.family!r}); retrain or point at the right file")
     feats = features if features is not None else ck.get("features")
-    expect = fingerprint(hp, ts, feats)
+    expect = fingerprint(hp, train, feats)
     if ck.get("fingerprint") != expect:
         raise MorphotxInputError(f"{path}: checkpoint was trained with other hyperparameters, trainer settings or "
                                  f"input features than models.{name} has now (fingerprint {ck.get('fingerprint')} "
                                  f"≠ {expect}); retrain it (snakemake reruns it when the config changes)")
-    return ck, hp, ts
+    return ck, hp, train
 
 
 def build_model(ck: dict, hp, clip: float, shapes, device=None):

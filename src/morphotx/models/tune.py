@@ -179,14 +179,13 @@ def tune(name: str, hp: HyperParameters, train: TrainSettings, search_space: dic
     import optuna
 
     space = _used_space(name, hp, check_space(hp.family, search_space))
-    ts = train
     budget = {"max_epochs": int(max_epochs)} if max_epochs else {}
     torch.set_num_threads(max(1, int(threads)))
     data = ModelData(cp, l1000, pairs, sets)
 
     def objective(trial):
         params = {k: _suggest(trial, k, spec) for k, spec in space.items()}
-        fit = fit_model(name, with_overrides(name, hp, {**params, **budget}), ts, data, seed)
+        fit = fit_model(name, with_overrides(name, hp, {**params, **budget}), train, data, seed)
         trial.set_user_attr("best_epoch", fit.best_epoch)
         trial.set_user_attr("select_on", fit.select_on)
         return fit.best_score
